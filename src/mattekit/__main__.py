@@ -1,0 +1,5 @@
+import sys
+
+from mattekit.cli.main import main
+
+sys.exit(main())

