@@ -1,0 +1,76 @@
+"""``mattekit eval``: compare predicted alpha mattes with ground truth and print a metric table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mattekit.errors import OutputError
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e4 or abs(v) < 1e-3:
+        return f"{v:.3e}"
+    return f"{v:#.4g}" if abs(v) < 10 else f"{v:.2f}"
+
+
+def render(table, title: str) -> Table:
+    """A rich table: one row per item, then the mean."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("name", style="bold")
+    for m in table.metrics:
+        t.add_column(table.labels[m], justify="right")
+    for name, row in table.rows:
+        t.add_row(name, *(_fmt(row[m]) for m in table.metrics))
+    t.add_section()
+    mean = table.mean
+    t.add_row("mean", *(_fmt(mean[m]) for m in table.metrics), style="bold")
+    return t
+
+
+@click.command("eval")
+@click.option("--pred", "pred", required=True, type=click.Path(path_type=Path),
+              help="Folder of predicted alpha mattes (with --video: of clips, or one clip).")
+@click.option("--gt", "gt", required=True, type=click.Path(path_type=Path),
+              help="Folder of ground-truth alpha mattes, matched to --pred by file name.")
+@click.option("--trimap", "trimap", type=click.Path(path_type=Path), default=None,
+              help="Folder of trimaps (0/128/255): measure only their unknown region.")
+@click.option("--video", is_flag=True, help="Items are clips: add dtSSD and MESSDdt.")
+@click.option("--convention", type=click.Choice(["rvm", "paddleseg"]), default="rvm", show_default=True,
+              help="Scale factors of the Robust Video Matting or the PaddleSeg tables.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Also write the table as CSV.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the table as JSON.")
+def eval(pred, gt, trimap, video, convention, csv_path, json_path):  # noqa: A001 - the verb's name
+    """Compute SAD, MSE, MAD, Grad, Conn (and dtSSD, MESSDdt with --video) of predictions against
+    ground truth, per item and on average."""
+    from mattekit.evaluation import evaluate_images, evaluate_videos
+
+    inputs = [p for p in (pred, gt, trimap) if p is not None]
+    for out in (csv_path, json_path):
+        if out is None:
+            continue
+        resolved = out.expanduser().resolve()
+        for item in inputs:
+            item = item.expanduser().resolve()
+            if resolved == item or item in resolved.parents:
+                raise OutputError(out, "report would be written inside an input folder; choose another path")
+    err = Console(stderr=True)
+    run = evaluate_videos if video else evaluate_images
+    with err.status("evaluating...") as status:
+        table = run(pred, gt, trimap, convention,
+                    progress=lambda done, total: status.update(f"evaluating {done}/{total}"))
+    if table.unmatched:
+        err.print(f"[yellow]note:[/] {len(table.unmatched)} prediction(s) with no ground truth ignored: "
+                  + ", ".join(table.unmatched[:5]) + (" ..." if len(table.unmatched) > 5 else ""))
+    where = " over the trimaps' unknown region" if trimap else ""
+    title = f"{'Video' if video else 'Image'} matting metrics, {convention} convention{where} ({len(table.rows)} items)"
+    Console(width=200 if video else 140).print(render(table, title))
+    if csv_path:
+        table.write_csv(csv_path.expanduser())
+    if json_path:
+        table.write_json(json_path.expanduser())
