@@ -1,0 +1,34 @@
+"""Options and parameter types shared by several verbs."""
+
+from __future__ import annotations
+
+import click
+
+
+class DownsampleRatio(click.ParamType):
+    """``auto`` or a float in (0, 1]."""
+
+    name = "auto|FLOAT"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, float):
+            return value
+        if str(value).lower() == "auto":
+            return None
+        try:
+            ratio = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
+        if not 0 < ratio <= 1:
+            self.fail(f"{ratio} is not in (0, 1]", param, ctx)
+        return ratio
+
+
+downsample_ratio_option = click.option(
+    "--downsample-ratio", type=DownsampleRatio(), default="auto", show_default=True,
+    help="Ratio at which the network sees frames; auto = min(512 / longer side, 1).")
+model_option = click.option(
+    "--model", default=None, metavar="NAME|PATH",
+    help="Registered model name or a local ONNX file with RVM's signature (default rvm-mobilenetv3).")
+overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")

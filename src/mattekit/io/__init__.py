@@ -1,0 +1,1 @@
+"""Media input and output: images, videos, frame folders, atomic writes."""

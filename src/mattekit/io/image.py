@@ -1,0 +1,88 @@
+"""Read and write still images with Pillow.
+
+Every image becomes H×W×3 uint8 RGB, upright as a viewer shows it (EXIF orientation applied),
+whatever its mode: grayscale, palette, RGBA (the colour channels are kept, the alpha dropped),
+16-bit (scaled to 8 bits).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mattekit.errors import InputError
+from mattekit.io.atomic import commit, discard, temp_sibling
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def _to_rgb8(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.uint32 if img.mode == "I" else np.uint16).astype(np.float32)
+        peak = 65535.0 if img.mode != "I" or arr.max() > 255 else 255.0
+        gray = np.clip(arr * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if img.mode != "RGB":
+        img = img.convert("RGBA" if img.mode in ("P", "PA", "LA") else img.mode).convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB.
+
+    Args:
+        path: any image Pillow opens (PNG, JPEG, TIFF, BMP, WebP...).
+
+    Returns:
+        H×W×3 uint8 RGB array, EXIF orientation applied.
+
+    Raises:
+        mattekit.errors.InputError: missing, empty, not an image, or truncated.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "file not found")
+    if p.is_dir():
+        raise InputError(p, "is a folder, expected an image file")
+    if p.stat().st_size == 0:
+        raise InputError(p, "file is empty (0 bytes)")
+    try:
+        with Image.open(p) as img:
+            img = ImageOps.exif_transpose(img)
+            img.load()
+            return np.ascontiguousarray(_to_rgb8(img))
+    except UnidentifiedImageError:
+        raise InputError(p, "not an image file (cannot identify its format)") from None
+    except Image.DecompressionBombError as exc:
+        raise InputError(p, f"image too large ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(p, f"cannot decode image ({exc})") from None
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> Path:
+    """Write an image atomically (temporary name, then rename).
+
+    Args:
+        path: destination; the format follows the suffix (.png, .jpg, ...).
+        array: H×W (gray), H×W×3 (RGB) or H×W×4 (RGBA, straight alpha) uint8.
+        quality: JPEG quality (1..100).
+
+    Returns:
+        The final path.
+    """
+    final = Path(path)
+    temp = temp_sibling(final)
+    try:
+        image = Image.fromarray(np.ascontiguousarray(array))
+        if final.suffix.lower() in (".jpg", ".jpeg"):
+            image.convert("RGB").save(temp, quality=quality)
+        else:
+            image.save(temp)
+        commit(temp, final)
+    except BaseException:
+        discard(temp)
+        raise
+    return final

@@ -1,0 +1,1 @@
+"""Streaming pipelines: frames in, recurrent network, outputs written."""

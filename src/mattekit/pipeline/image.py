@@ -1,0 +1,81 @@
+"""``matte_image``: matte a still photograph with the recurrent video model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from mattekit.compose.background import Background, parse_background
+from mattekit.compose.composite import composite, to_rgba
+from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session
+from mattekit.pipeline.video import _to_src
+
+STILL_PASSES = 3
+
+
+@dataclass
+class Matte:
+    """The matting of one image.
+
+    Attributes:
+        alpha: H×W float32 in 0..1 (1 = person).
+        fgr: H×W×3 float32 RGB in 0..1, the person's colour (straight, not premultiplied).
+    """
+
+    alpha: np.ndarray
+    fgr: np.ndarray
+
+    def rgba(self) -> np.ndarray:
+        """H×W×4 uint8 cut-out with straight alpha."""
+        return to_rgba(self.fgr, self.alpha)
+
+    def composite(self, background: "str | tuple | Background | None" = None) -> np.ndarray:
+        """H×W×3 uint8 RGB of the person over ``background`` (see
+        :func:`mattekit.compose.parse_background`)."""
+        bg = parse_background(background)
+        h, w = self.alpha.shape
+        return composite(self.fgr, self.alpha, bg.frame(0, h, w))
+
+
+def matte_image(image: "str | os.PathLike | np.ndarray",
+                model: "str | os.PathLike | RVMSession | None" = None,
+                downsample_ratio: float | None = None,
+                passes: int = STILL_PASSES) -> Matte:
+    """Matte a still image.
+
+    The recurrent network (Robust Video Matting, Lin et al., WACV 2022) is run on a short
+    sequence of the same frame so its recurrent state settles; the last pass is returned.
+
+    Args:
+        image: a path, or an H×W×3 uint8 RGB array.
+        model: ``None``, a registered model name, an ONNX path or an :class:`RVMSession`.
+        downsample_ratio: ratio in (0, 1]; ``None`` picks ``min(512 / max(H, W), 1)``.
+        passes: how many times the frame is fed through the network (>= 1).
+
+    Returns:
+        A :class:`Matte`.
+
+    Raises:
+        mattekit.errors.InputError: the file is missing or not an image.
+        ValueError: the array is not H×W×3 uint8, or ``passes`` < 1.
+    """
+    from mattekit.io.image import read_image
+
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be an H×W×3 uint8 RGB array, got {image.shape} {image.dtype}")
+        rgb = image
+    else:
+        rgb = read_image(image)
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, not {passes}")
+    session = new_session(model)
+    ratio = downsample_ratio or auto_downsample_ratio(*rgb.shape[:2])
+    src = _to_src(rgb)
+    state = session.initial_state()
+    for _ in range(passes):
+        result = session.step(src, state, ratio)
+        state = result.state
+    return Matte(alpha=result.pha[0, 0], fgr=np.ascontiguousarray(result.fgr[0].transpose(1, 2, 0)))

@@ -1,0 +1,267 @@
+"""The job store: one SQLite database in the server's data folder.
+
+Every job (one uploaded image or video with its options) is a row; its state moves
+``queued → running → done | failed | cancelled``. Because the rows live on disk, a restarted
+server lists every earlier job and runs the queued ones; :meth:`JobStore.recover` puts back in the
+queue any job that was ``running`` when the previous server died.
+
+The database runs in WAL mode (readers never wait for the worker that writes progress) and is
+shared by the request handlers and the worker threads through one connection guarded by a lock;
+each method is one short transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 1
+
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINAL_STATES = ("done", "failed", "cancelled")
+
+# A job interrupted this many times by a dying server is failed instead of re-run (a job that
+# crashes the server would otherwise crash it again at every start).
+MAX_ATTEMPTS = 3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id               TEXT PRIMARY KEY,
+    kind             TEXT NOT NULL,              -- image | video
+    state            TEXT NOT NULL,              -- queued | running | done | failed | cancelled
+    created          REAL NOT NULL,              -- unix time, seconds
+    started          REAL,
+    finished         REAL,
+    filename         TEXT NOT NULL,              -- the name the user uploaded (display only)
+    input            TEXT NOT NULL,              -- file name inside the job folder
+    media            TEXT NOT NULL DEFAULT '{}', -- JSON: width, height, frames, fps of the input
+    options          TEXT NOT NULL DEFAULT '{}', -- JSON: outputs, background, downsample_ratio...
+    outputs          TEXT NOT NULL DEFAULT '[]', -- JSON list of {name, media_type, bytes}
+    frames_done      INTEGER NOT NULL DEFAULT 0,
+    frames_total     INTEGER,
+    fps              REAL,
+    error            TEXT,
+    note             TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
+"""
+
+
+@dataclass
+class Job:
+    """One row of the ``jobs`` table (see the schema above for the meaning of each field)."""
+
+    id: str
+    kind: str
+    state: str
+    created: float
+    filename: str
+    input: str
+    media: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    started: float | None = None
+    finished: float | None = None
+    frames_done: int = 0
+    frames_total: int | None = None
+    fps: float | None = None
+    error: str | None = None
+    note: str | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Job":
+        data = dict(row)
+        for key in ("media", "options", "outputs"):
+            data[key] = json.loads(data[key])
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+
+def new_job_id() -> str:
+    """A fresh job id: 32 lowercase hex digits (a random UUID)."""
+    return uuid.uuid4().hex
+
+
+class JobStore:
+    """Jobs in an SQLite file.
+
+    Args:
+        path: the database file; created with its folder when missing.
+
+    All methods are thread-safe.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                     timeout=30.0)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def list(self, limit: int = 100, offset: int = 0, states: Iterable[str] | None = None) -> list[Job]:
+        """Jobs, newest first."""
+        sql, args = "SELECT * FROM jobs", []
+        states = list(states or [])
+        if states:
+            sql += " WHERE state IN (%s)" % ",".join("?" * len(states))
+            args += states
+        sql += " ORDER BY created DESC LIMIT ? OFFSET ?"
+        args += [limit, offset]
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [Job.from_row(r) for r in rows]
+
+    def count(self, states: Iterable[str]) -> int:
+        states = list(states)
+        with self._lock:
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM jobs WHERE state IN (%s)" % ",".join("?" * len(states)),
+                states).fetchone()[0]
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def insert(self, job: Job) -> Job:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO jobs (id, kind, state, created, filename, input, media, options,"
+                " frames_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.id, job.kind, job.state, job.created, job.filename, job.input,
+                 json.dumps(job.media), json.dumps(job.options), job.frames_total))
+        return job
+
+    def claim_next(self, kinds: Iterable[str]) -> Job | None:
+        """Move the oldest queued job of one of ``kinds`` to ``running`` and return it."""
+        kinds = list(kinds)
+        marks = ",".join("?" * len(kinds))
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute(
+                    f"SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({marks})"
+                    " ORDER BY created LIMIT 1", kinds).fetchone()
+                if row is None:
+                    self._conn.execute("COMMIT")
+                    return None
+                self._conn.execute(
+                    "UPDATE jobs SET state = 'running', started = ?, finished = NULL,"
+                    " frames_done = 0, fps = NULL, error = NULL, attempts = attempts + 1"
+                    " WHERE id = ?", (time.time(), row["id"]))
+                job = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return Job.from_row(job)
+
+    def update_progress(self, job_id: str, done: int, total: int | None, fps: float | None) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE jobs SET frames_done = ?, frames_total = COALESCE(?, frames_total), fps = ?"
+                " WHERE id = ? AND state = 'running'", (done, total, fps, job_id))
+
+    def finish(self, job_id: str, state: str, *, outputs: list[dict] | None = None,
+               error: str | None = None) -> None:
+        """Move a running job to a final state."""
+        assert state in FINAL_STATES
+        with self._lock:
+            self._conn.execute(
+                "UPDATE jobs SET state = ?, finished = ?, outputs = ?, error = ? WHERE id = ?",
+                (state, time.time(), json.dumps(outputs or []), error, job_id))
+
+    def requeue(self, job_id: str, note: str) -> None:
+        """Put a running job back in the queue (the server is stopping); not counted as an attempt."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE jobs SET state = 'queued', started = NULL, frames_done = 0, fps = NULL,"
+                " attempts = MAX(attempts - 1, 0), note = ? WHERE id = ? AND state = 'running'",
+                (note, job_id))
+
+    def request_cancel(self, job_id: str) -> str | None:
+        """Cancel a job: a queued one at once, a running one when its worker notices.
+
+        Returns:
+            The job's state after the call, or ``None`` if there is no such job.
+        """
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None:
+                    self._conn.execute("COMMIT")
+                    return None
+                state = row["state"]
+                if state == "queued":
+                    self._conn.execute(
+                        "UPDATE jobs SET state = 'cancelled', finished = ?, cancel_requested = 1"
+                        " WHERE id = ?", (time.time(), job_id))
+                    state = "cancelled"
+                elif state == "running":
+                    self._conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return state
+
+    def delete(self, job_id: str) -> bool:
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return cur.rowcount > 0
+
+    def recover(self) -> tuple[list[str], list[str]]:
+        """After a restart: re-queue the jobs left ``running``, fail those interrupted too often.
+
+        Returns:
+            (ids re-queued, ids failed).
+        """
+        requeued, failed = [], []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._conn.execute(
+                    "SELECT id, attempts FROM jobs WHERE state = 'running'").fetchall()
+                for row in rows:
+                    if row["attempts"] >= MAX_ATTEMPTS:
+                        self._conn.execute(
+                            "UPDATE jobs SET state = 'failed', finished = ?, outputs = '[]', error = ?"
+                            " WHERE id = ?",
+                            (time.time(), f"interrupted by a server stop {row['attempts']} times; "
+                             "not re-run again", row["id"]))
+                        failed.append(row["id"])
+                    else:
+                        self._conn.execute(
+                            "UPDATE jobs SET state = 'queued', started = NULL, frames_done = 0,"
+                            " fps = NULL, outputs = '[]', note = ? WHERE id = ?",
+                            ("interrupted by a server stop while running; queued again", row["id"]))
+                        requeued.append(row["id"])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return requeued, failed

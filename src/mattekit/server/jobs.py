@@ -1,0 +1,360 @@
+"""Running jobs: worker threads that take queued jobs from the store and matte them.
+
+Work never runs in a request handler. :class:`JobRunner` keeps one lane of threads per kind of job
+(videos, images), sized for the machine by :func:`default_workers`; each thread claims the oldest
+queued job of its lane, runs :func:`mattekit.convert_video` or :func:`mattekit.matte_image` with
+a progress callback and a cancel :class:`threading.Event`, and records the outcome.
+
+Outputs are made in a fresh ``work-N`` folder of the job and moved into its ``out`` folder only
+when all of them are complete (each by :func:`os.replace`), and only then is the job marked
+``done`` with their names; a cancelled, failed or interrupted run leaves nothing in ``out``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mattekit.errors import Cancelled, MattekitError
+from mattekit.server.db import Job, JobStore
+
+log = logging.getLogger("mattekit.server")
+
+OUTPUT_KINDS = ("composite", "transparent", "alpha")
+VIDEO_FORMATS = ("mp4", "webm", "png")  # png: a PNG sequence, downloaded as one .zip
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
+
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4",
+               ".webm": "video/webm", ".zip": "application/zip"}
+
+
+def default_workers(cpus: int | None = None) -> tuple[int, int]:
+    """(video workers, image workers) for a machine with ``cpus`` cores.
+
+    A video job keeps about two cores busy (decode, network, encode overlap), so there is one
+    video worker per two cores, and one image worker beside it so a still is not stuck behind a
+    long video.
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus // 2), 1
+
+
+def video_output_types() -> tuple[str, ...]:
+    """The ``output_type`` values the installed :func:`mattekit.convert_video` accepts."""
+    from mattekit.pipeline import video
+
+    return tuple(getattr(video, "OUTPUT_TYPES", ("video", "png_sequence")))
+
+
+def video_format_supported(fmt: str) -> bool:
+    """Whether a job's ``video_format`` can be produced by this installation."""
+    if fmt == "mp4":
+        return "video" in video_output_types()
+    if fmt == "png":
+        return "png_sequence" in video_output_types()
+    return fmt in video_output_types()
+
+
+def problem_text(exc: BaseException) -> str:
+    """The user-facing part of an error, without the server's own file paths."""
+    problem = getattr(exc, "problem", None)
+    if problem:
+        return str(problem)
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:500]
+
+
+class Engine:
+    """The matting calls behind the server, sharing one loaded model.
+
+    Args:
+        model: ``None`` (default model), a registered name, an ONNX path or an ``RVMSession``.
+    """
+
+    def __init__(self, model=None):
+        self._model = model
+        self._session = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def session(self):
+        """The model, loaded on first use (thread-safe; ONNX Runtime's ``run`` may be shared)."""
+        with self._lock:
+            if self._session is None:
+                from mattekit.models import new_session
+
+                self._session = new_session(self._model)
+            return self._session
+
+    def matte_image(self, path: Path, downsample_ratio: float | None):
+        from mattekit import matte_image
+
+        return matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio)
+
+    @staticmethod
+    def render_image(matte, output: str, background) -> np.ndarray:
+        """The array to save for one image output.
+
+        Returns:
+            H×W×4 uint8 (transparent), H×W×3 uint8 (composite) or H×W uint8 (alpha).
+        """
+        if output == "alpha":
+            return np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if output == "transparent" or background == "transparent":
+            return matte.rgba()
+        return matte.composite(background)
+
+    def convert_video(self, input_path: Path, work: Path, output: str, fmt: str, background,
+                      downsample_ratio: float | None, progress, cancel: threading.Event) -> Path:
+        """Run :func:`mattekit.convert_video` for one output; return the path it wrote."""
+        from mattekit import convert_video
+
+        output_type = {"mp4": "video", "png": "png_sequence"}.get(fmt, fmt)
+        suffix = "" if fmt == "png" else "." + fmt
+        target = work / f"{output}{suffix}"
+        kwargs = dict(output_type=output_type, downsample_ratio=downsample_ratio, progress=progress,
+                      model=self.session(), cancel=cancel)
+        if output == "alpha":
+            kwargs["output_alpha"] = str(target)
+        else:
+            kwargs["output_composition"] = str(target)
+            if output == "transparent":
+                kwargs["background"] = None if fmt == "png" else "transparent"
+            else:
+                kwargs["background"] = background
+        convert_video(str(input_path), **kwargs)
+        return target
+
+
+@dataclass
+class _Running:
+    cancel: threading.Event
+    user_cancelled: bool = False
+
+
+class JobRunner:
+    """Worker threads running the store's queued jobs.
+
+    Args:
+        store: the :class:`JobStore`.
+        jobs_dir: folder holding one sub-folder per job (named by its id).
+        engine: the :class:`Engine`.
+        video_workers, image_workers: threads per lane; default :func:`default_workers`.
+    """
+
+    def __init__(self, store: JobStore, jobs_dir: Path, engine: Engine,
+                 video_workers: int | None = None, image_workers: int | None = None):
+        auto_video, auto_image = default_workers()
+        self.store = store
+        self.jobs_dir = Path(jobs_dir)
+        self.engine = engine
+        self.video_workers = video_workers or auto_video
+        self.image_workers = image_workers or auto_image
+        self._cond = threading.Condition()
+        self._running: dict[str, _Running] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        lanes = [("video", self.video_workers), ("image", self.image_workers)]
+        for kind, n in lanes:
+            for i in range(n):
+                t = threading.Thread(target=self._loop, args=((kind,),), daemon=True,
+                                     name=f"mattekit-{kind}-worker-{i}")
+                t.start()
+                self._threads.append(t)
+
+    def notify(self) -> None:
+        """Wake the workers: a job was queued."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers; a running job goes back to the queue to be re-run at next start."""
+        with self._cond:
+            self._stopping = True
+            for run in self._running.values():
+                run.cancel.set()
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    def cancel(self, job_id: str) -> str | None:
+        """Cancel a job; a running one stops at its next frame. Returns the state now, or None."""
+        state = self.store.request_cancel(job_id)
+        if state == "running":
+            with self._cond:
+                run = self._running.get(job_id)
+                if run is not None:
+                    run.user_cancelled = True
+                    run.cancel.set()
+        return state
+
+    def is_running(self, job_id: str) -> bool:
+        with self._cond:
+            return job_id in self._running
+
+    def wait_stopped(self, job_id: str, timeout: float) -> bool:
+        """Wait until no worker holds ``job_id``; True if it stopped within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while job_id in self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    @property
+    def busy(self) -> int:
+        with self._cond:
+            return len(self._running)
+
+    # -- work ------------------------------------------------------------------------------------
+
+    def _loop(self, kinds: tuple[str, ...]) -> None:
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+            try:
+                job = self.store.claim_next(kinds)
+            except Exception:  # a locked or broken database must not kill the worker
+                log.exception("cannot claim a job")
+                job = None
+            if job is None:
+                with self._cond:
+                    if not self._stopping:
+                        self._cond.wait(1.0)
+                continue
+            run = _Running(threading.Event())
+            with self._cond:
+                self._running[job.id] = run
+                if self._stopping:
+                    run.cancel.set()
+            try:
+                self._run(job, run)
+            finally:
+                with self._cond:
+                    self._running.pop(job.id, None)
+                    self._cond.notify_all()
+
+    def _run(self, job: Job, run: _Running) -> None:
+        job_dir = self.jobs_dir / job.id
+        out_dir = job_dir / "out"
+        work = job_dir / f"work-{job.attempts}"
+        for stale in [out_dir, *job_dir.glob("work-*")]:
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            work.mkdir(parents=True)
+            log.info("job %s (%s %s) started", job.id, job.kind, job.filename)
+            if job.kind == "video":
+                produced = self._run_video(job, job_dir, work, run.cancel)
+            else:
+                produced = self._run_image(job, job_dir, work, run.cancel)
+            if run.cancel.is_set():
+                raise Cancelled()
+            outputs = self._publish(produced, out_dir)
+        except Cancelled:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            if run.user_cancelled or not self._stopping:
+                self.store.finish(job.id, "cancelled", error=None)
+                log.info("job %s cancelled", job.id)
+            else:
+                self.store.requeue(job.id, "interrupted by a server stop; queued again")
+                log.info("job %s interrupted by shutdown; re-queued", job.id)
+        except MattekitError as exc:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            self.store.finish(job.id, "failed", error=problem_text(exc))
+            log.info("job %s failed: %s", job.id, exc)
+        except (ValueError, OSError) as exc:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            self.store.finish(job.id, "failed", error=problem_text(exc))
+            log.warning("job %s failed: %s", job.id, exc)
+        except Exception as exc:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            self.store.finish(job.id, "failed",
+                              error=f"internal error ({type(exc).__name__}: {problem_text(exc)})")
+            log.exception("job %s crashed", job.id)
+        else:
+            self.store.finish(job.id, "done", outputs=outputs)
+            log.info("job %s done", job.id)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _background(self, job: Job, job_dir: Path):
+        bg = job.options.get("background")
+        if bg == "image":
+            return str(job_dir / job.options["background_file"])
+        return bg
+
+    def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
+        opts = job.options
+        started = time.monotonic()
+        last = [0.0]
+
+        def progress(done: int, total: int | None) -> None:
+            if cancel.is_set():
+                raise Cancelled()
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_INTERVAL or (total and done >= total):
+                last[0] = now
+                elapsed = now - started
+                self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
+
+        target = self.engine.convert_video(job_dir / job.input, work, opts["output"], opts["video_format"],
+                                           self._background(job, job_dir), opts.get("downsample_ratio"),
+                                           progress, cancel)
+        return [(opts["output"], target)]
+
+    def _run_image(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
+        from mattekit.io.image import write_image
+
+        opts = job.options
+        started = time.monotonic()
+        self.store.update_progress(job.id, 0, 1, None)
+        matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"))
+        if cancel.is_set():
+            raise Cancelled()
+        array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
+        target = write_image(work / f"{opts['output']}.png", array)
+        self.store.update_progress(job.id, 1, 1, 1.0 / max(time.monotonic() - started, 1e-6))
+        return [(opts["output"], target)]
+
+    @staticmethod
+    def _publish(produced: list[tuple[str, Path]], out_dir: Path) -> list[dict]:
+        """Move finished outputs into ``out`` (a PNG folder becomes one .zip); describe them."""
+        staging = out_dir.with_name("out-staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        described = []
+        for kind, path in produced:
+            if path.is_dir():
+                archive = staging / f"{kind}.zip"
+                with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+                    for member in sorted(path.iterdir()):
+                        zf.write(member, f"{kind}/{member.name}")
+                final = archive
+            else:
+                final = staging / path.name
+                os.replace(path, final)
+            described.append({"name": final.name, "kind": kind,
+                              "media_type": MEDIA_TYPES.get(final.suffix, "application/octet-stream"),
+                              "bytes": final.stat().st_size})
+        os.replace(staging, out_dir)
+        return described
