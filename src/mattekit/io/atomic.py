@@ -36,13 +36,21 @@ def check_output(path: str | os.PathLike, inputs: list[str | os.PathLike] = (), 
     if out.exists() and not overwrite:
         raise OutputError(out, "already exists (use --overwrite to replace it)")
     parent = out.parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputError(folder, "is a file, not a folder; cannot write outputs inside it")
+            break
     try:
         parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(parent, f"cannot create the output folder ({exc.strerror or exc})") from None
+    try:
         probe = parent / f".mattekit-write-test-{uuid.uuid4().hex[:8]}"
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise OutputError(parent, f"folder is not writable ({exc.strerror or exc})") from None
+        raise OutputError(parent, f"output folder is not writable ({exc.strerror or exc})") from None
     return out
 
 
