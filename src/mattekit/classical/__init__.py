@@ -1,0 +1,12 @@
+"""Classical trimap matting with pymatting, and refinement of a network's alpha.
+
+One public function per module: :func:`estimate_alpha` (cf, knn, lkm, rw, lbdm, sm),
+:func:`estimate_foreground`, :func:`matte_trimap`, :func:`read_trimap`, :func:`refine_alpha`.
+"""
+
+from mattekit.classical.estimate_alpha import METHODS, estimate_alpha
+from mattekit.classical.estimate_foreground import estimate_foreground
+from mattekit.classical.matte_trimap import matte_trimap
+from mattekit.classical.read_trimap import read_trimap
+
+__all__ = ["METHODS", "estimate_alpha", "estimate_foreground", "matte_trimap", "read_trimap"]

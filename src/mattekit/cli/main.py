@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "video": ("mattekit.cli.video_cmd", "video", "Matte a video file or a folder of frames."),
     "image": ("mattekit.cli.image_cmd", "image", "Matte images or folders of images."),
     "demo": ("mattekit.cli.demo_cmd", "demo", "Matte a built-in example clip into demo-output/."),
+    "trimap": ("mattekit.cli.trimap_cmd", "trimap", "Matte an image from a trimap with a classical method (pymatting)."),
     "eval": ("mattekit.cli.eval_cmd", "eval", "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD)."),
 }
 
