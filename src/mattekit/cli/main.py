@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "video": ("mattekit.cli.video_cmd", "video", "Matte a video file or a folder of frames."),
     "image": ("mattekit.cli.image_cmd", "image", "Matte images or folders of images."),
     "demo": ("mattekit.cli.demo_cmd", "demo", "Matte a built-in example clip into demo-output/."),
+    "serve": ("mattekit.cli.serve_cmd", "serve", "Serve the web page and HTTP API on this computer."),
     "trimap": ("mattekit.cli.trimap_cmd", "trimap", "Matte an image from a trimap with a classical method (pymatting)."),
     "eval": ("mattekit.cli.eval_cmd", "eval", "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD)."),
 }
@@ -51,7 +52,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code."""
     try:
-        cli.main(args=argv, prog_name="mattekit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="mattekit", standalone_mode=False)
     except MattekitError as exc:
         click.echo(f"mattekit: error: {exc}", err=True)
         return exc.exit_code
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("mattekit: cancelled", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

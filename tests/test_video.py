@@ -1,0 +1,116 @@
+"""convert_video against the plain ONNX Runtime recipe, and what the written files contain."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from mattekit import convert_video
+from mattekit.cli.main import main
+
+
+def reference_alphas(model_path, video_path, downsample_ratio):
+    """RVM's documented ONNX recipe, written out plainly (docs/inference.md of RVM)."""
+    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    rec = [np.zeros([1, 1, 1, 1], dtype=np.float32)] * 4
+    ratio = np.array([downsample_ratio], dtype=np.float32)
+    alphas = []
+    with av.open(str(video_path)) as container:
+        for frame in container.decode(video=0):
+            src = frame.to_ndarray(format="rgb24").astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+            fgr, pha, *rec = sess.run([], {"src": src, "r1i": rec[0], "r2i": rec[1], "r3i": rec[2],
+                                           "r4i": rec[3], "downsample_ratio": ratio})
+            alphas.append(pha[0, 0])
+    return alphas
+
+
+def test_alpha_matches_plain_onnx_recipe(shared_data, rvm_session, tmp_path):
+    video = shared_data / "people" / "test-sample1.mp4"
+    out = tmp_path / "alpha"
+    result = convert_video(video, output_type="png_sequence", output_alpha=out, progress=False,
+                           model=rvm_session)
+    assert result.downsample_ratio == pytest.approx(512 / 1280)
+    expected = reference_alphas(rvm_session.path, video, 512 / 1280)
+    written = sorted(out.glob("*.png"))
+    assert len(written) == len(expected) == 79
+    for i, (png, ref) in enumerate(zip(written, expected)):
+        got = np.asarray(Image.open(png), dtype=np.float32) / 255.0
+        assert got.shape == ref.shape == (720, 1280)
+        # 8-bit PNG quantisation alone contributes at most 0.5/255 per pixel
+        assert np.abs(got - ref).mean() < 1e-3, f"frame {i}"
+
+
+def test_cli_composite_keeps_frames_rate_and_audio(shared_data, rvm_session, tmp_path, capsys):
+    video = shared_data / "people" / "test-sample1.mp4"
+    out = tmp_path / "com.mp4"
+    assert main(["video", str(video), "--output-composition", str(out), "--background", "white"]) == 0
+    assert "79 frames" in capsys.readouterr().out
+    with av.open(str(out)) as container:
+        vstream = container.streams.video[0]
+        assert (vstream.codec_context.width, vstream.codec_context.height) == (1280, 720)
+        assert vstream.average_rate == 30
+        assert container.streams.audio, "audio track missing"
+        assert container.streams.audio[0].codec_context.name == "aac"
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 79
+    # top-left corner is background (no person there in this clip): white after compositing
+    assert frames[40][:40, :40].mean() > 235
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def make_clip(path, rate, frames=12, size=(96, 64), audio=False):
+    """A small H.264 clip with a moving bright square on a dark background."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        if audio:
+            astream = container.add_stream("aac", rate=44100)
+            astream.layout = "mono"
+        for i in range(frames):
+            img = np.full((size[1], size[0], 3), 30, np.uint8)
+            img[10:40, 5 + 3 * i:35 + 3 * i] = 220
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        container.mux(stream.encode(None))
+        if audio:
+            n = int(44100 * frames / float(rate))
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(tone[None], format="flt", layout="mono")
+            frame.sample_rate = 44100
+            container.mux(astream.encode(frame))
+            container.mux(astream.encode(None))
+    return path
+
+
+def test_ntsc_frame_rate_is_kept_exactly(rvm_session, tmp_path):
+    src = make_clip(tmp_path / "ntsc.mp4", Fraction(30000, 1001), audio=True)
+    out = tmp_path / "out.mp4"
+    result = convert_video(src, output_composition=out, progress=False, model=rvm_session)
+    assert result.frames == 12
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.average_rate == Fraction(30000, 1001)
+        assert len(list(container.decode(video=0))) == 12
+    with av.open(str(out)) as container:
+        assert container.streams.audio
+
+
+def test_folder_of_frames_is_a_video(rvm_session, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(5):
+        img = np.full((64, 96, 3), 40, np.uint8)
+        img[8:50, 10 + 4 * i:40 + 4 * i] = 200
+        Image.fromarray(img).save(frames / f"{i:03d}.png")
+    out = tmp_path / "alpha.mp4"
+    result = convert_video(frames, output_alpha=out, progress=False, model=rvm_session, frame_rate=25)
+    assert result.frames == 5
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == 25
+        assert not container.streams.audio
+        assert len(list(container.decode(video=0))) == 5
