@@ -3,11 +3,56 @@
 ``C = F·α + B·(1 − α)`` (Porter & Duff, "Compositing Digital Images", SIGGRAPH 1984), with the
 foreground colour ``F`` predicted by the network rather than the raw frame, so that the old
 background's colour does not bleed into semi-transparent hair.
+
+Everything is computed in float32, channel by channel, in place in one scratch plane, and written
+straight into the uint8 result (no float64, no H×W×3 float temporaries). :class:`FrameCompositor`
+keeps those buffers between frames and reads the network's planar N×3×H×W output as it is, so a
+video pipeline allocates nothing per frame; :func:`composite` and :func:`to_rgba` are the one-off
+forms for H×W×3 images. All of them round as ``floor(clip(x·255 + 0.5, 0, 255))``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+_255 = np.float32(255.0)
+_HALF = np.float32(0.5)
+
+
+def _store(value: np.ndarray, out: np.ndarray) -> None:
+    """Clip a float32 plane already scaled to 0..255 (+0.5) and store it into a uint8 view."""
+    np.clip(value, 0, _255, out=value)
+    np.copyto(out, value, casting="unsafe")  # truncation == floor for values >= 0
+
+
+def _quantize(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    """``out = floor(clip(x·255 + 0.5, 0, 255))`` for a float plane ``x`` in 0..1."""
+    np.multiply(x, _255, out=scratch)
+    np.add(scratch, _HALF, out=scratch)
+    _store(scratch, out)
+
+
+def _over(fgr_planes, alpha: np.ndarray, background, out: np.ndarray, scratch: np.ndarray) -> None:
+    """Blend three foreground planes over ``background`` into ``out`` (H×W×3 uint8).
+
+    ``C·255 = α·(F·255 − B) + B`` with ``B`` in 0..255; ``background`` is a length-3 colour or an
+    H×W×3 array (uint8 in 0..255, or float in 0..1).
+    """
+    bg = np.asarray(background)
+    colour = bg.ndim == 1
+    if not colour and bg.dtype != np.uint8:
+        bg = bg.astype(np.float32, copy=False) * _255
+    for c in range(3):
+        b = np.float32(bg[c] if bg.dtype == np.uint8 else bg[c] * 255.0) if colour else bg[:, :, c]
+        np.multiply(fgr_planes[c], _255, out=scratch)
+        np.subtract(scratch, b, out=scratch)
+        np.multiply(scratch, alpha, out=scratch)
+        if colour:
+            np.add(scratch, b + _HALF, out=scratch)
+        else:
+            np.add(scratch, b, out=scratch)
+            np.add(scratch, _HALF, out=scratch)
+        _store(scratch, out[:, :, c])
 
 
 def composite(fgr: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -16,16 +61,17 @@ def composite(fgr: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.
     Args:
         fgr: H×W×3 float32 RGB in 0..1 (straight, not premultiplied).
         alpha: H×W float32 in 0..1.
-        background: H×W×3 uint8 or float32 (0..1) RGB, or a length-3 colour of the same kind.
+        background: H×W×3 uint8 (0..255) or float32 (0..1) RGB, or a length-3 colour of the
+            same kind.
 
     Returns:
         H×W×3 uint8 RGB.
     """
-    bg = np.asarray(background)
-    bg = bg.astype(np.float32) * (1.0 / 255.0) if bg.dtype == np.uint8 else bg.astype(np.float32, copy=False)
-    a = alpha[..., None]
-    out = bg + (fgr - bg) * a
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    h, w = alpha.shape
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    alpha = np.asarray(alpha, dtype=np.float32)
+    _over([fgr[:, :, c] for c in range(3)], alpha, background, out, np.empty((h, w), np.float32))
+    return out
 
 
 def to_rgba(fgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -40,6 +86,68 @@ def to_rgba(fgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """
     h, w = alpha.shape
     out = np.empty((h, w, 4), dtype=np.uint8)
-    out[..., :3] = np.clip(fgr * 255.0 + 0.5, 0, 255)
-    out[..., 3] = np.clip(alpha * 255.0 + 0.5, 0, 255)
+    scratch = np.empty((h, w), np.float32)
+    for c in range(3):
+        _quantize(fgr[:, :, c], out[:, :, c], scratch)
+    _quantize(alpha, out[:, :, 3], scratch)
     return out
+
+
+class FrameCompositor:
+    """Turn the network's planar output into 8-bit images, reusing buffers frame after frame.
+
+    Each method returns a view of a buffer owned by the compositor, valid until the next call of
+    the same method: write it (or copy it) before asking for the next frame. One compositor
+    serves one thread.
+
+    Args:
+        height, width: frame size in pixels.
+    """
+
+    def __init__(self, height: int, width: int):
+        self.height, self.width = height, width
+        self._scratch = np.empty((height, width), np.float32)
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, channels: int) -> np.ndarray:
+        buf = self._buffers.get(name)
+        if buf is None:
+            shape = (self.height, self.width, channels) if channels > 1 else (self.height, self.width)
+            buf = self._buffers[name] = np.empty(shape, np.uint8)
+        return buf
+
+    def composite(self, fgr: np.ndarray, alpha: np.ndarray, background) -> np.ndarray:
+        """The foreground over ``background``.
+
+        Args:
+            fgr: 3×H×W float32 RGB in 0..1 (the network's ``fgr[0]``).
+            alpha: H×W float32 in 0..1 (the network's ``pha[0, 0]``).
+            background: length-3 uint8 colour, or H×W×3 uint8 RGB.
+
+        Returns:
+            H×W×3 uint8 RGB.
+        """
+        out = self._buffer("composite", 3)
+        _over(fgr, alpha, background, out, self._scratch)
+        return out
+
+    def rgba(self, fgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """H×W×4 uint8 straight-alpha cut-out from 3×H×W ``fgr`` and H×W ``alpha``."""
+        out = self._buffer("rgba", 4)
+        for c in range(3):
+            _quantize(fgr[c], out[:, :, c], self._scratch)
+        _quantize(alpha, out[:, :, 3], self._scratch)
+        return out
+
+    def rgb(self, fgr: np.ndarray) -> np.ndarray:
+        """H×W×3 uint8 from 3×H×W float ``fgr`` in 0..1."""
+        out = self._buffer("rgb", 3)
+        for c in range(3):
+            _quantize(fgr[c], out[:, :, c], self._scratch)
+        return out
+
+    def gray(self, alpha: np.ndarray) -> np.ndarray:
+        """H×W uint8 from an H×W float plane in 0..1 (e.g. the alpha matte)."""
+        out = self._buffer("gray", 1)
+        _quantize(alpha, out, self._scratch)
+        return out

@@ -99,6 +99,11 @@ class RVMSession:
         if missing:
             raise ModelError(f"{self.path}: not an RVM model (missing {', '.join(missing)})")
         self.providers: list[str] = self._session.get_providers()
+        # on an accelerator, keep the recurrent state on the device (mattekit.models.rvm_iobinding)
+        from mattekit.models.rvm_iobinding import BoundStepper, device_for
+
+        device = device_for(self.providers)
+        self._bound = BoundStepper(self._session, device) if device else None
 
     @staticmethod
     def initial_state() -> RecurrentState:
@@ -111,12 +116,16 @@ class RVMSession:
 
         Args:
             src: N×3×H×W float32 RGB in 0..1 (C-contiguous).
-            state: the previous step's ``state``, or :meth:`initial_state` for a first frame.
+            state: the previous step's ``state``, or :meth:`initial_state` for a first frame
+                (numpy arrays on CPU; device ``OrtValue`` s with CUDA: pass it on as it is).
             downsample_ratio: ratio in (0, 1] at which the encoder sees the frame.
 
         Returns:
             A :class:`MatteResult` with ``fgr`` N×3×H×W and ``pha`` N×1×H×W (float32, 0..1).
         """
+        if self._bound is not None:
+            fgr, pha, new_state = self._bound.step(src, state, downsample_ratio)
+            return MatteResult(fgr=fgr, pha=pha, state=new_state)
         feeds = {
             "src": src,
             "r1i": state[0], "r2i": state[1], "r3i": state[2], "r4i": state[3],
