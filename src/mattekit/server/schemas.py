@@ -62,3 +62,4 @@ class HealthOut(BaseModel):
     image_workers: int
     model_loaded: bool
     video_formats: list[str]
+    backgrounds: list[str]

@@ -1,0 +1,46 @@
+"""``mattekit serve``: the local web page and HTTP API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+def default_data_dir() -> Path:
+    """``$MATTEKIT_HOME/server`` when set, else the user's data folder (platformdirs) + ``server``."""
+    home = os.environ.get("MATTEKIT_HOME")
+    if home:
+        return Path(home).expanduser() / "server"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("mattekit", appauthor=False)) / "server"
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default; 0.0.0.0 exposes it to the network).")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the job database, uploads and results "
+                   "[default: $MATTEKIT_HOME/server or the user data folder].")
+@click.option("--max-upload-mb", default=2048, show_default=True, type=click.IntRange(1),
+              help="Largest accepted upload, in MB.")
+@click.option("--model", default=None, help="Model name or ONNX path (default: the default model).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, model: str | None,
+          log_level: str) -> None:
+    """Serve the web page and HTTP API (open http://HOST:PORT/ in a browser; API docs at /docs)."""
+    import logging
+
+    import uvicorn
+
+    from mattekit.server import create_app
+
+    data_dir = data_dir or default_data_dir()
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    app = create_app(data_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, model=model)
+    click.echo(f"mattekit: serving http://{host}:{port}/  (data in {data_dir})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

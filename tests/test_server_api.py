@@ -1,0 +1,385 @@
+"""The HTTP API of ``mattekit serve``, in process (FastAPI's TestClient), on real data.
+
+Covers: creating, listing, reading, cancelling, deleting and downloading jobs; the synchronous
+one-image endpoint; refused uploads (a text file named .mp4, a truncated PNG, a PNG whose header
+declares 30000×30000, an upload over the size limit) with a JSON 4xx; path traversal through
+every parameter; and a restart on the same data folder re-running an interrupted job without ever
+serving its partial output.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import threading
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+STILL = SHARED / "people" / "stills" / "0001_img.png"
+VIDEO = SHARED / "people" / "test-sample1.mp4"
+
+pytestmark = pytest.mark.skipif(not STILL.exists() or not VIDEO.exists(),
+                                reason=f"test data missing: {SHARED} (../shared beside the checkout)")
+
+fastapi_testclient = pytest.importorskip("fastapi.testclient")
+TestClient = fastapi_testclient.TestClient
+
+from PIL import Image  # noqa: E402
+
+from mattekit.server import create_app  # noqa: E402
+from mattekit.server.db import JobStore  # noqa: E402
+
+BLUE = (10, 40, 250)
+
+
+@pytest.fixture(scope="module")
+def session():
+    """One loaded model for every app of this module (loading it takes about a second)."""
+    from mattekit.errors import MattekitError
+    from mattekit.models import RVMSession
+
+    try:
+        return RVMSession()
+    except MattekitError as exc:
+        pytest.skip(f"model not available: {exc}")
+
+
+@pytest.fixture()
+def client(tmp_path, session):
+    app = create_app(tmp_path / "server", model=session)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory) -> Path:
+    """The first 12 frames of test-sample1.mp4 at 320×180 (H.264), made with PyAV."""
+    import av
+
+    path = tmp_path_factory.mktemp("video") / "small.mp4"
+    with av.open(str(VIDEO)) as src, av.open(str(path), "w") as dst:
+        out = dst.add_stream("libx264", rate=25)
+        out.width, out.height, out.pix_fmt = 320, 180, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 12:
+                break
+            small = frame.reformat(width=320, height=180, format="yuv420p")
+            small.pts = None
+            for packet in out.encode(small):
+                dst.mux(packet)
+        for packet in out.encode():
+            dst.mux(packet)
+    return path
+
+
+def assert_json_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert isinstance(body.get("detail"), str) and body["detail"], body
+    if code:
+        assert body["code"] == code, body
+    return body
+
+
+def wait_state(client, job_id: str, states=("done", "failed", "cancelled"), timeout=120.0, cond=None) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if (cond(job) if cond else job["state"] in states):
+            return job
+        assert cond is None or job["state"] in ("queued", "running"), f"job ended early: {job}"
+        assert time.monotonic() < deadline, f"job stuck: {job}"
+        time.sleep(0.1)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width×height but carries one row of pixel data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" + b"\x00" * 3 * 16)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def upload(client, path_or_bytes, name: str, **fields):
+    data = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
+    return client.post("/api/jobs", files={"file": (name, data)}, data=fields)
+
+
+# -- the API surface --------------------------------------------------------------------------------
+
+def test_openapi_lists_every_endpoint(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths) == {"/api/health", "/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/cancel",
+                          "/api/jobs/{job_id}/outputs/{name}", "/api/jobs/{job_id}/input", "/api/matte"}
+    assert set(paths["/api/jobs/{job_id}"]) == {"get", "delete"}
+    assert "multipart/form-data" in paths["/api/jobs"]["post"]["requestBody"]["content"]
+    page = client.get("/")
+    assert page.status_code == 200 and "<form" in page.text
+    assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_image_job_composite_over_colour(client):
+    """Composite over a colour: same size as the input, the colour exactly where alpha is ~0."""
+    r = upload(client, STILL, "0001_img.png", background="#0a28fa", output="composite")
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["kind"] == "image" and job["state"] in ("queued", "running")
+    assert job["media"]["width"] == 1920 and job["media"]["height"] == 1080
+    done = wait_state(client, job["id"])
+    assert done["state"] == "done", done
+    assert done["progress"]["frames_done"] == done["progress"]["frames_total"] == 1
+    [out] = done["outputs"]
+    assert out["name"] == "composite.png" and out["media_type"] == "image/png"
+    got = client.get(out["url"])
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    assert "0001_img_composite.png" in got.headers["content-disposition"]
+    composite = np.asarray(Image.open(io.BytesIO(got.content)).convert("RGB")).astype(int)
+    assert composite.shape == (1080, 1920, 3)
+
+    alpha_png = client.post("/api/matte", files={"file": ("x.png", STILL.read_bytes())}, data={"output": "alpha"})
+    assert alpha_png.status_code == 200
+    alpha = np.asarray(Image.open(io.BytesIO(alpha_png.content))) / 255.0
+    assert alpha.shape == (1080, 1920)
+    bg = alpha < 0.01
+    person = alpha > 0.99
+    assert bg.mean() > 0.2 and person.mean() > 0.05, (bg.mean(), person.mean())  # a person and a background
+    # where alpha is ~0 the composite is the chosen colour within rounding
+    assert np.abs(composite[bg] - np.array(BLUE)).max() <= 3
+    # and where the person is, it is not
+    assert np.abs(composite[person] - np.array(BLUE)).sum(axis=1).mean() > 60
+
+
+def test_sync_matte_returns_cutout(client):
+    r = client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    rgba = Image.open(io.BytesIO(r.content))
+    assert rgba.mode == "RGBA" and rgba.size == (1920, 1080)
+    a = np.asarray(rgba)[..., 3]
+    assert (a == 0).mean() > 0.2 and (a == 255).mean() > 0.05
+    original = np.asarray(Image.open(STILL).convert("RGB")).astype(int)
+    person = a == 255
+    # the cut-out's colour is the person's colour (RVM predicts it; it stays close to the photo)
+    assert np.abs(np.asarray(rgba)[..., :3][person].astype(int) - original[person]).mean() < 12
+
+    bad = client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())}, data={"output": "nope"})
+    assert_json_error(bad, 422, "bad_option")
+    video = client.post("/api/matte", files={"file": ("v.mp4", VIDEO.read_bytes())})
+    assert_json_error(video, 415, "unsupported_media")
+
+
+def test_video_job_alpha_and_png_sequence(client, small_video):
+    import av
+
+    a = upload(client, small_video, "small.mp4", output="alpha", video_format="mp4").json()
+    t = upload(client, small_video, "small.mp4", output="transparent", video_format="png").json()
+    assert a["kind"] == "video" and a["media"]["width"] == 320 and a["progress"]["frames_total"] == 12
+    listed = client.get("/api/jobs").json()["jobs"]
+    assert [j["id"] for j in listed[:2]] == [t["id"], a["id"]]  # newest first
+    a, t = wait_state(client, a["id"]), wait_state(client, t["id"])
+    assert a["state"] == "done" and t["state"] == "done", (a, t)
+    assert a["progress"]["frames_done"] == 12 and a["progress"]["fps"] > 0
+
+    alpha_mp4 = client.get(a["outputs"][0]["url"])
+    assert alpha_mp4.headers["content-type"] == "video/mp4"
+    with av.open(io.BytesIO(alpha_mp4.content)) as c:
+        frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    assert len(frames) == 12 and frames[0].shape == (180, 320)
+    assert frames[0].min() < 20 and frames[0].max() > 235
+
+    z = client.get(t["outputs"][0]["url"])
+    assert t["outputs"][0]["name"] == "transparent.zip" and z.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
+        names = sorted(n for n in zf.namelist() if n.endswith(".png"))
+        assert len(names) == 12
+        first = Image.open(io.BytesIO(zf.read(names[0])))
+        assert first.mode == "RGBA" and first.size == (320, 180)
+        alpha = np.asarray(first)[..., 3]
+        assert alpha.min() == 0 and alpha.max() == 255
+
+    # filter by state
+    done_ids = {j["id"] for j in client.get("/api/jobs?state=done").json()["jobs"]}
+    assert {a["id"], t["id"]} <= done_ids
+
+
+def test_cancel_running_video_leaves_nothing(client, tmp_path):
+    job = upload(client, VIDEO, "test-sample1.mp4", background="green").json()
+    wait_state(client, job["id"], cond=lambda j: j["state"] == "running" and j["progress"]["frames_done"] >= 2)
+    t0 = time.monotonic()
+    r = client.post(f"/api/jobs/{job['id']}/cancel")
+    assert r.status_code == 200
+    done = wait_state(client, job["id"], timeout=5)
+    stopped_after = time.monotonic() - t0
+    assert done["state"] == "cancelled" and done["outputs"] == []
+    assert stopped_after < 3.0, stopped_after  # "within a second or two"
+    assert done["progress"]["frames_done"] < 79
+    job_dir = tmp_path / "server" / "jobs" / job["id"]
+    assert sorted(p.name for p in job_dir.iterdir()) == ["input.mp4"]  # no out/, no work-*, no temp file
+    assert_json_error(client.get(f"/api/jobs/{job['id']}/outputs/composite.mp4"), 409, "not_done")
+
+    # a queued job is cancelled at once; cancelling twice is harmless
+    q1 = upload(client, VIDEO, "a.mp4").json()
+    q2 = upload(client, VIDEO, "b.mp4").json()
+    assert client.post(f"/api/jobs/{q2['id']}/cancel").json()["state"] == "cancelled"
+    assert client.post(f"/api/jobs/{q2['id']}/cancel").json()["state"] == "cancelled"
+    # delete a running job: it is stopped and removed with its folder
+    wait_state(client, q1["id"], cond=lambda j: j["state"] == "running")
+    assert client.delete(f"/api/jobs/{q1['id']}").status_code == 204
+    assert not (tmp_path / "server" / "jobs" / q1["id"]).exists()
+    assert_json_error(client.get(f"/api/jobs/{q1['id']}"), 404, "not_found")
+    assert_json_error(client.delete(f"/api/jobs/{q1['id']}"), 404)
+    assert client.delete(f"/api/jobs/{q2['id']}").status_code == 204
+    assert client.get("/api/health").json()["running"] == 0
+
+
+# -- refused uploads --------------------------------------------------------------------------------
+
+def test_bad_uploads_get_clear_4xx_and_server_stays_healthy(client, tmp_path):
+    text = b"this is a text file, not a video\n" * 50
+    body = assert_json_error(upload(client, text, "clip.mp4"), 415, "unsupported_media")
+    assert "not an image or video" in body["detail"]
+
+    data = STILL.read_bytes()
+    truncated = data[: len(data) // 2]
+    body = assert_json_error(upload(client, truncated, "0001_img.png"), 422, "undecodable")
+    assert "truncated" in body["detail"] or "decode" in body["detail"]
+
+    huge = png_header_only(30000, 30000)
+    body = assert_json_error(upload(client, huge, "huge.png"), 422, "image_too_large")
+    assert "megapixels" in body["detail"]
+    # the same through the synchronous endpoint
+    assert_json_error(client.post("/api/matte", files={"file": ("huge.png", huge)}), 422, "image_too_large")
+    assert_json_error(client.post("/api/matte", files={"file": ("t.png", truncated)}), 422, "undecodable")
+
+    assert_json_error(upload(client, b"", "empty.png"), 422, "empty")
+    assert_json_error(client.post("/api/jobs", files={"output": (None, "composite")}), 400, "missing_file")
+    assert_json_error(client.post("/api/jobs", data={"output": "composite"}), 415, "not_multipart")
+    assert_json_error(client.post("/api/jobs", content=b"{}", headers={"content-type": "application/json"}),
+                      415, "not_multipart")
+    assert_json_error(upload(client, STILL, "x.png", background="no-such-colour"), 422, "bad_option")
+    assert_json_error(upload(client, STILL, "x.png", downsample_ratio="2"), 422, "bad_option")
+    assert_json_error(upload(client, VIDEO, "x.mp4", output="transparent", video_format="mp4"), 422, "bad_option")
+    assert_json_error(client.post("/api/jobs", files={"file": ("x.png", data), "other": ("y.png", data)}),
+                      400, "bad_form")
+    # a background picture must be an image
+    assert_json_error(client.post("/api/jobs", files={"file": ("x.png", data), "background_file": ("b.png", text)}),
+                      415, "unsupported_media")
+
+    # nothing was left behind, and the server still works
+    assert client.get("/api/jobs").json()["jobs"] == []
+    assert list((tmp_path / "server" / "uploads").iterdir()) == []
+    assert list((tmp_path / "server" / "jobs").iterdir()) == []
+    assert client.get("/api/health").json()["status"] == "ok"
+    ok = client.post("/api/matte", files={"file": ("0001_img.png", data)}, data={"downsample_ratio": "0.25"})
+    assert ok.status_code == 200
+
+
+def test_upload_size_limit(tmp_path, session):
+    app = create_app(tmp_path / "server", model=session, max_upload_bytes=1_000_000)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = assert_json_error(upload(client, STILL, "0001_img.png"), 413, "too_large")  # about 2.6 MB
+        assert "limit" in body["detail"]
+        small = Image.open(STILL).resize((320, 180))
+        buf = io.BytesIO()
+        small.save(buf, format="PNG")
+        assert upload(client, buf.getvalue(), "small.png").status_code == 201
+    assert list((tmp_path / "server" / "uploads").iterdir()) == []
+
+
+# -- path traversal ---------------------------------------------------------------------------------
+
+def test_no_path_traversal(client, tmp_path):
+    job = upload(client, STILL, "../../evil name.png", output="alpha", downsample_ratio="0.25").json()
+    assert job["filename"] == "evil name.png"
+    done = wait_state(client, job["id"])
+    assert done["state"] == "done"
+    jid = job["id"]
+    secret = tmp_path / "server" / "secret.txt"
+    secret.write_text("SECRET")
+    attempts = [
+        f"/api/jobs/{jid}/outputs/..%2Finput.png",
+        f"/api/jobs/{jid}/outputs/..%2F..%2F..%2Fsecret.txt",
+        f"/api/jobs/{jid}/outputs/%2e%2e%2f%2e%2e%2f%2e%2e%2fjobs.db",
+        f"/api/jobs/{jid}/outputs/..%5C..%5Cjobs.db",
+        f"/api/jobs/{jid}/outputs/%2Fetc%2Fpasswd",
+        f"/api/jobs/{jid}/outputs/alpha.png%00.txt",
+        "/api/jobs/..%2F..%2Fsecret.txt",
+        "/api/jobs/..%2F..%2Fsecret.txt/input",
+        "/api/jobs/%2e%2e/outputs/jobs.db",
+        "/static/..%2F..%2F..%2Fsecret.txt",
+        "/static/%2e%2e/%2e%2e/app.py",
+    ]
+    for url in attempts:
+        r = client.get(url)
+        assert r.status_code in (404, 422), (url, r.status_code)
+        assert b"SECRET" not in r.content and b"SQLite" not in r.content, url
+        assert r.headers["content-type"].startswith("application/json"), url
+    # the real output is there
+    assert client.get(done["outputs"][0]["url"]).status_code == 200
+    assert client.get(f"/api/jobs/{jid}/input").content == STILL.read_bytes()
+
+
+# -- restart ---------------------------------------------------------------------------------------
+
+def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
+    data = tmp_path / "server"
+    # a server that accepts uploads but whose workers never ran (its lifespan is not started)
+    first = TestClient(create_app(data, model=session), raise_server_exceptions=False)
+    interrupted = upload(first, STILL, "0001_img.png", output="transparent", downsample_ratio="0.25").json()
+    queued = upload(first, STILL, "0001_img.png", output="alpha", downsample_ratio="0.25").json()
+    first.app.state.store.close()
+    # make it look as if the server died while running the first job, mid-way through its outputs
+    store = JobStore(data / "jobs.db")
+    store.claim_next(["image"])
+    store.close()
+    job_dir = data / "jobs" / interrupted["id"]
+    (job_dir / "work-1").mkdir()
+    (job_dir / "work-1" / "transparent.png.tmp").write_bytes(b"partial")
+    (job_dir / "out").mkdir()
+    (job_dir / "out" / "transparent.png").write_bytes(b"partial")
+    (data / "uploads" / "upload-dead.part").write_bytes(b"half an upload")
+
+    with TestClient(create_app(data, model=session), raise_server_exceptions=False) as client:
+        jobs = {j["id"]: j for j in client.get("/api/jobs").json()["jobs"]}
+        assert set(jobs) == {interrupted["id"], queued["id"]}
+        j = jobs[interrupted["id"]]
+        # never shown as done with the partial file
+        assert j["state"] in ("queued", "running", "done") and "interrupted" in (j["note"] or "")
+        if j["state"] != "done":
+            assert j["outputs"] == []
+            assert_json_error(client.get(f"/api/jobs/{j['id']}/outputs/transparent.png"), 409, "not_done")
+        a = wait_state(client, interrupted["id"])
+        b = wait_state(client, queued["id"])
+        assert a["state"] == "done" and b["state"] == "done", (a, b)
+        assert a["attempts"] == 2
+        png = client.get(a["outputs"][0]["url"]).content
+        img = Image.open(io.BytesIO(png))
+        assert img.mode == "RGBA" and img.size == (1920, 1080)
+        assert sorted(p.name for p in job_dir.iterdir()) == ["input.png", "out"]
+        assert list((data / "uploads").iterdir()) == []
+
+
+def test_concurrent_sync_requests_all_answered(client):
+    """A small version of benchmarks/load_server.py: every concurrent request gets a PNG."""
+    small = Image.open(STILL).resize((320, 180))
+    buf = io.BytesIO()
+    small.save(buf, format="PNG")
+    results: list[int] = []
+
+    def one():
+        r = client.post("/api/matte", files={"file": ("s.png", buf.getvalue())})
+        results.append(r.status_code if r.headers["content-type"] == "image/png" else -r.status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == [200] * 6

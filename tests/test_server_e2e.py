@@ -1,0 +1,267 @@
+"""End to end: ``mattekit serve`` in a subprocess, driven through its page by headless Chromium.
+
+A person uploads ../shared/data/people/stills/0001_img.png with a colour background, waits for
+the job to finish and downloads it (an image of the input's size whose pixels are the chosen
+colour where the alpha is ~0); then test-sample1.mp4 with a transparent output (WebM when this
+installation writes it, else a PNG sequence in a .zip); then cancels a third job from the page.
+Screenshots of every state go to test-artifacts/server-e2e/.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make chromium`` installs them) and Selenium.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+STILL = SHARED / "people" / "stills" / "0001_img.png"
+VIDEO = SHARED / "people" / "test-sample1.mp4"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS = ROOT / "test-artifacts" / "server-e2e"
+COLOUR = "#0a28fa"
+RGB = (10, 40, 250)
+
+if not (STILL.exists() and VIDEO.exists()):
+    pytest.skip(f"test data missing: {SHARED} (../shared beside the checkout)", allow_module_level=True)
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytest.skip("Chromium is not installed: run `make chromium` (apt-get install chromium chromium-driver)",
+                allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+httpx = pytest.importorskip("httpx")
+
+from PIL import Image  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``mattekit serve`` on a free loopback port; yields its base URL."""
+    from mattekit.models.fetch import resolve_model_path
+    from mattekit.errors import MattekitError
+
+    try:
+        resolve_model_path(None)
+    except MattekitError as exc:
+        pytest.skip(f"model not available: {exc}")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    data = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    log = open(ARTIFACTS / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
+                             "--data-dir", str(data), "--log-level", "warning"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"mattekit serve did not start; see {ARTIFACTS / 'server.log'}")
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    downloads = tmp_path_factory.mktemp("downloads")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--user-data-dir={profile}", "--window-size=1100,1300"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                           "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name: str) -> None:
+    """Save a screenshot of the whole page (not only the window) as test-artifacts/server-e2e/NAME.png."""
+    import base64
+
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    png = driver.execute_cdp_cmd("Page.captureScreenshot",
+                                 {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(png["data"]))
+
+
+def wait_current(driver, states, timeout=180):
+    WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+        lambda d: d.find_element(By.ID, "current").get_attribute("data-state") in states,
+        message=f"job did not reach {states}")
+    return driver.find_element(By.ID, "current").get_attribute("data-state")
+
+
+def wait_download(folder: Path, name: str, timeout=60) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = folder / name
+        if path.exists() and not list(folder.glob("*.crdownload")):
+            return path
+        time.sleep(0.2)
+    raise AssertionError(f"no download {name} in {folder}: {[p.name for p in folder.iterdir()]}")
+
+
+def choose(driver, name: str, value: str) -> None:
+    driver.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]').click()
+
+
+def start_job(driver, path: Path) -> None:
+    driver.find_element(By.ID, "file").send_keys(str(path))
+    WebDriverWait(driver, 10).until(lambda d: path.name in d.find_element(By.ID, "file-name").text)
+
+
+def test_page_end_to_end(server, browser):
+    d = browser
+    d.get(server + "/")
+    WebDriverWait(d, 10).until(lambda d: d.find_element(By.ID, "version").text)
+    shot(d, "01-empty")
+
+    # keyboard: Tab reaches the file chooser, the options and the start button
+    d.execute_script("document.activeElement && document.activeElement.blur()")
+    seen = []
+    for _ in range(25):
+        ActionChains(d).send_keys(Keys.TAB).perform()
+        el = d.switch_to.active_element
+        seen.append(el.get_attribute("id") or el.get_attribute("value") or el.tag_name)
+    assert {"file", "composite", "bg-color", "start"} <= set(seen), seen
+
+    # -- an image over a colour -------------------------------------------------------------------
+    start_job(d, STILL)
+    choose(d, "output", "composite")
+    choose(d, "background", "color")
+    d.execute_script("const c = document.getElementById('bg-color'); c.value = arguments[0];"
+                     "c.dispatchEvent(new Event('input', {bubbles: true}));", COLOUR)
+    assert d.find_element(By.ID, "bg-color").get_attribute("value") == COLOUR
+    shot(d, "02-image-form")
+    d.find_element(By.ID, "start").click()
+    wait_current(d, {"queued", "running", "done"})
+    shot(d, "03-image-submitted")
+    assert wait_current(d, {"done", "failed"}) == "done", d.find_element(By.ID, "cur-status").text
+    WebDriverWait(d, 10).until(lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#preview img')].every(i => i.complete && i.naturalWidth > 0)"))
+    shot(d, "04-image-done")
+    dl = d.find_element(By.ID, "download")
+    assert dl.is_displayed()
+    dl.click()
+    path = wait_download(d.downloads, "0001_img_composite.png")
+    composite = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert composite.shape == (1080, 1920, 3)
+    # the alpha of the same image, from the API (the model is deterministic)
+    r = httpx.post(f"{server}/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())},
+                   data={"output": "alpha"}, timeout=120)
+    assert r.status_code == 200
+    alpha = np.asarray(Image.open(io.BytesIO(r.content))) / 255.0
+    bg = alpha < 0.01
+    assert bg.mean() > 0.2
+    assert np.abs(composite[bg] - np.array(RGB)).max() <= 3
+    assert np.abs(composite[alpha > 0.99] - np.array(RGB)).sum(axis=1).mean() > 60
+
+    # -- a video with a transparent output --------------------------------------------------------
+    formats = httpx.get(f"{server}/api/health").json()["video_formats"]
+    fmt = "webm" if "webm" in formats else "png"
+    d.refresh()
+    WebDriverWait(d, 10).until(lambda d: d.find_element(By.ID, "version").text)
+    start_job(d, VIDEO)
+    choose(d, "output", "transparent")
+    d.find_element(By.TAG_NAME, "summary").click()
+    Select(d.find_element(By.ID, "video-format")).select_by_value(fmt)
+    ratio = d.find_element(By.ID, "ratio")
+    ratio.clear()
+    ratio.send_keys("0.25")
+    shot(d, "05-video-form")
+    d.find_element(By.ID, "start").click()
+    # the progress line: "Running: 12 of 79 frames · 9.8 fps · about 7 s left"
+    WebDriverWait(d, 60, poll_frequency=0.1).until(
+        lambda d: "fps" in d.find_element(By.ID, "cur-status").text, message="no fps shown")
+    time.sleep(1.0)
+    shot(d, "06-video-running")
+    assert wait_current(d, {"done", "failed"}) == "done", d.find_element(By.ID, "cur-status").text
+    time.sleep(0.5)
+    shot(d, "07-video-done")
+    d.find_element(By.ID, "download").click()
+    if fmt == "webm":
+        import av
+
+        path = wait_download(d.downloads, "test-sample1_transparent.webm")
+        with av.open(str(path)) as c:
+            stream = c.streams.video[0]
+            codec = av.CodecContext.create("libvpx-vp9", "r")  # FFmpeg's own vp9 decoder drops alpha
+            codec.extradata = stream.codec_context.extradata
+            frames = []
+            for packet in c.demux(stream):  # ends with an empty packet, which flushes the decoder
+                frames += [f.to_ndarray(format="rgba") for f in codec.decode(packet)]
+        assert len(frames) == 79 and frames[0].shape == (720, 1280, 4)
+        a = frames[40][..., 3]
+    else:
+        path = wait_download(d.downloads, "test-sample1_transparent.zip")
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(n for n in zf.namelist() if n.endswith(".png"))
+            assert len(names) == 79
+            img = Image.open(io.BytesIO(zf.read(names[40])))
+        assert img.mode == "RGBA" and img.size == (1280, 720)
+        a = np.asarray(img)[..., 3]
+    assert (a < 5).mean() > 0.2 and (a > 250).mean() > 0.05  # a person on transparency
+
+    # -- cancel from the page ---------------------------------------------------------------------
+    d.refresh()
+    WebDriverWait(d, 10).until(lambda d: d.find_element(By.ID, "version").text)
+    start_job(d, VIDEO)
+    choose(d, "output", "composite")
+    d.find_element(By.ID, "start").click()
+    WebDriverWait(d, 60, poll_frequency=0.1).until(
+        lambda d: "frames" in d.find_element(By.ID, "cur-status").text)
+    d.find_element(By.ID, "cur-cancel").click()
+    assert wait_current(d, {"cancelled", "done", "failed"}, timeout=10) == "cancelled"
+    shot(d, "08-cancelled")
+    rows = d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")
+    assert [r.get_attribute("data-state") for r in rows] == ["cancelled", "done", "done"]
+
+    # -- a narrow window ---------------------------------------------------------------------------
+    d.set_window_size(400, 1000)
+    time.sleep(0.3)
+    scroll, client = d.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client <= 400, f"page scrolls sideways in a 400 px window: {scroll} > {client}"
+    shot(d, "09-narrow")
+    d.set_window_size(1100, 1300)
