@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,9 +16,19 @@ demo: $(STAMP)
 	$(VENV)/bin/mattekit models fetch
 	$(VENV)/bin/mattekit demo --output-dir demo-output
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/mattekit models fetch --quiet
 	$(PY) -m pytest -q
+
+# Headless Chromium for the browser test (tests/test_server_e2e.py, skipped without it):
+# installed from Debian's packages when missing and apt-get is available; never fails the build.
+chromium:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  ($$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	    || echo "make chromium: could not install chromium and chromium-driver; the browser test will be skipped"; \
+	else echo "make chromium: no apt-get; install Chromium and chromedriver to run the browser test"; fi
 
 clean:
 	rm -rf demo-output .pytest_cache
