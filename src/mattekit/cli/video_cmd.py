@@ -1,6 +1,8 @@
-"""``mattekit video``: matte a video file or a folder of frames."""
+"""``mattekit video``: matte a video file, a folder of frames, or a folder of videos."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -8,16 +10,59 @@ from mattekit.cli.options import downsample_ratio_option, model_option, overwrit
 from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 
 
+def print_summary(result, quiet: bool) -> None:
+    """A rich table of a batch run (done / skipped / failed with the reason), then the totals."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False)
+    if not console.is_terminal:
+        console = Console(stderr=False, width=200)
+    styles = {"done": "green", "skipped": "cyan", "failed": "bold red", "cancelled": "yellow"}
+    if not quiet or not result.ok:
+        table = Table(title="mattekit batch")
+        for col in ("file", "status", "detail", "seconds"):
+            table.add_column(col, overflow="fold")
+        for o in result.outcomes:
+            if quiet and o.status in ("done", "skipped"):
+                continue
+            detail = o.reason if o.status != "done" else ", ".join(p.name for p in o.outputs)
+            table.add_row(o.label or str(o.source), f"[{styles[o.status]}]{o.status}[/]", detail,
+                          f"{o.seconds:.1f}" if o.seconds else "")
+        console.print(table)
+    counts = {s: len(result.by_status(s)) for s in ("done", "skipped", "failed", "cancelled")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "cancelled"))
+
+
+def exit_for(result) -> None:
+    """Exit 130 when the run was cancelled, 1 when a file failed."""
+    if result.cancelled:
+        raise click.exceptions.Exit(130)
+    if result.failed:
+        raise click.exceptions.Exit(1)
+
+
 @click.command()
 @click.argument("input_source", metavar="INPUT", type=click.Path(path_type=str))
 @click.option("--output-composition", "-c", metavar="FILE|DIR", help="Person over the background.")
 @click.option("--output-alpha", "-a", metavar="FILE|DIR", help="Alpha matte.")
 @click.option("--output-foreground", "-f", metavar="FILE|DIR", help="Predicted foreground colour.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Batch mode: matte every video in INPUT (a folder, or one file) into this folder as "
+                   "<stem>_<output>.<ext>; finished files are skipped, so a stopped run resumes.")
+@click.option("--outputs", default="composition", show_default=True, metavar="LIST",
+              help="Batch mode: comma-separated outputs per video (composition, alpha, foreground).")
+@click.option("--recursive", "-r", is_flag=True, help="Batch mode: include sub-folders, keeping their structure.")
 @click.option("--output-type", type=click.Choice(OUTPUT_TYPES), default="video", show_default=True,
-              help="Container of every output: video (H.264 MP4) or png_sequence (a folder).")
-@click.option("--background", "-b", metavar="COLOR|IMAGE",
-              help="Composite background: a colour name, #rrggbb, or an image (default RVM's green).")
-@click.option("--output-video-mbps", type=float, help="Bit rate of written videos (default: CRF 18).")
+              help="Format of every output: video (H.264 .mp4), webm (VP9 with alpha), prores (ProRes 4444 "
+                   ".mov with alpha), gif (short clips, 1-bit alpha) or png_sequence (a folder of PNGs). With "
+                   "webm, prores, gif and png_sequence the composition is transparent (RGBA) unless "
+                   "--background is given.")
+@click.option("--background", "-b", metavar="COLOR|IMAGE|VIDEO|blur[:N]|transparent",
+              help="Composite background: a colour name or #rrggbb, a picture (scaled to cover, centred), a "
+                   "video (looped or cut, at the input's frame rate), blur[:N] (the input's own background "
+                   "blurred, Gaussian sigma N px, default 25) or transparent. Default RVM's green.")
+@click.option("--output-video-mbps", type=float, help="Bit rate of written videos (default: quality-based).")
 @downsample_ratio_option
 @click.option("--seq-chunk", type=click.IntRange(min=1), default=1, show_default=True,
               help="Accepted for RVM compatibility; the ONNX model steps one frame at a time.")
@@ -25,9 +70,20 @@ from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 @model_option
 @overwrite_option
 @quiet_option
-def video(input_source, output_composition, output_alpha, output_foreground, output_type, background,
-          output_video_mbps, downsample_ratio, seq_chunk, frame_rate, model, overwrite, quiet) -> None:
-    """Matte INPUT, a video file or a folder of frames, keeping size, frame rate and audio."""
+def video(input_source, output_composition, output_alpha, output_foreground, output_dir, outputs, recursive,
+          output_type, background, output_video_mbps, downsample_ratio, seq_chunk, frame_rate, model, overwrite,
+          quiet) -> None:
+    """Matte INPUT, a video file or a folder of frames, keeping size, frame rate and audio.
+
+    With --output-dir, INPUT is a folder of videos (or one video) matted file by file.
+    """
+    if output_dir is not None:
+        if output_composition or output_alpha or output_foreground:
+            raise click.UsageError("--output-dir (batch mode) cannot be combined with -c/-a/-f; "
+                                   "choose the outputs with --outputs")
+        _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
+               downsample_ratio, model, overwrite, quiet)
+        return
     result = convert_video(input_source, output_type=output_type,
                            output_composition=output_composition, output_alpha=output_alpha,
                            output_foreground=output_foreground, output_video_mbps=output_video_mbps,
@@ -40,3 +96,29 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
             click.echo(f"{kind}: {path}")
         click.echo(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps, "
                    f"downsample_ratio {result.downsample_ratio:.3g})")
+
+
+def _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
+           downsample_ratio, model, overwrite, quiet) -> None:
+    from mattekit.pipeline.batch import VIDEO_OUTPUTS, convert_folder
+
+    kinds = [k.strip() for k in outputs.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in VIDEO_OUTPUTS]
+    if bad or not kinds:
+        raise click.BadParameter(f"{', '.join(bad) or 'nothing'}: choose among {', '.join(VIDEO_OUTPUTS)}",
+                                 param_hint="--outputs")
+
+    def on_start(path, index, total):
+        if not quiet:
+            click.echo(f"[{index + 1}/{total}] {path}", err=True)
+
+    def on_file(outcome, index, total):
+        if outcome.status == "failed":
+            click.echo(f"mattekit: error: {outcome.source}: {outcome.reason}", err=True)
+
+    result = convert_folder(input_source, output_dir, recursive=recursive, output_type=output_type,
+                            outputs=kinds, background=background, output_video_mbps=output_video_mbps,
+                            downsample_ratio=downsample_ratio, model=model, overwrite=overwrite,
+                            progress=not quiet, on_file=on_file, on_start=on_start)
+    print_summary(result, quiet)
+    exit_for(result)

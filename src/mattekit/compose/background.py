@@ -1,12 +1,16 @@
-"""Backgrounds to composite the person over: a colour or a picture.
+"""Backgrounds to composite the person over: a colour, a picture, a video, the input blurred, or
+transparency.
 
-:func:`parse_background` turns what a user types (``green``, ``#00ff00``, ``photo.jpg``) into a
-:class:`Background` that hands out one H×W×3 background per frame.
+:func:`parse_background` turns what a user types (``green``, ``#00ff00``, ``photo.jpg``,
+``beach.mp4``, ``blur``, ``blur:40``, ``transparent``) into a :class:`Background` that hands out
+one H×W×3 background per frame.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from mattekit.errors import InputError
 
 # Robust Video Matting's own composite background (its inference.py): a light green.
 DEFAULT_COLOR = (120, 255, 155)
+DEFAULT_BLUR_SIGMA = 25.0
 
 
 class Background:
@@ -27,8 +32,22 @@ class Background:
 
     transparent = False
 
-    def frame(self, index: int, height: int, width: int, src: np.ndarray | None = None) -> np.ndarray:
-        """The background for frame ``index``: H×W×3 uint8 RGB, or a length-3 uint8 colour."""
+    def prepare(self, frame_rate: Fraction | float) -> None:
+        """Called once before the first frame with the input's frame rate (frames per second)."""
+
+    def frame(self, index: int, height: int, width: int, src: np.ndarray | None = None,
+              alpha: np.ndarray | None = None) -> np.ndarray:
+        """The background for frame ``index``.
+
+        Args:
+            index: 0-based frame number.
+            height, width: frame size in pixels.
+            src: the input frame, H×W×3 uint8 RGB (needed by :class:`BlurBackground`).
+            alpha: the model's alpha for that frame, H×W float32 0..1 (optional).
+
+        Returns:
+            H×W×3 uint8 RGB, or a length-3 uint8 colour.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -46,11 +65,23 @@ class ColorBackground(Background):
         self.rgb = tuple(int(c) for c in rgb)
         self._color = np.asarray(self.rgb, dtype=np.uint8)
 
-    def frame(self, index, height, width, src=None):
+    def frame(self, index, height, width, src=None, alpha=None):
         return self._color
 
     def __repr__(self) -> str:
         return "ColorBackground(#%02x%02x%02x)" % self.rgb
+
+
+class TransparentBackground(Background):
+    """No background: the composition keeps the alpha (RGBA), for transparent output types."""
+
+    transparent = True
+
+    def frame(self, index, height, width, src=None, alpha=None):
+        raise ValueError("a transparent background has no colour; write RGBA instead")
+
+    def __repr__(self) -> str:
+        return "TransparentBackground()"
 
 
 def cover_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -63,6 +94,8 @@ def cover_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
         height×width×3 uint8 RGB.
     """
     h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
     scale = max(height / h, width / w)
     new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
     resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BICUBIC))
@@ -84,11 +117,156 @@ class ImageBackground(Background):
         self._image = read_image(self.path)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def frame(self, index, height, width, src=None):
+    def frame(self, index, height, width, src=None, alpha=None):
         key = (height, width)
         if key not in self._cache:
             self._cache = {key: cover_resize(self._image, height, width)}
         return self._cache[key]
+
+    def __repr__(self) -> str:
+        return f"ImageBackground({str(self.path)!r})"
+
+
+class VideoBackground(Background):
+    """A video clip behind the person, resampled to the input's frame rate.
+
+    Output frame ``i`` shows the background frame on screen at time ``i / fps`` (``fps`` the
+    input's rate): the latest background frame whose timestamp is <= that time. A background
+    shorter than the input is looped; a longer one is cut. Frames are scaled to cover the output
+    and centred, as for a picture, and turned upright (display rotation). Decoding is
+    sequential, so memory does not grow with the clip.
+
+    Args:
+        path: any video PyAV opens.
+
+    Raises:
+        mattekit.errors.InputError: the file is not a readable video.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        from mattekit.io.video_reader import VideoFileReader
+
+        self.path = Path(path)
+        self._open = lambda: VideoFileReader(self.path)
+        self.times, self.duration = self._scan()
+        self._rate = Fraction(30)
+        self._reader = None
+        self._frames = None
+        self._pos = -1  # index (into times) of the current decoded frame
+        self._current = None
+        self._resized: tuple[int, tuple[int, int], np.ndarray] | None = None
+
+    def _scan(self) -> tuple[list[float], float]:
+        """Presentation times (s, from 0) of every frame, from the packets (no decoding)."""
+        reader = self._open()
+        try:
+            container, stream = reader._container, reader._stream
+            rate = float(reader.frame_rate) or 30.0
+            stamps = []
+            end = 0.0
+            container.seek(0)
+            for packet in container.demux(stream):
+                if packet.pts is None or packet.size == 0:
+                    continue
+                t = float(packet.pts * stream.time_base)
+                stamps.append(t)
+                dur = float(packet.duration * stream.time_base) if packet.duration else 1.0 / rate
+                end = max(end, t + dur)
+        finally:
+            reader.close()
+        if not stamps:
+            raise InputError(self.path, "background video holds no frame")
+        stamps.sort()
+        start = stamps[0]
+        return [t - start for t in stamps], max(end - start, 1e-6)
+
+    def prepare(self, frame_rate):
+        self._rate = Fraction(frame_rate) if frame_rate else Fraction(30)
+
+    def _restart(self) -> None:
+        self.close()
+        self._reader = self._open()
+        self._frames = iter(self._reader)
+        self._pos = -1
+        self._current = None
+
+    def source_index(self, index: int) -> int:
+        """Which background frame (0-based, in presentation order) output frame ``index`` shows."""
+        t = float(index / self._rate) % self.duration
+        return max(0, bisect.bisect_right(self.times, t + 1e-9) - 1)
+
+    def frame(self, index, height, width, src=None, alpha=None):
+        target = self.source_index(index)
+        if self._reader is None or target < self._pos:
+            self._restart()
+        while self._pos < target:
+            item = next(self._frames, None)
+            if item is None:  # fewer decodable frames than packets: hold the last one
+                break
+            self._current = item.rgb
+            self._pos += 1
+        if self._current is None:
+            raise InputError(self.path, "no frame of the background video could be decoded")
+        key = (height, width)
+        if self._resized is None or self._resized[0] != self._pos or self._resized[1] != key:
+            self._resized = (self._pos, key, cover_resize(self._current, height, width))
+        return self._resized[2]
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+            self._frames = None
+
+    def __repr__(self) -> str:
+        return f"VideoBackground({str(self.path)!r})"
+
+
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of an H×W or H×W×C float32 image; large ``sigma`` runs on a reduced copy."""
+    import cv2
+
+    h, w = image.shape[:2]
+    factor = max(1, min(int(sigma // 6), min(h, w) // 8 or 1))
+    if factor > 1:
+        small = cv2.resize(image, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+class BlurBackground(Background):
+    """The input's own background, blurred (as in video calls).
+
+    The person is left out of the blur: with ``w = 1 - alpha``, the background is
+    ``G*(src·w) / G*w`` (a normalized convolution, Knutsson & Westin, CVPR 1993), so no halo of
+    the person's colours spreads around them; where no background is near (``G*w`` tiny), the
+    plain blur ``G*src`` is used.
+
+    Args:
+        sigma: standard deviation of the Gaussian in pixels (``blur:25`` -> 25).
+    """
+
+    def __init__(self, sigma: float = DEFAULT_BLUR_SIGMA):
+        if not sigma > 0:
+            raise ValueError(f"blur strength must be > 0, not {sigma}")
+        self.sigma = float(sigma)
+
+    def frame(self, index, height, width, src=None, alpha=None):
+        if src is None:
+            raise ValueError("a blurred background needs the input frame (src)")
+        img = src.astype(np.float32)
+        if alpha is None:
+            return np.clip(blur(img, self.sigma) + 0.5, 0, 255).astype(np.uint8)
+        weight = (1.0 - np.clip(alpha, 0.0, 1.0)).astype(np.float32)
+        num = blur(img * weight[..., None], self.sigma)
+        den = blur(weight, self.sigma)[..., None]
+        plain = blur(img, self.sigma)
+        out = np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    def __repr__(self) -> str:
+        return f"BlurBackground(sigma={self.sigma:g})"
 
 
 def parse_color(text: str) -> tuple[int, int, int] | None:
@@ -105,11 +283,15 @@ def parse_background(spec: "str | os.PathLike | tuple | Background | None",
 
     Args:
         spec: ``None`` (``default`` colour), a :class:`Background`, an (r, g, b) tuple of
-            0..255 ints, a colour name or ``#hex`` string, or an image path.
+            0..255 ints, a colour name or ``#hex`` string, ``"transparent"``, ``"blur"`` or
+            ``"blur:SIGMA"`` (Gaussian sigma in pixels, default 25), an image path or a video
+            path (by suffix; see :data:`mattekit.io.video_reader.VIDEO_SUFFIXES`).
 
     Raises:
-        mattekit.errors.InputError: the string is neither a colour nor a readable image.
+        mattekit.errors.InputError: the string is none of these, or the file cannot be read.
     """
+    from mattekit.io.video_reader import VIDEO_SUFFIXES
+
     if spec is None:
         return ColorBackground(default)
     if isinstance(spec, Background):
@@ -119,10 +301,27 @@ def parse_background(spec: "str | os.PathLike | tuple | Background | None",
             raise InputError(str(spec), "a background colour needs three components (r, g, b)")
         return ColorBackground(tuple(int(c) for c in spec))
     text = os.fspath(spec)
-    rgb = parse_color(text)
-    if rgb is not None and not Path(text).exists():
-        return ColorBackground(rgb)
     path = Path(text)
     if not path.exists():
-        raise InputError(text, "background is neither a colour name/#hex nor an existing file")
+        word = text.strip().lower()
+        if word == "transparent":
+            return TransparentBackground()
+        if word == "blur" or word.startswith("blur:"):
+            value = word.partition(":")[2]
+            try:
+                sigma = float(value) if value else DEFAULT_BLUR_SIGMA
+            except ValueError:
+                raise InputError(text, "blur strength must be a number of pixels, e.g. blur:25") from None
+            if not sigma > 0:
+                raise InputError(text, "blur strength must be > 0")
+            return BlurBackground(sigma)
+        rgb = parse_color(text)
+        if rgb is not None:
+            return ColorBackground(rgb)
+        raise InputError(text, "background is neither a colour name/#hex, 'blur[:N]', 'transparent' "
+                               "nor an existing file")
+    if path.is_dir():
+        raise InputError(text, "background is a folder; give an image or a video file")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoBackground(path)
     return ImageBackground(path)

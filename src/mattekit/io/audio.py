@@ -1,12 +1,15 @@
-"""Carry a source's audio track into a written video, interleaved with its frames.
+"""Carry a source's audio tracks into a written video, interleaved with its frames.
 
-The first audio stream is copied packet by packet when the output container accepts its codec
-(AAC into MP4/MOV, Opus or Vorbis into WebM, anything into Matroska); otherwise it is decoded and
-encoded again (AAC, or Opus for WebM).
+Every audio stream of the source is carried, in order (a clip with two tracks, e.g. two
+languages, keeps both). A stream is copied packet by packet when the output container accepts its
+codec (AAC or PCM into MOV/MP4, Opus or Vorbis into WebM, anything into Matroska); otherwise it is
+decoded and encoded again (Opus for WebM, AAC for the rest). Copied packets keep their
+timestamps, so the audio timeline is exactly the source's.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -15,15 +18,42 @@ import av
 COPYABLE = {
     ".mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
     ".m4v": {"aac", "mp3", "alac", "ac3"},
-    ".mov": {"aac", "mp3", "alac", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_f32le"},
+    ".mov": {"aac", "mp3", "alac", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_s24be", "pcm_f32le"},
     ".mkv": None,  # None: any codec
     ".webm": {"opus", "vorbis"},
 }
 TRANSCODE_TO = {".webm": "libopus"}
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+class _Track:
+    """One audio stream: its output stream and, when re-encoding, its resampler."""
+
+    def __init__(self, in_stream, output: av.container.OutputContainer, suffix: str):
+        self.in_stream = in_stream
+        codec = in_stream.codec_context.name
+        allowed = COPYABLE.get(suffix, set())
+        self.copy = allowed is None or codec in allowed
+        self.resampler = None
+        self.next_pts = None  # re-encoding: next sample's pts, in 1/rate units
+        if self.copy:
+            self.out_stream = output.add_stream_from_template(in_stream)
+            return
+        target = TRANSCODE_TO.get(suffix, "aac")
+        rate = in_stream.codec_context.sample_rate or 48000
+        if target == "libopus" and rate not in OPUS_RATES:
+            rate = 48000
+        self.out_stream = output.add_stream(target, rate=rate)
+        layout = in_stream.codec_context.layout.name if in_stream.codec_context.layout else "stereo"
+        self.out_stream.codec_context.layout = layout if layout in ("mono", "stereo") else "stereo"
+        if in_stream.metadata.get("language"):
+            self.out_stream.metadata["language"] = in_stream.metadata["language"]
+        fmt = self.out_stream.codec_context.codec.audio_formats[0].name
+        self.resampler = av.AudioResampler(format=fmt, layout=self.out_stream.codec_context.layout, rate=rate)
 
 
 class AudioMuxer:
-    """Copy or re-encode the first audio stream of ``source`` into ``output``.
+    """Copy or re-encode every audio stream of ``source`` into ``output``.
 
     Call :meth:`mux_until` with each video frame's time so the file is interleaved, and
     :meth:`finish` once after the last frame. A source without audio makes every call a no-op.
@@ -38,42 +68,30 @@ class AudioMuxer:
         self._input = None
         self._packets = None
         self._pending = None
-        self._encoder = None
-        self._resampler = None
-        self._decoder = None
+        self._tracks: dict[int, _Track] = {}
+        self._output = output
         try:
             container = av.open(str(source), metadata_errors="ignore")
         except av.error.FFmpegError:
             return
-        if not container.streams.audio:
+        streams = list(container.streams.audio)
+        if not streams:
             container.close()
             return
         self._input = container
-        in_stream = container.streams.audio[0]
-        self._in_stream = in_stream
-        codec = in_stream.codec_context.name
-        allowed = COPYABLE.get(suffix.lower(), set())
-        self.copy = allowed is None or codec in allowed
-        self._output = output
-        if self.copy:
-            self._out_stream = output.add_stream_from_template(in_stream)
-        else:
-            target = TRANSCODE_TO.get(suffix.lower(), "aac")
-            rate = in_stream.codec_context.sample_rate or 48000
-            if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
-                rate = 48000
-            self._out_stream = output.add_stream(target, rate=rate)
-            layout = in_stream.codec_context.layout.name if in_stream.codec_context.layout else "stereo"
-            self._out_stream.codec_context.layout = layout if layout in ("mono", "stereo") else "stereo"
-            fmt = self._out_stream.codec_context.codec.audio_formats[0].name
-            self._resampler = av.AudioResampler(format=fmt, layout=self._out_stream.codec_context.layout,
-                                                rate=rate)
-        self._packets = container.demux(in_stream)
+        for stream in streams:
+            self._tracks[stream.index] = _Track(stream, output, suffix.lower())
+        self._packets = container.demux(*streams)
 
     @property
     def active(self) -> bool:
         """True when there is an audio track being carried."""
         return self._input is not None
+
+    @property
+    def tracks(self) -> int:
+        """Number of audio tracks carried."""
+        return len(self._tracks)
 
     def _next(self):
         if self._pending is not None:
@@ -86,16 +104,28 @@ class AudioMuxer:
         return None
 
     def _write(self, packet) -> None:
-        if self.copy:
+        track = self._tracks[packet.stream.index]
+        if track.copy:
             if packet.size == 0:
                 return
-            packet.stream = self._out_stream
+            packet.stream = track.out_stream
             self._output.mux(packet)
             return
         for frame in packet.decode():
+            if track.next_pts is None:  # keep the source's audio start time
+                start = frame.time if frame.time is not None else 0.0
+                track.next_pts = max(0, round(start * track.out_stream.codec_context.sample_rate))
             frame.pts = None
-            for resampled in self._resampler.resample(frame):
-                self._output.mux(self._out_stream.encode(resampled))
+            for resampled in track.resampler.resample(frame):
+                self._encode(track, resampled)
+
+    def _encode(self, track: _Track, frame) -> None:
+        if frame is not None:
+            rate = track.out_stream.codec_context.sample_rate
+            frame.pts = track.next_pts or 0
+            frame.time_base = Fraction(1, rate)
+            track.next_pts = (track.next_pts or 0) + frame.samples
+        self._output.mux(track.out_stream.encode(frame))
 
     def mux_until(self, seconds: float | None) -> None:
         """Write the audio packets that start before ``seconds`` (all of them for ``None``)."""
@@ -113,15 +143,16 @@ class AudioMuxer:
             self._write(packet)
 
     def finish(self) -> None:
-        """Write the rest of the audio and flush the encoder; close the source."""
+        """Write the rest of the audio and flush the encoders; close the source."""
         if self._input is None:
             return
         try:
             self.mux_until(None)
-            if not self.copy:
-                for resampled in self._resampler.resample(None):
-                    self._output.mux(self._out_stream.encode(resampled))
-                self._output.mux(self._out_stream.encode(None))
+            for track in self._tracks.values():
+                if not track.copy:
+                    for resampled in track.resampler.resample(None):
+                        self._encode(track, resampled)
+                    self._encode(track, None)
         finally:
             self.close()
 

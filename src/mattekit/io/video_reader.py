@@ -15,6 +15,9 @@ from mattekit.errors import InputError
 from mattekit.io.image import IMAGE_SUFFIXES, read_image
 
 DEFAULT_SEQUENCE_RATE = Fraction(30)
+# file suffixes taken as videos when a folder is searched for them
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg",
+                  ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".gif"}
 
 
 @dataclass
@@ -59,9 +62,12 @@ class FrameSource:
 
 
 class VideoFileReader(FrameSource):
-    """Decode a video file with PyAV.
+    """Decode a video file with PyAV, upright.
 
-    ``frame_rate`` is the stream's average rate as an exact fraction (30000/1001 stays so);
+    A phone video stored sideways with a display rotation (the display matrix side data, or the
+    older ``rotate`` stream tag) is turned as a player shows it: ``width``/``height`` and every
+    frame are the upright ones and ``rotation`` holds the counter-clockwise angle that was applied
+    (0, 90, 180 or 270). Mirroring in a display matrix is not applied. ``frame_rate`` is the stream's average rate as an exact fraction (30000/1001 stays so);
     ``time_base`` and each frame's ``pts`` come from the stream, so variable-frame-rate timing is
     kept. If decoding fails part-way (a truncated file), iteration stops and ``truncated`` says
     how many frames were read.
@@ -98,13 +104,37 @@ class VideoFileReader(FrameSource):
         if self.frame_count is None and stream.duration and stream.time_base:
             self.frame_count = round(float(stream.duration * stream.time_base * self.frame_rate))
         self.has_audio = bool(self._container.streams.audio)
+        self.audio_tracks = len(self._container.streams.audio)
         self.frames_read = 0
         self.truncated = None
+        # The display rotation is known once a frame is decoded: decode the first one now so the
+        # upright size is known before any output is opened.
+        self._decoded = self._container.decode(self._stream)
+        self._first = None
+        self._first_error = None
+        try:
+            self._first = next(self._decoded, None)
+        except av.error.FFmpegError as exc:
+            self._first_error = exc
+        self.rotation = display_rotation(self._first, stream) if self._first is not None else 0
+        if self.rotation in (90, 270):
+            self.width, self.height = self.height, self.width
+
+    def _frames(self):
+        if self._first_error is not None:
+            raise self._first_error
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._decoded
 
     def __iter__(self) -> Iterator[SourceFrame]:
+        turns = self.rotation // 90
         try:
-            for frame in self._container.decode(self._stream):
+            for frame in self._frames():
                 rgb = frame.to_ndarray(format="rgb24")
+                if turns:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, turns))
                 yield SourceFrame(rgb=rgb, index=self.frames_read, pts=frame.pts)
                 self.frames_read += 1
         except av.error.FFmpegError as exc:
@@ -175,3 +205,111 @@ def open_source(path: str | os.PathLike, frame_rate: float | None = None) -> Fra
 def _ffmpeg_reason(exc: Exception) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(":")[-1].strip() if ":" in text and "Errno" in text else text.strip()
+
+
+def display_rotation(frame: "av.VideoFrame", stream=None) -> int:
+    """Counter-clockwise angle (0, 90, 180, 270) that turns a decoded frame upright.
+
+    Read from the frame's display matrix (FFmpeg attaches the stream's matrix to every decoded
+    frame), else from the legacy ``rotate`` stream tag (a clockwise angle).
+    """
+    angle = 0.0
+    try:
+        angle = float(frame.rotation or 0)
+    except (AttributeError, TypeError, ValueError):
+        angle = 0.0
+    if not angle and stream is not None:
+        tag = stream.metadata.get("rotate") if stream.metadata else None
+        try:
+            angle = -float(tag) if tag else 0.0
+        except ValueError:
+            angle = 0.0
+    return int(round(angle / 90.0)) % 4 * 90
+
+
+@dataclass
+class DecodedRGBA:
+    """A frame read back with its alpha.
+
+    Attributes:
+        rgba: H×W×4 uint8 (straight alpha; 255 everywhere for formats without alpha).
+        pts: presentation timestamp in ``time_base`` units.
+        time: seconds (``pts * time_base``), or ``None``.
+        pix_fmt: the decoder's pixel format (e.g. ``yuva420p``).
+    """
+
+    rgba: np.ndarray
+    pts: int | None
+    time: float | None
+    pix_fmt: str
+
+
+def _alpha_plane(frame: "av.VideoFrame") -> np.ndarray | None:
+    """The alpha plane of a planar YUVA frame as uint8, rounded from its bit depth."""
+    name = frame.format.name
+    if not name.startswith("yuva"):
+        return None
+    plane = frame.planes[3]
+    deep = "p8" not in name and ("le" in name or "be" in name)
+    dtype = np.dtype("<u2" if name.endswith("le") else ">u2") if deep else np.dtype(np.uint8)
+    width = plane.line_size // dtype.itemsize
+    raw = np.frombuffer(plane, dtype=dtype).reshape(-1, width)[:frame.height, :frame.width]
+    if not deep:
+        return raw.copy()
+    bits = int("".join(c for c in name.split("p")[-1] if c.isdigit()) or 8)
+    return np.clip(raw.astype(np.float32) * (255.0 / ((1 << bits) - 1)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def read_rgba_frames(path: str | os.PathLike) -> Iterator[DecodedRGBA]:
+    """Decode a written video with its alpha channel: WebM/VP9 (or VP8) with alpha, ProRes 4444,
+    GIF, or any video without alpha (alpha 255).
+
+    FFmpeg's native VP9 decoder ignores the alpha layer, which WebM stores as a second VP9 stream
+    in each block's BlockAdditional data (``alpha_mode=1``); this reader decodes such files with
+    libvpx, which reads it. Deep alpha (ProRes' 12/16-bit) is rounded to 8 bits.
+
+    Yields:
+        :class:`DecodedRGBA` per frame, in presentation order, upright.
+
+    Raises:
+        mattekit.errors.InputError: missing file or no video stream.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file not found")
+    with av.open(str(p), metadata_errors="ignore") as container:
+        if not container.streams.video:
+            raise InputError(p, "has no video stream")
+        stream = container.streams.video[0]
+        name = stream.codec_context.name
+        has_alpha = (stream.metadata or {}).get("alpha_mode") == "1"
+        decoder = None
+        if name in ("vp9", "vp8") and has_alpha:
+            decoder = av.CodecContext.create("libvpx-vp9" if name == "vp9" else "libvpx", "r")
+            if stream.codec_context.extradata:
+                decoder.extradata = stream.codec_context.extradata
+        time_base = stream.time_base
+
+        def decoded():
+            if decoder is None:
+                yield from container.decode(stream)
+                return
+            for packet in container.demux(stream):
+                try:
+                    yield from decoder.decode(packet)
+                except av.error.EOFError:
+                    return
+
+        for frame in decoded():
+            alpha = _alpha_plane(frame)
+            if frame.format.name in ("bgra", "rgba", "argb", "abgr", "pal8") or alpha is None:
+                rgba = frame.to_ndarray(format="rgba")
+            else:
+                rgba = frame.to_ndarray(format="rgba")
+                rgba[:, :, 3] = alpha
+            turns = display_rotation(frame, stream) // 90
+            if turns:
+                rgba = np.ascontiguousarray(np.rot90(rgba, turns))
+            pts = frame.pts
+            t = float(pts * time_base) if pts is not None and time_base else None
+            yield DecodedRGBA(rgba=rgba, pts=pts, time=t, pix_fmt=frame.format.name)

@@ -1,5 +1,23 @@
 """Write matted frames: encoded video (PyAV) or a folder of PNG images.
 
+Output types (``--output-type``):
+
+============  ==========================  ================  ======  ===========================
+type          codec (FFmpeg)              pixel format      alpha   audio
+============  ==========================  ================  ======  ===========================
+video         H.264 (libx264), .mp4       yuv420p           no      copied, or AAC
+webm          VP9 (libvpx-vp9), .webm     yuva420p          yes     copied Opus/Vorbis, or Opus
+prores        ProRes 4444 (prores_ks),    yuva444p10le      yes     copied AAC/PCM, or AAC
+              .mov
+gif           GIF (palette, 1-bit alpha)  pal8              yes     none (GIF has no audio)
+png_sequence  PNG files in a folder       RGBA / RGB / gray yes     none
+============  ==========================  ================  ======  ===========================
+
+Odd frame sizes: H.264 in 4:2:0 cannot code an odd width or height (its crop unit is 2 pixels),
+so a ``video`` output of odd size is written in 4:4:4 (``yuv444p``, High 4:4:4 profile) at exactly
+the input's size; every FFmpeg-based player (VLC, mpv, browsers using FFmpeg) plays it, but some
+hardware decoders and QuickTime do not. VP9, ProRes and GIF take odd sizes as they are.
+
 Each writer works under a temporary name and renames to the final one in :meth:`close`; on an
 error or cancellation :meth:`abort` removes the temporary output and any earlier result stays.
 """
@@ -22,18 +40,67 @@ from mattekit.io.image import write_image
 
 @dataclass(frozen=True)
 class VideoFormat:
-    """An encoded output type: container suffix, codec, pixel format, alpha support."""
+    """An encoded output type.
+
+    Attributes:
+        suffix: default file suffix (container).
+        codec: FFmpeg encoder name.
+        pix_fmt: pixel format of the encoded frames.
+        alpha: True when the format stores transparency.
+        options: encoder options.
+        suffixes: every suffix the type may be written under.
+        audio: False when the container holds no audio (GIF).
+        odd_pix_fmt: pixel format used when the width or height is odd (``None``: ``pix_fmt``).
+        bit_rate: False when the codec has no bit-rate control (``--output-video-mbps`` ignored).
+    """
 
     suffix: str
     codec: str
     pix_fmt: str
     alpha: bool
     options: tuple[tuple[str, str], ...] = ()
+    suffixes: tuple[str, ...] = ()
+    audio: bool = True
+    odd_pix_fmt: str | None = None
+    bit_rate: bool = True
 
 
 VIDEO_FORMATS: dict[str, VideoFormat] = {
-    "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "veryfast"), ("crf", "18"))),
+    "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "veryfast"), ("crf", "18")),
+                         suffixes=(".mp4", ".m4v", ".mov", ".mkv"), odd_pix_fmt="yuv444p"),
+    # VP9 codes the alpha plane as a second VP9 stream (Matroska BlockAdditional, alpha_mode=1)
+    "webm": VideoFormat(".webm", "libvpx-vp9", "yuva420p", True,
+                        (("crf", "20"), ("b", "0"), ("deadline", "good"), ("cpu-used", "5"),
+                         ("row-mt", "1"), ("auto-alt-ref", "0")),
+                        suffixes=(".webm", ".mkv")),
+    "prores": VideoFormat(".mov", "prores_ks", "yuva444p10le", True,
+                          (("profile", "4444"), ("vendor", "apl0"), ("alpha_bits", "16")),
+                          suffixes=(".mov",), bit_rate=False),
+    "gif": VideoFormat(".gif", "gif", "pal8", True, suffixes=(".gif",), audio=False, bit_rate=False),
 }
+
+# output types that keep transparency (png_sequence writes RGBA PNGs)
+TRANSPARENT_TYPES = ("png_sequence", *(name for name, f in VIDEO_FORMATS.items() if f.alpha))
+
+
+def output_suffix(output_type: str) -> str:
+    """The default file suffix of an output type (``""`` for ``png_sequence``, a folder)."""
+    return "" if output_type == "png_sequence" else VIDEO_FORMATS[output_type].suffix
+
+
+def check_output_suffix(path: str | os.PathLike, output_type: str) -> None:
+    """Check that ``path``'s suffix fits ``output_type`` (a ``.mp4`` cannot hold VP9 alpha).
+
+    Raises:
+        mattekit.errors.OutputError: the suffix does not belong to the type.
+    """
+    if output_type == "png_sequence":
+        return
+    fmt = VIDEO_FORMATS[output_type]
+    suffix = Path(path).suffix.lower()
+    if suffix not in fmt.suffixes:
+        raise OutputError(path, f"output type {output_type} writes {' or '.join(fmt.suffixes)} files, "
+                                f"not {suffix or 'a name without suffix'}")
 
 
 class FrameWriter:
@@ -57,14 +124,20 @@ class FrameWriter:
 class VideoWriter(FrameWriter):
     """Encode frames into a video file, with the source's audio.
 
+    Frames are stamped with the source's own timestamps (``pts`` in ``time_base``), so a
+    variable-frame-rate input keeps its timing and its audio stays in sync.
+
     Args:
         path: final output path; its suffix picks the container.
         fmt: a :class:`VideoFormat` (codec and pixel format).
         width, height: frame size in pixels.
         frame_rate: nominal frame rate (exact fraction, e.g. 30000/1001).
         time_base: unit of the ``pts`` passed to :meth:`write` (the source stream's).
-        audio_source: a media file whose first audio track goes into the output, or ``None``.
+        audio_source: a media file whose audio tracks go into the output, or ``None``.
         bit_rate: target bits per second, or ``None`` for the format's quality default.
+
+    Raises:
+        mattekit.errors.OutputError: the container or encoder cannot be opened.
     """
 
     def __init__(self, path: str | os.PathLike, fmt: VideoFormat, width: int, height: int,
@@ -75,37 +148,41 @@ class VideoWriter(FrameWriter):
         self._fmt = fmt
         self._time_base = time_base
         self._frame_rate = frame_rate
-        self._last_pts = None
+        self._audio = None
         try:
             self._container = av.open(str(self._temp), mode="w")
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, ValueError) as exc:
             raise OutputError(self.path, f"cannot create video ({exc})") from None
         try:
             stream = self._container.add_stream(fmt.codec, rate=frame_rate)
             stream.width, stream.height = width, height
-            stream.pix_fmt = fmt.pix_fmt
+            odd = width % 2 or height % 2
+            stream.pix_fmt = fmt.odd_pix_fmt if odd and fmt.odd_pix_fmt else fmt.pix_fmt
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
             options = dict(fmt.options)
-            if bit_rate:
+            if bit_rate and fmt.bit_rate:
                 stream.bit_rate = int(bit_rate)
                 options.pop("crf", None)
+                options.pop("b", None)
             stream.options = options
             self._stream = stream
-            self._audio = AudioMuxer(audio_source, self._container, self.path.suffix) \
-                if audio_source is not None else None
+            if audio_source is not None and fmt.audio:
+                self._audio = AudioMuxer(audio_source, self._container, self.path.suffix)
         except BaseException:
             self._container.close()
             discard(self._temp)
             raise
 
-    def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
+    def _frame(self, image: np.ndarray) -> av.VideoFrame:
         if image.ndim == 2 or image.shape[2] == 1:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image.reshape(image.shape[:2])), format="gray")
-        elif image.shape[2] == 4:
-            frame = av.VideoFrame.from_ndarray(image, format="rgba")
-        else:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            return av.VideoFrame.from_ndarray(np.ascontiguousarray(image.reshape(image.shape[:2])), format="gray")
+        if image.shape[2] == 4:
+            return av.VideoFrame.from_ndarray(image, format="rgba")
+        return av.VideoFrame.from_ndarray(image, format="rgb24")
+
+    def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
+        frame = self._frame(image)
         if pts is None:
             pts = round(index / (self._frame_rate * self._time_base))
         frame.pts = pts
@@ -136,8 +213,58 @@ class VideoWriter(FrameWriter):
         discard(self._temp)
 
 
+GRAY_PALETTE = np.concatenate([np.full((256, 1), 255, np.uint8),
+                               np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)], axis=1)
+
+
+def to_palette(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Convert a frame to GIF's 256-colour palette form.
+
+    RGB(A) frames are quantized per frame by Pillow (fast octree, Floyd-Steinberg dithering) to
+    255 colours; palette entry 255 is transparent and taken by pixels with alpha < 128 (GIF
+    transparency is on/off). Gray frames use a 256-level gray palette (lossless).
+
+    Args:
+        image: H×W (gray), H×W×3 (RGB) or H×W×4 (RGBA, straight alpha) uint8.
+
+    Returns:
+        (indices H×W uint8, palette 256×4 uint8 in ARGB order as PyAV's ``pal8`` expects).
+    """
+    from PIL import Image
+
+    if image.ndim == 2 or image.shape[2] == 1:
+        return np.ascontiguousarray(image.reshape(image.shape[:2])), GRAY_PALETTE
+    rgb = np.ascontiguousarray(image[:, :, :3])
+    quantized = Image.fromarray(rgb).quantize(255, method=Image.Quantize.FASTOCTREE,
+                                              dither=Image.Dither.FLOYDSTEINBERG)
+    indices = np.array(quantized, dtype=np.uint8)
+    colours = np.asarray(quantized.getpalette()[:255 * 3], dtype=np.uint8).reshape(-1, 3)
+    palette = np.zeros((256, 4), dtype=np.uint8)
+    palette[:, 0] = 255  # opaque...
+    palette[:len(colours), 1:] = colours
+    if image.shape[2] == 4:
+        palette[255] = 0  # ...except entry 255, the only fully transparent one
+        indices[image[:, :, 3] < 128] = 255
+    return indices, palette
+
+
+class GifWriter(VideoWriter):
+    """Encode frames as an animated GIF (one palette per frame, 1-bit transparency).
+
+    GIF stores frame delays in hundredths of a second, so timestamps are rounded to 10 ms; it is
+    meant for short clips (files grow quickly and colours are limited to 256 per frame).
+    """
+
+    def _frame(self, image: np.ndarray) -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(to_palette(image), format="pal8")
+
+
 class PngSequenceWriter(FrameWriter):
-    """Write frames as ``00000.png, 00001.png, ...`` into a folder (RGBA, RGB or gray)."""
+    """Write frames as ``00000.png, 00001.png, ...`` into a folder (RGBA, RGB or gray).
+
+    PNG is lossless, so the alpha read back is exactly the 8-bit alpha written; frames use zlib
+    level 1 (about 3x faster than Pillow's default 6, files about a third larger).
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -147,7 +274,7 @@ class PngSequenceWriter(FrameWriter):
     def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
-        write_image(self._temp / f"{index:05d}.png", image)
+        write_image(self._temp / f"{index:05d}.png", image, compress_level=1)
 
     def close(self) -> Path:
         commit(self._temp, self.path)
@@ -155,3 +282,21 @@ class PngSequenceWriter(FrameWriter):
 
     def abort(self) -> None:
         discard(self._temp)
+
+
+def open_writer(path: str | os.PathLike, output_type: str, width: int, height: int,
+                frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
+                bit_rate: int | None = None) -> FrameWriter:
+    """Open the writer of ``output_type`` (see :data:`VIDEO_FORMATS` and ``png_sequence``).
+
+    Raises:
+        ValueError: unknown output type.
+        mattekit.errors.OutputError: the output cannot be created.
+    """
+    if output_type == "png_sequence":
+        return PngSequenceWriter(path)
+    if output_type not in VIDEO_FORMATS:
+        raise ValueError(f"unknown output type {output_type!r}")
+    fmt = VIDEO_FORMATS[output_type]
+    cls = GifWriter if fmt.codec == "gif" else VideoWriter
+    return cls(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source, bit_rate=bit_rate)

@@ -24,7 +24,8 @@ from mattekit.compose.composite import composite, to_rgba
 from mattekit.errors import Cancelled, InputError, OutputError
 from mattekit.io.atomic import check_output
 from mattekit.io.video_reader import FrameSource, open_source
-from mattekit.io.video_writer import VIDEO_FORMATS, FrameWriter, PngSequenceWriter, VideoWriter
+from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
+                                      open_writer)
 from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session
 from mattekit.pipeline.progress import Progress
 
@@ -88,11 +89,8 @@ def _to_src(rgb: np.ndarray) -> np.ndarray:
 
 def _open_writer(path: Path, output_type: str, source: FrameSource, with_audio: bool,
                  bit_rate: int | None) -> FrameWriter:
-    if output_type == "png_sequence":
-        return PngSequenceWriter(path)
-    fmt = VIDEO_FORMATS[output_type]
     audio = source.path if with_audio and source.has_audio else None
-    return VideoWriter(path, fmt, source.width, source.height, source.frame_rate, source.time_base,
+    return open_writer(path, output_type, source.width, source.height, source.frame_rate, source.time_base,
                        audio_source=audio, bit_rate=bit_rate)
 
 
@@ -167,10 +165,12 @@ def convert_video(input_source: str | os.PathLike,
     input_path = Path(input_source)
     if not input_path.exists():
         raise InputError(input_path, "file not found")
+    for p in requested.values():
+        check_output_suffix(p, output_type)
     finals = [check_output(p, [input_path], overwrite) for p in requested.values()]
     if len(set(p.resolve() for p in finals)) != len(finals):
         raise OutputError(finals[0], "the same path is given for two outputs")
-    transparent_type = output_type == "png_sequence"
+    transparent_type = output_type in TRANSPARENT_TYPES
     bg = None
     if "composition" in requested:
         if background is None and transparent_type:
@@ -179,11 +179,16 @@ def convert_video(input_source: str | os.PathLike,
             bg = parse_background(background)
             if bg.transparent:
                 bg = None
+                if not transparent_type:
+                    raise OutputError(requested["composition"], f"a transparent background needs a transparent "
+                                      f"output type ({', '.join(TRANSPARENT_TYPES)}), not {output_type}")
 
     session = new_session(model)
     started = time.perf_counter()
     source = open_source(input_path, frame_rate)
     ratio = downsample_ratio or auto_downsample_ratio(source.height, source.width)
+    if bg is not None:
+        bg.prepare(source.frame_rate)
     writers: dict[str, FrameWriter] = {}
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -278,7 +283,7 @@ def _write_outputs(writers: dict[str, FrameWriter], frame, fgr: np.ndarray, pha:
         if bg is None:
             image = to_rgba(fgr_hwc, alpha)
         else:
-            image = composite(fgr_hwc, alpha, bg.frame(frame.index, alpha.shape[0], alpha.shape[1], frame.rgb))
+            image = composite(fgr_hwc, alpha, bg.frame(frame.index, alpha.shape[0], alpha.shape[1], frame.rgb, alpha))
         writers["composition"].write(image, frame.pts, frame.index)
     if "alpha" in writers:
         writers["alpha"].write(np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8), frame.pts, frame.index)

@@ -1,0 +1,374 @@
+"""Matte whole folders of videos or images, resumably.
+
+:func:`convert_folder` (videos) and :func:`matte_folder` (images) process every supported file,
+optionally recursively, writing each result under the same relative path in the output folder.
+They are built for long unattended runs:
+
+* **Resume.** Every output is written under a temporary name and renamed when complete (see
+  :mod:`mattekit.io.atomic`), so a file whose outputs all exist under their final names is
+  finished; it is skipped unless ``overwrite`` is set. Re-running after a crash or Ctrl-C carries
+  on with the first unfinished file. Hidden ``.<name>.partial-*`` leftovers of a run that was
+  killed outright (power cut, ``kill -9``) are removed before that file is redone.
+* **Isolation.** A file that fails (not a video, truncated, unwritable output...) is recorded with
+  its reason and the batch goes on.
+* **Clean stop.** Ctrl-C (``KeyboardInterrupt``) or a set ``cancel`` event stops the batch at the
+  current frame (videos) or after the current image; the interrupted file leaves nothing under
+  its final name, and the result says ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from mattekit.errors import Cancelled, InputError, MattekitError, OutputError
+
+DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
+VIDEO_OUTPUTS = ("composition", "alpha", "foreground")
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one input file.
+
+    Attributes:
+        source: the input file.
+        status: ``"done"``, ``"skipped"`` (complete outputs existed), ``"failed"`` or
+            ``"cancelled"``.
+        outputs: the output paths (written, or found complete when skipped).
+        reason: why it failed or was skipped (one line), else ``""``.
+        seconds: wall-clock time spent on it.
+        frames: frames matted (videos; 1 for an image; 0 when not processed).
+        label: the file's path relative to the folder it was found in (for display).
+    """
+
+    source: Path
+    status: str
+    outputs: list[Path] = field(default_factory=list)
+    reason: str = ""
+    seconds: float = 0.0
+    frames: int = 0
+    label: str = ""
+
+
+@dataclass
+class BatchResult:
+    """The outcome of a folder run, one :class:`FileOutcome` per input in processing order.
+
+    Files not reached because the run was cancelled are not listed.
+    """
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    cancelled: bool = False
+
+    def by_status(self, status: str) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def done(self) -> list[FileOutcome]:
+        return self.by_status(DONE)
+
+    @property
+    def skipped(self) -> list[FileOutcome]:
+        return self.by_status(SKIPPED)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return self.by_status(FAILED)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and the run was not cancelled."""
+        return not self.failed and not self.cancelled
+
+
+def find_files(root: str | os.PathLike, suffixes: Iterable[str], recursive: bool = False,
+               exclude: str | os.PathLike | None = None) -> list[Path]:
+    """Files under ``root`` whose suffix (case-insensitive) is in ``suffixes``, sorted by path.
+
+    Hidden files and folders (name starting with ``.``) are left out, and so is everything under
+    ``exclude`` (the output folder, when it lies inside the input folder).
+    """
+    root = Path(root)
+    wanted = {s.lower() for s in suffixes}
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    found = []
+    pattern = root.rglob("*") if recursive else root.iterdir()
+    for path in pattern:
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if excluded is not None and (path.resolve() == excluded or excluded in path.resolve().parents):
+            continue
+        if path.is_file() and path.suffix.lower() in wanted:
+            found.append(path)
+    return sorted(found)
+
+
+def _remove_partials(target: Path) -> None:
+    """Delete ``.<stem>.partial-XXXXXXXX<suffix>`` leftovers of a killed run beside ``target``."""
+    pattern = f".{glob.escape(target.stem)}.partial-????????{glob.escape(target.suffix)}"
+    for leftover in target.parent.glob(pattern):
+        if leftover.is_dir():
+            import shutil
+
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+
+
+def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[Path, Path]]:
+    """(file, its path relative to its folder input, without suffix) for every input."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    pairs = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            for file in find_files(item, suffixes, recursive, exclude=output_dir):
+                pairs.append((file, file.relative_to(item).with_suffix("")))
+        else:
+            pairs.append((item, Path(item.stem)))
+    # two inputs that would share an output name (clip.mp4 and clip.mov): add the suffix
+    seen: dict[Path, int] = {}
+    for _, rel in pairs:
+        seen[rel] = seen.get(rel, 0) + 1
+    return [(f, rel.with_name(f"{rel.name}_{f.suffix.lstrip('.').lower()}") if seen[rel] > 1 else rel)
+            for f, rel in pairs]
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the problem of a user error (its path is the row's file), else type and message."""
+    problem = getattr(exc, "problem", None)
+    if isinstance(exc, MattekitError):
+        path = getattr(exc, "path", None)
+        return problem if problem and path else str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path, dict[str, Path]], int],
+         overwrite: bool, cancel: threading.Event | None,
+         on_file: Callable[[FileOutcome, int, int], None] | None,
+         on_start: Callable[[Path, int, int], None] | None) -> BatchResult:
+    result = BatchResult()
+    total = len(jobs)
+    for i, (source, targets, label) in enumerate(jobs):
+        if cancel is not None and cancel.is_set():
+            result.cancelled = True
+            break
+        outputs = list(targets.values())
+        if not overwrite and all(p.exists() for p in outputs):
+            outcome = FileOutcome(source, SKIPPED, outputs, "complete output exists")
+        else:
+            if on_start is not None:
+                on_start(source, i, total)
+            started = time.perf_counter()
+            try:
+                for target in outputs:
+                    _remove_partials(target)
+                frames = process(source, targets)
+                outcome = FileOutcome(source, DONE, outputs, "", time.perf_counter() - started, frames)
+            except (Cancelled, KeyboardInterrupt) as exc:
+                reason = str(exc) if isinstance(exc, Cancelled) else "interrupted"
+                outcome = FileOutcome(source, CANCELLED, [], reason, time.perf_counter() - started)
+                result.cancelled = True
+            except Exception as exc:  # one file's error (ours or a library's) must not end the batch
+                outcome = FileOutcome(source, FAILED, [], _reason(exc), time.perf_counter() - started)
+        outcome.label = label
+        result.outcomes.append(outcome)
+        if on_file is not None:
+            on_file(outcome, i, total)
+        if result.cancelled:
+            break
+    return result
+
+
+def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
+                   output_dir: str | os.PathLike,
+                   *,
+                   recursive: bool = False,
+                   output_type: str = "video",
+                   outputs: Iterable[str] = ("composition",),
+                   background=None,
+                   output_video_mbps: float | None = None,
+                   downsample_ratio: float | None = None,
+                   model=None,
+                   overwrite: bool = False,
+                   cancel: threading.Event | None = None,
+                   progress=False,
+                   on_file: Callable[[FileOutcome, int, int], None] | None = None,
+                   on_start: Callable[[Path, int, int], None] | None = None) -> BatchResult:
+    """Matte every video in a folder (or a list of files and folders) with :func:`convert_video`.
+
+    Output names: ``OUTPUT_DIR/<relative folder>/<stem>_<kind><suffix>`` with ``kind`` one of
+    ``composition``, ``alpha``, ``foreground`` and the suffix of ``output_type`` (``.mp4``,
+    ``.webm``, ``.mov``, ``.gif``; a folder for ``png_sequence``). Two inputs with the same stem in
+    one folder get their suffix added (``clip_mov_composition.mp4``).
+
+    Args:
+        inputs: a folder, a video file, or a list of them. Folders are searched for
+            :data:`~mattekit.io.video_reader.VIDEO_SUFFIXES` files.
+        output_dir: where results go (created; may lie inside the input folder, it is not searched).
+        recursive: also search sub-folders, keeping their structure in ``output_dir``.
+        output_type, background, output_video_mbps, downsample_ratio: as for
+            :func:`~mattekit.pipeline.video.convert_video`.
+        outputs: which outputs each file gets (any of ``composition``, ``alpha``, ``foreground``).
+        model: ``None``, a name, an ONNX path or an :class:`~mattekit.models.RVMSession`; loaded
+            once for the whole batch.
+        overwrite: redo files whose outputs exist (otherwise they are skipped).
+        cancel: a :class:`threading.Event`; when set the current file stops at its current frame
+            and the batch ends.
+        progress: passed to ``convert_video`` for each file.
+        on_start: called as ``on_start(path, index, total)`` before a file is processed.
+        on_file: called as ``on_file(outcome, index, total)`` after each file.
+
+    Returns:
+        A :class:`BatchResult`; Ctrl-C is caught and reported as ``cancelled`` there.
+
+    Raises:
+        mattekit.errors.InputError: an input does not exist, or no video file was found.
+        ValueError: unknown ``output_type`` or output kind.
+    """
+    from mattekit.compose.background import parse_background
+    from mattekit.io.video_reader import VIDEO_SUFFIXES
+    from mattekit.io.video_writer import TRANSPARENT_TYPES, output_suffix
+    from mattekit.models.rvm_onnx import new_session
+    from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
+
+    if output_type not in OUTPUT_TYPES:
+        raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
+    kinds = tuple(dict.fromkeys(outputs))
+    unknown = [k for k in kinds if k not in VIDEO_OUTPUTS]
+    if unknown or not kinds:
+        raise ValueError(f"outputs must be among {', '.join(VIDEO_OUTPUTS)}, not {', '.join(unknown) or 'none'}")
+    out_root = Path(output_dir)
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if len(items) == 1 and not Path(items[0]).exists():
+        raise InputError(items[0], "file or folder not found")
+    pairs = _expand(items, VIDEO_SUFFIXES, recursive, out_root)
+    if not pairs:
+        raise InputError(", ".join(map(str, items)), "no video files found"
+                         + ("" if recursive else " (use --recursive to search sub-folders)"))
+    if "composition" in kinds and background is not None:
+        bg = parse_background(background)  # fail early on a bad background
+        if bg.transparent and output_type not in TRANSPARENT_TYPES:
+            raise OutputError(out_root, f"a transparent background needs a transparent output type "
+                                        f"({', '.join(TRANSPARENT_TYPES)}), not {output_type}")
+        bg.close()
+    suffix = output_suffix(output_type)
+    jobs = [(f, {k: out_root / rel.parent / f"{rel.name}_{k}{suffix}" for k in kinds},
+             (rel.parent / f.name).as_posix()) for f, rel in pairs]
+    session = new_session(model)
+
+    def process(source: Path, targets: dict[str, Path]) -> int:
+        result = convert_video(source, output_type=output_type,
+                               output_composition=targets.get("composition"),
+                               output_alpha=targets.get("alpha"),
+                               output_foreground=targets.get("foreground"),
+                               output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
+                               background=background, progress=progress, model=session,
+                               overwrite=True, cancel=cancel)
+        return result.frames
+
+    return _run(jobs, process, overwrite, cancel, on_file, on_start)
+
+
+def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
+                 output_dir: str | os.PathLike,
+                 *,
+                 recursive: bool = False,
+                 alpha: bool = False,
+                 composite=None,
+                 fg_estimate: str | None = None,
+                 downsample_ratio: float | None = None,
+                 model=None,
+                 overwrite: bool = False,
+                 cancel: threading.Event | None = None,
+                 on_file: Callable[[FileOutcome, int, int], None] | None = None,
+                 on_start: Callable[[Path, int, int], None] | None = None) -> BatchResult:
+    """Matte every image in a folder (or a list of files and folders) with :func:`matte_image`.
+
+    Outputs per image, under the same relative folder in ``output_dir``: ``<stem>.png`` (RGBA
+    cut-out, straight alpha), with ``alpha`` also ``<stem>_alpha.png`` (8-bit gray), with
+    ``composite`` also ``<stem>_composite.jpg`` (the person over that background: colour,
+    picture, first frame of a video, or ``blur[:N]``).
+
+    Args:
+        inputs: a folder, an image file, or a list of them (folders are searched for
+            :data:`~mattekit.io.image.IMAGE_SUFFIXES` files).
+        output_dir: where results go.
+        recursive: also search sub-folders, keeping their structure.
+        alpha: also write the alpha matte.
+        composite: background for a composite, or ``None``.
+        fg_estimate: foreground colour source, ``"network"`` or ``"ml"`` (see
+            :func:`~mattekit.pipeline.image.matte_image`); ``None`` for its default.
+        downsample_ratio, model, overwrite, cancel, on_file, on_start: as for
+            :func:`convert_folder`.
+
+    Returns:
+        A :class:`BatchResult`.
+
+    Raises:
+        mattekit.errors.InputError: an input does not exist, or no image was found.
+    """
+    import numpy as np
+
+    from mattekit.compose.background import parse_background
+    from mattekit.compose.composite import composite as blend
+    from mattekit.io.image import IMAGE_SUFFIXES, read_image, write_image
+    from mattekit.models.rvm_onnx import new_session
+    from mattekit.pipeline.image import matte_image
+
+    out_root = Path(output_dir)
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if len(items) == 1 and not Path(items[0]).exists():
+        raise InputError(items[0], "file or folder not found")
+    pairs = _expand(items, IMAGE_SUFFIXES, recursive, out_root)
+    if not pairs:
+        raise InputError(", ".join(map(str, items)), "no image files found"
+                         + ("" if recursive else " (use --recursive to search sub-folders)"))
+    background = parse_background(composite) if composite is not None else None
+    if background is not None and background.transparent:
+        raise OutputError(out_root, "the cut-out <stem>.png is already transparent; give the composite a "
+                                    "colour, picture, video or blur")
+    jobs = []
+    for f, rel in pairs:
+        targets = {"rgba": out_root / rel.parent / f"{rel.name}.png"}
+        if alpha:
+            targets["alpha"] = out_root / rel.parent / f"{rel.name}_alpha.png"
+        if background is not None:
+            targets["composite"] = out_root / rel.parent / f"{rel.name}_composite.jpg"
+        jobs.append((f, targets, (rel.parent / f.name).as_posix()))
+    session = new_session(model)
+    kwargs = {} if fg_estimate is None else {"fg_estimate": fg_estimate}
+
+    def process(source: Path, targets: dict[str, Path]) -> int:
+        for target in targets.values():
+            if target.resolve() == source.resolve():
+                raise OutputError(target, "output path is the same as the input; choose another folder")
+        rgb = read_image(source)
+        matte = matte_image(rgb, session, downsample_ratio, **kwargs)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{source}: cancelled")
+        targets["rgba"].parent.mkdir(parents=True, exist_ok=True)
+        write_image(targets["rgba"], matte.rgba())
+        if "alpha" in targets:
+            write_image(targets["alpha"], np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        if "composite" in targets:
+            h, w = matte.alpha.shape
+            write_image(targets["composite"],
+                        blend(matte.fgr, matte.alpha, background.frame(0, h, w, rgb, matte.alpha)))
+        return 1
+
+    try:
+        return _run(jobs, process, overwrite, cancel, on_file, on_start)
+    finally:
+        if background is not None:
+            background.close()

@@ -1,0 +1,155 @@
+"""Transparent outputs (WebM VP9 alpha, ProRes 4444, GIF, PNG sequence) decoded back and compared
+with the alpha the model produced, plus audio in WebM/MOV and the rules around transparency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from mattekit import convert_video
+from mattekit.cli.main import main
+from mattekit.errors import OutputError
+from mattekit.io.video_reader import read_rgba_frames
+from mattekit.pipeline.video import _to_src
+
+FRAMES = 8
+SIZE = (192, 108)
+
+
+@pytest.fixture(scope="module")
+def clip(shared_data, tmp_path_factory) -> Path:
+    """The first 8 frames of people/test-sample1.mp4 at 192x108, with its audio (AAC)."""
+    out = tmp_path_factory.mktemp("clip") / "person.mp4"
+    with av.open(str(shared_data / "people" / "test-sample1.mp4")) as src, av.open(str(out), "w") as dst:
+        vin, ain = src.streams.video[0], src.streams.audio[0]
+        vout = dst.add_stream("libx264", rate=vin.average_rate)
+        vout.width, vout.height, vout.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        vout.options = {"crf": "12"}
+        aout = dst.add_stream_from_template(ain)
+        n = 0
+        for packet in src.demux(vin, ain):
+            if packet.stream is ain:
+                if packet.pts is not None and packet.size and packet.pts * packet.time_base < FRAMES / 30:
+                    packet.stream = aout
+                    dst.mux(packet)
+                continue
+            for frame in packet.decode():
+                if n < FRAMES:
+                    small = frame.reformat(SIZE[0], SIZE[1])
+                    small.pts, small.time_base = frame.pts, frame.time_base
+                    dst.mux(vout.encode(small))
+                    n += 1
+        dst.mux(vout.encode(None))
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_alpha(clip, rvm_session) -> list[np.ndarray]:
+    """The model's alpha for each frame of the clip (float32 0..1), stepped as convert_video does."""
+    alphas = []
+    state = rvm_session.initial_state()
+    with av.open(str(clip)) as container:
+        for frame in container.decode(video=0):
+            result = rvm_session.step(_to_src(frame.to_ndarray(format="rgb24")), state, 1.0)
+            state = result.state
+            alphas.append(result.pha[0, 0])
+    assert len(alphas) == FRAMES
+    return alphas
+
+
+def test_png_sequence_alpha_is_exact(clip, model_alpha, rvm_session, tmp_path):
+    out = tmp_path / "com"
+    convert_video(clip, output_type="png_sequence", output_composition=out, progress=False, model=rvm_session)
+    files = sorted(out.glob("*.png"))
+    assert len(files) == FRAMES
+    for png, ref in zip(files, model_alpha):
+        rgba = np.asarray(Image.open(png))
+        assert rgba.shape == (SIZE[1], SIZE[0], 4)
+        expected = np.clip(ref * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        assert np.array_equal(rgba[:, :, 3], expected)
+
+
+@pytest.mark.parametrize("output_type, suffix, codec, audio, tolerance", [
+    ("webm", ".webm", "vp9", "opus", 2.0),     # VP9 alpha layer, lossy: aim <= 2/255
+    ("prores", ".mov", "prores", "aac", 0.5),  # ProRes 4444, 16-bit alpha: rounding only
+])
+def test_transparent_video_alpha_round_trip(clip, model_alpha, rvm_session, tmp_path, output_type, suffix, codec,
+                                            audio, tolerance):
+    out = tmp_path / f"com{suffix}"
+    result = convert_video(clip, output_type=output_type, output_composition=out, progress=False,
+                           model=rvm_session)
+    assert result.frames == FRAMES
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].codec_context.name == codec
+        assert [s.codec_context.name for s in container.streams.audio] == [audio]
+    decoded = list(read_rgba_frames(out))
+    assert len(decoded) == FRAMES
+    assert decoded[0].pix_fmt.startswith("yuva"), "alpha plane lost"
+    errors = []
+    for got, ref in zip(decoded, model_alpha):
+        assert got.rgba.shape == (SIZE[1], SIZE[0], 4)
+        errors.append(np.abs(got.rgba[:, :, 3].astype(np.float32) - ref * 255.0).mean())
+    # the person is there: the matte is neither empty nor full
+    assert 0.05 < np.mean([(r > 0.5).mean() for r in model_alpha]) < 0.95
+    assert max(errors) <= tolerance, f"alpha MAE per frame (0..255): {errors}"
+    # timestamps follow the source's 30 fps
+    assert [round(d.time * 30) for d in decoded] == list(range(FRAMES))
+
+
+def test_gif_alpha_is_the_thresholded_matte(clip, model_alpha, rvm_session, tmp_path):
+    out = tmp_path / "com.gif"
+    convert_video(clip, output_type="gif", output_composition=out, progress=False, model=rvm_session)
+    decoded = list(read_rgba_frames(out))
+    assert len(decoded) == FRAMES
+    for got, ref in zip(decoded, model_alpha):
+        expected = np.where(np.clip(ref * 255.0 + 0.5, 0, 255).astype(np.uint8) >= 128, 255, 0)
+        assert np.array_equal(got.rgba[:, :, 3], expected)
+    with av.open(str(out)) as container:
+        assert not container.streams.audio
+
+
+def test_background_makes_a_transparent_type_opaque(clip, rvm_session, tmp_path):
+    out = tmp_path / "white.webm"
+    convert_video(clip, output_type="webm", output_composition=out, background="white", progress=False,
+                  model=rvm_session)
+    frames = list(read_rgba_frames(out))
+    assert all(f.rgba[:, :, 3].min() == 255 for f in frames)
+    assert frames[4].rgba[:10, :10, :3].mean() > 235  # top-left is background in this clip
+
+
+def test_alpha_output_is_gray_and_opaque(clip, model_alpha, rvm_session, tmp_path):
+    out = tmp_path / "alpha.mov"
+    convert_video(clip, output_type="prores", output_alpha=out, progress=False, model=rvm_session)
+    frames = list(read_rgba_frames(out))
+    got = frames[3].rgba
+    assert got[:, :, 3].min() == 255
+    # gray: R = G = B, and it is the matte (limited-range YUV round trip: within 2/255 on average)
+    assert np.abs(got[:, :, 0].astype(int) - got[:, :, 2]).max() <= 1
+    assert np.abs(got[:, :, 1].astype(np.float32) - model_alpha[3] * 255).mean() < 2.0
+
+
+def test_transparent_background_needs_a_transparent_type(clip, rvm_session, tmp_path):
+    with pytest.raises(OutputError, match="transparent output type"):
+        convert_video(clip, output_composition=tmp_path / "x.mp4", background="transparent", progress=False,
+                      model=rvm_session)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_suffix_must_fit_the_output_type(clip, rvm_session, tmp_path):
+    with pytest.raises(OutputError, match=r"webm writes \.webm or \.mkv"):
+        convert_video(clip, output_type="webm", output_composition=tmp_path / "x.mp4", progress=False,
+                      model=rvm_session)
+
+
+def test_cli_webm_with_alpha(clip, tmp_path, capsys):
+    out = tmp_path / "cli.webm"
+    assert main(["video", str(clip), "--output-type", "webm", "-c", str(out), "-q"]) == 0
+    frames = list(read_rgba_frames(out))
+    assert len(frames) == FRAMES
+    alpha = frames[-1].rgba[:, :, 3]
+    assert alpha.min() < 10 and alpha.max() > 245
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
