@@ -57,25 +57,29 @@ def client(tmp_path, session):
         yield c
 
 
-@pytest.fixture(scope="module")
-def small_video(tmp_path_factory) -> Path:
-    """The first 12 frames of test-sample1.mp4 at 320×180 (H.264), made with PyAV."""
+def cut_video(path: Path, frames: int, width: int, height: int) -> Path:
+    """The first ``frames`` frames of test-sample1.mp4 scaled to width×height (H.264), with PyAV."""
     import av
 
-    path = tmp_path_factory.mktemp("video") / "small.mp4"
     with av.open(str(VIDEO)) as src, av.open(str(path), "w") as dst:
         out = dst.add_stream("libx264", rate=25)
-        out.width, out.height, out.pix_fmt = 320, 180, "yuv420p"
+        out.width, out.height, out.pix_fmt = width, height, "yuv420p"
         for i, frame in enumerate(src.decode(video=0)):
-            if i == 12:
+            if i == frames:
                 break
-            small = frame.reformat(width=320, height=180, format="yuv420p")
+            small = frame.reformat(width=width, height=height, format="yuv420p")
             small.pts = None
             for packet in out.encode(small):
                 dst.mux(packet)
         for packet in out.encode():
             dst.mux(packet)
     return path
+
+
+@pytest.fixture(scope="module")
+def small_video(tmp_path_factory) -> Path:
+    """12 frames at 320×180."""
+    return cut_video(tmp_path_factory.mktemp("video") / "small.mp4", 12, 320, 180)
 
 
 def assert_json_error(response, status: int, code: str | None = None) -> dict:
@@ -157,6 +161,26 @@ def test_image_job_composite_over_colour(client):
     assert np.abs(composite[person] - np.array(BLUE)).sum(axis=1).mean() > 60
 
 
+def test_image_job_over_uploaded_picture(client, tmp_path):
+    """A background picture uploaded with the job (a plain red one, so its cover-resize is exact)."""
+    red = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 0, 0)).save(red, format="PNG")
+    r = client.post("/api/jobs", files={"file": ("0001_img.png", STILL.read_bytes()),
+                                        "background_file": ("red.png", red.getvalue())},
+                    data={"downsample_ratio": "0.25"})
+    assert r.status_code == 201, r.text
+    assert r.json()["options"]["background"] == "image"
+    done = wait_state(client, r.json()["id"])
+    assert done["state"] == "done", done
+    composite = np.asarray(Image.open(io.BytesIO(client.get(done["outputs"][0]["url"]).content))).astype(int)
+    alpha = client.post("/api/matte", files={"file": ("x.png", STILL.read_bytes())},
+                        data={"output": "alpha", "downsample_ratio": "0.25"})
+    bg = np.asarray(Image.open(io.BytesIO(alpha.content))) < 3
+    assert bg.mean() > 0.2
+    assert np.abs(composite[bg] - np.array([200, 0, 0])).max() <= 3
+    assert (tmp_path / "server" / "jobs" / done["id"] / "background.png").exists()
+
+
 def test_sync_matte_returns_cutout(client):
     r = client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
@@ -168,6 +192,21 @@ def test_sync_matte_returns_cutout(client):
     person = a == 255
     # the cut-out's colour is the person's colour (RVM predicts it; it stays close to the photo)
     assert np.abs(np.asarray(rgba)[..., :3][person].astype(int) - original[person]).mean() < 12
+
+    # the blurred original as background: where the alpha is ~0 the result is much smoother
+    # than the photo (variance of the Laplacian, a sharpness measure)
+    blurred = client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())},
+                          data={"output": "composite", "background": "blur"})
+    assert blurred.status_code == 200, blurred.text
+    out = np.asarray(Image.open(io.BytesIO(blurred.content)).convert("L")).astype(float)
+    gray = np.asarray(Image.open(STILL).convert("L")).astype(float)
+    assert out.shape == gray.shape
+
+    def laplacian(img):
+        return img[1:-1, 2:] + img[1:-1, :-2] + img[2:, 1:-1] + img[:-2, 1:-1] - 4 * img[1:-1, 1:-1]
+
+    bg = (a == 0)[1:-1, 1:-1]
+    assert laplacian(out)[bg].var() < 0.2 * laplacian(gray)[bg].var()
 
     bad = client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())}, data={"output": "nope"})
     assert_json_error(bad, 422, "bad_option")
@@ -383,3 +422,62 @@ def test_concurrent_sync_requests_all_answered(client):
     for t in threads:
         t.join(120)
     assert results == [200] * 6
+
+
+def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
+    """``mattekit serve`` killed with SIGKILL while a video runs: the next start re-runs the job,
+    and the result is a complete video (all its 40 frames), never the half-written one."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import av
+    import httpx
+
+    data = tmp_path / "server"
+
+    def start():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
+                                 "--data-dir", str(data), "--log-level", "warning"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                    return proc, httpx.Client(base_url=base, timeout=60)
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "mattekit serve did not start"
+            time.sleep(0.2)
+
+    clip = cut_video(tmp_path / "clip.mp4", 40, 640, 360)
+    proc, client = start()
+    try:
+        job = upload(client, clip, "clip.mp4").json()
+        wait_state(client, job["id"], timeout=120,
+                   cond=lambda j: j["state"] == "running" and j["progress"]["frames_done"] >= 3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        client.close()
+        proc, client = start()
+        j = client.get(f"/api/jobs/{job['id']}").json()
+        assert j["state"] in ("queued", "running", "done") and "interrupted" in (j["note"] or "")
+        if j["state"] != "done":
+            assert j["outputs"] == []
+        done = wait_state(client, job["id"], timeout=240)
+        assert done["state"] == "done" and done["attempts"] == 2, done
+        video = client.get(done["outputs"][0]["url"]).content
+        with av.open(io.BytesIO(video)) as c:
+            assert sum(1 for _ in c.decode(video=0)) == 40
+        job_dir = data / "jobs" / job["id"]
+        assert sorted(p.name for p in job_dir.iterdir()) == ["input.mp4", "out"]
+        assert [p.name for p in (job_dir / "out").iterdir()] == ["composite.mp4"]
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(20)

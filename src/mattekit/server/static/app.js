@@ -26,6 +26,7 @@ function statusText(job) {
       return "Queued" + (job.note ? ` (${job.note})` : "");
     case "running": {
       if (job.cancel_requested) return "Stopping…";
+      if (job.kind === "image") return "Matting the image…";
       let t = "Running";
       if (p.frames_total) t += `: ${p.frames_done} of ${p.frames_total} frames`;
       else if (p.frames_done) t += `: ${p.frames_done} frames`;
@@ -272,8 +273,10 @@ function renderJobs(jobs) {
     const when = document.createElement("td");
     when.className = "wide";
     when.textContent = fmtTime(job.created);
-    const actions = document.createElement("td");
+    const cell = document.createElement("td");
+    const actions = document.createElement("div");
     actions.className = "job-actions";
+    cell.append(actions);
     const items = [button("View", `View ${job.filename}`, () => { currentId = job.id; showCurrent(job); $("#cur-h").scrollIntoView(); })];
     if (ACTIVE.has(job.state)) items.push(button("Cancel", `Cancel ${job.filename}`, () => cancelJob(job.id)));
     if (job.state === "done" && job.outputs.length) {
@@ -287,7 +290,7 @@ function renderJobs(jobs) {
       el.dataset.key = `${job.id}:${el.textContent}`;
       actions.append(el);
     }
-    tr.append(name, state, when, actions);
+    tr.append(name, state, when, cell);
     body.append(tr);
   }
   $("#jobs-empty").hidden = jobs.length > 0;
