@@ -1,17 +1,28 @@
 """``convert_video``: matte a whole video with Robust Video Matting, streaming.
 
-Three stages run at once, joined by bounded queues so memory does not grow with the video:
-a decoder thread (PyAV, which releases the GIL), the network (ONNX Runtime, which releases it
-too) on the calling thread, in frame order so the recurrent state is passed correctly, and a
-writer thread that composites and encodes. An error in any stage, a set ``cancel`` event or
-Ctrl-C stops all three; every output is then removed from its temporary name, and an earlier
-result under the final name stays as it was.
+The stages run at once, joined by bounded queues so memory does not grow with the video:
+
+* a decoder thread: PyAV decodes and converts to RGB (releasing the GIL), then the frame is
+  written straight into the network's 1×3×H×W float32 layout, in one of a few input buffers that
+  are handed round and reused (no allocation, no float64);
+* the network on the calling thread (ONNX Runtime releases the GIL), in frame order so the
+  recurrent state is passed correctly;
+* one writer thread per output (composition, alpha, foreground): each turns the network's planar
+  output into 8-bit pixels in its own reused buffers (:class:`~mattekit.compose.composite.FrameCompositor`)
+  and encodes (PyAV's scaler and encoder release the GIL; libx264 threads on its own).
+
+Each queue holds at most :data:`MAX_QUEUE` frames and at most about :data:`QUEUE_BYTES` of frame
+data, so a 4K video buffers fewer frames than a 720p one. An error in any stage, a set ``cancel``
+event or Ctrl-C stops every thread (they are joined before :func:`convert_video` returns or
+raises); every output is then removed from its temporary name, and an earlier result under the
+final name stays as it was.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.compose.background import Background, parse_background
-from mattekit.compose.composite import composite, to_rgba
+from mattekit.compose.composite import FrameCompositor
 from mattekit.errors import Cancelled, InputError, OutputError
 from mattekit.io.atomic import check_output
 from mattekit.io.video_reader import FrameSource, open_source
@@ -31,7 +42,11 @@ from mattekit.pipeline.progress import Progress
 
 OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
 _END = object()
-QUEUE_SIZE = 4
+# bounds on what waits in one queue between two stages (frames, and bytes of frame data)
+MAX_QUEUE = 2
+QUEUE_BYTES = 192 * 2**20
+# nice increment of the decoder and writer threads (Linux: per thread; 0 = same as the caller)
+STAGE_NICE = 0
 
 
 @dataclass
@@ -53,16 +68,22 @@ class VideoResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     downsample_ratio: float = 0.0
     warning: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Busy time of each stage in seconds (time spent working, not waiting on a queue):
+    ``decode`` (demux, decode, RGB conversion), ``convert`` (to the network's layout),
+    ``network``, ``render:<output>`` (compositing / 8-bit conversion), ``encode:<output>``
+    (colour conversion, encoding, audio muxing) and ``finish`` (encoder flush, file close).
+    A stage whose busy time is close to ``seconds`` is the one the run waited for."""
 
 
 class _Stop(Exception):
     """Raised inside a stage when another stage has failed."""
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+def _put(q: queue.Queue, item, halt) -> None:
+    """Put ``item``, calling ``halt()`` (which raises to give up) every 0.1 s while full."""
     while True:
-        if stop.is_set():
-            raise _Stop
+        halt()
         try:
             q.put(item, timeout=0.1)
             return
@@ -70,21 +91,57 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> None:
             continue
 
 
-def _get(q: queue.Queue, stop: threading.Event):
+def _get(q: queue.Queue, halt):
+    """Get an item, calling ``halt()`` (which raises to give up) every 0.1 s while empty."""
     while True:
-        if stop.is_set():
-            raise _Stop
+        halt()
         try:
             return q.get(timeout=0.1)
         except queue.Empty:
             continue
 
 
-def _to_src(rgb: np.ndarray) -> np.ndarray:
-    """H×W×3 uint8 RGB -> 1×3×H×W float32 in 0..1 (the network's input layout)."""
-    src = np.empty((1, 3) + rgb.shape[:2], dtype=np.float32)
-    np.multiply(rgb.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=src[0])
-    return src
+def _lower_priority(increment: int) -> None:
+    """Raise the calling thread's nice value by ``increment`` (Linux threads; elsewhere nothing)."""
+    if increment and sys.platform.startswith("linux"):
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+        except OSError:
+            pass
+
+
+def _queue_depth(item_bytes: int) -> int:
+    """Frames a queue may hold: at most :data:`MAX_QUEUE` and about :data:`QUEUE_BYTES`."""
+    return max(1, min(MAX_QUEUE, QUEUE_BYTES // max(item_bytes, 1)))
+
+
+def _to_src(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """H×W×3 uint8 RGB -> 1×3×H×W float32 in 0..1 (the network's input layout).
+
+    Computed as RVM's own recipe does (``x / 255`` in float32, so values are identical), in one
+    pass, into ``out`` (1×3×H×W float32, C-contiguous) when given.
+    """
+    if out is None:
+        out = np.empty((1, 3) + rgb.shape[:2], dtype=np.float32)
+    np.divide(rgb.transpose(2, 0, 1), np.float32(255.0), out=out[0])
+    return out
+
+
+class _Tally:
+    """Counts frames written by each output; progress advances with the slowest output."""
+
+    def __init__(self, kinds, bar: Progress):
+        self._counts = dict.fromkeys(kinds, 0)
+        self._lock = threading.Lock()
+        self._bar = bar
+
+    def add(self, kind: str) -> None:
+        with self._lock:
+            self._counts[kind] += 1
+            done = min(self._counts.values())
+            if done > self._bar.done:
+                self._bar.advance(done - self._bar.done)
 
 
 def _open_writer(path: Path, output_type: str, source: FrameSource, with_audio: bool,
@@ -117,10 +174,12 @@ def convert_video(input_source: str | os.PathLike,
 
     Args:
         input_source: a video file PyAV can open, or a folder of frames (sorted by name).
-        output_type: ``"video"`` (H.264 MP4) or ``"png_sequence"`` (a folder of PNGs); applies
-            to every output.
-        output_composition: the person over ``background``. For ``png_sequence`` without a
-            ``background``, an RGBA image (person on transparency).
+        output_type: ``"video"`` (H.264 MP4), ``"webm"`` (VP9 with alpha), ``"prores"`` (ProRes
+            4444 .mov with alpha), ``"gif"`` (1-bit alpha) or ``"png_sequence"`` (a folder of
+            PNGs); applies to every output; the file suffix must fit it (see
+            :mod:`mattekit.io.video_writer`).
+        output_composition: the person over ``background``. For a transparent type (webm,
+            prores, gif, png_sequence) without a ``background``, RGBA (person on transparency).
         output_alpha: the alpha matte (gray; 0 = background, 255 = person).
         output_foreground: the predicted foreground colour (RGB; RGBA for ``png_sequence``).
         output_video_mbps: target bit rate of written videos in Mbit/s; default: H.264 CRF 18.
@@ -128,9 +187,11 @@ def convert_video(input_source: str | os.PathLike,
             ``min(512 / max(H, W), 1)`` as RVM recommends.
         seq_chunk: accepted for compatibility with RVM's API; must be >= 1. The ONNX export has
             no time axis, so frames are always stepped one at a time through the recurrent state.
-        background: colour name, ``#rrggbb``, (r, g, b) tuple, image path or a
-            :class:`~mattekit.compose.Background`; default RVM's green (120, 255, 155) for
-            video output and transparency for ``png_sequence``.
+        background: colour name, ``#rrggbb``, (r, g, b) tuple, image path, video path,
+            ``"blur"``/``"blur:SIGMA"``, ``"transparent"`` or a
+            :class:`~mattekit.compose.Background` (see
+            :func:`~mattekit.compose.background.parse_background`); default RVM's green
+            (120, 255, 155) for ``video`` output and transparency for the transparent types.
         progress: ``True`` shows a bar on stderr when it is a terminal; ``False`` is silent; a
             callable ``progress(done, total)`` is called after every written frame.
         model: ``None`` (the default model, fetched on first use), a registered name, an ONNX
@@ -190,77 +251,21 @@ def convert_video(input_source: str | os.PathLike,
     if bg is not None:
         bg.prepare(source.frame_rate)
     writers: dict[str, FrameWriter] = {}
-    stop = threading.Event()
-    errors: list[BaseException] = []
     bar = Progress(progress, source.frame_count)
     try:
         for kind, path in requested.items():
             writers[kind] = _open_writer(path, output_type, source, kind != "alpha",
                                          int(output_video_mbps * 1e6) if output_video_mbps else None)
-        q_in: queue.Queue = queue.Queue(QUEUE_SIZE)
-        q_out: queue.Queue = queue.Queue(QUEUE_SIZE)
-
-        def decode() -> None:
-            try:
-                for frame in source:
-                    _put(q_in, (frame, _to_src(frame.rgb)), stop)
-                _put(q_in, _END, stop)
-            except _Stop:
-                pass
-            except BaseException as exc:  # handed to the calling thread
-                errors.append(exc)
-                stop.set()
-
-        def write() -> None:
-            try:
-                while True:
-                    item = _get(q_out, stop)
-                    if item is _END:
-                        return
-                    frame, fgr, pha = item
-                    _write_outputs(writers, frame, fgr, pha, bg, transparent_type)
-                    bar.advance()
-            except _Stop:
-                pass
-            except BaseException as exc:
-                errors.append(exc)
-                stop.set()
-
-        threads = [threading.Thread(target=decode, name="mattekit-decode", daemon=True),
-                   threading.Thread(target=write, name="mattekit-write", daemon=True)]
-        for t in threads:
-            t.start()
-        try:
-            state = session.initial_state()
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"{input_path}: cancelled after {bar.done} frames")
-                item = _get(q_in, stop)
-                if item is _END:
-                    _put(q_out, _END, stop)
-                    break
-                frame, src = item
-                result = session.step(src, state, ratio)
-                state = result.state
-                _put(q_out, (frame, result.fgr, result.pha), stop)
-            threads[1].join()
-        except _Stop:
-            pass
-        except KeyboardInterrupt:
-            stop.set()
-            raise Cancelled(f"{input_path}: interrupted after {bar.done} frames") from None
-        except BaseException:
-            stop.set()
-            raise
-        finally:
-            if errors or stop.is_set() or (cancel is not None and cancel.is_set()):
-                stop.set()
-            for t in threads:
-                t.join()
-        if errors:
-            raise errors[0]
-        outputs = {kind: w.close() for kind, w in writers.items()}
-        writers.clear()
+        stage_seconds = _stream(source, session, ratio, writers, bg, transparent_type, bar, cancel,
+                                str(input_path))
+        finish = time.perf_counter()
+        outputs = {}
+        for kind in list(writers):
+            outputs[kind] = writers[kind].close()
+            del writers[kind]
+        stage_seconds["finish"] = time.perf_counter() - finish
+    except KeyboardInterrupt:
+        raise Cancelled(f"{input_path}: interrupted after {bar.done} frames") from None
     finally:
         bar.close()
         for w in writers.values():
@@ -272,24 +277,154 @@ def convert_video(input_source: str | os.PathLike,
     frames = source.frames_read
     warning = f"{input_path}: {source.truncated}" if source.truncated else None
     return VideoResult(frames=frames, seconds=seconds, fps=frames / seconds if seconds else 0.0,
-                       outputs=outputs, downsample_ratio=ratio, warning=warning)
+                       outputs=outputs, downsample_ratio=ratio, warning=warning,
+                       stage_seconds=stage_seconds)
 
 
-def _write_outputs(writers: dict[str, FrameWriter], frame, fgr: np.ndarray, pha: np.ndarray,
-                   bg: Background | None, transparent_type: bool) -> None:
-    alpha = pha[0, 0]
-    fgr_hwc = fgr[0].transpose(1, 2, 0)
-    if "composition" in writers:
+def _stream(source: FrameSource, session: RVMSession, ratio: float, writers: dict[str, FrameWriter],
+            bg: Background | None, transparent_type: bool, bar: Progress,
+            cancel: threading.Event | None, label: str) -> dict[str, float]:
+    """Run decoder thread -> network (this thread) -> one writer thread per output.
+
+    Returns when every frame is written (the writers are not closed) or raises; either way every
+    thread has ended. Returns the busy seconds of each stage (see :attr:`VideoResult.stage_seconds`).
+    """
+    h, w = source.height, source.width
+    depth_in = _queue_depth(3 * h * w * 5)    # float32 input + uint8 RGB frame
+    depth_out = _queue_depth(4 * h * w * 4)   # float32 fgr + pha
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    busy: dict[str, float] = {"decode": 0.0, "convert": 0.0, "network": 0.0}
+    q_in: queue.Queue = queue.Queue(depth_in)
+    # input buffers handed round: decoder fills one, the network reads one, the rest wait in q_in
+    free: queue.Queue = queue.Queue()
+    for _ in range(depth_in + 2):
+        free.put(np.empty((1, 3, h, w), dtype=np.float32))
+    q_out = {kind: queue.Queue(depth_out) for kind in writers}
+    tally = _Tally(writers, bar)
+
+    def halt() -> None:
+        if stop.is_set():
+            raise _Stop
+
+    def halt_main() -> None:
+        if stop.is_set():
+            raise _Stop
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{label}: cancelled after {bar.done} frames")
+
+    def guarded(stage):
+        def run(*args) -> None:
+            try:
+                _lower_priority(STAGE_NICE)
+                stage(*args)
+            except _Stop:
+                pass
+            except BaseException as exc:  # handed to the calling thread
+                errors.append(exc)
+                stop.set()
+        return run
+
+    def decode() -> None:
+        frames = iter(source)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            busy["decode"] += time.perf_counter() - t0
+            if frame is None:
+                break
+            if frame.rgb.shape != (h, w, 3):
+                raise InputError(source.path, f"frame {frame.index} is {frame.rgb.shape[1]}x{frame.rgb.shape[0]}, "
+                                              f"not {w}x{h} like the first frame")
+            src = _get(free, halt)
+            t0 = time.perf_counter()
+            _to_src(frame.rgb, out=src)
+            busy["convert"] += time.perf_counter() - t0
+            _put(q_in, (frame, src), halt)
+        _put(q_in, _END, halt)
+
+    def write(kind: str) -> None:
+        compositor = FrameCompositor(h, w)
+        writer, q = writers[kind], q_out[kind]
+        render_key, encode_key = f"render:{kind}", f"encode:{kind}"
+        busy[render_key] = busy[encode_key] = 0.0
+        while True:
+            item = _get(q, halt)
+            if item is _END:
+                return
+            frame, fgr, pha = item
+            t0 = time.perf_counter()
+            image = _render_output(kind, compositor, frame, fgr[0], pha[0, 0], bg, transparent_type)
+            t1 = time.perf_counter()
+            writer.write(image, frame.pts, frame.index)
+            busy[render_key] += t1 - t0
+            busy[encode_key] += time.perf_counter() - t1
+            tally.add(kind)
+
+    threads = [threading.Thread(target=guarded(decode), name="mattekit-decode", daemon=True)]
+    threads += [threading.Thread(target=guarded(write), args=(kind,), name=f"mattekit-write-{kind}", daemon=True)
+                for kind in writers]
+    for t in threads:
+        t.start()
+    interrupted = False
+    try:
+        state = session.initial_state()
+        while True:
+            item = _get(q_in, halt_main)
+            if item is _END:
+                for q in q_out.values():
+                    _put(q, _END, halt_main)
+                break
+            frame, src = item
+            t0 = time.perf_counter()
+            result = session.step(src, state, ratio)
+            busy["network"] += time.perf_counter() - t0
+            free.put(src)
+            state = result.state
+            for q in q_out.values():
+                _put(q, (frame, result.fgr, result.pha), halt_main)
+        for t in threads:
+            while t.is_alive():
+                halt_main()
+                t.join(0.1)
+    except _Stop:
+        pass
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stop.set()
+        for t in threads:  # no thread outlives the call, even if Ctrl-C comes again meanwhile
+            while t.is_alive():
+                try:
+                    t.join()
+                except KeyboardInterrupt:
+                    interrupted = True
+    if interrupted or any(isinstance(e, KeyboardInterrupt) for e in errors):
+        raise Cancelled(f"{label}: interrupted after {bar.done} frames")
+    if errors:
+        raise errors[0]
+    return busy
+
+
+def _render_output(kind: str, compositor: FrameCompositor, frame, fgr: np.ndarray, alpha: np.ndarray,
+                   bg: Background | None, transparent_type: bool) -> np.ndarray:
+    """The 8-bit image written to output ``kind`` for one frame.
+
+    Args:
+        kind: ``composition``, ``alpha`` or ``foreground``.
+        compositor: this output's :class:`FrameCompositor` (the result is one of its buffers).
+        frame: the :class:`~mattekit.io.video_reader.SourceFrame`.
+        fgr: 3×H×W float32 RGB in 0..1; alpha: H×W float32 in 0..1.
+        bg: the background, or ``None`` for an RGBA composition.
+        transparent_type: the output type keeps alpha (the foreground is then written as RGBA).
+    """
+    if kind == "composition":
         if bg is None:
-            image = to_rgba(fgr_hwc, alpha)
-        else:
-            image = composite(fgr_hwc, alpha, bg.frame(frame.index, alpha.shape[0], alpha.shape[1], frame.rgb, alpha))
-        writers["composition"].write(image, frame.pts, frame.index)
-    if "alpha" in writers:
-        writers["alpha"].write(np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8), frame.pts, frame.index)
-    if "foreground" in writers:
-        if transparent_type:
-            image = to_rgba(fgr_hwc, alpha)
-        else:
-            image = np.clip(fgr_hwc * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        writers["foreground"].write(image, frame.pts, frame.index)
+            return compositor.rgba(fgr, alpha)
+        return compositor.composite(fgr, alpha, bg.frame(frame.index, alpha.shape[0], alpha.shape[1],
+                                                         frame.rgb, alpha))
+    if kind == "alpha":
+        return compositor.gray(alpha)
+    if transparent_type:
+        return compositor.rgba(fgr, alpha)
+    return compositor.rgb(fgr)
