@@ -15,6 +15,7 @@ import threading
 import time
 import zipfile
 import zlib
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def cut_video(path: Path, frames: int, width: int, height: int) -> Path:
             if i == frames:
                 break
             small = frame.reformat(width=width, height=height, format="yuv420p")
-            small.pts = None
+            small.pts, small.time_base = i, Fraction(1, 25)
             for packet in out.encode(small):
                 dst.mux(packet)
         for packet in out.encode():
@@ -242,6 +243,21 @@ def test_video_job_alpha_and_png_sequence(client, small_video):
         assert first.mode == "RGBA" and first.size == (320, 180)
         alpha = np.asarray(first)[..., 3]
         assert alpha.min() == 0 and alpha.max() == 255
+
+    # a video background (here the clip itself: the person over its own frames is the input again)
+    r = client.post("/api/jobs", files={"file": ("small.mp4", small_video.read_bytes()),
+                                        "background_file": ("bg.mp4", small_video.read_bytes())})
+    assert r.status_code == 201, r.text
+    v = wait_state(client, r.json()["id"])
+    assert v["state"] == "done", v
+    with av.open(io.BytesIO(client.get(v["outputs"][0]["url"]).content)) as c:
+        got = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    with av.open(str(small_video)) as c:
+        src = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    assert len(got) == len(src) == 12
+    # where the alpha is ~0 the result is the background video's frame (H.264 noise aside)
+    diffs = [np.abs(g - s)[al < 3].mean() for g, s, al in zip(got, src, frames)]
+    assert max(diffs) < 4
 
     # filter by state
     done_ids = {j["id"] for j in client.get("/api/jobs?state=done").json()["jobs"]}

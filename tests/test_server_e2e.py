@@ -119,7 +119,9 @@ def shot(driver, name: str) -> None:
     import base64
 
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    # the capture lays the page out without a scroll bar, i.e. at the window's full inner width
+    width = max(size["width"], driver.execute_script("return window.innerWidth"))
+    clip = {"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1}
     png = driver.execute_cdp_cmd("Page.captureScreenshot",
                                  {"format": "png", "captureBeyondViewport": True, "clip": clip})
     (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(png["data"]))

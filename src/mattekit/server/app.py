@@ -38,8 +38,8 @@ from starlette.exceptions import HTTPException
 import mattekit
 from mattekit.errors import MattekitError
 from mattekit.server.db import FINAL_STATES, Job, JobStore, new_job_id
-from mattekit.server.jobs import (OUTPUT_KINDS, VIDEO_FORMATS, Engine, JobRunner, problem_text,
-                                  video_format_supported)
+from mattekit.server.jobs import (OUTPUT_KINDS, VIDEO_FORMATS, Engine, JobRunner, background_arg,
+                                  problem_text, video_format_supported)
 from mattekit.server.schemas import ErrorOut, HealthOut, JobListOut, JobOut
 from mattekit.server.uploads import MediaInfo, UploadError, probe_media, read_multipart
 
@@ -58,7 +58,8 @@ _FORM_FIELDS = {
     "output": {"type": "string", "enum": list(OUTPUT_KINDS)},
     "background": {"type": "string", "description": "colour name or #rrggbb, 'transparent', "
                    "'blur', or 'image' with background_file"},
-    "background_file": {"type": "string", "format": "binary", "description": "a background picture"},
+    "background_file": {"type": "string", "format": "binary",
+                        "description": "a background picture (or, for a video job, a video)"},
     "video_format": {"type": "string", "enum": list(VIDEO_FORMATS),
                      "description": "videos only; png is a PNG sequence downloaded as .zip"},
     "downsample_ratio": {"type": "string", "description": "'auto' or a number in (0, 1]"},
@@ -332,9 +333,10 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
             info: MediaInfo = await run_in_threadpool(probe_media, upload.path, max_pixels=cfg.max_pixels)
             bg_file = form.files.get("background_file")
             bg_info = None
-            if bg_file is not None:
+            if bg_file is not None:  # a video job may have a video background
+                kinds = ("image", "video") if info.kind == "video" else ("image",)
                 bg_info = await run_in_threadpool(probe_media, bg_file.path, max_pixels=cfg.max_pixels,
-                                                  kinds=("image",))
+                                                  kinds=kinds)
             options = parse_options(form.fields, info.kind, bg_file is not None)
             job_id = new_job_id()
             job_dir = jobs_dir / job_id
@@ -431,7 +433,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                     await run_in_threadpool(probe_media, bg_file.path, max_pixels=cfg.max_pixels,
                                             kinds=("image",))
                 options = parse_options(form.fields, "image", bg_file is not None, default_output="transparent")
-                background = str(bg_file.path) if options["background"] == "image" else options["background"]
+                background = background_arg(options["background"], bg_file.path if bg_file else None)
 
                 def work() -> bytes:
                     from PIL import Image

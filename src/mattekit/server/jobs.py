@@ -72,6 +72,23 @@ def problem_text(exc: BaseException) -> str:
     return text.splitlines()[0][:500]
 
 
+def background_arg(option: str | None, picture: Path | None):
+    """The ``background`` argument of the matting calls for a job's ``background`` option.
+
+    Returns:
+        ``None`` (default colour), the uploaded picture's path (option ``"image"``), an
+        (r, g, b) tuple for a colour (so no file of that name is looked for), or the word
+        ``"transparent"`` / ``"blur"``.
+    """
+    from mattekit.compose.background import parse_color
+
+    if option == "image":
+        return str(picture)
+    if option and option not in ("transparent", "blur"):
+        return parse_color(option)
+    return option
+
+
 class Engine:
     """The matting calls behind the server, sharing one loaded model.
 
@@ -298,10 +315,8 @@ class JobRunner:
             shutil.rmtree(work, ignore_errors=True)
 
     def _background(self, job: Job, job_dir: Path):
-        bg = job.options.get("background")
-        if bg == "image":
-            return str(job_dir / job.options["background_file"])
-        return bg
+        picture = job.options.get("background_file")
+        return background_arg(job.options.get("background"), job_dir / picture if picture else None)
 
     def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
         opts = job.options
