@@ -8,5 +8,6 @@ from mattekit.classical.estimate_alpha import METHODS, estimate_alpha
 from mattekit.classical.estimate_foreground import estimate_foreground
 from mattekit.classical.matte_trimap import matte_trimap
 from mattekit.classical.read_trimap import read_trimap
+from mattekit.classical.refine import refine_alpha, refinement_trimap
 
-__all__ = ["METHODS", "estimate_alpha", "estimate_foreground", "matte_trimap", "read_trimap"]
+__all__ = ["METHODS", "estimate_alpha", "estimate_foreground", "matte_trimap", "read_trimap", "refine_alpha", "refinement_trimap"]
