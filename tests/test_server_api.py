@@ -497,3 +497,30 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
         client.close()
         proc.terminate()
         proc.wait(20)
+
+
+def test_serve_command_refuses_a_busy_data_dir_and_port(tmp_path, monkeypatch, capsys):
+    import socket
+
+    from filelock import FileLock
+
+    from mattekit.cli.main import main
+    from mattekit.cli.serve_cmd import default_data_dir
+
+    monkeypatch.setenv("MATTEKIT_HOME", str(tmp_path / "home"))
+    assert default_data_dir() == tmp_path / "home" / "server"
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with FileLock(str(data / "server.lock")):
+        assert main(["serve", "--data-dir", str(data), "--port", "0"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mattekit: error: {data}: another mattekit server is using this data folder; "
+                   "stop it or give another --data-dir"]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--data-dir", str(data), "--port", str(port)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"mattekit: error: 127.0.0.1:{port}: cannot listen there")

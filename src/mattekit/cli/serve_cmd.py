@@ -34,13 +34,36 @@ def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, model
           log_level: str) -> None:
     """Serve the web page and HTTP API (open http://HOST:PORT/ in a browser; API docs at /docs)."""
     import logging
+    import socket
 
     import uvicorn
+    from filelock import FileLock, Timeout
 
+    from mattekit.errors import OutputError
     from mattekit.server import create_app
 
-    data_dir = data_dir or default_data_dir()
+    data_dir = (data_dir or default_data_dir()).expanduser()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(data_dir, f"cannot create the data folder ({exc.strerror})") from None
+    # one server per data folder: a second one would re-queue the first one's running jobs
+    lock = FileLock(str(data_dir / "server.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise OutputError(data_dir, "another mattekit server is using this data folder; stop it "
+                          "or give another --data-dir") from None
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        lock.release()
+        raise OutputError(f"{host}:{port}", f"cannot listen there ({exc.strerror})") from None
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    app = create_app(data_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, model=model)
-    click.echo(f"mattekit: serving http://{host}:{port}/  (data in {data_dir})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    try:
+        app = create_app(data_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, model=model)
+        click.echo(f"mattekit: serving http://{host}:{port}/  (data in {data_dir})", err=True)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    finally:
+        lock.release()
