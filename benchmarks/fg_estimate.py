@@ -15,6 +15,11 @@ B. alphamatting.com, semi-synthetic: take image k as a known foreground texture 
    the two methods differ) and over all pixels with α > 0.
 C. hairball (rendered fur, RGBA with exact straight colour and alpha) composited over
    people/stills/background_0001.png; same error as B.
+D. as used by ``mattekit image``: the alpha is the network's own (α_n), for both methods
+   (``ml`` = estimate_foreground_ml(I', α_n)); on the B and C images, the composite
+   F̂·α_n + B'·(1−α_n) over a new background B' (people/stills/background_0001.png) against the
+   true composite F·α + B'·(1−α), over the pixels where either alpha is > 0. Alpha errors add
+   the same amount to both methods; only the colour term differs.
 
 Errors are mean absolute differences in 0..255 units over RGB. Usage:
     python benchmarks/fg_estimate.py [--data ../shared/data] [--hairball-frames 5]
@@ -43,13 +48,28 @@ def load(path, mode="RGB"):
 
 def estimates(session, image_u8, alpha):
     t0 = time.perf_counter()
-    matte = matte_image(image_u8, session, passes=3)
+    matte = matte_image(image_u8, session, passes=3, fg_estimate="network")
     net = matte.fgr.astype(np.float64)
     t1 = time.perf_counter()
     ml = pymatting.estimate_foreground_ml(image_u8.astype(np.float64) / 255.0, alpha)
     t2 = time.perf_counter()
     return ({"network": np.clip(net, 0, 1), "ml": np.clip(ml, 0, 1), "net_alpha": matte.alpha},
             {"network": t1 - t0, "ml": t2 - t1})
+
+
+def product_error(est, matte_alpha, true_f, alpha, new_bg):
+    """Composite error with the network's alpha against the true composite (0..255)."""
+    ours = est * matte_alpha[..., None] + new_bg * (1 - matte_alpha[..., None])
+    truth = true_f * alpha[..., None] + new_bg * (1 - alpha[..., None])
+    mask = (alpha > 0) | (matte_alpha > 1 / 255)
+    return float((np.abs(ours - truth).mean(axis=2) * 255)[mask].mean())
+
+
+def protocol_d(est, synth_u8, true_f, alpha, new_bg):
+    a_n = est["net_alpha"].astype(np.float64)
+    ml_n = np.clip(pymatting.estimate_foreground_ml(synth_u8.astype(np.float64) / 255.0, a_n), 0, 1)
+    return [product_error(est["network"], a_n, true_f, alpha, new_bg), product_error(ml_n, a_n, true_f, alpha, new_bg),
+            float(np.abs(a_n - alpha).mean() * 255)]
 
 
 def weighted_error(est, true_f, alpha, mask):
@@ -64,7 +84,8 @@ def main() -> None:
     args = ap.parse_args()
     session = RVMSession()
     names = sorted(p.stem for p in (args.data / "alphamatting" / "input").glob("GT*.png"))
-    rows_a, rows_b, rows_c = [], [], []
+    rows_a, rows_b, rows_c, rows_d = [], [], [], []
+    back = load(args.data / "people" / "stills" / "background_0001.png")
     for k, name in enumerate(names):
         image = load(args.data / "alphamatting" / "input" / f"{name}.png")
         alpha = load(args.data / "alphamatting" / "gt" / f"{name}.png", "L").astype(np.float64) / 255.0
@@ -88,9 +109,11 @@ def main() -> None:
         rows_b.append([weighted_error(est[m], f_true, alpha, partial) for m in ("network", "ml")]
                       + [weighted_error(est[m], f_true, alpha, visible) for m in ("network", "ml")]
                       + [secs["network"], secs["ml"]])
+        rows_d.append(["alphamatting"] + protocol_d(est, synth_u8, f_true, alpha,
+                                                    cover_resize(back, *alpha.shape).astype(np.float64) / 255.0))
         print(f"{name}: A net {rows_a[-1][0]:.2f} ml {rows_a[-1][1]:.2f} seen net {rows_a[-1][2]:.2f} ml {rows_a[-1][3]:.2f} | B partial net {rows_b[-1][0]:.2f} "
               f"ml {rows_b[-1][1]:.2f} | B visible net {rows_b[-1][2]:.2f} ml {rows_b[-1][3]:.2f}", flush=True)
-    back = load(args.data / "people" / "stills" / "background_0001.png")
+    new_bg = cover_resize(load(args.data / "alphamatting" / "input" / f"{names[0]}.png"), 540, 960) / 255.0
     for i in range(1, args.hairball_frames + 1):
         rgba = load(args.data / "hairball" / f"in{i * 5 - 4:04d}.png", "RGBA").astype(np.float64) / 255.0
         f_true, alpha = rgba[..., :3], rgba[..., 3]
@@ -100,6 +123,7 @@ def main() -> None:
         partial = (alpha > 0) & (alpha < 1)
         rows_c.append([weighted_error(est[m], f_true, alpha, partial) for m in ("network", "ml")]
                       + [weighted_error(est[m], f_true, alpha, alpha > 0) for m in ("network", "ml")])
+        rows_d.append(["hairball"] + protocol_d(est, synth_u8, f_true, alpha, new_bg))
     a, b, c = np.array(rows_a), np.array(rows_b), np.array(rows_c)
     print("\n| protocol | pixels | network fgr | ml (pymatting) | images where ml is better |")
     print("|---|---|---|---|---|")
@@ -117,6 +141,11 @@ def main() -> None:
               f"{(c[:, 1] < c[:, 0]).sum()}/{len(c)} |")
         print(f"| C hairball, known F | alpha > 0 | {c[:, 2].mean():.2f} | {c[:, 3].mean():.2f} | "
               f"{(c[:, 3] < c[:, 2]).sum()}/{len(c)} |")
+    for name in ("alphamatting", "hairball"):
+        d = np.array([r[1:] for r in rows_d if r[0] == name], dtype=np.float64)
+        if len(d):
+            print(f"| D {name}, network alpha for both (alpha MAE {d[:, 2].mean():.1f}) | composite, alpha > 0 "
+                  f"either | {d[:, 0].mean():.2f} | {d[:, 1].mean():.2f} | {(d[:, 1] < d[:, 0]).sum()}/{len(d)} |")
     print(f"\nmean seconds per image (alphamatting, ~800x500, 2 cores): network (3 passes) "
           f"{b[:, 4].mean():.2f}, ml {b[:, 5].mean():.2f}")
 

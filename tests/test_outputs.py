@@ -153,3 +153,29 @@ def test_cli_webm_with_alpha(clip, tmp_path, capsys):
     alpha = frames[-1].rgba[:, :, 3]
     assert alpha.min() < 10 and alpha.max() > 245
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_fg_estimate_ml_recovers_fur_colour_better(shared_data, rvm_session):
+    """Rendered fur with exact straight colour F and alpha, over a real room. Given the true
+    alpha, pymatting's estimate (the default ``ml``) is closer to F in the semi-transparent fur
+    than the network's own foreground (full comparison: benchmarks/fg_estimate.py)."""
+    from mattekit import matte_image
+    from mattekit.pipeline.image import estimate_foreground_ml
+
+    rgba = np.asarray(Image.open(shared_data / "hairball" / "in0001.png").convert("RGBA")).astype(np.float32) / 255
+    f_true, a_true = rgba[..., :3], rgba[..., 3]
+    room = Image.open(shared_data / "people" / "stills" / "background_0001.png").convert("RGB").resize((960, 540))
+    room = np.asarray(room).astype(np.float32) / 255.0
+    image = np.clip((f_true * a_true[..., None] + room * (1 - a_true[..., None])) * 255 + 0.5, 0, 255).astype(np.uint8)
+    net = matte_image(image, rvm_session, fg_estimate="network")
+    ml = estimate_foreground_ml(image, a_true)
+    fur = (a_true > 0.05) & (a_true < 0.95)
+    err = {name: float((np.abs(f - f_true).mean(axis=2) * a_true)[fur].mean() * 255)
+           for name, f in (("ml", ml), ("network", net.fgr))}
+    assert err["ml"] < 0.5 * err["network"], err
+    # the default is ml, computed from the network's alpha; the alpha itself does not change
+    default = matte_image(image, rvm_session)
+    assert np.array_equal(default.alpha, net.alpha)
+    assert np.allclose(default.fgr, estimate_foreground_ml(image, net.alpha))
+    with pytest.raises(ValueError, match="fg_estimate"):
+        matte_image(image, rvm_session, fg_estimate="magic")

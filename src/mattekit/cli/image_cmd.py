@@ -8,7 +8,7 @@ import click
 
 from mattekit.cli.options import downsample_ratio_option, model_option, overwrite_option, quiet_option
 from mattekit.cli.video_cmd import exit_for, print_summary
-from mattekit.pipeline.image import FG_ESTIMATES
+from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
 
 
 @click.command()
@@ -19,10 +19,10 @@ from mattekit.pipeline.image import FG_ESTIMATES
 @click.option("--alpha", "write_alpha", is_flag=True, help="Also write <stem>_alpha.png.")
 @click.option("--composite", "composite_bg", metavar="COLOR|IMAGE|VIDEO|blur[:N]",
               help="Also write <stem>_composite.jpg over this background.")
-@click.option("--fg-estimate", type=click.Choice(FG_ESTIMATES), default=None,
+@click.option("--fg-estimate", type=click.Choice(FG_ESTIMATES), default=DEFAULT_FG_ESTIMATE, show_default=True,
               help="Colour of the cut-out: 'ml' = pymatting's multilevel foreground estimation from the image "
-                   "and alpha (Germer et al. 2020), 'network' = the model's own foreground prediction. "
-                   "[default: see docs/outputs.md]")
+                   "and alpha (Germer et al. 2020; measured better, docs/outputs.md), 'network' = the model's "
+                   "own foreground prediction.")
 @downsample_ratio_option
 @model_option
 @overwrite_option

@@ -32,6 +32,8 @@ def print_summary(result, quiet: bool) -> None:
         console.print(table)
     counts = {s: len(result.by_status(s)) for s in ("done", "skipped", "failed", "cancelled")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "cancelled"))
+    if result.cancelled:
+        console.print("stopped; run the same command again to resume (finished files are skipped)")
 
 
 def exit_for(result) -> None:

@@ -177,6 +177,7 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
                 outcome = FileOutcome(source, DONE, outputs, "", time.perf_counter() - started, frames)
             except (Cancelled, KeyboardInterrupt) as exc:
                 reason = str(exc) if isinstance(exc, Cancelled) else "interrupted"
+                reason = reason.removeprefix(f"{source}: ")
                 outcome = FileOutcome(source, CANCELLED, [], reason, time.perf_counter() - started)
                 result.cancelled = True
             except Exception as exc:  # one file's error (ours or a library's) must not end the batch
