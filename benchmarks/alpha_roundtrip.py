@@ -32,6 +32,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", type=Path, default=DATA / "people" / "test-sample1.mp4")
+    ap.add_argument("--types", default="png_sequence,webm,prores,gif", help="comma-separated output types")
     args = ap.parse_args()
     session = RVMSession()
     alphas = []
@@ -49,6 +50,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for output_type, name in (("png_sequence", "png"), ("webm", "c.webm"), ("prores", "c.mov"),
                                   ("gif", "c.gif")):
+            if output_type not in args.types.split(","):
+                continue
             out = Path(tmp) / name
             t0 = time.perf_counter()
             convert_video(args.video, output_type=output_type, output_composition=out, progress=False,

@@ -68,9 +68,11 @@ class VideoFormat:
 VIDEO_FORMATS: dict[str, VideoFormat] = {
     "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "veryfast"), ("crf", "18")),
                          suffixes=(".mp4", ".m4v", ".mov", ".mkv"), odd_pix_fmt="yuv444p"),
-    # VP9 codes the alpha plane as a second VP9 stream (Matroska BlockAdditional, alpha_mode=1)
+    # VP9 codes the alpha plane as a second VP9 stream (Matroska BlockAdditional, alpha_mode=1).
+    # "realtime" at cpu-used 6 encoded 720p RGBA 5.6x faster than "good"/5 (22.6 vs 4.0 fps on 2
+    # busy cores) at the same PSNR (41.9 vs 41.7 dB) and alpha error, for files 15 % larger.
     "webm": VideoFormat(".webm", "libvpx-vp9", "yuva420p", True,
-                        (("crf", "20"), ("b", "0"), ("deadline", "good"), ("cpu-used", "5"),
+                        (("crf", "20"), ("b", "0"), ("deadline", "realtime"), ("cpu-used", "6"),
                          ("row-mt", "1"), ("auto-alt-ref", "0")),
                         suffixes=(".webm", ".mkv")),
     "prores": VideoFormat(".mov", "prores_ks", "yuva444p10le", True,
