@@ -524,3 +524,24 @@ def test_serve_command_refuses_a_busy_data_dir_and_port(tmp_path, monkeypatch, c
         assert main(["serve", "--data-dir", str(data), "--port", str(port)]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"mattekit: error: 127.0.0.1:{port}: cannot listen there")
+
+
+def test_store_recovery_gives_up_after_repeated_crashes(tmp_path):
+    """A job that was running at each of three server deaths is failed, not re-run a fourth time."""
+    from mattekit.server.db import MAX_ATTEMPTS, Job
+
+    store = JobStore(tmp_path / "jobs.db")
+    store.insert(Job(id="a" * 32, kind="video", state="queued", created=time.time(), filename="x.mp4",
+                     input="input.mp4"))
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert store.claim_next(["video"]).attempts == attempt
+        requeued, failed = store.recover()  # the server died while it ran
+        if attempt < MAX_ATTEMPTS:
+            assert requeued == ["a" * 32] and failed == []
+            assert store.get("a" * 32).state == "queued"
+        else:
+            assert requeued == [] and failed == ["a" * 32]
+    job = store.get("a" * 32)
+    assert job.state == "failed" and "interrupted" in job.error and job.outputs == []
+    assert store.claim_next(["video"]) is None
+    store.close()

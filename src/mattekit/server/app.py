@@ -438,7 +438,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                 def work() -> bytes:
                     from PIL import Image
 
-                    matte = engine.matte_image(upload.path, options["downsample_ratio"])
+                    matte = engine.matte_image(upload.path, options["downsample_ratio"], options["output"])
                     array = engine.render_image(matte, options["output"], background)
                     buf = io.BytesIO()
                     Image.fromarray(array).save(buf, format="PNG", compress_level=3)

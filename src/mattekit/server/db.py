@@ -170,7 +170,8 @@ class JobStore:
                     return None
                 self._conn.execute(
                     "UPDATE jobs SET state = 'running', started = ?, finished = NULL,"
-                    " frames_done = 0, fps = NULL, error = NULL, attempts = attempts + 1"
+                    " frames_done = 0, fps = NULL, error = NULL, cancel_requested = 0,"
+                    " attempts = attempts + 1"
                     " WHERE id = ?", (time.time(), row["id"]))
                 job = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
                 self._conn.execute("COMMIT")

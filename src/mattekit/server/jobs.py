@@ -114,10 +114,13 @@ class Engine:
                 self._session = new_session(self._model)
             return self._session
 
-    def matte_image(self, path: Path, downsample_ratio: float | None):
+    def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "transparent"):
+        """:func:`mattekit.matte_image`; for an alpha-only output the network's own foreground
+        is kept (``fg_estimate="network"``), skipping the foreground re-estimation nobody sees."""
         from mattekit import matte_image
 
-        return matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio)
+        extra = {"fg_estimate": "network"} if output == "alpha" else {}
+        return matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio, **extra)
 
     @staticmethod
     def render_image(matte, output: str, background) -> np.ndarray:
@@ -222,10 +225,6 @@ class JobRunner:
                     run.cancel.set()
         return state
 
-    def is_running(self, job_id: str) -> bool:
-        with self._cond:
-            return job_id in self._running
-
     def wait_stopped(self, job_id: str, timeout: float) -> bool:
         """Wait until no worker holds ``job_id``; True if it stopped within ``timeout`` s."""
         deadline = time.monotonic() + timeout
@@ -236,11 +235,6 @@ class JobRunner:
                     return False
                 self._cond.wait(min(left, 0.1))
         return True
-
-    @property
-    def busy(self) -> int:
-        with self._cond:
-            return len(self._running)
 
     # -- work ------------------------------------------------------------------------------------
 
@@ -264,6 +258,11 @@ class JobRunner:
                 self._running[job.id] = run
                 if self._stopping:
                     run.cancel.set()
+            # a cancel that came between the claim and the line above found no running entry
+            fresh = self.store.get(job.id)
+            if fresh is None or fresh.cancel_requested:
+                run.user_cancelled = True
+                run.cancel.set()
             try:
                 self._run(job, run)
             finally:
@@ -275,7 +274,7 @@ class JobRunner:
         job_dir = self.jobs_dir / job.id
         out_dir = job_dir / "out"
         work = job_dir / f"work-{job.attempts}"
-        for stale in [out_dir, *job_dir.glob("work-*")]:
+        for stale in [out_dir, job_dir / "out-staging", *job_dir.glob("work-*")]:
             shutil.rmtree(stale, ignore_errors=True)
         try:
             work.mkdir(parents=True)
@@ -343,7 +342,7 @@ class JobRunner:
         opts = job.options
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
-        matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"))
+        matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"])
         if cancel.is_set():
             raise Cancelled()
         array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
