@@ -7,7 +7,8 @@ type          codec (FFmpeg)              pixel format      alpha   audio
 ============  ==========================  ================  ======  ===========================
 video         H.264 (libx264), .mp4       yuv420p           no      copied, or AAC
 webm          VP9 (libvpx-vp9), .webm     yuva420p          yes     copied Opus/Vorbis, or Opus
-prores        ProRes 4444 (prores_ks),    yuva444p10le      yes     copied AAC/PCM, or AAC
+prores        ProRes 4444 (FFmpeg prores  yuva444p10le      yes     copied AAC/PCM, or AAC
+              encoder, profile 4),
               .mov
 gif           GIF (palette, 1-bit alpha)  pal8              yes     none (GIF has no audio)
 png_sequence  PNG files in a folder       RGBA / RGB / gray yes     none
@@ -16,7 +17,8 @@ png_sequence  PNG files in a folder       RGBA / RGB / gray yes     none
 Odd frame sizes: H.264 in 4:2:0 cannot code an odd width or height (its crop unit is 2 pixels),
 so a ``video`` output of odd size is written in 4:4:4 (``yuv444p``, High 4:4:4 profile) at exactly
 the input's size; every FFmpeg-based player (VLC, mpv, browsers using FFmpeg) plays it, but some
-hardware decoders and QuickTime do not. VP9, ProRes and GIF take odd sizes as they are.
+hardware decoders and QuickTime do not. VP9 and GIF take odd sizes as they are; ProRes of odd
+size is written by prores_ks (FFmpeg's faster "prores" encoder refuses odd sizes).
 
 Each writer works under a temporary name and renames to the final one in :meth:`close`; on an
 error or cancellation :meth:`abort` removes the temporary output and any earlier result stays.
@@ -51,6 +53,7 @@ class VideoFormat:
         suffixes: every suffix the type may be written under.
         audio: False when the container holds no audio (GIF).
         odd_pix_fmt: pixel format used when the width or height is odd (``None``: ``pix_fmt``).
+        odd_codec: encoder used when the width or height is odd (``None``: ``codec``).
         bit_rate: False when the codec has no bit-rate control (``--output-video-mbps`` ignored).
     """
 
@@ -62,6 +65,7 @@ class VideoFormat:
     suffixes: tuple[str, ...] = ()
     audio: bool = True
     odd_pix_fmt: str | None = None
+    odd_codec: str | None = None
     bit_rate: bool = True
 
 
@@ -75,9 +79,12 @@ VIDEO_FORMATS: dict[str, VideoFormat] = {
                         (("crf", "20"), ("b", "0"), ("deadline", "realtime"), ("cpu-used", "6"),
                          ("row-mt", "1"), ("auto-alt-ref", "0")),
                         suffixes=(".webm", ".mkv")),
-    "prores": VideoFormat(".mov", "prores_ks", "yuva444p10le", True,
-                          (("profile", "4444"), ("vendor", "apl0"), ("alpha_bits", "16")),
-                          suffixes=(".mov",), bit_rate=False),
+    # FFmpeg's "prores" encoder (prores_aw), profile 4 = 4444, 16-bit alpha: at 720p RGBA it ran
+    # 3.5x faster than prores_ks (13.1 vs 3.7 fps on 2 busy cores) for alpha just as exact and
+    # 8-bit colour PSNR 62.8 vs 64.2 dB (both far beyond visible), files 2 % smaller. It refuses
+    # odd sizes, which prores_ks takes.
+    "prores": VideoFormat(".mov", "prores", "yuva444p10le", True, (("profile", "4"), ("vendor", "apl0")),
+                          suffixes=(".mov",), bit_rate=False, odd_codec="prores_ks"),
     "gif": VideoFormat(".gif", "gif", "pal8", True, suffixes=(".gif",), audio=False, bit_rate=False),
 }
 
@@ -156,9 +163,10 @@ class VideoWriter(FrameWriter):
         except (av.error.FFmpegError, ValueError) as exc:
             raise OutputError(self.path, f"cannot create video ({exc})") from None
         try:
-            stream = self._container.add_stream(fmt.codec, rate=frame_rate)
-            stream.width, stream.height = width, height
             odd = width % 2 or height % 2
+            codec = fmt.odd_codec if odd and fmt.odd_codec else fmt.codec
+            stream = self._container.add_stream(codec, rate=frame_rate)
+            stream.width, stream.height = width, height
             stream.pix_fmt = fmt.odd_pix_fmt if odd and fmt.odd_pix_fmt else fmt.pix_fmt
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
