@@ -148,3 +148,12 @@ def test_cli_image_folder(image_tree, tmp_path, capsys):
     assert code == 1 and "bad.png" in captured.out and "2 done, 0 skipped, 1 failed" in captured.out
     assert main(["image", str(image_tree / "one.png"), "-o", str(out)]) == 0
     assert "0 done, 1 skipped" in capsys.readouterr().out
+
+
+def test_same_stem_inputs_get_distinct_outputs(tmp_path, rvm_session):
+    root = tmp_path / "in"
+    tiny_clip(root / "clip.mp4", frames=2)
+    tiny_clip(root / "clip.mov", frames=2)
+    result = convert_folder(root, tmp_path / "out", outputs=("alpha",), model=rvm_session)
+    assert [o.status for o in result.outcomes] == ["done", "done"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip_mov_alpha.mp4", "clip_mp4_alpha.mp4"]

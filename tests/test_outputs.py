@@ -179,3 +179,17 @@ def test_fg_estimate_ml_recovers_fur_colour_better(shared_data, rvm_session):
     assert np.allclose(default.fgr, estimate_foreground_ml(image, net.alpha))
     with pytest.raises(ValueError, match="fg_estimate"):
         matte_image(image, rvm_session, fg_estimate="magic")
+
+
+def test_gif_above_100_fps_keeps_increasing_times(rvm_session, tmp_path):
+    frames = tmp_path / "fast"
+    frames.mkdir()
+    for i in range(12):
+        img = np.full((32, 48, 3), 40, np.uint8)
+        img[4:28, 10 + i:30 + i] = 200
+        Image.fromarray(img).save(frames / f"{i:02d}.png")
+    out = tmp_path / "fast.gif"
+    convert_video(frames, output_type="gif", output_alpha=out, frame_rate=240, progress=False, model=rvm_session)
+    times = [d.time for d in read_rgba_frames(out)]
+    # 12 frames at 240 fps span 46 ms: one frame per hundredth of a second survives
+    assert times == sorted(set(times)) and 4 <= len(times) <= 6

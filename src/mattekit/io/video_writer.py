@@ -261,12 +261,26 @@ def to_palette(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class GifWriter(VideoWriter):
     """Encode frames as an animated GIF (one palette per frame, 1-bit transparency).
 
-    GIF stores frame delays in hundredths of a second, so timestamps are rounded to 10 ms; it is
+    GIF stores frame delays in hundredths of a second, so timestamps are rounded to 10 ms and,
+    above 100 fps, frames that would share a hundredth with the previous one are left out. It is
     meant for short clips (files grow quickly and colours are limited to 256 per frame).
     """
 
+    _last_cs: int | None = None
+
     def _frame(self, image: np.ndarray) -> av.VideoFrame:
         return av.VideoFrame.from_ndarray(to_palette(image), format="pal8")
+
+    def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
+        # GIF timestamps are whole hundredths of a second: a frame that would land on the same
+        # hundredth as the previous one (inputs above 100 fps) could never be shown; skip it
+        if pts is None:
+            pts = round(index / (self._frame_rate * self._time_base))
+        cs = round(float(pts * self._time_base) * 100)
+        if self._last_cs is not None and cs <= self._last_cs:
+            return
+        self._last_cs = cs
+        super().write(image, pts, index)
 
 
 class PngSequenceWriter(FrameWriter):
