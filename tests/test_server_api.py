@@ -545,3 +545,31 @@ def test_store_recovery_gives_up_after_repeated_crashes(tmp_path):
     assert job.state == "failed" and "interrupted" in job.error and job.outputs == []
     assert store.claim_next(["video"]) is None
     store.close()
+
+
+def test_refine_changes_alpha_only_near_edges(client):
+    """refine=true re-solves the alpha in the unknown band around the network's edges only."""
+    from mattekit.classical import refinement_trimap
+
+    small = io.BytesIO()
+    Image.open(STILL).resize((640, 360), Image.Resampling.BICUBIC).save(small, format="PNG")
+
+    def alpha(**fields):
+        r = client.post("/api/matte", files={"file": ("s.png", small.getvalue())},
+                        data={"output": "alpha", **fields})
+        assert r.status_code == 200, r.text
+        return np.asarray(Image.open(io.BytesIO(r.content))).astype(int)
+
+    plain, refined = alpha(), alpha(refine="true")
+    band = refinement_trimap(plain / 255.0) == 128
+    assert 0.005 < band.mean() < 0.5
+    # untouched outside the band (a band made from the 8-bit alpha can differ from the one made
+    # from the float alpha by a pixel's rounding at its 0.02 / 0.98 / 0.5 thresholds)
+    outside = np.abs(plain - refined)[~band]
+    assert (outside > 0).mean() < 0.002, ((outside > 0).mean(), outside.max())
+    assert (np.abs(plain - refined)[band] > 2).mean() > 0.01  # re-solved inside it
+    job = upload(client, small.getvalue(), "s.png", refine="yes", output="transparent").json()
+    assert job["options"]["refine"] is True
+    assert wait_state(client, job["id"])["state"] == "done"
+    assert_json_error(upload(client, small.getvalue(), "s.png", refine="maybe"), 422, "bad_option")
+    assert_json_error(upload(client, VIDEO, "v.mp4", refine="true"), 422, "bad_option")

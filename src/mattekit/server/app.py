@@ -63,6 +63,8 @@ _FORM_FIELDS = {
     "video_format": {"type": "string", "enum": list(VIDEO_FORMATS),
                      "description": "videos only; png is a PNG sequence downloaded as .zip"},
     "downsample_ratio": {"type": "string", "description": "'auto' or a number in (0, 1]"},
+    "refine": {"type": "boolean", "description": "images only: re-solve the alpha near its edges with "
+               "closed-form matting (Levin et al. 2008), slower"},
 }
 
 
@@ -108,6 +110,10 @@ class ApiError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
+_BOOLEANS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False,
+             "no": False, "": False}
+
+
 def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
                   default_output: str = "composite") -> dict:
     """Check a form's options and return the job's ``options``.
@@ -146,6 +152,14 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
         if not 0 < value <= 1:
             raise ApiError(422, "bad_option", f"downsample_ratio must be 'auto' or a number in (0, 1], not {ratio!r}")
         options["downsample_ratio"] = value
+    refine = (fields.get("refine") or "false").strip().lower()
+    if refine not in _BOOLEANS:
+        raise ApiError(422, "bad_option", f"refine must be true or false, not {refine!r}")
+    if kind == "image":
+        options["refine"] = _BOOLEANS[refine]
+    elif _BOOLEANS[refine]:
+        raise ApiError(422, "bad_option", "refine is available for images only (it is too slow for "
+                       "every frame of a video)")
     if kind == "video":
         fmt = (fields.get("video_format") or "").strip().lower()
         if not fmt:
@@ -415,7 +429,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                                                         "description": "the PNG result"}},
               response_class=Response, tags=["images"],
               openapi_extra=_multipart_doc(["file"], ["file", "output", "background", "background_file",
-                                                      "downsample_ratio"]))
+                                                      "downsample_ratio", "refine"]))
     async def matte_now(request: Request):
         """Matte one image and return the PNG at once: by default the RGBA cut-out (output=transparent),
         or output=composite over ``background``, or output=alpha (gray)."""
@@ -438,7 +452,8 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                 def work() -> bytes:
                     from PIL import Image
 
-                    matte = engine.matte_image(upload.path, options["downsample_ratio"], options["output"])
+                    matte = engine.matte_image(upload.path, options["downsample_ratio"], options["output"],
+                                               options["refine"])
                     array = engine.render_image(matte, options["output"], background)
                     buf = io.BytesIO()
                     Image.fromarray(array).save(buf, format="PNG", compress_level=3)

@@ -12,6 +12,7 @@ when all of them are complete (each by :func:`os.replace`), and only then is the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -114,13 +115,28 @@ class Engine:
                 self._session = new_session(self._model)
             return self._session
 
-    def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "transparent"):
-        """:func:`mattekit.matte_image`; for an alpha-only output the network's own foreground
-        is kept (``fg_estimate="network"``), skipping the foreground re-estimation nobody sees."""
+    def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "transparent",
+                    refine: bool = False):
+        """:func:`mattekit.matte_image`, optionally refined.
+
+        For an alpha-only output the network's own foreground is kept (``fg_estimate="network"``),
+        skipping a foreground estimation nobody sees. ``refine`` re-solves the alpha near its
+        edges with closed-form matting (:func:`mattekit.classical.refine_alpha`) and then
+        re-estimates the foreground colour from the refined alpha.
+        """
         from mattekit import matte_image
 
-        extra = {"fg_estimate": "network"} if output == "alpha" else {}
-        return matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio, **extra)
+        extra = {"fg_estimate": "network"} if (output == "alpha" or refine) else {}
+        matte = matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio, **extra)
+        if refine:
+            from mattekit.classical import estimate_foreground, refine_alpha
+            from mattekit.io.image import read_image
+
+            image = matte.image if matte.image is not None else read_image(path)
+            alpha = refine_alpha(image, matte.alpha)
+            fgr = matte.fgr if output == "alpha" else estimate_foreground(image, alpha)
+            matte = dataclasses.replace(matte, alpha=alpha, fgr=fgr)
+        return matte
 
     @staticmethod
     def render_image(matte, output: str, background) -> np.ndarray:
@@ -342,7 +358,8 @@ class JobRunner:
         opts = job.options
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
-        matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"])
+        matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
+                                        bool(opts.get("refine")))
         if cancel.is_set():
             raise Cancelled()
         array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))

@@ -96,6 +96,8 @@ function buildForm() {
   const fmt = $("#video-format").value;
   if (fmt) fd.append("video_format", fmt);
   fd.append("downsample_ratio", $("#ratio").value.trim() || "auto");
+  const f = chosenFile();
+  if ($("#refine").checked && !(f && f.type.startsWith("video/"))) fd.append("refine", "true");
   return fd;
 }
 
