@@ -18,6 +18,7 @@ from mattekit.io.image import read_image
 from mattekit.io.video_reader import VideoFileReader, read_rgba_frames
 
 RED = (230, 20, 20)
+BLUE = (20, 20, 230)
 
 
 def person_like(width, height, i=0):
@@ -25,6 +26,7 @@ def person_like(width, height, i=0):
     img = np.full((height, width, 3), 35, np.uint8)
     img[height // 5:height - 2, width // 4 + i:width // 2 + i] = 205
     img[:max(2, height // 6), width - max(2, width // 6):] = RED
+    img[height - max(2, height // 6):, :max(3, width // 5)] = BLUE  # bottom-left: tells mirrors apart
     return img
 
 
@@ -38,7 +40,7 @@ def write_clip(path, frames=4, size=(64, 48), rate=25, pix_fmt="yuv420p", codec=
         if pts is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation is not None:
-            stream.set_display_rotation(rotation)
+            stream.set_display_rotation(*rotation)
         audio = []
         for t in range(audio_tracks):
             a = container.add_stream("aac", rate=48000)
@@ -73,18 +75,24 @@ def frames_of(path):
 
 # ---- videos ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("degrees", [90, -90, 180])
-def test_rotated_phone_video_comes_out_upright(tmp_path, rvm_session, degrees):
-    clip = write_clip(tmp_path / "phone.mp4", size=(64, 32), rotation=degrees)
+@pytest.mark.parametrize("degrees, hflip, vflip", [(90, False, False), (-90, False, False), (180, False, False),
+                                                  (90, True, False), (-90, True, False), (0, True, False),
+                                                  (0, False, True)])
+def test_rotated_phone_video_comes_out_upright(tmp_path, rvm_session, degrees, hflip, vflip):
+    clip = write_clip(tmp_path / "phone.mp4", size=(64, 32), rotation=(degrees, hflip, vflip))
     stored = person_like(64, 32)
-    upright = np.rot90(stored, (degrees // 90) % 4)  # what a player shows (CCW display rotation)
+    # what a player shows: the display matrix turns counter-clockwise, then mirrors
+    upright = np.rot90(stored, (degrees // 90) % 4)
+    upright = upright[:, ::-1] if hflip else upright
+    upright = upright[::-1] if vflip else upright
     with VideoFileReader(clip) as reader:
         assert (reader.width, reader.height) == (upright.shape[1], upright.shape[0])
         first = next(iter(reader)).rgb
-    # the red marker is where the player shows it
-    red = (np.abs(first.astype(int) - RED).max(axis=2) < 40)
-    expected = (np.abs(upright.astype(int) - RED).max(axis=2) < 40)
-    assert (red == expected).mean() > 0.97
+    # the red and blue markers are where the player shows them
+    for colour in (RED, BLUE):
+        got = (np.abs(first.astype(int) - colour).max(axis=2) < 40)
+        expected = (np.abs(upright.astype(int) - colour).max(axis=2) < 40)
+        assert expected.any() and (got == expected).mean() > 0.97
     out = tmp_path / "out.mp4"
     convert_video(clip, output_foreground=out, progress=False, model=rvm_session)
     written = frames_of(out)

@@ -65,9 +65,10 @@ class VideoFileReader(FrameSource):
     """Decode a video file with PyAV, upright.
 
     A phone video stored sideways with a display rotation (the display matrix side data, or the
-    older ``rotate`` stream tag) is turned as a player shows it: ``width``/``height`` and every
-    frame are the upright ones and ``rotation`` holds the counter-clockwise angle that was applied
-    (0, 90, 180 or 270). Mirroring in a display matrix is not applied. ``frame_rate`` is the stream's average rate as an exact fraction (30000/1001 stays so);
+    older ``rotate`` stream tag) is turned as a player shows it, mirroring included:
+    ``width``/``height`` and every frame are the displayed ones and ``orientation`` says what was
+    done (see :func:`display_orientation`). ``frame_rate`` is the stream's average rate as an
+    exact fraction (30000/1001 stays so);
     ``time_base`` and each frame's ``pts`` come from the stream, so variable-frame-rate timing is
     kept. If decoding fails part-way (a truncated file), iteration stops and ``truncated`` says
     how many frames were read.
@@ -116,8 +117,8 @@ class VideoFileReader(FrameSource):
             self._first = next(self._decoded, None)
         except av.error.FFmpegError as exc:
             self._first_error = exc
-        self.rotation = display_rotation(self._first, stream) if self._first is not None else 0
-        if self.rotation in (90, 270):
+        self.orientation = display_orientation(self._first, stream) if self._first is not None else ""
+        if self.orientation in SWAPS_SIZE:
             self.width, self.height = self.height, self.width
 
     def _frames(self):
@@ -129,12 +130,12 @@ class VideoFileReader(FrameSource):
         yield from self._decoded
 
     def __iter__(self) -> Iterator[SourceFrame]:
-        turns = self.rotation // 90
+        how = self.orientation
         try:
             for frame in self._frames():
                 rgb = frame.to_ndarray(format="rgb24")
-                if turns:
-                    rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+                if how:
+                    rgb = np.ascontiguousarray(orient(rgb, how))
                 yield SourceFrame(rgb=rgb, index=self.frames_read, pts=frame.pts)
                 self.frames_read += 1
         except av.error.FFmpegError as exc:
@@ -207,24 +208,75 @@ def _ffmpeg_reason(exc: Exception) -> str:
     return text.split(":")[-1].strip() if ":" in text and "Errno" in text else text.strip()
 
 
-def display_rotation(frame: "av.VideoFrame", stream=None) -> int:
-    """Counter-clockwise angle (0, 90, 180, 270) that turns a decoded frame upright.
+def display_orientation(frame: "av.VideoFrame", stream=None) -> str:
+    """How to turn a decoded frame so it looks as a player shows it.
 
-    Read from the frame's display matrix (FFmpeg attaches the stream's matrix to every decoded
-    frame), else from the legacy ``rotate`` stream tag (a clockwise angle).
+    Follows FFmpeg's own autorotation (fftools): the display matrix FFmpeg attaches to every
+    decoded frame gives an angle and, for mirrored matrices, a flip; the legacy ``rotate`` stream
+    tag (a clockwise angle) is used when there is no matrix. Angles other than multiples of 90°
+    are ignored.
+
+    Returns:
+        ``""`` (as stored), ``"cclock"``/``"clock"`` (90° counter-clockwise / clockwise),
+        ``"transpose"`` / ``"antitranspose"`` (90° turn plus a mirror), ``"hflip"``, ``"vflip"``
+        or ``"rot180"``.
     """
+    matrix = None
+    for data in getattr(frame, "side_data", ()) or ():
+        if "DISPLAYMATRIX" in str(getattr(data, "type", "")).upper():
+            try:
+                matrix = np.frombuffer(bytes(data), dtype=np.int32)[:9]
+            except (TypeError, ValueError):
+                matrix = None
+            break
     angle = 0.0
-    try:
-        angle = float(frame.rotation or 0)
-    except (AttributeError, TypeError, ValueError):
-        angle = 0.0
-    if not angle and stream is not None:
-        tag = stream.metadata.get("rotate") if stream.metadata else None
+    if matrix is not None and len(matrix) == 9:
         try:
-            angle = -float(tag) if tag else 0.0
+            angle = float(frame.rotation or 0)
+        except (AttributeError, TypeError, ValueError):
+            angle = 0.0
+    elif stream is not None and stream.metadata and stream.metadata.get("rotate"):
+        try:
+            angle = -float(stream.metadata["rotate"])
         except ValueError:
             angle = 0.0
-    return int(round(angle / 90.0)) % 4 * 90
+        matrix = None
+    theta = (-round(angle)) % 360  # clockwise turn a player applies, as FFmpeg computes it
+    m = matrix if matrix is not None and len(matrix) == 9 else None
+    if theta == 90:
+        return "transpose" if m is not None and m[3] > 0 else "clock"
+    if theta == 270:
+        return "antitranspose" if m is not None and m[3] < 0 else "cclock"
+    if theta == 180:
+        if m is None:
+            return "rot180"
+        h, v = m[0] < 0, m[4] < 0
+        return "rot180" if h and v else "hflip" if h else "vflip" if v else ""
+    if theta == 0 and m is not None and m[4] < 0:
+        return "vflip"
+    return ""
+
+
+SWAPS_SIZE = {"cclock", "clock", "transpose", "antitranspose"}
+
+
+def orient(image: np.ndarray, how: str) -> np.ndarray:
+    """Apply :func:`display_orientation`'s answer to an H×W(×C) array (a view; copy to keep)."""
+    if how == "cclock":
+        return np.rot90(image, 1)
+    if how == "clock":
+        return np.rot90(image, -1)
+    if how == "transpose":
+        return image.swapaxes(0, 1)
+    if how == "antitranspose":
+        return np.rot90(image, 2).swapaxes(0, 1)
+    if how == "rot180":
+        return image[::-1, ::-1]
+    if how == "hflip":
+        return image[:, ::-1]
+    if how == "vflip":
+        return image[::-1]
+    return image
 
 
 @dataclass
@@ -307,9 +359,9 @@ def read_rgba_frames(path: str | os.PathLike) -> Iterator[DecodedRGBA]:
             else:
                 rgba = frame.to_ndarray(format="rgba")
                 rgba[:, :, 3] = alpha
-            turns = display_rotation(frame, stream) // 90
-            if turns:
-                rgba = np.ascontiguousarray(np.rot90(rgba, turns))
+            how = display_orientation(frame, stream)
+            if how:
+                rgba = np.ascontiguousarray(orient(rgba, how))
             pts = frame.pts
             t = float(pts * time_base) if pts is not None and time_base else None
             yield DecodedRGBA(rgba=rgba, pts=pts, time=t, pix_fmt=frame.format.name)
