@@ -39,8 +39,8 @@ def scores(a: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return {"SAD": sad(a, gt) / 1e3, "MSE": mse(a, gt) * 1e3, "Grad": grad(a, gt) / 1e3, "Conn": conn(a, gt) / 1e3}
 
 
-def alphamatting(names: list[str], console: Console) -> None:
-    table = Table(title="Refinement of a simulated coarse alpha (GT ↓4, blur, ↑4), alphamatting.com, "
+def alphamatting(names: list[str], console: Console, method: str = "cf") -> None:
+    table = Table(title=f"Refinement ({method}) of a simulated coarse alpha (GT ↓4, blur, ↑4), alphamatting.com, "
                         "whole image: SAD/Grad/Conn ÷1000, MSE ×1e3")
     for col in ("image", "size", "unknown %", "SAD before", "SAD after", "MSE before", "MSE after",
                 "Grad before", "Grad after", "Conn before", "Conn after", "seconds"):
@@ -52,7 +52,7 @@ def alphamatting(names: list[str], console: Console) -> None:
         gt = cv2.imread(str(DATA / "alphamatting" / "gt" / f"{name}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
         coarse = coarse_from_gt(gt)
         t0 = time.perf_counter()
-        refined = refine_alpha(img, coarse)
+        refined = refine_alpha(img, coarse, method)
         seconds = time.perf_counter() - t0
         b, a = scores(coarse, gt), scores(refined, gt)
         for k in better:
@@ -113,10 +113,11 @@ def main() -> None:
     ap.add_argument("--stills", type=Path, default=None)
     ap.add_argument("--crops", type=Path, default=Path("refine-crops"))
     ap.add_argument("--skip-alphamatting", action="store_true")
+    ap.add_argument("--method", default="cf", help="refine_alpha method: cf (default), sm+cf, ...")
     args = ap.parse_args()
     console = Console(width=200)
     if not args.skip_alphamatting:
-        alphamatting(args.images.split(","), console)
+        alphamatting(args.images.split(","), console, args.method)
     if args.stills:
         stills(args.stills, args.crops, console)
 

@@ -12,6 +12,8 @@ from mattekit.classical.estimate_alpha import METHODS, as_float_image, estimate_
 BAND_FRACTION = 0.007
 #: Alpha values strictly between these count as uncertain and join the band.
 SOFT_RANGE = (0.02, 0.98)
+#: Pull towards the data term in the 'sm+cf' refinement.
+SM_CF_WEIGHT = 0.003
 
 
 def refinement_trimap(alpha: np.ndarray, band: int | None = None) -> np.ndarray:
@@ -109,7 +111,9 @@ def refine_alpha(
     ----------
     image : ndarray, H×W×3, uint8 0..255 or float 0..1, RGB
     alpha : ndarray, H×W float in 0..1
-    method : {'cf', 'knn', 'lkm', 'rw', 'lbdm', 'sm'}
+    method : {'cf', 'sm+cf', 'knn', 'lkm', 'rw', 'lbdm', 'sm'}
+        'sm+cf': shared matting's alpha averaged with the network's is the data term of the
+        closed-form solve (weight 0.003), in the spirit of sampling-plus-Laplacian methods.
     band : int, optional
         Half width of the unknown band in pixels (default follows the image size).
     tile, margin : int
@@ -128,8 +132,8 @@ def refine_alpha(
     ValueError
         Sizes differ or the method is unknown.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in METHODS and method != "sm+cf":
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}, sm+cf")
     img = as_float_image(image)
     a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
     if a.shape != img.shape[:2]:
@@ -150,6 +154,11 @@ def refine_alpha(
                 continue
             if method == "cf":
                 solved = solve_cf_with_prior(img[ya:yb, xa:xb], sub_tri, a[ya:yb, xa:xb], prior_weight)
+            elif method == "sm+cf":
+                # shared matting's estimate, averaged with the network's, as the data term of the cf solve
+                sampled = estimate_alpha(img[ya:yb, xa:xb], sub_tri, "sm")
+                prior = 0.5 * (sampled + a[ya:yb, xa:xb])
+                solved = solve_cf_with_prior(img[ya:yb, xa:xb], sub_tri, prior, SM_CF_WEIGHT)
             else:
                 solved = estimate_alpha(img[ya:yb, xa:xb], sub_tri, method)
             cy, cx = y0 - ya, x0 - xa
