@@ -82,3 +82,17 @@ def test_cli_writes_cutout_alpha_and_composite(shared_data, tmp_path):
     a = np.asarray(alpha)
     assert 0.02 < (a > 128).mean() < 0.9  # a person, not an empty or full matte
     assert np.asarray(comp)[a == 0].mean() > 245  # white where there is no person
+
+
+def test_refine_changes_alpha_only_in_the_edge_band(shared_data, rvm_session):
+    from mattekit.classical.refine import refinement_trimap
+
+    rgb = np.asarray(Image.open(shared_data / "people" / "stills" / "1000_img.png").convert("RGB")
+                     .resize((480, 270), Image.Resampling.LANCZOS))
+    plain = matte_image(rgb, model=rvm_session, fg_estimate="network")
+    refined = matte_image(rgb, model=rvm_session, fg_estimate="network", refine=True)
+    band = refinement_trimap(plain.alpha) == 128
+    assert np.array_equal(refined.alpha[~band], plain.alpha[~band])
+    changed = np.abs(refined.alpha - plain.alpha)[band]
+    assert changed.max() > 0.05  # the solver did act inside the band
+    assert refined.alpha.dtype == np.float32 and 0 <= refined.alpha.min() and refined.alpha.max() <= 1

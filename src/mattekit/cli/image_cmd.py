@@ -23,12 +23,14 @@ from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
               help="Colour of the cut-out: 'ml' = pymatting's multilevel foreground estimation from the image "
                    "and alpha (Germer et al. 2020; measured better, docs/outputs.md), 'network' = the model's "
                    "own foreground prediction.")
+@click.option("--refine", is_flag=True,
+              help="Re-solve the alpha near its edges with closed-form matting (slower; docs/refine.md).")
 @downsample_ratio_option
 @model_option
 @overwrite_option
 @quiet_option
-def image(inputs, output_dir, recursive, write_alpha, composite_bg, fg_estimate, downsample_ratio, model,
-          overwrite, quiet) -> None:
+def image(inputs, output_dir, recursive, write_alpha, composite_bg, fg_estimate, refine, downsample_ratio,
+          model, overwrite, quiet) -> None:
     """Matte INPUT images or folders: <stem>.png is an RGBA cut-out (straight alpha).
 
     Images whose outputs already exist are skipped (use --overwrite to redo them), so a stopped run
@@ -44,7 +46,8 @@ def image(inputs, output_dir, recursive, write_alpha, composite_bg, fg_estimate,
                        f"{', '.join(str(p) for p in outcome.outputs)}", err=True)
 
     result = matte_folder(list(inputs), output_dir, recursive=recursive, alpha=write_alpha,
-                          composite=composite_bg, fg_estimate=fg_estimate, downsample_ratio=downsample_ratio,
+                          composite=composite_bg, fg_estimate=fg_estimate, refine=refine,
+                          downsample_ratio=downsample_ratio,
                           model=model, overwrite=overwrite, on_file=on_file)
     print_summary(result, quiet)
     exit_for(result)

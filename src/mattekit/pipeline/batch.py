@@ -288,6 +288,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                  alpha: bool = False,
                  composite=None,
                  fg_estimate: str | None = None,
+                 refine: bool = False,
                  downsample_ratio: float | None = None,
                  model=None,
                  overwrite: bool = False,
@@ -310,6 +311,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         composite: background for a composite, or ``None``.
         fg_estimate: foreground colour source, ``"network"`` or ``"ml"`` (see
             :func:`~mattekit.pipeline.image.matte_image`); ``None`` for its default.
+        refine: refine the alpha near its edges (see :func:`~mattekit.pipeline.image.matte_image`).
         downsample_ratio, model, overwrite, cancel, on_file, on_start: as for
             :func:`convert_folder`.
 
@@ -348,7 +350,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
             targets["composite"] = out_root / rel.parent / f"{rel.name}_composite.jpg"
         jobs.append((f, targets, (rel.parent / f.name).as_posix()))
     session = new_session(model)
-    kwargs = {} if fg_estimate is None else {"fg_estimate": fg_estimate}
+    kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
 
     def process(source: Path, targets: dict[str, Path]) -> int:
         for target in targets.values():

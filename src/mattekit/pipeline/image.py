@@ -56,7 +56,8 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
                 model: "str | os.PathLike | RVMSession | None" = None,
                 downsample_ratio: float | None = None,
                 passes: int = STILL_PASSES,
-                fg_estimate: str = DEFAULT_FG_ESTIMATE) -> Matte:
+                fg_estimate: str = DEFAULT_FG_ESTIMATE,
+                refine: bool = False) -> Matte:
     """Matte a still image.
 
     The recurrent network (Robust Video Matting, Lin et al., WACV 2022) is run on a short
@@ -72,6 +73,11 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
             the network's prediction. See ``docs/outputs.md`` for the measured difference.
+        refine: re-solve the alpha in a band around its edges with closed-form matting
+            (:func:`mattekit.classical.refine_alpha`; Levin, Lischinski, Weiss, TPAMI 2008) and
+            keep the network's alpha elsewhere; the foreground is then estimated from the refined
+            alpha. Off by default: it costs seconds per 1080p image and its effect on real
+            photos is small (``docs/refine.md``).
 
     Returns:
         A :class:`Matte`.
@@ -100,6 +106,10 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         result = session.step(src, state, ratio)
         state = result.state
     alpha = result.pha[0, 0]
+    if refine:
+        from mattekit.classical.refine import refine_alpha
+
+        alpha = refine_alpha(rgb, alpha).astype(np.float32, copy=False)
     if fg_estimate == "ml":
         fgr = estimate_foreground_ml(rgb, alpha)
     else:
