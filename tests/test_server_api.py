@@ -474,7 +474,7 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
     clip = cut_video(tmp_path / "clip.mp4", 40, 640, 360)
     proc, client = start()
     try:
-        job = upload(client, clip, "clip.mp4").json()
+        job = upload(client, clip, "clip.mp4", downsample_ratio="0.25").json()
         wait_state(client, job["id"], timeout=120,
                    cond=lambda j: j["state"] == "running" and j["progress"]["frames_done"] >= 3)
         proc.send_signal(signal.SIGKILL)
