@@ -242,3 +242,20 @@ def test_compositor_matches_the_formula_on_real_alpha(shared_data):
     assert np.array_equal(compositor.rgb(planar), rgba[:, :, :3])
     # out-of-range values saturate instead of wrapping around
     assert compositor.gray(alpha * 3 - 1).max() == 255 and compositor.gray(alpha * 3 - 1).min() == 0
+
+
+def test_stage_threads_lowered_only_when_onnx_runtime_does_not_spin(rvm_session):
+    import onnxruntime as ort
+
+    def holder(spinning: str | None):
+        options = ort.SessionOptions()
+        if spinning is not None:
+            options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+
+        class Holder:
+            _session = ort.InferenceSession(str(rvm_session.path), options, providers=["CPUExecutionProvider"])
+        return Holder()
+
+    assert video._stage_nice(holder(None)) == 0  # ONNX Runtime's default: worker threads spin
+    assert video._stage_nice(holder("1")) == 0
+    assert video._stage_nice(holder("0")) == video.STAGE_NICE > 0

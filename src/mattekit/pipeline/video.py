@@ -47,9 +47,11 @@ MAX_QUEUE = 2
 QUEUE_BYTES = 192 * 2**20
 # Nice increment of the decoder and writer threads (Linux: per thread; the encoder's own threads,
 # started from the writer, inherit it). The network is the one sequential stage; at a lower
-# priority the others fill the cores' idle moments instead of preempting it mid-operator. On
-# 1080p runs with 2 cores this gave the same or less CPU per frame and 18-33 % more frames per
-# second than 0 (benchmarks/bench_video.py, noisy machine).
+# priority the others fill the cores' idle moments instead of preempting it mid-operator. Used
+# only when ONNX Runtime's threads do not spin while waiting (session.intra_op.allow_spinning=0):
+# measured at 1080p on 2 cores, nice +10 then gave 20-33 % more frames per second than 0 in two
+# runs, while with spinning (the default) the spinning threads starve the lowered writer and the
+# result went either way. (Noisy machine; see docs/benchmarks.md.)
 STAGE_NICE = 10
 
 
@@ -113,6 +115,16 @@ def _lower_priority(increment: int) -> None:
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
         except OSError:
             pass
+
+
+def _stage_nice(session) -> int:
+    """:data:`STAGE_NICE` when the session's worker threads block instead of spinning, else 0."""
+    try:
+        options = session._session.get_session_options()
+        spins = options.get_session_config_entry("session.intra_op.allow_spinning") != "0"
+    except Exception:  # option never set (ONNX Runtime's default is to spin), or not ONNX Runtime
+        spins = True
+    return 0 if spins else STAGE_NICE
 
 
 def _queue_depth(item_bytes: int) -> int:
@@ -306,6 +318,7 @@ def _stream(source: FrameSource, session: RVMSession, ratio: float, writers: dic
         free.put(np.empty((1, 3, h, w), dtype=np.float32))
     q_out = {kind: queue.Queue(depth_out) for kind in writers}
     tally = _Tally(writers, bar)
+    nice = _stage_nice(session)
 
     def halt() -> None:
         if stop.is_set():
@@ -320,7 +333,7 @@ def _stream(source: FrameSource, session: RVMSession, ratio: float, writers: dic
     def guarded(stage):
         def run(*args) -> None:
             try:
-                _lower_priority(STAGE_NICE)
+                _lower_priority(nice)
                 stage(*args)
             except _Stop:
                 pass
