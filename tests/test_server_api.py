@@ -573,3 +573,28 @@ def test_refine_changes_alpha_only_near_edges(client):
     assert wait_state(client, job["id"])["state"] == "done"
     assert_json_error(upload(client, small.getvalue(), "s.png", refine="maybe"), 422, "bad_option")
     assert_json_error(upload(client, VIDEO, "v.mp4", refine="true"), 422, "bad_option")
+
+
+def test_other_sites_and_rebound_hosts_are_refused(tmp_path, session):
+    """A page on another site cannot post jobs or cancel them (its browser sends Origin), and a
+    loopback server answers only to loopback host names (DNS rebinding)."""
+    app = create_app(tmp_path / "server", model=session, allowed_hosts=("127.0.0.1", "localhost", "::1"))
+    with TestClient(app, base_url="http://127.0.0.1:7860", raise_server_exceptions=False) as client:
+        small = io.BytesIO()
+        Image.open(STILL).resize((320, 180)).save(small, format="PNG")
+        files = {"file": ("s.png", small.getvalue())}
+        evil = {"origin": "http://evil.example"}
+        assert_json_error(client.post("/api/jobs", files=files, headers=evil), 403, "cross_origin")
+        assert_json_error(client.post("/api/matte", files=files, headers=evil), 403, "cross_origin")
+        assert client.get("/api/jobs").json()["jobs"] == []
+        # the page itself (same origin) and programs without an Origin header are served
+        same = client.post("/api/jobs", files=files, headers={"origin": "http://127.0.0.1:7860"})
+        assert same.status_code == 201
+        job_id = same.json()["id"]
+        assert_json_error(client.post(f"/api/jobs/{job_id}/cancel", headers=evil), 403, "cross_origin")
+        assert_json_error(client.delete(f"/api/jobs/{job_id}", headers=evil), 403, "cross_origin")
+        assert client.post("/api/matte", files=files).status_code == 200
+        # a rebound name reaching 127.0.0.1
+        assert_json_error(client.get("/api/jobs", headers={"host": "evil.example:7860"}), 400, "bad_host")
+        assert client.get("/api/jobs", headers={"host": "localhost:7860"}).status_code == 200
+        assert client.get("/api/jobs", headers={"host": "[::1]:7860"}).status_code == 200

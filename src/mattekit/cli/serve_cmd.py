@@ -41,6 +41,7 @@ def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, model
 
     from mattekit.errors import OutputError
     from mattekit.server import create_app
+    from mattekit.server.app import LOOPBACK_HOSTS
 
     data_dir = (data_dir or default_data_dir()).expanduser()
     try:
@@ -62,7 +63,10 @@ def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, model
         raise OutputError(f"{host}:{port}", f"cannot listen there ({exc.strerror})") from None
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     try:
-        app = create_app(data_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, model=model)
+        # on loopback, only loopback names in the Host header (no DNS rebinding from web pages)
+        loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+        app = create_app(data_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, model=model,
+                         allowed_hosts=(*LOOPBACK_HOSTS, host) if loopback else None)
         click.echo(f"mattekit: serving http://{host}:{port}/  (data in {data_dir})", err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
     finally:

@@ -26,6 +26,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import FastAPI, Path as PathParam, Query, Request
@@ -86,6 +87,9 @@ class ServerConfig:
         sync_threads: images matted at once by ``POST /api/matte``; ``None``: one per two cores.
         sync_queue: ``POST /api/matte`` requests allowed to wait; more get 503.
         model: ``None``, a registered model name, an ONNX path, or an ``RVMSession``.
+        allowed_hosts: host names the ``Host`` header may carry (``None``: any). A server on
+            loopback lists only loopback names, so a web page whose domain is made to resolve to
+            127.0.0.1 (DNS rebinding) cannot use it.
     """
 
     data_dir: Path
@@ -96,6 +100,7 @@ class ServerConfig:
     sync_threads: int | None = None
     sync_queue: int = 64
     model: object = None
+    allowed_hosts: tuple[str, ...] | None = None
 
 
 def _error(status: int, detail: str, code: str | None = None) -> JSONResponse:
@@ -259,6 +264,21 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                   "or matte one image synchronously with POST /api/matte.")
     app.state.store, app.state.runner, app.state.config = store, runner, cfg
     app.state.data_dir = data
+
+    # -- requests from other web sites ------------------------------------------------------------
+
+    @app.middleware("http")
+    async def same_origin_only(request: Request, call_next):
+        """Refuse a Host header not in ``allowed_hosts``, and changes asked by another site's page
+        (a browser sends ``Origin`` with them; a form on any web site could otherwise post here)."""
+        host = request.headers.get("host", "")
+        if cfg.allowed_hosts is not None and _host_name(host) not in cfg.allowed_hosts:
+            return _error(400, f"host {host!r} is not served here", "bad_host")
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
+            if urlsplit(origin).netloc.lower() != host.lower():
+                return _error(403, f"requests from another site ({origin}) are refused", "cross_origin")
+        return await call_next(request)
 
     # -- errors: always JSON {"detail", "code"} ------------------------------------------------
 
@@ -470,6 +490,17 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                         headers={"Content-Disposition": f'inline; filename="{_ascii(stem)}_{options["output"]}.png"'})
 
     return app
+
+
+def _host_name(host: str) -> str:
+    """``"127.0.0.1:7860"`` -> ``"127.0.0.1"``, ``"[::1]:7860"`` -> ``"::1"``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _ascii(text: str) -> str:
