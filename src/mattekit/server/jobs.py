@@ -12,7 +12,6 @@ when all of them are complete (each by :func:`os.replace`), and only then is the
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -117,26 +116,14 @@ class Engine:
 
     def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "transparent",
                     refine: bool = False):
-        """:func:`mattekit.matte_image`, optionally refined.
-
-        For an alpha-only output the network's own foreground is kept (``fg_estimate="network"``),
-        skipping a foreground estimation nobody sees. ``refine`` re-solves the alpha near its
-        edges with closed-form matting (:func:`mattekit.classical.refine_alpha`) and then
-        re-estimates the foreground colour from the refined alpha.
-        """
+        """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
+        (closed-form matting). For an alpha-only output the network's own foreground is kept
+        (``fg_estimate="network"``), skipping a foreground estimation nobody sees."""
         from mattekit import matte_image
 
-        extra = {"fg_estimate": "network"} if (output == "alpha" or refine) else {}
-        matte = matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio, **extra)
-        if refine:
-            from mattekit.classical import estimate_foreground, refine_alpha
-            from mattekit.io.image import read_image
-
-            image = matte.image if matte.image is not None else read_image(path)
-            alpha = refine_alpha(image, matte.alpha)
-            fgr = matte.fgr if output == "alpha" else estimate_foreground(image, alpha)
-            matte = dataclasses.replace(matte, alpha=alpha, fgr=fgr)
-        return matte
+        extra = {"fg_estimate": "network"} if output == "alpha" else {}
+        return matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio,
+                           refine=refine, **extra)
 
     @staticmethod
     def render_image(matte, output: str, background) -> np.ndarray:
