@@ -70,6 +70,8 @@ class RVMSession:
         providers: ONNX Runtime execution providers; default :func:`default_providers`.
         intra_op_threads: threads for one operator; ``None`` lets ONNX Runtime decide
             (all physical cores).
+        precision: ``"fp32"`` (the file as published) or ``"int8"`` (a quantized copy built
+            on first use and cached beside it, see :mod:`mattekit.models.quantize`).
 
     Raises:
         mattekit.errors.ModelError: the file cannot be loaded or lacks RVM's inputs/outputs.
@@ -77,14 +79,22 @@ class RVMSession:
     """
 
     def __init__(self, model: str | os.PathLike | None = None, providers: list[str] | None = None,
-                 intra_op_threads: int | None = None):
+                 intra_op_threads: int | None = None, precision: str = "fp32"):
         import onnxruntime as ort
 
         from mattekit.models.fetch import resolve_model_path
 
-        self.path: Path = resolve_model_path(model)
+        from mattekit.models.quantize import model_for_precision
+
+        self.precision = precision
+        self.path: Path = model_for_precision(resolve_model_path(model), precision)
         options = ort.SessionOptions()
+        # measured on 2 cores (docs/int8.md): full graph optimisation (NCHWc layout), sequential
+        # execution, memory pattern and CPU arena on; each alternative was slower
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_mem_pattern = True
+        options.enable_cpu_mem_arena = True
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         try:
