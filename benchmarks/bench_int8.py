@@ -131,7 +131,7 @@ def main() -> None:
                       f"{fps['1080p'][k] / fps['1080p']['fp32']:.2f}x",
                       f"{cpu_ms['720p'][k]:.0f} / {cpu_ms['1080p'][k]:.0f}",
                       f"{e7[0]:.4f}", f"{e7[1]:.4f} ({e7[2]})", f"{e10[0]:.4f}", f"{e10[1]:.4f} ({e10[2]})")
-    Console().print(table)
+    Console(width=220).print(table)
 
 
 if __name__ == "__main__":

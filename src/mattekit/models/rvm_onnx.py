@@ -90,7 +90,8 @@ class RVMSession:
         self.path: Path = model_for_precision(resolve_model_path(model), precision)
         options = ort.SessionOptions()
         # measured on 2 cores (docs/int8.md): full graph optimisation (NCHWc layout), sequential
-        # execution, memory pattern and CPU arena on; each alternative was slower
+        # execution, memory pattern and CPU arena on, intra-op threads = cores; each alternative
+        # was slower on a quiet machine (turning thread spinning off: 5-8 % slower)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.enable_mem_pattern = True
