@@ -5,8 +5,9 @@ per-channel INT8 weights and per-tensor UINT8 activations (ONNX Runtime fuses th
 ``QLinearConv`` kernels, which use AVX-512 VNNI / AVX-VNNI where the CPU has them). Only the
 recurrent decoder is quantized (:data:`QUANTIZED_RANGE`: its up-sampling blocks, ConvGRU cells
 and the output block's two 3x3 convolutions, which take most of the time at video resolutions).
-The MobileNetV3 encoder, the output projection and the Deep Guided Filter stay FP32: quantizing
-the encoder turns blurred people in the background into foreground (see ``docs/int8.md``). Per-channel QDQ needs opset >= 13, so the
+The MobileNetV3 encoder, the 1/16 ConvGRU, the output projection and the Deep Guided Filter
+stay FP32: quantizing the encoder turns blurred people in the background into foreground (see
+``docs/int8.md``). Per-channel QDQ needs opset >= 13, so the
 opset-12 file is first converted with :func:`onnx.version_converter.convert_version` and then
 pre-processed with :func:`onnxruntime.quantization.shape_inference.quant_pre_process`.
 
