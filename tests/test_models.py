@@ -72,7 +72,9 @@ def test_local_onnx_without_rvm_signature_is_refused(tmp_path, capsys):
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [x], [y])
     path = tmp_path / "identity.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]), path)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    model.ir_version = 7  # readable by every supported onnxruntime
+    onnx.save(model, path)
     img = tmp_path / "img.png"
     from PIL import Image
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import downsample_ratio_option, model_option, overwrite_option, quiet_option
+from mattekit.cli.options import (downsample_ratio_option, model_option, model_with_precision, overwrite_option,
+                                  precision_option, quiet_option)
 from mattekit.cli.video_cmd import exit_for, print_summary
 from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
 
@@ -27,16 +28,19 @@ from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
               help="Re-solve the alpha near its edges with closed-form matting (slower; docs/refine.md).")
 @downsample_ratio_option
 @model_option
+@precision_option
 @overwrite_option
 @quiet_option
 def image(inputs, output_dir, recursive, write_alpha, composite_bg, fg_estimate, refine, downsample_ratio,
-          model, overwrite, quiet) -> None:
+          model, precision, overwrite, quiet) -> None:
     """Matte INPUT images or folders: <stem>.png is an RGBA cut-out (straight alpha).
 
     Images whose outputs already exist are skipped (use --overwrite to redo them), so a stopped run
     resumes; a file that fails does not stop the others.
     """
     from mattekit.pipeline.batch import matte_folder
+
+    model = model_with_precision(model, precision)
 
     def on_file(outcome, index, total):
         if outcome.status == "failed":

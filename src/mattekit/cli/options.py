@@ -32,3 +32,16 @@ model_option = click.option(
     help="Registered model name or a local ONNX file with RVM's signature (default rvm-mobilenetv3).")
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+precision_option = click.option(
+    "--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
+    help="int8: a quantized copy of the model, built on first use; about 1.1x faster on this CPU, "
+         "with visible alpha changes on some frames (docs/int8.md).")
+
+
+def model_with_precision(model: str | None, precision: str):
+    """The ``model`` argument for the pipeline: as given for fp32, else a session of that precision."""
+    if precision == "fp32":
+        return model
+    from mattekit.models.rvm_onnx import RVMSession
+
+    return RVMSession(model, precision=precision)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import downsample_ratio_option, model_option, overwrite_option, quiet_option
+from mattekit.cli.options import (downsample_ratio_option, model_option, model_with_precision, overwrite_option,
+                                  precision_option, quiet_option)
 from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 
 
@@ -70,15 +71,17 @@ def exit_for(result) -> None:
               help="Accepted for RVM compatibility; the ONNX model steps one frame at a time.")
 @click.option("--frame-rate", type=float, help="Frame rate of a folder of frames (default 30).")
 @model_option
+@precision_option
 @overwrite_option
 @quiet_option
 def video(input_source, output_composition, output_alpha, output_foreground, output_dir, outputs, recursive,
-          output_type, background, output_video_mbps, downsample_ratio, seq_chunk, frame_rate, model, overwrite,
-          quiet) -> None:
+          output_type, background, output_video_mbps, downsample_ratio, seq_chunk, frame_rate, model, precision,
+          overwrite, quiet) -> None:
     """Matte INPUT, a video file or a folder of frames, keeping size, frame rate and audio.
 
     With --output-dir, INPUT is a folder of videos (or one video) matted file by file.
     """
+    model = model_with_precision(model, precision)
     if output_dir is not None:
         if output_composition or output_alpha or output_foreground:
             raise click.UsageError("--output-dir (batch mode) cannot be combined with -c/-a/-f; "
