@@ -30,5 +30,10 @@ chromium:
 	    || echo "make chromium: could not install chromium and chromium-driver; the browser test will be skipped"; \
 	else echo "make chromium: no apt-get; install Chromium and chromedriver to run the browser test"; fi
 
+# Speed and memory table of issue 4 (720p, 1080p, 4K; ~10-15 min on 2 cores); needs ../shared/data.
+bench: $(STAMP)
+	$(VENV)/bin/mattekit models fetch --quiet
+	$(PY) benchmarks/bench_video.py
+
 clean:
 	rm -rf demo-output .pytest_cache
