@@ -17,26 +17,25 @@ class MattekitError(Exception):
     exit_code = 1
 
 
-class InputError(MattekitError):
+class PathError(MattekitError):
+    """A problem with one file or folder; the message is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class InputError(PathError):
     """An input file is missing, unreadable, empty, truncated or of an unsupported kind."""
 
     exit_code = 2
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
-
-class OutputError(MattekitError):
+class OutputError(PathError):
     """An output cannot be written: exists already, equals an input, folder not writable."""
 
     exit_code = 3
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 class ModelError(MattekitError):

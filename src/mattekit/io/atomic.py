@@ -77,5 +77,14 @@ def discard(temp: Path) -> None:
     else:
         try:
             temp.unlink()
-        except FileNotFoundError:
+        except OSError:
             pass
+
+
+def remove_partials(final: Path) -> None:
+    """Remove the temporaries (:func:`temp_sibling` names) a killed run left beside ``final``."""
+    import glob
+
+    pattern = f".{glob.escape(final.stem)}.partial-????????{glob.escape(final.suffix)}"
+    for leftover in final.parent.glob(pattern):
+        discard(leftover)

@@ -18,7 +18,6 @@ They are built for long unattended runs:
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mattekit.errors import Cancelled, InputError, MattekitError, OutputError
+from mattekit.io.atomic import remove_partials
 
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 VIDEO_OUTPUTS = ("composition", "alpha", "foreground")
@@ -110,21 +110,6 @@ def find_files(root: str | os.PathLike, suffixes: Iterable[str], recursive: bool
     return sorted(found)
 
 
-def _remove_partials(target: Path) -> None:
-    """Delete ``.<stem>.partial-XXXXXXXX<suffix>`` leftovers of a killed run beside ``target``."""
-    pattern = f".{glob.escape(target.stem)}.partial-????????{glob.escape(target.suffix)}"
-    for leftover in target.parent.glob(pattern):
-        if leftover.is_dir():
-            import shutil
-
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            try:
-                leftover.unlink()
-            except OSError:
-                pass
-
-
 def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[Path, Path]]:
     """(file, its path relative to its folder input, without suffix) for every input."""
     if isinstance(inputs, (str, os.PathLike)):
@@ -172,7 +157,7 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
             started = time.perf_counter()
             try:
                 for target in outputs:
-                    _remove_partials(target)
+                    remove_partials(target)
                 frames = process(source, targets)
                 outcome = FileOutcome(source, DONE, outputs, "", time.perf_counter() - started, frames)
             except (Cancelled, KeyboardInterrupt) as exc:
