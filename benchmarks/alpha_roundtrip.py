@@ -24,7 +24,7 @@ from PIL import Image
 from mattekit import convert_video
 from mattekit.io.video_reader import read_rgba_frames
 from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio
-from mattekit.pipeline.video import _to_src
+from mattekit.models.rvm_onnx import to_src
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -41,7 +41,7 @@ def main() -> None:
         ratio = auto_downsample_ratio(stream.codec_context.height, stream.codec_context.width)
         state = session.initial_state()
         for frame in container.decode(stream):
-            result = session.step(_to_src(frame.to_ndarray(format="rgb24")), state, ratio)
+            result = session.step(to_src(frame.to_ndarray(format="rgb24")), state, ratio)
             state = result.state
             alphas.append(result.pha[0, 0] * 255.0)
     print(f"{args.video.name}: {len(alphas)} frames {alphas[0].shape[1]}x{alphas[0].shape[0]}\n")

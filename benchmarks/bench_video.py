@@ -94,12 +94,12 @@ def make_input(path: Path, width: int, height: int, frames: int, source: Path = 
 
 def decoded_sources(path: Path, limit: int) -> list[np.ndarray]:
     """The first ``limit`` frames as the network's 1×3×H×W float32 input."""
-    from mattekit.pipeline.video import _to_src
+    from mattekit.models.rvm_onnx import to_src
 
     out = []
     with av.open(str(path)) as c:
         for frame in c.decode(video=0):
-            out.append(_to_src(frame.to_ndarray(format="rgb24")))
+            out.append(to_src(frame.to_ndarray(format="rgb24")))
             if len(out) == limit:
                 break
     return out
@@ -140,7 +140,7 @@ def stage_costs(path: Path, limit: int) -> dict:
     from mattekit.io.audio import AudioMuxer
     from mattekit.io.video_reader import VideoFileReader
     from mattekit.io.video_writer import VIDEO_FORMATS, VideoWriter
-    from mattekit.pipeline.video import _to_src
+    from mattekit.models.rvm_onnx import to_src
 
     costs = {}
     reader = VideoFileReader(path)
@@ -151,7 +151,7 @@ def stage_costs(path: Path, limit: int) -> dict:
     src = np.empty((1, 3, h, w), np.float32)
     c0 = cpu_seconds()
     for f in frames:
-        _to_src(f.rgb, out=src)
+        to_src(f.rgb, out=src)
     costs["convert"] = cpu_seconds() - c0
     # the network's output stand-in: the frame itself as foreground, a smooth alpha ramp
     fgr = src[0].copy()

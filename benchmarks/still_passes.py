@@ -16,7 +16,7 @@ import numpy as np
 
 from mattekit.io.image import read_image
 from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio
-from mattekit.pipeline.video import _to_src
+from mattekit.models.rvm_onnx import to_src
 
 MAX_PASSES = 10
 
@@ -27,7 +27,7 @@ def main(paths: list[Path]) -> None:
     print("|---|---|---|---|---|")
     for path in paths:
         rgb = read_image(path)
-        src = _to_src(rgb)
+        src = to_src(rgb)
         ratio = auto_downsample_ratio(*rgb.shape[:2])
         state = session.initial_state()
         alphas = []

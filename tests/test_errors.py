@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import av
-import pytest
 
 from mattekit.cli.main import main
 

@@ -14,7 +14,7 @@ from mattekit import convert_video
 from mattekit.cli.main import main
 from mattekit.errors import OutputError
 from mattekit.io.video_reader import read_rgba_frames
-from mattekit.pipeline.video import _to_src
+from mattekit.models.rvm_onnx import to_src
 
 FRAMES = 8
 SIZE = (192, 108)
@@ -54,7 +54,7 @@ def model_alpha(clip, rvm_session) -> list[np.ndarray]:
     state = rvm_session.initial_state()
     with av.open(str(clip)) as container:
         for frame in container.decode(video=0):
-            result = rvm_session.step(_to_src(frame.to_ndarray(format="rgb24")), state, 1.0)
+            result = rvm_session.step(to_src(frame.to_ndarray(format="rgb24")), state, 1.0)
             state = result.state
             alphas.append(result.pha[0, 0])
     assert len(alphas) == FRAMES

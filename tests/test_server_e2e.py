@@ -12,8 +12,6 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``make chromium`` installs 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import socket
 import subprocess
 import sys

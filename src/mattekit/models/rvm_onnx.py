@@ -36,6 +36,18 @@ def auto_downsample_ratio(height: int, width: int) -> float:
     return min(512.0 / max(height, width), 1.0)
 
 
+def to_src(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """H×W×3 uint8 RGB -> 1×3×H×W float32 in 0..1 (the network's input layout).
+
+    Computed as RVM's own recipe does (``x / 255`` in float32, so values are identical), in one
+    pass, into ``out`` (1×3×H×W float32, C-contiguous) when given.
+    """
+    if out is None:
+        out = np.empty((1, 3) + rgb.shape[:2], dtype=np.float32)
+    np.divide(rgb.transpose(2, 0, 1), np.float32(255.0), out=out[0])
+    return out
+
+
 def default_providers() -> list[str]:
     """ONNX Runtime execution providers, best first: CUDA when present, always CPU last."""
     import onnxruntime as ort

@@ -9,8 +9,7 @@ import numpy as np
 
 from mattekit.compose.background import Background, parse_background
 from mattekit.compose.composite import composite, to_rgba
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session
-from mattekit.pipeline.video import _to_src
+from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -100,7 +99,7 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
     session = new_session(model)
     ratio = downsample_ratio or auto_downsample_ratio(*rgb.shape[:2])
-    src = _to_src(rgb)
+    src = to_src(rgb)
     state = session.initial_state()
     for _ in range(passes):
         result = session.step(src, state, ratio)

@@ -37,7 +37,7 @@ from mattekit.io.atomic import check_output
 from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
                                       open_writer)
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session
+from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
 from mattekit.pipeline.progress import Progress
 
 OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
@@ -130,18 +130,6 @@ def _stage_nice(session) -> int:
 def _queue_depth(item_bytes: int) -> int:
     """Frames a queue may hold: at most :data:`MAX_QUEUE` and about :data:`QUEUE_BYTES`."""
     return max(1, min(MAX_QUEUE, QUEUE_BYTES // max(item_bytes, 1)))
-
-
-def _to_src(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """H×W×3 uint8 RGB -> 1×3×H×W float32 in 0..1 (the network's input layout).
-
-    Computed as RVM's own recipe does (``x / 255`` in float32, so values are identical), in one
-    pass, into ``out`` (1×3×H×W float32, C-contiguous) when given.
-    """
-    if out is None:
-        out = np.empty((1, 3) + rgb.shape[:2], dtype=np.float32)
-    np.divide(rgb.transpose(2, 0, 1), np.float32(255.0), out=out[0])
-    return out
 
 
 class _Tally:
@@ -355,7 +343,7 @@ def _stream(source: FrameSource, session: RVMSession, ratio: float, writers: dic
                                               f"not {w}x{h} like the first frame")
             src = _get(free, halt)
             t0 = time.perf_counter()
-            _to_src(frame.rgb, out=src)
+            to_src(frame.rgb, out=src)
             busy["convert"] += time.perf_counter() - t0
             _put(q_in, (frame, src), halt)
         _put(q_in, _END, halt)
