@@ -28,10 +28,15 @@ CONN_STEP = 0.1
 CONN_THETA = 0.15
 
 
-def _as_alpha(name: str, array: np.ndarray) -> np.ndarray:
+def as_float_alpha(name: str, array: np.ndarray, layout: str = "H×W") -> np.ndarray:
+    """An alpha (``layout`` "H×W") or alpha clip ("T×H×W") as float64 in 0..1 (uint8 is /255).
+
+    Raises:
+        ValueError: the array does not have ``layout``'s number of dimensions.
+    """
     a = np.asarray(array)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be an H×W alpha array, got shape {a.shape}")
+    if a.ndim != layout.count("×") + 1:
+        raise ValueError(f"{name} must be a {layout} alpha array, got shape {a.shape}")
     if a.dtype == np.uint8:
         return a.astype(np.float64) / 255.0
     return a.astype(np.float64, copy=False)
@@ -61,8 +66,8 @@ def unknown_mask(trimap: np.ndarray | None, shape: tuple[int, int]) -> np.ndarra
 
 
 def _prepare(pred, gt, trimap):
-    p = _as_alpha("pred", pred)
-    g = _as_alpha("gt", gt)
+    p = as_float_alpha("pred", pred)
+    g = as_float_alpha("gt", gt)
     if p.shape != g.shape:
         raise ValueError(f"pred shape {p.shape} differs from gt shape {g.shape}")
     return p, g, unknown_mask(trimap, g.shape)

@@ -15,18 +15,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def _as_clip(name: str, array: np.ndarray) -> np.ndarray:
-    a = np.asarray(array)
-    if a.ndim != 3:
-        raise ValueError(f"{name} must be a T×H×W alpha sequence, got shape {a.shape}")
-    if a.dtype == np.uint8:
-        return a.astype(np.float64) / 255.0
-    return a.astype(np.float64, copy=False)
+from mattekit.metrics.image import as_float_alpha
 
 
 def _prepare(pred, gt):
-    p, g = _as_clip("pred", pred), _as_clip("gt", gt)
+    p, g = as_float_alpha("pred", pred, "T×H×W"), as_float_alpha("gt", gt, "T×H×W")
     if p.shape != g.shape:
         raise ValueError(f"pred shape {p.shape} differs from gt shape {g.shape}")
     if p.shape[0] < 2:
