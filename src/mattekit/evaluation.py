@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from mattekit.errors import InputError
+from mattekit.io.image import IMAGE_SUFFIXES, read_image_unchanged
 from mattekit.metrics import IMAGE_METRICS, VIDEO_METRICS, get_convention, image_metrics, video_metrics
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 
 
@@ -42,11 +41,7 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
         Missing or unreadable file, or a colour image whose channels differ (not a matte).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if a is None:
-        raise InputError(path, "cannot be read as an image")
+    a = read_image_unchanged(path)
     peak = 65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype == np.uint8 else 1.0
     if a.ndim == 3:
         if a.shape[2] == 4:
@@ -58,19 +53,6 @@ def read_alpha(path: str | os.PathLike) -> np.ndarray:
         else:
             a = a[..., 0]
     return np.clip(a.astype(np.float32) / np.float32(peak), 0.0, 1.0)
-
-
-def read_trimap_file(path: str | os.PathLike) -> np.ndarray:
-    """Read a trimap image (0 background, 255 foreground, anything else unknown) as H×W uint8 0/128/255.
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file.
-    """
-    from mattekit.classical.read_trimap import read_trimap
-
-    return read_trimap(path)
 
 
 def _read_video_alpha(path: Path) -> tuple[list[str], np.ndarray]:
@@ -221,6 +203,8 @@ def evaluate_images(
     InputError
         Missing folders or files, unreadable images, or sizes that differ from the ground truth.
     """
+    from mattekit.classical.read_trimap import read_trimap  # imports pymatting: only when needed
+
     conv = get_convention(convention)
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     pairs = match_files(gt_dir, pred_dir, "prediction")
@@ -233,7 +217,7 @@ def evaluate_images(
         _check_size(pred_path, p, gt_path, g, "prediction")
         tri = None
         if name in trimaps:
-            tri = read_trimap_file(trimaps[name])
+            tri = read_trimap(trimaps[name])
             _check_size(trimaps[name], tri, gt_path, g, "trimap")
         table.rows.append((name, image_metrics(p, g, tri, conv)))
         if progress:

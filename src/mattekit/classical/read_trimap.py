@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from mattekit.errors import InputError
+from mattekit.io.image import read_image_unchanged
 
 
 def read_trimap(path: str | os.PathLike) -> np.ndarray:
@@ -31,11 +31,7 @@ def read_trimap(path: str | os.PathLike) -> np.ndarray:
         Missing or unreadable file, or a trimap with no unknown and no foreground pixel.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    t = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if t is None:
-        raise InputError(path, "cannot be read as an image")
+    t = read_image_unchanged(path)
     if t.ndim == 3:
         t = t[..., 2] if t.shape[2] >= 3 else t[..., 0]  # OpenCV stores BGR(A): index 2 is red
     if t.dtype == np.uint16:

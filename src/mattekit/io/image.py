@@ -99,3 +99,23 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
         discard(temp)
         raise
     return final
+
+
+def read_image_unchanged(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as stored, with OpenCV: for mattes and trimaps, where the values matter.
+
+    Returns:
+        H×W, H×W×3 (BGR) or H×W×4 (BGRA) array of the file's own dtype (uint8 or uint16).
+
+    Raises:
+        mattekit.errors.InputError: missing file, or OpenCV cannot read it as an image.
+    """
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "file not found")
+    array = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise InputError(p, "cannot be read as an image")
+    return array
