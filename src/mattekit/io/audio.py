@@ -83,16 +83,6 @@ class AudioMuxer:
             self._tracks[stream.index] = _Track(stream, output, suffix.lower())
         self._packets = container.demux(*streams)
 
-    @property
-    def active(self) -> bool:
-        """True when there is an audio track being carried."""
-        return self._input is not None
-
-    @property
-    def tracks(self) -> int:
-        """Number of audio tracks carried."""
-        return len(self._tracks)
-
     def _next(self):
         if self._pending is not None:
             packet, self._pending = self._pending, None

@@ -105,7 +105,6 @@ class VideoFileReader(FrameSource):
         if self.frame_count is None and stream.duration and stream.time_base:
             self.frame_count = round(float(stream.duration * stream.time_base * self.frame_rate))
         self.has_audio = bool(self._container.streams.audio)
-        self.audio_tracks = len(self._container.streams.audio)
         self.frames_read = 0
         self.truncated = None
         # The display rotation is known once a frame is decoded: decode the first one now so the
