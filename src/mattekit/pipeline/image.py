@@ -1,15 +1,14 @@
-"""``matte_image``: matte a still photograph with the recurrent video model."""
+"""``matte_image``: matte a still photograph with any model (recurrent or per frame)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
-from mattekit.compose.background import Background, parse_background
-from mattekit.compose.composite import composite, to_rgba
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
+from mattekit.matte import Matte
+from mattekit.models import ModelSession, new_session
+from mattekit.models.base import to_src
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -25,53 +24,30 @@ FG_ESTIMATES = ("ml", "network")
 DEFAULT_FG_ESTIMATE = "ml"
 
 
-@dataclass
-class Matte:
-    """The matting of one image.
-
-    Attributes:
-        alpha: H×W float32 in 0..1 (1 = person).
-        fgr: H×W×3 float32 RGB in 0..1, the person's colour (straight, not premultiplied).
-        image: the H×W×3 uint8 RGB input (used by a ``blur`` background), or ``None``.
-    """
-
-    alpha: np.ndarray
-    fgr: np.ndarray
-    image: np.ndarray | None = None
-
-    def rgba(self) -> np.ndarray:
-        """H×W×4 uint8 cut-out with straight alpha."""
-        return to_rgba(self.fgr, self.alpha)
-
-    def composite(self, background: "str | tuple | Background | None" = None) -> np.ndarray:
-        """H×W×3 uint8 RGB of the person over ``background`` (see
-        :func:`mattekit.compose.parse_background`)."""
-        bg = parse_background(background)
-        h, w = self.alpha.shape
-        return composite(self.fgr, self.alpha, bg.frame(0, h, w, self.image, self.alpha))
-
-
 def matte_image(image: "str | os.PathLike | np.ndarray",
-                model: "str | os.PathLike | RVMSession | None" = None,
+                model: "str | os.PathLike | ModelSession | None" = None,
                 downsample_ratio: float | None = None,
                 passes: int = STILL_PASSES,
                 fg_estimate: str = DEFAULT_FG_ESTIMATE,
                 refine: bool = False) -> Matte:
     """Matte a still image.
 
-    The recurrent network (Robust Video Matting, Lin et al., WACV 2022) is run on a short
-    sequence of the same frame so its recurrent state settles; the last pass is returned.
-    The default of 3 passes comes from a measurement on real photos (see ``STILL_PASSES``).
+    A recurrent model (Robust Video Matting, Lin et al., WACV 2022) is run on a short sequence
+    of the same frame so its recurrent state settles; the last pass is returned. The default of
+    3 passes comes from a measurement on real photos (see ``STILL_PASSES``). A per-frame model
+    (ISNet, a model with a card) runs once.
 
     Args:
         image: a path, or an H×W×3 uint8 RGB array.
-        model: ``None``, a registered model name, an ONNX path or an :class:`RVMSession`.
-        downsample_ratio: ratio in (0, 1]; ``None`` picks ``min(512 / max(H, W), 1)``.
-        passes: how many times the frame is fed through the network (>= 1).
+        model: ``None``, a registered model name, an ONNX path or a
+            :class:`~mattekit.models.ModelSession` (see :func:`mattekit.models.new_session`).
+        downsample_ratio: ratio in (0, 1]; ``None`` uses the model's size policy (RVM:
+            ``min(512 / max(H, W), 1)``).
+        passes: how many times the frame is fed through a recurrent network (>= 1).
         fg_estimate: where ``fgr`` comes from: ``"ml"`` re-estimates it from the image and the
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
-            the network's prediction. See ``docs/outputs.md`` for the measured difference.
+            the network's prediction (a model without one falls back to ``"ml"``). See ``docs/outputs.md`` for the measured difference.
         refine: re-solve the alpha in a band around its edges with closed-form matting
             (:func:`mattekit.classical.refine_alpha`; Levin, Lischinski, Weiss, TPAMI 2008) and
             keep the network's alpha elsewhere; the foreground is then estimated from the refined
@@ -98,18 +74,17 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     if fg_estimate not in FG_ESTIMATES:
         raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
     session = new_session(model)
-    ratio = downsample_ratio or auto_downsample_ratio(*rgb.shape[:2])
     src = to_src(rgb)
     state = session.initial_state()
-    for _ in range(passes):
-        result = session.step(src, state, ratio)
+    for _ in range(passes if session.capabilities.recurrent else 1):
+        result = session.step(src, state, downsample_ratio)
         state = result.state
     alpha = result.pha[0, 0]
     if refine:
         from mattekit.classical.refine import refine_alpha
 
         alpha = refine_alpha(rgb, alpha).astype(np.float32, copy=False)
-    if fg_estimate == "ml":
+    if fg_estimate == "ml" or result.fgr is None:
         fgr = estimate_foreground_ml(rgb, alpha)
     else:
         fgr = np.ascontiguousarray(result.fgr[0].transpose(1, 2, 0))

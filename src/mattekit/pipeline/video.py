@@ -37,7 +37,8 @@ from mattekit.io.atomic import check_output
 from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
                                       open_writer)
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
+from mattekit.models import ModelSession, new_session
+from mattekit.models.base import to_src
 from mattekit.pipeline.progress import Progress
 
 OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
@@ -165,7 +166,7 @@ def convert_video(input_source: str | os.PathLike,
                   seq_chunk: int = 1,
                   background: "str | tuple | Background | None" = None,
                   progress=True,
-                  model: "str | os.PathLike | RVMSession | None" = None,
+                  model: "str | os.PathLike | ModelSession | None" = None,
                   *,
                   overwrite: bool = False,
                   cancel: threading.Event | None = None,
@@ -187,8 +188,8 @@ def convert_video(input_source: str | os.PathLike,
         output_alpha: the alpha matte (gray; 0 = background, 255 = person).
         output_foreground: the predicted foreground colour (RGB; RGBA for ``png_sequence``).
         output_video_mbps: target bit rate of written videos in Mbit/s; default: H.264 CRF 18.
-        downsample_ratio: ratio in (0, 1] at which the encoder sees frames; ``None`` picks
-            ``min(512 / max(H, W), 1)`` as RVM recommends.
+        downsample_ratio: ratio in (0, 1] at which the encoder sees frames; ``None`` uses the
+            model's size policy (RVM: ``min(512 / max(H, W), 1)`` as RVM recommends).
         seq_chunk: accepted for compatibility with RVM's API; must be >= 1. The ONNX export has
             no time axis, so frames are always stepped one at a time through the recurrent state.
         background: colour name, ``#rrggbb``, (r, g, b) tuple, image path, video path,
@@ -199,7 +200,9 @@ def convert_video(input_source: str | os.PathLike,
         progress: ``True`` shows a bar on stderr when it is a terminal; ``False`` is silent; a
             callable ``progress(done, total)`` is called after every written frame.
         model: ``None`` (the default model, fetched on first use), a registered name, an ONNX
-            path, or an :class:`~mattekit.models.RVMSession` to reuse.
+            path, or a :class:`~mattekit.models.ModelSession` to reuse (see
+            :func:`mattekit.models.new_session`). A per-frame model mattes each frame alone; when
+            it predicts no foreground colour, the frame's own colour is used (``docs/models.md``).
         overwrite: replace existing outputs (they stay intact until the new one is complete).
         cancel: a :class:`threading.Event`; setting it stops the run and raises
             :class:`~mattekit.errors.Cancelled`.
@@ -251,7 +254,7 @@ def convert_video(input_source: str | os.PathLike,
     session = new_session(model)
     started = time.perf_counter()
     source = open_source(input_path, frame_rate)
-    ratio = downsample_ratio or auto_downsample_ratio(source.height, source.width)
+    ratio = downsample_ratio or session.auto_downsample_ratio(source.height, source.width)
     if bg is not None:
         bg.prepare(source.frame_rate)
     writers: dict[str, FrameWriter] = {}
@@ -285,7 +288,7 @@ def convert_video(input_source: str | os.PathLike,
                        stage_seconds=stage_seconds)
 
 
-def _stream(source: FrameSource, session: RVMSession, ratio: float, writers: dict[str, FrameWriter],
+def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: dict[str, FrameWriter],
             bg: Background | None, transparent_type: bool, bar: Progress,
             cancel: threading.Event | None, label: str) -> dict[str, float]:
     """Run decoder thread -> network (this thread) -> one writer thread per output.
@@ -384,10 +387,12 @@ def _stream(source: FrameSource, session: RVMSession, ratio: float, writers: dic
             t0 = time.perf_counter()
             result = session.step(src, state, ratio)
             busy["network"] += time.perf_counter() - t0
+            # no foreground prediction: the frame's own colour (measured, docs/models.md)
+            fgr = result.fgr if result.fgr is not None else src.copy()
             free.put(src)
             state = result.state
             for q in q_out.values():
-                _put(q, (frame, result.fgr, result.pha), halt_main)
+                _put(q, (frame, fgr, result.pha), halt_main)
         for t in threads:
             while t.is_alive():
                 halt_main()

@@ -86,7 +86,7 @@ class ServerConfig:
         video_workers, image_workers: worker threads per lane; ``None`` sizes them for the machine.
         sync_threads: images matted at once by ``POST /api/matte``; ``None``: one per two cores.
         sync_queue: ``POST /api/matte`` requests allowed to wait; more get 503.
-        model: ``None``, a registered model name, an ONNX path, or an ``RVMSession``.
+        model: ``None``, a registered model name, an ONNX path, or a ``ModelSession``.
         allowed_hosts: host names the ``Host`` header may carry (``None``: any). A server on
             loopback lists only loopback names, so a web page whose domain is made to resolve to
             127.0.0.1 (DNS rebinding) cannot use it.

@@ -93,7 +93,7 @@ class Engine:
     """The matting calls behind the server, sharing one loaded model.
 
     Args:
-        model: ``None`` (default model), a registered name, an ONNX path or an ``RVMSession``.
+        model: ``None`` (default model), a registered name, an ONNX path or a ``ModelSession``.
     """
 
     def __init__(self, model=None):
