@@ -23,7 +23,7 @@ matting model, so any such model runs without code (:class:`~mattekit.models.car
     [output]
     name = "output"                      # optional: default the graph's first output
     activation = "none"                  # "none" | "sigmoid" | "minmax" (rescale to 0..1)
-    fgr = "fgr"                          # optional: an N×3×H×W RGB 0..1 foreground output
+    fgr = "foreground"                   # optional: an N×3×H×W RGB 0..1 foreground output
 
 Shipped cards (``mattekit/models/cards/*.toml``) give the contracts of MODNet, PP-Matting /
 PP-MattingV2, BiRefNet and U²-Net exports, each citing the project file it was read from; pass
