@@ -27,7 +27,9 @@ def default_data_dir() -> Path:
                    "[default: $MATTEKIT_HOME/server or the user data folder].")
 @click.option("--max-upload-mb", default=2048, show_default=True, type=click.IntRange(1),
               help="Largest accepted upload, in MB.")
-@click.option("--model", default=None, help="Model name or ONNX path (default: the default model).")
+@click.option("--model", default=None, metavar="NAME|PATH",
+              help="The server's model: a registered name or an ONNX file (with a card beside it, or an RVM export); "
+                   "requests may choose another registered model with the 'model' field.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, model: str | None,
