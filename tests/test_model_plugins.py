@@ -266,3 +266,28 @@ def test_isnet_mattes_a_person_like_the_reference_recipe(shared_data):
     diff = np.abs(matte.alpha - ref)
     assert diff.mean() < 0.005 and (diff > 0.1).mean() < 0.005, (diff.mean(), (diff > 0.1).mean())
     assert (matte.alpha > 0.5).mean() > 0.1 and matte.alpha[:40, :40].max() < 0.05
+
+
+def test_bring_your_own_model_from_the_cli(tmp_path, capsys):
+    """`mattekit image` and `mattekit video` with --model FILE.onnx and the card beside it."""
+    path = channel_mean_model(tmp_path / "mine.onnx", "input", "output", [None, 3, None, None])
+    path.with_suffix(".toml").write_text(load_card_text("modnet"))
+    rgb = np.zeros((64, 96, 3), np.uint8)
+    rgb[:, 48:] = 255  # alpha (x / 255 - 0.5) / 0.5 -> -1 (clipped to 0) on the left, 1 on the right
+    Image.fromarray(rgb).save(tmp_path / "img.png")
+    assert main(["image", str(tmp_path / "img.png"), "-o", str(tmp_path / "out"), "--alpha", "--model", str(path)]) == 0
+    alpha = np.asarray(Image.open(tmp_path / "out" / "img_alpha.png"))
+    assert alpha.shape == (64, 96) and alpha[:, :40].max() == 0 and alpha[:, 56:].min() == 255
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        Image.fromarray(rgb).save(frames / f"{i}.png")
+    assert main(["video", str(frames), "--output-type", "png_sequence", "--output-alpha", str(tmp_path / "pha"),
+                 "--model", str(path), "-q"]) == 0
+    assert len(list((tmp_path / "pha").glob("*.png"))) == 3
+
+
+def load_card_text(name: str) -> str:
+    from mattekit.models.card import shipped_card_text
+
+    return shipped_card_text(name)

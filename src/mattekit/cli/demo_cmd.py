@@ -6,11 +6,15 @@ from pathlib import Path
 
 import click
 
+from mattekit.cli.options import model_option, model_with_precision, precision_option
+
 
 @click.command()
 @click.option("--output-dir", "-o", default="demo-output", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
-def demo(output_dir: Path) -> None:
+@model_option
+@precision_option
+def demo(output_dir: Path, model: str | None, precision: str | None) -> None:
     """Build a 3 s 720p clip from scikit-image's astronaut photo, matte it, write the results."""
     import av
 
@@ -23,7 +27,8 @@ def demo(output_dir: Path) -> None:
     outputs = {"composition": output_dir / "composition.mp4", "alpha": output_dir / "alpha.mp4",
                "foreground": output_dir / "foreground.mp4"}
     result = convert_video(clip, output_composition=outputs["composition"], output_alpha=outputs["alpha"],
-                           output_foreground=outputs["foreground"], overwrite=True)
+                           output_foreground=outputs["foreground"], overwrite=True,
+                           model=model_with_precision(model, precision))
     middle = result.frames // 2
     panels = []
     for path in (clip, outputs["alpha"], outputs["composition"]):
