@@ -165,7 +165,7 @@ def picture() -> None:
         rgb = np.asarray(Image.open(DATA / "people" / "stills" / still).convert("RGB"))
         panels = [rgb] + [np.repeat((np.clip(matte_image(rgb, s, fg_estimate="network").alpha, 0, 1) * 255 + 0.5)
                                     .astype(np.uint8)[..., None], 3, axis=2) for s in (rvm, isnet)]
-        rows.append(np.concatenate([np.asarray(Image.fromarray(p).resize((384, 216), Image.LANCZOS))
+        rows.append(np.concatenate([np.asarray(Image.fromarray(p).resize((320, 180), Image.LANCZOS))
                                     for p in panels], axis=1))
     out = Path(__file__).resolve().parents[1] / "docs" / "models_stills.png"
     Image.fromarray(np.concatenate(rows, axis=0)).save(out, optimize=True)

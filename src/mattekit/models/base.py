@@ -224,9 +224,3 @@ def resize_planar(x: np.ndarray, height: int, width: int) -> np.ndarray:
     if out.ndim == 2:
         out = out[:, :, None]
     return np.ascontiguousarray(out.transpose(2, 0, 1))
-
-
-def check_src(src: np.ndarray) -> None:
-    """Raise ``ValueError`` unless ``src`` is N×3×H×W float32 with N, H, W >= 1."""
-    if src.ndim != 4 or src.shape[1] != 3 or src.dtype != np.float32 or 0 in src.shape:
-        raise ValueError(f"src must be N×3×H×W float32, got {src.shape} {src.dtype}")
