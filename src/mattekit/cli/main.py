@@ -7,7 +7,9 @@ when that verb runs, so ``mattekit models list`` does not pay for ONNX Runtime o
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -49,23 +51,65 @@ def cli() -> None:
     """mattekit: automatic human matting of images and videos."""
 
 
+class _Termination:
+    """While active, SIGTERM (``kill``, ``timeout``, systemd, ``docker stop``) acts as Ctrl-C.
+
+    The first SIGTERM raises :class:`KeyboardInterrupt` in the main thread, so every verb stops
+    the way Ctrl-C stops it: outputs' temporaries removed, earlier results intact. Further
+    SIGTERMs are ignored so they cannot interrupt that clean-up (SIGKILL still ends the process).
+    Installed only from the main thread (Python delivers signals there).
+    """
+
+    def __init__(self):
+        self.received = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.received:
+            return
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "_Termination":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+#: exit code after SIGTERM (128 + 15, what a shell reports for a process the signal killed)
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code."""
+    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code.
+
+    Ctrl-C exits with 130 and SIGTERM with 143, both after removing the outputs' temporaries.
+    """
+    with _Termination() as termination:
+        code, message = _run(argv)
+    if termination.received:
+        code, message = EXIT_TERMINATED, "terminated (SIGTERM)" + (f"; {message}" if message else "")
+    if message:
+        click.echo(f"mattekit: {message}", err=True)
+    return code
+
+
+def _run(argv: list[str] | None) -> tuple[int, str | None]:
+    """Run the CLI; return the exit code and the line to print on stderr (without the prefix)."""
     try:
         code = cli.main(args=argv, prog_name="mattekit", standalone_mode=False)
     except MattekitError as exc:
-        click.echo(f"mattekit: error: {exc}", err=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("mattekit: cancelled", err=True)
-        return 130
+        return exc.exit_code, f"error: {exc}"
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return 130, "cancelled"
     except click.ClickException as exc:
         exc.show()
-        return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("mattekit: cancelled", err=True)
-        return 130
-    return code if isinstance(code, int) else 0
+        return exc.exit_code, None
+    return (code if isinstance(code, int) else 0), None
 
 
 if __name__ == "__main__":
