@@ -43,7 +43,16 @@ def temp_sibling(path: Path) -> Path:
 
 
 def start_temp(path: Path) -> Path:
-    """Remove the stale temporaries of ``path`` (:func:`remove_partials`), return a fresh name."""
+    """Create ``path``'s folder when missing, remove the stale temporaries of ``path``
+    (:func:`remove_partials`) and return a fresh temporary name.
+
+    Raises:
+        mattekit.errors.OutputError: the folder cannot be created.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(path.parent, f"cannot create the output folder ({exc.strerror or exc})") from None
     remove_partials(path)
     return temp_sibling(path)
 
@@ -138,9 +147,10 @@ def _existing_problem(out: Path, overwrite: bool, folder: bool) -> str | None:
 
 def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
                  folder: bool = False) -> Path:
-    """Validate an output path before any work is done.
+    """Validate an output path before any work is done; nothing is created or changed.
 
-    Creates the parent folder when missing and checks that it is writable.
+    Checks that the output's folder, or the nearest existing folder above it (the writer creates
+    the missing ones, :func:`start_temp`), is writable.
 
     Args:
         path: the output (a file, or a folder when ``folder``).
@@ -159,7 +169,7 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     for item in inputs:
         item = Path(item).expanduser()
         if _same(out, item):
-            raise OutputError(out, f"is the input {item}; choose another name")
+            raise OutputError(out, f"is the same as the input {item}; choose another name")
         if _is_within(item.resolve(), resolved):
             raise OutputError(out, f"holds the input {item}; choose another name")
     cwd = Path.cwd().resolve()
@@ -176,15 +186,11 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
                 raise OutputError(ancestor, "is a file, not a folder; cannot write outputs inside it")
             break
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(parent, f"cannot create the output folder ({exc.strerror or exc})") from None
-    try:
-        probe = parent / f".mattekit-write-test-{uuid.uuid4().hex[:8]}"
-        probe.touch()
+        probe = ancestor / f".mattekit-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        probe.touch(exist_ok=False)
         probe.unlink()
     except OSError as exc:
-        raise OutputError(parent, f"output folder is not writable ({exc.strerror or exc})") from None
+        raise OutputError(ancestor, f"output folder is not writable ({exc.strerror or exc})") from None
     return out
 
 
@@ -285,7 +291,11 @@ def _process_alive(pid: int) -> bool:
         return False
     except (OSError, OverflowError):
         return True
-    return True
+    try:  # Linux: a zombie (killed, not yet reaped, e.g. in a container without an init) writes nothing
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] not in "ZX"
+    except (OSError, ValueError, IndexError):
+        return True
 
 
 def remove_partials(final: Path) -> None:
