@@ -203,6 +203,37 @@ def test_image_batch_protects_inputs_and_background(tmp_path, capsys, rvm_sessio
     assert tree(tmp_path) == before
 
 
+def test_one_batch_input_is_never_another_ones_output(tmp_path, rvm_session):
+    from PIL import Image
+
+    from mattekit.pipeline.batch import matte_folder
+
+    img = np.full((48, 64, 3), 50, np.uint8)
+    img[10:44, 20:44] = 200
+    out = tmp_path / "out"
+    out.mkdir()
+    Image.fromarray(img).save(tmp_path / "x.jpg")
+    Image.fromarray(img).save(out / "x_alpha.png")  # an input that is also x.jpg's alpha output
+    before = tree(tmp_path)
+    result = matte_folder([tmp_path / "x.jpg", out / "x_alpha.png"], out, alpha=True, model=rvm_session,
+                          overwrite=True, fg_estimate="network")
+    x, other = result.outcomes
+    assert x.status == "failed" and x.reason.startswith("is the same as the input") and "x_alpha.png" in x.reason
+    assert other.status == "failed" and "same as the input" in other.reason  # its own cut-out name
+    assert tree(tmp_path) == before  # x.png not written either: every output is checked first
+
+
+def test_symbolic_link_loops_give_one_line(tmp_path, capsys, monkeypatch):
+    src = clip(tmp_path / "in.mp4")
+    monkeypatch.chdir(tmp_path)
+    os.symlink("loop", "loop")
+    before = tree(tmp_path)
+    refused(*cli(["video", src, "-c", "loop/x.mp4", "--overwrite"], capsys), "loop")
+    refused(*cli(["video", src, "--output-type", "png_sequence", "-c", "loop", "--overwrite"], capsys),
+            "symbolic link")
+    assert tree(tmp_path) == before
+
+
 def test_batch_without_overwrite_never_replaces_an_existing_output(tmp_path, rvm_session):
     from mattekit.pipeline.batch import convert_folder
 
@@ -291,7 +322,8 @@ def long_clip(tmp_path_factory):
     return clip(tmp_path_factory.mktemp("long") / "long.mp4", frames=300, size=(320, 180))
 
 
-def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(long_clip, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(sig, long_clip, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "frames").mkdir()
@@ -302,11 +334,11 @@ def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(long_clip, tmp
     proc = spawn(["video", long_clip, "--output-type", "png_sequence", "-c", "frames", "-a", "alpha.mp4",
                   "--overwrite", "-q"], work)
     wait_for_frames(work, ".frames.partial-*/*.png", proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    assert proc.returncode == 128 + sig, err  # 143 for SIGTERM, 129 for SIGHUP
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mattekit: terminated (SIGTERM)"), lines
+    assert len(lines) == 1 and lines[0].startswith(f"mattekit: terminated ({sig.name}); error: "), lines
     assert "Traceback" not in err
     assert tree(work) == before  # earlier frames intact, no partial, alpha.mp4 never appeared
 

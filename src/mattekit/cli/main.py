@@ -51,48 +51,54 @@ def cli() -> None:
     """mattekit: automatic human matting of images and videos."""
 
 
-class _Termination:
-    """While active, SIGTERM (``kill``, ``timeout``, systemd, ``docker stop``) acts as Ctrl-C.
+#: signals handled like Ctrl-C: what ``kill``, ``timeout``, systemd and ``docker stop`` send, and
+#: what a closed terminal or SSH session sends
+TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
-    The first SIGTERM raises :class:`KeyboardInterrupt` in the main thread, so every verb stops
-    the way Ctrl-C stops it: outputs' temporaries removed, earlier results intact. Further
-    SIGTERMs are ignored so they cannot interrupt that clean-up (SIGKILL still ends the process).
-    Installed only from the main thread (Python delivers signals there).
+
+class _Termination:
+    """While active, SIGTERM and SIGHUP act as Ctrl-C.
+
+    The first such signal raises :class:`KeyboardInterrupt` in the main thread, so every verb stops
+    the way Ctrl-C stops it: outputs' temporaries removed, earlier results intact. Further ones are
+    ignored so they cannot interrupt that clean-up (SIGKILL still ends the process). A signal set
+    to be ignored (``nohup``) stays ignored. Installed only from the main thread (Python delivers
+    signals there).
     """
 
     def __init__(self):
-        self.received = False
-        self._previous = None
+        self.received: signal.Signals | None = None
+        self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
-        if self.received:
+        if self.received is not None:
             return
-        self.received = True
+        self.received = signal.Signals(signum)
         raise KeyboardInterrupt
 
     def __enter__(self) -> "_Termination":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            for sig in TERMINATION_SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
-#: exit code after SIGTERM (128 + 15, what a shell reports for a process the signal killed)
-EXIT_TERMINATED = 128 + signal.SIGTERM
+        for sig, previous in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if previous is None else previous)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code.
 
-    Ctrl-C exits with 130 and SIGTERM with 143, both after removing the outputs' temporaries.
+    Ctrl-C exits with 130, SIGTERM with 143 and SIGHUP with 129 (128 + the signal's number, what a
+    shell reports for a process the signal killed), all after removing the outputs' temporaries.
     """
     with _Termination() as termination:
         code, message = _run(argv)
-    if termination.received:
-        code, message = EXIT_TERMINATED, "terminated (SIGTERM)" + (f"; {message}" if message else "")
+    if termination.received is not None:
+        code = 128 + termination.received
+        message = f"terminated ({termination.received.name})" + (f"; {message}" if message else "")
     if message:
         click.echo(f"mattekit: {message}", err=True)
     return code

@@ -76,14 +76,33 @@ def existing_paths(*values) -> list[Path]:
     return found
 
 
+def _resolve(path: Path) -> Path:
+    """``path`` made absolute with links followed; as far as possible for a link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13)
+        return Path(os.path.abspath(path))
+
+
 def _same(a: Path, b: Path) -> bool:
     """True when ``a`` and ``b`` name the same file (same resolved path, or same inode)."""
-    if a.resolve() == b.resolve():
+    if _resolve(a) == _resolve(b):
         return True
+    key = file_key(a)
+    return key is not None and key == file_key(b)
+
+
+def file_key(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names, links followed; ``None`` when it does not exist.
+
+    Equal keys mean the same file, whatever the spelling or link; a batch compares each output
+    with the keys of all its inputs in one set look-up.
+    """
     try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _is_within(inner: Path, outer: Path) -> bool:
@@ -165,15 +184,18 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
             or its folder cannot be created or written.
     """
     out = Path(path).expanduser()
-    resolved = out.resolve()
+    resolved = _resolve(out)
     for item in inputs:
         item = Path(item).expanduser()
         if _same(out, item):
             raise OutputError(out, f"is the same as the input {item}; choose another name")
-        if _is_within(item.resolve(), resolved):
+        if _is_within(_resolve(item), resolved):
             raise OutputError(out, f"holds the input {item}; choose another name")
-    cwd = Path.cwd().resolve()
-    if resolved == cwd or _is_within(cwd, resolved):
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:  # the current folder was removed: nothing there to protect
+        cwd = None
+    if cwd is not None and (resolved == cwd or _is_within(cwd, resolved)):
         raise OutputError(out, "is the current folder or holds it; choose another name")
     if os.path.lexists(out):
         problem = _existing_problem(out, overwrite, folder)
@@ -204,7 +226,7 @@ def check_outputs(paths: Iterable[str | os.PathLike], inputs: Iterable[str | os.
     """
     inputs = list(inputs)
     finals = [check_output(p, inputs, overwrite, folder) for p in paths]
-    resolved = [p.resolve() for p in finals]
+    resolved = [_resolve(p) for p in finals]
     for i, a in enumerate(resolved):
         for b in resolved[:i]:
             if a == b:

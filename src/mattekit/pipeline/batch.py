@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mattekit.errors import Cancelled, InputError, MattekitError, OutputError
+from mattekit.io.atomic import file_key
 
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 VIDEO_OUTPUTS = ("composition", "alpha", "foreground")
@@ -145,6 +146,9 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
          on_start: Callable[[Path, int, int], None] | None) -> BatchResult:
     result = BatchResult()
     total = len(jobs)
+    # every input of the batch is protected from every file's outputs (a.png's a_alpha.png may be
+    # another input); one (device, inode) set look-up per output
+    inputs = {key: source for source, _, _ in jobs if (key := file_key(source)) is not None}
     for i, (source, targets, label) in enumerate(jobs):
         if cancel is not None and cancel.is_set():
             result.cancelled = True
@@ -159,6 +163,10 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
                 on_start(source, i, total)
             started = time.perf_counter()
             try:
+                for target in todo.values():
+                    if file_key(target) in inputs:
+                        raise OutputError(target, f"is the same as the input {inputs[file_key(target)]}; "
+                                                  "choose another output folder")
                 frames = process(source, todo)
                 outcome = FileOutcome(source, DONE, outputs, "", time.perf_counter() - started, frames)
             except (Cancelled, KeyboardInterrupt) as exc:
