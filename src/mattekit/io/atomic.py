@@ -22,7 +22,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import threading
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -133,9 +136,14 @@ def foreign_entries(folder: Path) -> list[str]:
     return sorted(foreign)
 
 
+def _is_empty(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return next(entries, None) is None
+
+
 def seal_folder(folder: Path) -> None:
     """Write the :data:`FOLDER_MANIFEST` of a finished temporary folder output (lists its entries)."""
-    names = sorted(e.name for e in os.scandir(folder) if e.name != FOLDER_MANIFEST)
+    names = sorted(name for name in os.listdir(folder) if name != FOLDER_MANIFEST)
     (folder / FOLDER_MANIFEST).write_text("\n".join([_MANIFEST_HEADER, *names]) + "\n", encoding="utf-8")
 
 
@@ -154,7 +162,7 @@ def _existing_problem(out: Path, overwrite: bool, folder: bool) -> str | None:
             example = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
             return (f"folder holds {len(foreign)} item(s) mattekit did not write there ({example}); "
                     "give a new or empty folder")
-        if any(os.scandir(out)) and not overwrite:
+        if not _is_empty(out) and not overwrite:
             return "already exists (use --overwrite to replace it)"
         return None
     if out.is_dir():
@@ -260,18 +268,34 @@ def commit(temp: Path, final: Path) -> None:
             a folder holding foreign entries (for a folder), or the rename fails.
     """
     try:
-        if temp.is_dir():
-            _commit_folder(temp, final)
-        else:
-            if final.is_dir():
-                raise OutputError(final, "is a folder; cannot replace it with a file")
-            os.replace(temp, final)
+        with _signals_deferred():
+            if temp.is_dir():
+                _commit_folder(temp, final)
+            else:
+                if final.is_dir():
+                    raise OutputError(final, "is a folder; cannot replace it with a file")
+                os.replace(temp, final)
     except OutputError:
         discard(temp)
         raise
     except OSError as exc:
         discard(temp)
         raise OutputError(final, f"cannot move the finished output into place ({exc.strerror or exc})") from None
+
+
+@contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C, SIGTERM and SIGHUP back (POSIX, main thread) until the block ends, so a folder
+    is never left moved aside between the two renames that replace it."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _commit_folder(temp: Path, final: Path) -> None:
@@ -281,7 +305,7 @@ def _commit_folder(temp: Path, final: Path) -> None:
     problem = _existing_problem(final, True, folder=True)
     if problem:
         raise OutputError(final, problem)
-    if not any(os.scandir(final)):
+    if _is_empty(final):
         os.replace(temp, final)  # an empty folder is replaced atomically (fails if filled meanwhile)
         return
     # moved aside under a name remove_partials never matches: should anything foreign appear in
