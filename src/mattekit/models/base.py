@@ -119,7 +119,9 @@ class ModelSession(ABC):
         capabilities: see :class:`Capabilities`.
         name: the registry name or the file's stem.
         license: licence of the weights; source: paper / repository they come from.
-        path: the model file, or ``None`` (the fake model).
+        path: the model file loaded, or ``None`` (the fake model).
+        source_path: the file as given or fetched (``path``, or the file ``path`` was derived
+            from, e.g. RVM's FP32 file for its INT8 copy); an input of every job, never written.
         precision: ``fp32``, ``fp16`` or ``int8`` (set by :func:`mattekit.models.new_session`).
     """
 
@@ -128,6 +130,7 @@ class ModelSession(ABC):
     license: str = ""
     source: str = ""
     path: Path | None = None
+    source_path: Path | None = None
     precision: str = ""
 
     def initial_state(self) -> Any:

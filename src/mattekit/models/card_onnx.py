@@ -36,7 +36,7 @@ class CardSession(ModelSession):
     def __init__(self, path: str | os.PathLike, card, providers: list[str] | None = None,
                  intra_op_threads: int | None = None):
         self.card: ModelCard = load_card(card)
-        self.path = Path(path)
+        self.path = self.source_path = Path(path)
         self.name = self.card.name or self.path.stem
         self.license = self.card.license
         self.source = self.card.source
