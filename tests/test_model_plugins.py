@@ -302,3 +302,13 @@ def load_card_text(name: str) -> str:
     from mattekit.models.card import shipped_card_text
 
     return shipped_card_text(name)
+
+
+def test_size_policy_ratios():
+    assert SizePolicy("fixed", 1024).ratio(180, 320) == 1.0  # no ratio applies to a fixed-size model
+    assert SizePolicy("long_side", 512).ratio(1080, 1920) == pytest.approx(512 / 1920)
+    assert SizePolicy("long_side", 512).ratio(90, 160) == 1.0  # never enlarges
+    assert SizePolicy("short_side", 512).ratio(180, 320) == pytest.approx(512 / 180)
+    assert SizePolicy("short_side", 512, upscale=False).ratio(180, 320) == 1.0
+    with pytest.raises(ModelError, match="upscale must be true or false"):
+        SizePolicy("short_side", 512, upscale="no")
