@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("mattekit.cli.serve_cmd", "serve", "Serve the web page and HTTP API on this computer."),
     "trimap": ("mattekit.cli.trimap_cmd", "trimap", "Matte an image from a trimap with a classical method (pymatting)."),
     "eval": ("mattekit.cli.eval_cmd", "eval", "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD)."),
+    "key": ("mattekit.cli.key_cmd", "key", "Key green/blue-screen footage into foreground + alpha (FFmpeg keying filters)."),
 }
 
 
