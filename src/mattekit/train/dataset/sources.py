@@ -28,9 +28,9 @@ import numpy as np
 from PIL import Image
 
 from mattekit.errors import InputError
+from mattekit.io.image import IMAGE_SUFFIXES
+from mattekit.io.video_reader import VIDEO_SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}
 COLOR_DIRS = ("fgr", "image", "images", "rgb")
 ALPHA_DIRS = ("pha", "alpha", "alphas", "matte")
 
