@@ -81,3 +81,10 @@ def test_bad_inputs_give_one_line_errors(small_greenscreen, tmp_path, capsys):
                  "--clean-plate", str(plate)]) == 2
     assert "clean plate is 10x10" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_thresholds_must_be_finite_numbers_in_0_1(small_greenscreen, tmp_path, capsys):
+    for bad in ("nan", "inf", "-0.1", "2"):
+        assert main(["key", str(small_greenscreen), "-o", str(tmp_path / "x.webm"), "--similarity", bad]) == 2
+        assert "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.webm").exists()

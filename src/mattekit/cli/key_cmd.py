@@ -24,6 +24,21 @@ class KeyColor(click.ParamType):
             self.fail(f"{value!r} is not a colour (a name such as green, or #rrggbb)", param, ctx)
         return rgb
 
+class UnitFloat(click.ParamType):
+    """A finite number in 0..1 (NaN and infinities refused)."""
+
+    name = "FLOAT"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not 0.0 <= number <= 1.0:  # also false for NaN
+            self.fail(f"{value} is not between 0 and 1", param, ctx)
+        return number
+
+
 @click.command()
 @click.argument("input_source", metavar="INPUT", type=click.Path(path_type=str))
 @click.option("--output", "-o", metavar="FILE|DIR", help="Keyed foreground with alpha (RGBA, despilled).")
@@ -35,8 +50,8 @@ class KeyColor(click.ParamType):
                                       "backgroundkey (difference to --clean-plate).")
 @click.option("--color", type=KeyColor(), default="auto", show_default=True,
               help="Screen colour; auto = the median colour of the first frame's border.")
-@click.option("--similarity", type=click.FloatRange(0, 1), help="Distance keyed fully transparent (default: measured).")
-@click.option("--blend", type=click.FloatRange(0, 1), help="Width of the soft edge above --similarity (default: measured).")
+@click.option("--similarity", type=UnitFloat(), help="Distance keyed fully transparent, 0..1 (default: measured).")
+@click.option("--blend", type=UnitFloat(), help="Width of the soft edge above --similarity, 0..1 (default: measured).")
 @click.option("--clean-plate", type=click.Path(path_type=str), help="Picture of the empty scene (backgroundkey).")
 @click.option("--no-despill", is_flag=True, help="Keep the screen's colour cast on the foreground.")
 @click.option("--frame-rate", type=float, help="Frame rate of a folder of frames (default 30).")

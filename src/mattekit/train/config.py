@@ -78,6 +78,8 @@ class StageConfig:
                 raise ValueError(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
         if self.resolution_lr < 64 or (self.resolution_hr and self.resolution_hr < 64):
             raise ValueError("resolutions must be at least 64 px (the network works at 1/16)")
+        if max(self.resolution_lr, self.resolution_hr) > 4096:
+            raise ValueError("resolutions above 4096 px are refused (the paper's largest is 2048)")
         for name in ("steps", "checkpoint_every", "validate_every", "resolution_hr", "validation_backgrounds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")

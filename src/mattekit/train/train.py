@@ -154,7 +154,8 @@ def validate(model: MattingNetwork, clip: ValidationClip, device: torch.device) 
 
 
 class _StopSignals:
-    """Turn Ctrl-C and SIGTERM into a flag checked between steps (main thread only)."""
+    """Turn Ctrl-C and SIGTERM into a flag checked between steps (main thread only); a second
+    one interrupts at once."""
 
     def __init__(self):
         self.signum = None
@@ -167,6 +168,8 @@ class _StopSignals:
         return self
 
     def _handle(self, signum, frame):
+        if self.signum is not None:  # asked twice: stop now, the last saved checkpoint stays
+            raise KeyboardInterrupt
         self.signum = signum
 
     def __exit__(self, *exc):
