@@ -210,3 +210,36 @@ def test_train_verb_errors_are_one_line(tiny_data, tmp_path, capsys):
                  "-o", str(tmp_path / "m.onnx"), "--device", "cuda" if not torch.cuda.is_available() else "mps",
                  "--steps", "1", "-q"]) != 0
     assert "not available" in capsys.readouterr().err
+
+
+def test_finetune_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tiny_data, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from mattekit.train.checkpoint import load_checkpoint
+
+    out = tmp_path / "m.onnx"
+    checkpoint = tmp_path / "m.onnx.checkpoints" / "last.pt"
+
+    def command(steps):
+        return [sys.executable, "-m", "mattekit", "finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds",
+                str(tiny_data / "bg"), "--steps", str(steps), "-o", str(out), "--resolution", "64", "--seq-length", "2",
+                "--checkpoint-every", "1", "--threads", "1", "-q"]
+
+    proc = subprocess.Popen(command(500), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "stopped at step" in err and "run the same command again to resume" in err
+    assert not out.exists()
+    done = load_checkpoint(checkpoint)["step"]
+    assert 1 <= done < 500
+    # the same command (here with fewer steps left, a change resuming allows) continues from there
+    assert subprocess.run(command(done + 1), capture_output=True, text=True, timeout=300).returncode == 0
+    state = load_checkpoint(checkpoint)
+    assert state["step"] == done + 1 and len(state["losses"]) == done + 1
+    assert out.is_file()
