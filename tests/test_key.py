@@ -88,3 +88,10 @@ def test_thresholds_must_be_finite_numbers_in_0_1(small_greenscreen, tmp_path, c
         assert main(["key", str(small_greenscreen), "-o", str(tmp_path / "x.webm"), "--similarity", bad]) == 2
         assert "between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "x.webm").exists()
+
+
+def test_same_path_for_both_outputs_is_refused(small_greenscreen, tmp_path, capsys):
+    same = tmp_path / "out.webm"
+    assert main(["key", str(small_greenscreen), "-o", str(same), "-a", str(same)]) == 3
+    assert "the same path is given for two outputs" in capsys.readouterr().err
+    assert not same.exists()

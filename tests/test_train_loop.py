@@ -166,8 +166,9 @@ def test_resume_after_sigterm_and_after_a_kill_gives_the_same_loss_curve(tiny_da
         if report.step == 2:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    with pytest.raises(Cancelled, match="stopped at step 2 of 4"):
+    with pytest.raises(Cancelled, match="stopped at step 2 of 4") as stopped:
         run_stage(config, on_step=sigterm_at_2)
+    assert stopped.value.exit_code == 143  # 128 + SIGTERM, as a shell reports it
     assert run_stage(config).losses == pytest.approx(whole, abs=1e-6)
 
     killed = tiny_stage("stage1", tiny_data, tmp_path / "killed", checkpoint_every=2, **base)

@@ -46,12 +46,12 @@ def finetune(foreground, backgrounds, init, steps, output, resolution, seq_lengt
     Stopped runs (Ctrl-C, SIGTERM, a kill) resume from the last checkpoint when run again.
     """
     from mattekit.cli.train_common import run_and_export
-    from mattekit.io.atomic import check_output
+    from mattekit.io.atomic import check_output, existing_paths
     from mattekit.train.config import StageConfig
 
     if output.suffix.lower() != ".onnx":
         raise click.BadParameter(f"{output}: the model is written as .onnx", param_hint="--output")
-    output = check_output(output, [*foreground, *backgrounds], overwrite)
+    output = check_output(output, existing_paths(*foreground, *backgrounds, init), overwrite)
     config = StageConfig(variant="mobilenetv3", init=str(init), freeze_batchnorm=True, foreground=list(foreground),
                          backgrounds=list(backgrounds), validation_fraction=validation_fraction,
                          validation_backgrounds=1 if validation_fraction > 0 else 0,

@@ -26,7 +26,7 @@ def train(config_path, assignments, output, threads, restart, overwrite, quiet) 
     Stopped runs (Ctrl-C, SIGTERM, a kill) resume from the last checkpoint when run again.
     """
     from mattekit.cli.train_common import run_and_export
-    from mattekit.io.atomic import check_output
+    from mattekit.io.atomic import check_output, existing_paths
     from mattekit.train.config import load_config
 
     try:
@@ -38,5 +38,6 @@ def train(config_path, assignments, output, threads, restart, overwrite, quiet) 
             raise click.BadParameter(f"{output}: the model is written as .onnx", param_hint="--export")
         if config.variant != "mobilenetv3":
             raise click.BadParameter("ONNX export with RVM's signature exists for mobilenetv3 only", param_hint="--export")
-        output = check_output(output, [], overwrite)
+        output = check_output(output, existing_paths(*config.foreground, *config.backgrounds,
+                                                     *config.segmentation, config.init), overwrite)
     run_and_export(config, output, threads, restart, quiet, Path(config_path).stem)

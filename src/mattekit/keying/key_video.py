@@ -49,7 +49,7 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
             type without transparency was asked for the RGBA output.
         ValueError: no output asked for, unknown method or output type, thresholds outside 0..1.
     """
-    from mattekit.io.atomic import check_output
+    from mattekit.io.atomic import check_outputs, existing_paths
     from mattekit.io.image import read_image
     from mattekit.io.video_reader import open_source
     from mattekit.io.video_writer import TRANSPARENT_TYPES, check_output_suffix, open_writer
@@ -60,9 +60,11 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
     if output is not None and output_type not in TRANSPARENT_TYPES:
         raise OutputError(output, f"output type {output_type} has no transparency; "
                                   f"use {', '.join(TRANSPARENT_TYPES)} (or write only the alpha)")
-    targets = {k: check_output(p, [input_source], overwrite) for k, p in (("foreground", output), ("alpha", output_alpha)) if p}
-    for path in targets.values():
+    requested = {k: p for k, p in (("foreground", output), ("alpha", output_alpha)) if p}
+    for path in requested.values():
         check_output_suffix(path, output_type)
+    targets = dict(zip(requested, check_outputs(requested.values(), existing_paths(input_source, clean_plate),
+                                                overwrite, folder=output_type == "png_sequence")))
     plate = None
     if method == "backgroundkey":
         if clean_plate is None:

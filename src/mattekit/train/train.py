@@ -164,7 +164,8 @@ class _StopSignals:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
+                if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup / background jobs stay as they are
+                    self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -280,8 +281,11 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
                     history[step] = validate(model, val_clip, device)
                 save(step)
             if stopping:
-                raise Cancelled(f"stopped at step {step} of {steps}; checkpoint {checkpoint}; "
-                                "run the same command again to resume")
+                cancelled = Cancelled(f"stopped at step {step} of {steps}; checkpoint {checkpoint}; "
+                                      "run the same command again to resume")
+                if signals.signum is not None and signals.signum != signal.SIGINT:
+                    cancelled.exit_code = 128 + signals.signum  # as a shell reports it (SIGTERM: 143)
+                raise cancelled
     if val_clip is not None and steps not in history:
         history[steps] = validate(model, val_clip, device)
     model.eval()
