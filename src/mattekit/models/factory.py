@@ -53,11 +53,7 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         session.name, session.precision, session.source_path = text, precision or spec.precision, source
         session.license, session.source = spec.license, spec.source
         return session
-    path = Path(text).expanduser()
-    if not (path.suffix.lower() == ".onnx" or path.exists() or os.sep in text):
-        get_spec(text)  # raises ModelError naming the known models
-    if not path.is_file():
-        raise InputError(path, "model file not found")
+    path = _local_file(text)
     from mattekit.models.card import card_beside
 
     card = card if card is not None else card_beside(path)
@@ -82,6 +78,32 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         session = RVMSession(load_object(variant)(path) if variant else path, **kwargs)
     session.precision, session.source_path = precision or "fp32", path
     return session
+
+
+def model_file(model: "str | os.PathLike | None" = None) -> Path:
+    """The ONNX file of a registered model (fetched into the cache on first use) or of a path.
+
+    Raises:
+        mattekit.errors.ModelError: unknown name, a model without a file, or the fetch fails.
+        mattekit.errors.InputError: a path was given and the file does not exist.
+    """
+    from mattekit.models.fetch import fetch
+    from mattekit.models.registry import DEFAULT_MODEL, MODELS
+
+    text = os.fspath(model) if model is not None else DEFAULT_MODEL
+    return fetch(text) if text in MODELS else _local_file(text)
+
+
+def _local_file(text: str) -> Path:
+    """``text`` as an existing model file; a word that is no path is taken as an unknown name."""
+    from mattekit.models.registry import get_spec
+
+    path = Path(text).expanduser()
+    if not (path.suffix.lower() == ".onnx" or path.exists() or os.sep in text):
+        get_spec(text)  # raises ModelError naming the known models
+    if not path.is_file():
+        raise InputError(path, "model file not found")
+    return path
 
 
 def graph_names(path: Path) -> tuple[list[str], list[str]]:
