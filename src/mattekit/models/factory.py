@@ -70,7 +70,7 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         if not is_rvm_signature(inputs, outputs):
             raise ModelError(f"{path}: no model card (put {path.with_suffix('.toml').name} beside it, "
                              f"see docs/models.md) and not an RVM export (inputs: {', '.join(inputs)})")
-        rvm = MODELS[DEFAULT_MODEL]
+        rvm = MODELS["rvm-mobilenetv3"]  # an RVM export runs at the precisions of the registered RVM
         if precision not in (None, *rvm.precisions):
             raise ModelError(f"{path}: an RVM export has no precision {precision!r} "
                              f"(known: {', '.join(rvm.precisions)})")
