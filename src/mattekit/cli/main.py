@@ -50,7 +50,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code."""
+    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code, a bad
+    option or argument one line and exit 2."""
     try:
         code = cli.main(args=argv, prog_name="mattekit", standalone_mode=False)
     except MattekitError as exc:
@@ -59,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("mattekit: cancelled", err=True)
         return 130
+    except click.BadParameter as exc:  # one line naming the option, as for a bad file
+        if isinstance(exc, click.MissingParameter) or exc.param is None:
+            click.echo(f"mattekit: error: {exc.format_message()}{_help_hint(exc)}", err=True)
+        else:
+            name = exc.param.opts[0] if isinstance(exc.param, click.Option) else exc.param.human_readable_name
+            click.echo(f"mattekit: error: {exc.param_hint or name}: {exc.message}", err=True)
+        return 2
+    except click.UsageError as exc:
+        click.echo(f"mattekit: error: {exc.format_message()}{_help_hint(exc)}", err=True)
+        return 2
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -66,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("mattekit: cancelled", err=True)
         return 130
     return code if isinstance(code, int) else 0
+
+
+def _help_hint(exc: click.UsageError) -> str:
+    return f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
 
 
 if __name__ == "__main__":

@@ -4,28 +4,39 @@ from __future__ import annotations
 
 import click
 
+from mattekit.errors import ParameterError
+from mattekit.params import validate_downsample_ratio
 
-class DownsampleRatio(click.ParamType):
-    """``auto`` or a float in (0, 1]."""
 
-    name = "auto|FLOAT"
+class Checked(click.ParamType):
+    """A number from the command line checked by one of :mod:`mattekit.params`' validators, so
+    the CLI accepts exactly what the Python API accepts (with the same message)."""
+
+    def __init__(self, validator, metavar: str = "FLOAT", words: dict | None = None, parse=float):
+        self.validator = validator
+        self.name = metavar
+        self.words = words or {}  # e.g. {"auto": None}
+        self.parse = parse
 
     def convert(self, value, param, ctx):
-        if value is None or isinstance(value, float):
+        if value is None or not isinstance(value, str):
             return value
-        if str(value).lower() == "auto":
-            return None
+        if value.strip().lower() in self.words:
+            return self.words[value.strip().lower()]
         try:
-            ratio = float(value)
+            number = self.parse(value)
         except ValueError:
-            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
-        if not 0 < ratio <= 1:
-            self.fail(f"{ratio} is not in (0, 1]", param, ctx)
-        return ratio
+            kind = "an integer" if self.parse is int else "a number"
+            self.fail(f"{value!r} is not {''.join(f'{w!r} or ' for w in self.words)}{kind}", param, ctx)
+        try:
+            return self.validator(number)
+        except ParameterError as exc:
+            self.fail(exc.problem, param, ctx)
 
 
+downsample_ratio_type = Checked(validate_downsample_ratio, "auto|FLOAT", {"auto": None})
 downsample_ratio_option = click.option(
-    "--downsample-ratio", type=DownsampleRatio(), default="auto", show_default=True,
+    "--downsample-ratio", type=downsample_ratio_type, default="auto", show_default=True,
     help="Ratio at which the network sees frames; auto = min(512 / longer side, 1).")
 model_option = click.option(
     "--model", default=None, metavar="NAME|PATH",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mattekit.errors import InputError
+from mattekit.errors import FormatError, InputError, OutputError
 from mattekit.io.atomic import commit, discard, temp_sibling
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -49,7 +49,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         H×W×3 uint8 RGB array, EXIF orientation applied.
 
     Raises:
-        mattekit.errors.InputError: missing, empty, not an image, or truncated.
+        mattekit.errors.FormatError: the content is not a picture Pillow reads (an SVG drawing,
+            a video, text...), whatever the file's name says; the message names what it holds.
+        mattekit.errors.InputError: missing, empty, truncated or damaged, or too large.
     """
     p = Path(path)
     if not p.exists():
@@ -64,11 +66,24 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
             return _to_rgb8(img)
     except UnidentifiedImageError:
-        raise InputError(p, "not an image file (cannot identify its format)") from None
+        raise _unidentified(p) from None
     except Image.DecompressionBombError as exc:
         raise InputError(p, f"image too large ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(p, f"cannot decode image ({exc})") from None
+
+
+def _unidentified(p: Path) -> InputError:
+    """The error for a file Pillow cannot identify, saying what the file holds when known."""
+    from mattekit.io.sniff import sniff
+
+    kind = sniff(p)
+    if kind is None:
+        return FormatError(p, "not an image file (cannot identify its format)")
+    if kind.endswith("image") and not kind.startswith("HEIF"):
+        return InputError(p, f"cannot decode image: it starts like {kind} but is damaged or cut short")
+    named = f" despite its {p.suffix} name" if p.suffix.lower() in IMAGE_SUFFIXES else ""
+    return FormatError(p, f"not an image file: it holds {kind}{named}")
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6) -> Path:
@@ -83,6 +98,10 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
 
     Returns:
         The final path.
+
+    Raises:
+        mattekit.errors.OutputError: the file system refused the write (disk full, size limit);
+            nothing is left under either name.
     """
     final = Path(path)
     temp = temp_sibling(final)
@@ -95,6 +114,9 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
         else:
             image.save(temp)
         commit(temp, final)
+    except OSError as exc:
+        discard(temp)
+        raise OutputError.writing(final, exc) from None
     except BaseException:
         discard(temp)
         raise

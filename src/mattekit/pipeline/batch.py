@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 
 from mattekit.errors import Cancelled, InputError, MattekitError, OutputError
 from mattekit.io.atomic import remove_partials
+from mattekit.params import validate_cancel, validate_downsample_ratio, validate_output_video_mbps
 
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 VIDEO_OUTPUTS = ("composition", "alpha", "foreground")
@@ -45,6 +46,7 @@ class FileOutcome:
         seconds: wall-clock time spent on it.
         frames: frames matted (videos; 1 for an image; 0 when not processed).
         label: the file's path relative to the folder it was found in (for display).
+        exit_code: the CLI exit code of its error when failed (2 input, 3 output, 4 model, 1 other).
     """
 
     source: Path
@@ -54,6 +56,7 @@ class FileOutcome:
     seconds: float = 0.0
     frames: int = 0
     label: str = ""
+    exit_code: int = 0
 
 
 @dataclass
@@ -111,11 +114,20 @@ def find_files(root: str | os.PathLike, suffixes: Iterable[str], recursive: bool
 
 
 def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[Path, Path]]:
-    """(file, its path relative to its folder input, without suffix) for every input."""
+    """(file, its path relative to its folder input, without suffix) for every input.
+
+    Raises:
+        mattekit.errors.OutputError: the output folder is one of the input folders (the results
+            would mix with the inputs, be taken as inputs on the next run, and could replace them).
+    """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     pairs = []
+    out = output_dir.resolve()
     for item in map(Path, inputs):
+        if item.is_dir() and item.resolve() == out:
+            raise OutputError(output_dir, "the output folder is the input folder; the results would mix "
+                                          "with the files they come from (choose another output folder)")
         if item.is_dir():
             for file in find_files(item, suffixes, recursive, exclude=output_dir):
                 pairs.append((file, file.relative_to(item).with_suffix("")))
@@ -129,12 +141,12 @@ def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[P
             for f, rel in pairs]
 
 
-def _reason(exc: BaseException) -> str:
-    """One line: the problem of a user error (its path is the row's file), else type and message."""
-    problem = getattr(exc, "problem", None)
+def _reason(exc: BaseException, source: Path) -> str:
+    """One line: the problem of a user error (with its path when that is not the row's file, e.g.
+    an output on a full disk), else the exception's type and message."""
     if isinstance(exc, MattekitError):
-        path = getattr(exc, "path", None)
-        return problem if problem and path else str(exc)
+        path, problem = getattr(exc, "path", None), getattr(exc, "problem", None)
+        return problem if problem and path and Path(path) == source else str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -144,12 +156,19 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
          on_start: Callable[[Path, int, int], None] | None) -> BatchResult:
     result = BatchResult()
     total = len(jobs)
+    inputs = {source.resolve(): source for source, _, _ in jobs}
     for i, (source, targets, label) in enumerate(jobs):
         if cancel is not None and cancel.is_set():
             result.cancelled = True
             break
         outputs = list(targets.values())
-        if not overwrite and all(p.exists() for p in outputs):
+        clash = next((p for p in outputs if p.resolve() in inputs), None)
+        if clash is not None:  # never taken for a finished output, never replaced
+            victim = inputs[clash.resolve()]
+            what = "the file itself" if victim == source else f"the input {victim}"
+            outcome = FileOutcome(source, FAILED, [], f"its output {clash} would replace {what}; choose "
+                                  f"another output folder", exit_code=3)
+        elif not overwrite and all(p.exists() for p in outputs):
             outcome = FileOutcome(source, SKIPPED, outputs, "complete output exists")
         else:
             if on_start is not None:
@@ -166,7 +185,8 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
                 outcome = FileOutcome(source, CANCELLED, [], reason, time.perf_counter() - started)
                 result.cancelled = True
             except Exception as exc:  # one file's error (ours or a library's) must not end the batch
-                outcome = FileOutcome(source, FAILED, [], _reason(exc), time.perf_counter() - started)
+                outcome = FileOutcome(source, FAILED, [], _reason(exc, source), time.perf_counter() - started,
+                                      exit_code=getattr(exc, "exit_code", 1))
         outcome.label = label
         result.outcomes.append(outcome)
         if on_file is not None:
@@ -221,6 +241,8 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     Raises:
         mattekit.errors.InputError: an input does not exist, or no video file was found.
         ValueError: unknown ``output_type`` or output kind.
+        mattekit.errors.ParameterError: ``downsample_ratio`` or ``output_video_mbps`` out of range
+            or ``cancel`` not an Event (see :mod:`mattekit.params`), before any file is touched.
     """
     from mattekit.compose.background import parse_background
     from mattekit.io.video_reader import VIDEO_SUFFIXES
@@ -230,6 +252,9 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
 
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
+    validate_downsample_ratio(downsample_ratio)
+    validate_output_video_mbps(output_video_mbps)
+    validate_cancel(cancel)
     kinds = tuple(dict.fromkeys(outputs))
     unknown = [k for k in kinds if k not in VIDEO_OUTPUTS]
     if unknown or not kinds:
@@ -305,6 +330,8 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
 
     Raises:
         mattekit.errors.InputError: an input does not exist, or no image was found.
+        mattekit.errors.ParameterError: ``downsample_ratio`` out of range or ``cancel`` not an
+            Event, before any file is touched.
     """
     import numpy as np
 
@@ -314,6 +341,8 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     from mattekit.models.rvm_onnx import new_session
     from mattekit.pipeline.image import matte_image
 
+    validate_downsample_ratio(downsample_ratio)
+    validate_cancel(cancel)
     out_root = Path(output_dir)
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if len(items) == 1 and not Path(items[0]).exists():
@@ -338,9 +367,6 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
 
     def process(source: Path, targets: dict[str, Path]) -> int:
-        for target in targets.values():
-            if target.resolve() == source.resolve():
-                raise OutputError(target, "output path is the same as the input; choose another folder")
         rgb = read_image(source)
         matte = matte_image(rgb, session, downsample_ratio, **kwargs)
         if cancel is not None and cancel.is_set():
