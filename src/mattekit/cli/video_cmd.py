@@ -69,7 +69,7 @@ def exit_for(result) -> None:
 @click.option("--background", "-b", metavar="COLOR|IMAGE|VIDEO|blur[:N]|transparent",
               help="Composite background: a colour name or #rrggbb, a picture (scaled to cover, centred), a "
                    "video (looped or cut, at the input's frame rate), blur[:N] (the input's own background "
-                   "blurred, Gaussian sigma N px, default 25) or transparent. Default RVM's green.")
+                   "blurred, Gaussian sigma N px, 0 < N <= 1000, default 25) or transparent. Default RVM's green.")
 @click.option("--output-video-mbps", type=Checked(validate_output_video_mbps),
               help=f"Bit rate of written videos in Mbit/s, {MBPS_RANGE[0]:g} to {MBPS_RANGE[1]:g} "
                    "(default: quality-based).")
