@@ -31,12 +31,12 @@ MATTEKIT = [sys.executable, "-m", "mattekit"]
 # ---------------------------------------------------------------- generated inputs
 
 def make_clip(path: Path, frames: int = 24, size=(96, 64), rate: int = 24, audio: bool = True,
-              noise: bool = False, container_options=None) -> Path:
+              noise: bool = False, container_options=None, codec: str = "libx264") -> Path:
     """An H.264 clip with a 440 Hz AAC tone as long as the video, interleaved as real files are."""
     rng = np.random.default_rng(0)
     w, h = size
     with av.open(str(path), "w", options=container_options or {}) as out:
-        video = out.add_stream("libx264", rate=rate)
+        video = out.add_stream(codec, rate=rate)
         video.width, video.height, video.pix_fmt = w, h, "yuv420p"
         sound = out.add_stream("aac", rate=48000) if audio else None
         pos = 0
@@ -595,6 +595,30 @@ def test_video_cut_short_keeps_audio_as_long_as_video(rvm_session, tmp_path):
     frames, video_end, audio_stop = stream_ends(tmp_path / "c.mp4")
     assert frames == result.frames and video_end < 1.0
     assert audio_stop <= video_end + 1024 / 48000 + 1e-6  # never past the video (it may end sooner: cut too)
+
+
+@pytest.mark.parametrize("name,codec", [("v.mkv", "libx264"), ("v.webm", "libvpx-vp9"), ("v.avi", "mpeg4"),
+                                        ("v.mov", "libx264"), ("v.ts", "libx264")])
+def test_damage_in_any_container_is_reported(name, codec, tmp_path):
+    """Whether the decoder rejects the packet (skipped, counted) or the demuxer stops at the damage
+    (Matroska: the rest of the cluster is lost), the loss is never silent."""
+    from mattekit.io.video_reader import VideoFileReader
+
+    src = make_clip(tmp_path / name, frames=24, audio=False, noise=True, codec=codec)
+    bad = tmp_path / f"bad-{name}"
+    damage(src, bad, [12])
+    with VideoFileReader(bad) as reader:
+        frames = sum(1 for _ in reader)
+    assert 12 <= frames < 24
+    assert reader.warning.endswith(f"the outputs hold the {frames} decoded frames")
+    damage(src, bad, [0])  # the first frame, on which the later ones depend
+    try:
+        with VideoFileReader(bad) as reader:
+            frames = sum(1 for _ in reader)
+        assert frames < 24 and reader.warning  # (mpeg4 in avi restarts at the next frame, and says so)
+    except InputError as exc:
+        assert exc.problem.startswith(("cannot decode any frame", "no frame could be read although the file "
+                                       "declares about 24", "video stream has no frame size")), exc.problem
 
 
 def test_damaged_background_video_holds_the_frame_before_the_damage(rvm_session, tmp_path):

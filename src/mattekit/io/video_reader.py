@@ -118,9 +118,7 @@ class VideoFileReader(FrameSource):
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         self.frame_rate = Fraction(rate) if rate else DEFAULT_SEQUENCE_RATE
         self.time_base = Fraction(stream.time_base) if stream.time_base else 1 / self.frame_rate
-        self.frame_count = stream.frames or None
-        if self.frame_count is None and stream.duration and stream.time_base:
-            self.frame_count = round(float(stream.duration * stream.time_base * self.frame_rate))
+        self.frame_count, self._count_exact = _declared_frames(stream, self.frame_rate)
         self.has_audio = bool(self._container.streams.audio)
         self.frames_read = 0
         self.damaged_packets = 0
@@ -135,6 +133,9 @@ class VideoFileReader(FrameSource):
             if self._last_error is not None or self._stopped is not None:
                 reason = _ffmpeg_reason(self._last_error or self._stopped)
                 raise InputError(self.path, f"cannot decode any frame ({reason})")
+            if self.frame_count:
+                raise InputError(self.path, f"no frame could be read although the file declares about "
+                                            f"{self.frame_count} (damaged file?)")
             raise InputError(self.path, "video stream holds no frame (0 frames)")
         self.orientation = display_orientation(self._first, stream)
         if self.orientation in SWAPS_SIZE:
@@ -191,13 +192,37 @@ class VideoFileReader(FrameSource):
         if self._stopped is not None:
             notes.append(f"decoding stopped after {self.frames_read} frames ({_ffmpeg_reason(self._stopped)})")
         elif not self.damaged_packets and lost and lost > 0:
-            notes.append(f"only {self.frames_read} of {self.frame_count} frames decoded")
+            about = "" if self._count_exact else "about "
+            notes.append(f"only {self.frames_read} of {about}{self.frame_count} frames decoded (damaged or cut "
+                         f"short)")
         if not notes:
             return None
         return "; ".join(notes) + f"; the outputs hold the {self.frames_read} decoded frames"
 
     def close(self) -> None:
         self._container.close()
+
+
+def _declared_frames(stream, rate: Fraction) -> tuple[int | None, bool]:
+    """(frames the container declares for ``stream``, whether that is an exact count).
+
+    MP4/MOV count their samples; otherwise the count is estimated from the track's ``DURATION``
+    tag (Matroska/WebM, written by FFmpeg and mkvmerge) or the stream's duration.
+    """
+    if stream.frames:
+        return stream.frames, True
+    seconds = None
+    if (stream.metadata or {}).get("DURATION"):  # the track's own; FFmpeg may give the file's as the stream's
+        try:
+            h, m, sec = stream.metadata["DURATION"].split(":")
+            seconds = int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            seconds = None
+    if seconds is None and stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    if seconds is None:
+        return None, False
+    return round(seconds * float(rate)), False
 
 
 def _chain(first, rest):
@@ -259,7 +284,8 @@ def open_source(path: str | os.PathLike, frame_rate: float | None = None) -> Fra
 
 def _not_a_video(path: Path, reason: str | None) -> InputError:
     """FFmpeg could not open ``path`` (``reason``) or found no frame size (``None``): a
-    :class:`FormatError` saying what the file holds when it is no video or picture at all."""
+    :class:`FormatError` saying what the file holds when it is no video or picture at all, an
+    :class:`InputError` (damaged) when it starts like a video container."""
     from mattekit.io.sniff import sniff
 
     kind = sniff(path)
@@ -267,7 +293,8 @@ def _not_a_video(path: Path, reason: str | None) -> InputError:
         return FormatError(path, f"not a readable video (it holds {kind})")
     if reason is None:
         return InputError(path, "video stream has no frame size (damaged file?)")
-    return FormatError(path, f"not a readable video ({reason})")
+    # a known video container FFmpeg cannot open is damaged (e.g. cut short), not a foreign type
+    return (InputError if kind and "video" in kind else FormatError)(path, f"not a readable video ({reason})")
 
 
 def _ffmpeg_reason(exc: Exception) -> str:

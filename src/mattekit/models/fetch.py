@@ -159,12 +159,18 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     Raises:
         mattekit.errors.ModelError: the name is unknown or the fetch fails.
         mattekit.errors.InputError: a path was given and the file does not exist.
+        mattekit.errors.ParameterTypeError: ``model`` is neither a string nor a path.
     """
     from mattekit.errors import InputError
     from mattekit.models.registry import DEFAULT_MODEL, MODELS
 
     if model is None:
         model = DEFAULT_MODEL
+    if not isinstance(model, (str, os.PathLike)):
+        from mattekit.errors import ParameterTypeError
+
+        raise ParameterTypeError("model", f"must be a model name, an .onnx path or an RVMSession, not {model!r} "
+                                          f"({type(model).__name__})")
     text = os.fspath(model)
     if text in MODELS:
         return fetch(text)
