@@ -566,6 +566,8 @@ def test_damaged_packets_are_skipped_and_reported(rvm_session, tmp_path, capsys)
     assert abs(audio_stop - video_end) <= 1024 / 48000 + 1e-6  # one AAC packet
     code, lines = cli(["video", bad, "-a", tmp_path / "cli.mp4", "-q"], capsys)
     assert code == 0 and lines == [f"mattekit: warning: {result.warning}"]
+    code, lines = cli(["video", bad, "-o", tmp_path / "batch", "--outputs", "alpha", "-q"], capsys)  # batch mode
+    assert code == 0 and lines == [f"mattekit: warning: {result.warning}"]
 
 
 def first_difference(a: Path, b: Path) -> int:

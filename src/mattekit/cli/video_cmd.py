@@ -29,7 +29,8 @@ def print_summary(result, quiet: bool) -> None:
         for o in result.outcomes:
             if quiet and o.status in ("done", "skipped"):
                 continue
-            detail = o.reason if o.status != "done" else ", ".join(p.name for p in o.outputs)
+            detail = o.reason if o.status != "done" else ", ".join(p.name for p in o.outputs) + \
+                (f" (warning: {o.reason})" if o.reason else "")
             table.add_row(o.label or str(o.source), f"[{styles[o.status]}]{o.status}[/]", detail,
                           f"{o.seconds:.1f}" if o.seconds else "")
         console.print(table)
@@ -129,6 +130,8 @@ def _batch(input_source, output_dir, outputs, recursive, output_type, background
     def on_file(outcome, index, total):
         if outcome.status == "failed":
             click.echo(f"mattekit: error: {outcome.source}: {outcome.reason}", err=True)
+        elif outcome.status == "done" and outcome.reason:
+            click.echo(f"mattekit: warning: {outcome.source}: {outcome.reason}", err=True)
 
     result = convert_folder(input_source, output_dir, recursive=recursive, output_type=output_type,
                             outputs=kinds, background=background, output_video_mbps=output_video_mbps,

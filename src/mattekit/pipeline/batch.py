@@ -42,7 +42,8 @@ class FileOutcome:
         status: ``"done"``, ``"skipped"`` (complete outputs existed), ``"failed"`` or
             ``"cancelled"``.
         outputs: the output paths (written, or found complete when skipped).
-        reason: why it failed or was skipped (one line), else ``""``.
+        reason: why it failed or was skipped (one line), what was lost when it was done from a
+            damaged input (:attr:`~mattekit.pipeline.video.VideoResult.warning`), else ``""``.
         seconds: wall-clock time spent on it.
         frames: frames matted (videos; 1 for an image; 0 when not processed).
         label: the file's path relative to the folder it was found in (for display).
@@ -150,7 +151,8 @@ def _reason(exc: BaseException, source: Path) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path, dict[str, Path]], int],
+def _run(jobs: list[tuple[Path, dict[str, Path], str]],
+         process: Callable[[Path, dict[str, Path]], tuple[int, str | None]],
          overwrite: bool, cancel: threading.Event | None,
          on_file: Callable[[FileOutcome, int, int], None] | None,
          on_start: Callable[[Path, int, int], None] | None) -> BatchResult:
@@ -177,8 +179,8 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
             try:
                 for target in outputs:
                     remove_partials(target)
-                frames = process(source, targets)
-                outcome = FileOutcome(source, DONE, outputs, "", time.perf_counter() - started, frames)
+                frames, warning = process(source, targets)
+                outcome = FileOutcome(source, DONE, outputs, warning or "", time.perf_counter() - started, frames)
             except (Cancelled, KeyboardInterrupt) as exc:
                 reason = str(exc) if isinstance(exc, Cancelled) else "interrupted"
                 reason = reason.removeprefix(f"{source}: ")
@@ -278,7 +280,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
              (rel.parent / f.name).as_posix()) for f, rel in pairs]
     session = new_session(model)
 
-    def process(source: Path, targets: dict[str, Path]) -> int:
+    def process(source: Path, targets: dict[str, Path]) -> tuple[int, str | None]:
         result = convert_video(source, output_type=output_type,
                                output_composition=targets.get("composition"),
                                output_alpha=targets.get("alpha"),
@@ -286,7 +288,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                                output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
                                background=background, progress=progress, model=session,
                                overwrite=True, cancel=cancel)
-        return result.frames
+        return result.frames, result.warning and result.warning.removeprefix(f"{source}: ")
 
     return _run(jobs, process, overwrite, cancel, on_file, on_start)
 
@@ -366,7 +368,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     session = new_session(model)
     kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
 
-    def process(source: Path, targets: dict[str, Path]) -> int:
+    def process(source: Path, targets: dict[str, Path]) -> tuple[int, None]:
         rgb = read_image(source)
         matte = matte_image(rgb, session, downsample_ratio, **kwargs)
         if cancel is not None and cancel.is_set():
@@ -379,7 +381,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
             h, w = matte.alpha.shape
             write_image(targets["composite"],
                         blend(matte.fgr, matte.alpha, background.frame(0, h, w, rgb, matte.alpha)))
-        return 1
+        return 1, None
 
     try:
         return _run(jobs, process, overwrite, cancel, on_file, on_start)
