@@ -299,12 +299,14 @@ def parse_background(spec: "str | os.PathLike | tuple | Background | None",
         spec: ``None`` (``default`` colour), a :class:`Background`, an (r, g, b) tuple of
             0..255 ints, a colour name or ``#hex`` string, ``"transparent"``, ``"blur"`` or
             ``"blur:SIGMA"`` (Gaussian sigma in pixels, default 25, at most 1000), an image path or a video
-            path (by suffix; see :data:`mattekit.io.video_reader.VIDEO_SUFFIXES`).
+            path (by suffix, see :data:`mattekit.io.video_reader.VIDEO_SUFFIXES`, or by content when
+            the file holds video under another name).
 
     Raises:
         mattekit.errors.InputError: the string is none of these (a blur strength must be a
             finite number in (0, 1000]), or the file cannot be read.
     """
+    from mattekit.io.sniff import sniff
     from mattekit.io.video_reader import VIDEO_SUFFIXES
 
     if spec is None:
@@ -338,6 +340,6 @@ def parse_background(spec: "str | os.PathLike | tuple | Background | None",
                                "nor an existing file")
     if path.is_dir():
         raise InputError(text, "background is a folder; give an image or a video file")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    if path.suffix.lower() in VIDEO_SUFFIXES or (sniff(path) or "").endswith("video"):  # content over name
         return VideoBackground(path)
     return ImageBackground(path)
