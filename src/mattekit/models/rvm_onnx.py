@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError
+from mattekit.params import auto_downsample_ratio  # noqa: F401 - RVM's ratio rule, kept with its validator
 
 INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
