@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("mattekit: cancelled", err=True)
         return 130
     except click.BadParameter as exc:  # one line naming the option, as for a bad file
-        if isinstance(exc, click.MissingParameter) or exc.param is None:
+        name = _param_name(exc)
+        if isinstance(exc, click.MissingParameter) or name is None:
             click.echo(f"mattekit: error: {exc.format_message()}{_help_hint(exc)}", err=True)
         else:
-            name = exc.param.opts[0] if isinstance(exc.param, click.Option) else exc.param.human_readable_name
-            click.echo(f"mattekit: error: {exc.param_hint or name}: {exc.message}", err=True)
+            click.echo(f"mattekit: error: {name}: {exc.message}", err=True)
         return 2
     except click.UsageError as exc:
         click.echo(f"mattekit: error: {exc.format_message()}{_help_hint(exc)}", err=True)
@@ -77,6 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("mattekit: cancelled", err=True)
         return 130
     return code if isinstance(code, int) else 0
+
+
+def _param_name(exc: click.BadParameter) -> str | None:
+    if isinstance(exc.param_hint, str):
+        return exc.param_hint
+    if isinstance(exc.param, click.Option):
+        return exc.param.opts[0]
+    return exc.param.human_readable_name if exc.param is not None else None
 
 
 def _help_hint(exc: click.UsageError) -> str:
