@@ -156,6 +156,22 @@ def test_every_entry_point_refuses_a_bad_ratio_alike(entry, value, kind, message
     assert not (tmp_path / "out").exists()
 
 
+def test_typed_text_is_parsed_by_the_same_rules():
+    """What the CLI and the server's form fields use: mattekit.params.parse."""
+    ratio = params.validate_downsample_ratio
+    assert params.parse("AUTO", ratio, {"auto": None}) is None
+    assert params.parse(" 0.25 ", ratio, {"auto": None}) == 0.25
+    for text, problem in (("half", "'half' is not 'auto' or a number"),
+                          ("0", "must be a number in (0, 1] (or left out for auto), not 0"),
+                          ("NaN", "must be a number in (0, 1] (or left out for auto), not nan")):
+        with pytest.raises(ParameterError) as caught:
+            params.parse(text, ratio, {"auto": None})
+        assert (caught.value.name, caught.value.problem) == ("downsample_ratio", problem)
+    assert params.parse("12", params.validate_seq_chunk, integer=True) == 12
+    with pytest.raises(ParameterError, match=r"^seq_chunk: '1.5' is not an integer$"):
+        params.parse("1.5", params.validate_seq_chunk, integer=True)
+
+
 def test_cancel_must_be_an_event(clip, rvm_session, tmp_path):
     with pytest.raises(TypeError, match=r"^cancel: must be a threading.Event \(or None\), not True \(bool\)$"):
         mattekit.convert_video(clip, output_alpha=tmp_path / "a.mp4", cancel=True, model=rvm_session, progress=False)

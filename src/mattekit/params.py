@@ -6,7 +6,8 @@ with the same message everywhere. Each returns the normalised value, or raises
 :class:`~mattekit.errors.ParameterError` (a :class:`ValueError`) for a value out of range and
 :class:`~mattekit.errors.ParameterTypeError` (a :class:`TypeError`) for a value of the wrong type
 (a string, a bool, ``None`` where a number is needed). Both are
-:class:`~mattekit.errors.MattekitError` s: the CLI prints one line and exits 2.
+:class:`~mattekit.errors.MattekitError` s: the CLI prints one line and exits 2. Text typed by a
+user (a CLI option, a form field) goes through :func:`parse` with the same validators.
 
 Ranges (the reason for each bound is beside its constant):
 
@@ -25,6 +26,7 @@ cancel                ``None`` or an object with ``is_set()`` (threading.Event) 
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import operator
@@ -180,6 +182,34 @@ def validate_blur_sigma(value, name: str = "blur") -> float:
     if not 0 < sigma <= BLUR_SIGMA_MAX:
         raise ParameterError(name, f"must be {what}, not {sigma:g}")
     return sigma
+
+
+def parse(text: str, validator, words: dict | None = None, name: str | None = None, integer: bool = False):
+    """A value typed by a user (a CLI option, a form field) checked by ``validator``.
+
+    Args:
+        text: what was typed, e.g. ``"0.5"``, ``"auto"``, ``" 30 "``.
+        validator: one of this module's ``validate_*`` functions.
+        words: words that stand for a value, e.g. ``{"auto": None}`` (matched case-insensitively).
+        name: the name in messages (default: the validator's own).
+        integer: parse an integer (``"1.5"`` is then refused) instead of a float.
+
+    Raises:
+        mattekit.errors.ParameterError: not a number (nor one of ``words``), or refused by
+            ``validator``.
+    """
+    kwargs = {} if name is None else {"name": name}
+    word = text.strip().lower()
+    if words and word in words:
+        return validator(words[word], **kwargs) if words[word] is not None else None
+    try:
+        number = int(text) if integer else float(text)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        either = "".join(f"{w!r} or " for w in words or {})
+        label = name or inspect.signature(validator).parameters["name"].default
+        raise ParameterError(label, f"{text!r} is not {either}{kind}") from None
+    return validator(number, **kwargs)
 
 
 def validate_cancel(value, name: str = "cancel"):

@@ -5,31 +5,24 @@ from __future__ import annotations
 import click
 
 from mattekit.errors import ParameterError
-from mattekit.params import validate_downsample_ratio
+from mattekit.params import parse, validate_downsample_ratio
 
 
 class Checked(click.ParamType):
-    """A number from the command line checked by one of :mod:`mattekit.params`' validators, so
-    the CLI accepts exactly what the Python API accepts (with the same message)."""
+    """A number from the command line parsed and checked by :func:`mattekit.params.parse` with one
+    of its validators, so the CLI accepts exactly what the Python API and the server accept."""
 
-    def __init__(self, validator, metavar: str = "FLOAT", words: dict | None = None, parse=float):
+    def __init__(self, validator, metavar: str = "FLOAT", words: dict | None = None, integer: bool = False):
         self.validator = validator
         self.name = metavar
-        self.words = words or {}  # e.g. {"auto": None}
-        self.parse = parse
+        self.words = words
+        self.integer = integer
 
     def convert(self, value, param, ctx):
         if value is None or not isinstance(value, str):
             return value
-        if value.strip().lower() in self.words:
-            return self.words[value.strip().lower()]
         try:
-            number = self.parse(value)
-        except ValueError:
-            kind = "an integer" if self.parse is int else "a number"
-            self.fail(f"{value!r} is not {''.join(f'{w!r} or ' for w in self.words)}{kind}", param, ctx)
-        try:
-            return self.validator(number)
+            return parse(value, self.validator, self.words, integer=self.integer)
         except ParameterError as exc:
             self.fail(exc.problem, param, ctx)
 

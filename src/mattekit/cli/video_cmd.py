@@ -75,7 +75,7 @@ def exit_for(result) -> None:
               help=f"Bit rate of written videos in Mbit/s, {MBPS_RANGE[0]:g} to {MBPS_RANGE[1]:g} "
                    "(default: quality-based).")
 @downsample_ratio_option
-@click.option("--seq-chunk", type=Checked(validate_seq_chunk, "INTEGER", parse=int), default=1, show_default=True,
+@click.option("--seq-chunk", type=Checked(validate_seq_chunk, "INTEGER", integer=True), default=1, show_default=True,
               help="Accepted for RVM compatibility; the ONNX model steps one frame at a time.")
 @click.option("--frame-rate", type=Checked(validate_frame_rate),
               help=f"Frame rate of a folder of frames, {FRAME_RATE_RANGE[0]:g} to {FRAME_RATE_RANGE[1]:g} "
