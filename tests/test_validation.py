@@ -351,7 +351,8 @@ LIARS = {
     "empty.png": (b"", "file is empty (0 bytes)", "file is empty (0 bytes)"),
     "cut.png": (png_bytes(64, 48)[:30], "cannot decode image: it starts like a PNG image but is damaged or cut short",
                 None),
-    "huge.png": (png_bytes(100_000, 100_000), "image too large", "video stream has no frame size (damaged file?)"),
+    "huge.png": (png_bytes(100_000, 100_000), "image too large: its header declares 10,000 megapixels, over the "
+                 "179-megapixel limit (a decompression bomb?)", "video stream has no frame size (damaged file?)"),
 }
 
 

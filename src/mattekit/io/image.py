@@ -68,9 +68,21 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except UnidentifiedImageError:
         raise _unidentified(p) from None
     except Image.DecompressionBombError as exc:
-        raise InputError(p, f"image too large ({exc})") from None
+        raise InputError(p, _too_large(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(p, f"cannot decode image ({exc})") from None
+
+
+def _too_large(exc: Exception) -> str:
+    """Pillow's decompression-bomb refusal in a line: the pixels the header declares and the limit."""
+    import re
+
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    if found is None:
+        return f"image too large ({exc})"
+    declared, limit = map(int, found.groups())
+    return (f"image too large: its header declares {declared / 1e6:,.0f} megapixels, over the "
+            f"{limit / 1e6:,.0f}-megapixel limit (a decompression bomb?)")
 
 
 def _unidentified(p: Path) -> InputError:
