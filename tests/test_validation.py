@@ -371,6 +371,15 @@ def test_lying_files_get_one_true_line(name, clip, tmp_path, capsys):
     assert folder_state(tmp_path) == before
 
 
+def test_header_over_half_the_bomb_limit_prints_no_warning(tmp_path):
+    """Pillow warns on stderr for 89-179 megapixels; the one line stays one line."""
+    lie = tmp_path / "big.png"
+    lie.write_bytes(png_bytes(12_000, 12_000))
+    proc = run(["image", lie, "-o", tmp_path / "out", "-q"])
+    assert_one_line(proc, 2, f"mattekit: error: {lie}: cannot decode image (image file is truncated (0 bytes not "
+                             f"processed))")
+
+
 def test_video_bytes_named_png_and_png_bytes_named_mp4(clip, rvm_session, tmp_path, capsys):
     movie = tmp_path / "photo.png"
     shutil.copy(clip, movie)

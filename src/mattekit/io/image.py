@@ -10,6 +10,7 @@ read with a peak of about Pillow's decoded image (4 bytes a pixel) plus the 3-by
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,10 @@ from mattekit.errors import FormatError, InputError, OutputError
 from mattekit.io.atomic import commit, discard, temp_sibling
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+# Pillow prints a DecompressionBombWarning (two lines on stderr) for pictures over half its bomb
+# limit and refuses those over the limit; mattekit refuses the latter in one line (read_image) and
+# reads the former, so the warning would only break the one-line rule.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
