@@ -44,16 +44,17 @@ class OutputError(PathError):
     exit_code = 3
 
     @classmethod
-    def writing(cls, path: str | Path, exc: OSError) -> "OutputError":
-        """The error for ``exc``, raised while writing ``path`` (the caller removes the partial file)."""
+    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> "OutputError":
+        """The error for ``exc``, raised while writing ``path`` (``started``: the caller removes
+        the partial file) or while creating it."""
         reason = exc.strerror or str(exc)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            problem = f"disk full while writing ({reason}); the partial output was removed"
+            problem = f"disk full{' while writing' if started else ''} ({reason})"
         elif exc.errno == errno.EFBIG:
-            problem = f"file too large for this file system or size limit ({reason}); the partial output was removed"
+            problem = f"file too large for this file system or size limit ({reason})"
         else:
-            problem = f"writing failed ({reason}); the partial output was removed"
-        return cls(path, problem)
+            problem = f"{'writing failed' if started else 'cannot be created'} ({reason})"
+        return cls(path, problem + ("; the partial output was removed" if started else ""))
 
 
 class ParameterError(MattekitError, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -134,7 +135,8 @@ class VideoFileReader(FrameSource):
                 reason = _ffmpeg_reason(self._last_error or self._stopped)
                 raise InputError(self.path, f"cannot decode any frame ({reason})")
             if self.frame_count:
-                raise InputError(self.path, f"no frame could be read although the file declares about "
+                about = "" if self._count_exact else "about "
+                raise InputError(self.path, f"no frame could be read although the file declares {about}"
                                             f"{self.frame_count} (damaged file?)")
             raise InputError(self.path, "video stream holds no frame (0 frames)")
         self.orientation = display_orientation(self._first, stream)
@@ -167,11 +169,9 @@ class VideoFileReader(FrameSource):
 
     def __iter__(self) -> Iterator[SourceFrame]:
         how = self.orientation
+        frames = self._decoded
         if self._first is not None:
-            first, self._first = self._first, None
-            frames = _chain(first, self._decoded)
-        else:
-            frames = self._decoded
+            frames, self._first = itertools.chain([self._first], frames), None
         for frame in frames:
             rgb = frame.to_ndarray(format="rgb24")
             if how:
@@ -223,11 +223,6 @@ def _declared_frames(stream, rate: Fraction) -> tuple[int | None, bool]:
     if seconds is None:
         return None, False
     return round(seconds * float(rate)), False
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 class ImageSequenceReader(FrameSource):

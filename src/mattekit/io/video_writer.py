@@ -169,7 +169,7 @@ class VideoWriter(FrameWriter):
             self._container = av.open(str(self._temp), mode="w")
         except OSError as exc:
             discard(self._temp)
-            raise OutputError.writing(self.path, exc) from None
+            raise OutputError.writing(self.path, exc, started=False) from None
         except (av.error.FFmpegError, ValueError) as exc:
             raise OutputError(self.path, f"cannot create video ({exc})") from None
         try:
@@ -314,7 +314,7 @@ class PngSequenceWriter(FrameWriter):
         try:
             self._temp.mkdir(parents=True)
         except OSError as exc:
-            raise OutputError.writing(self.path, exc) from None
+            raise OutputError.writing(self.path, exc, started=False) from None
 
     def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
         if image.ndim == 3 and image.shape[2] == 1:
