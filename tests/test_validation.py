@@ -435,18 +435,18 @@ def test_output_folder_equal_to_input_folder_is_refused(imgdir, tmp_path, capsys
 
 
 def test_an_output_that_would_replace_an_input_is_refused(imgdir, rvm_session, tmp_path, capsys):
+    """Checked before "complete output exists": the input is never reported as a finished output."""
     Image.fromarray(np.full((24, 32), 200, np.uint8)).save(imgdir / "b_alpha.png")
     before = folder_state(imgdir)
-    code, lines = cli(["image", imgdir / "a.png", "-o", imgdir, "-q"], capsys)
-    assert code == 3 and lines == [f"mattekit: error: {imgdir / 'a.png'}: its output {imgdir / 'a.png'} would "
-                                   f"replace the file itself; choose another output folder"]
+    for extra in ([], ["--overwrite"]):
+        code, lines = cli(["image", imgdir / "a.png", "-o", imgdir, "-q", *extra], capsys)
+        assert code == 3 and lines == [f"mattekit: error: {imgdir / 'a.png'}: is the same as the input "
+                                       f"{imgdir / 'a.png'}; choose another output folder"]
     result = mattekit.matte_folder([imgdir / "b.jpg", imgdir / "b_alpha.png"], imgdir, alpha=True,
-                                   model=rvm_session, overwrite=True)
+                                   model=rvm_session)
     assert [(o.source.name, o.status, o.reason) for o in result.outcomes] == [
-        ("b.jpg", "failed", f"its output {imgdir / 'b_alpha.png'} would replace the input {imgdir / 'b_alpha.png'}; "
-                            f"choose another output folder"),
-        ("b_alpha.png", "failed", f"its output {imgdir / 'b_alpha.png'} would replace the file itself; choose "
-                                  f"another output folder")]
+        ("b.jpg", "failed", f"is the same as the input {imgdir / 'b_alpha.png'}; choose another output folder"),
+        ("b_alpha.png", "failed", f"is the same as the input {imgdir / 'b_alpha.png'}; choose another output folder")]
     assert folder_state(imgdir) == before
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mattekit.errors import FormatError, InputError, OutputError
-from mattekit.io.atomic import commit, discard, temp_sibling
+from mattekit.io.atomic import commit, discard, start_temp
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # Pillow prints a DecompressionBombWarning (two lines on stderr) for pictures over half its bomb
@@ -103,7 +103,8 @@ def _unidentified(p: Path) -> InputError:
     return FormatError(p, f"not an image file: it holds {kind}{named}")
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6) -> Path:
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6,
+                atomic: bool = True) -> Path:
     """Write an image atomically (temporary name, then rename).
 
     Args:
@@ -112,6 +113,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
         quality: JPEG quality (1..100).
         compress_level: PNG zlib level (0..9); 1 writes about 3x faster than the default 6 for
             files about a third larger (used for PNG sequences).
+        atomic: ``False`` writes straight to ``path``; only for files inside a folder that is
+            itself a temporary (the frames of a PNG sequence).
 
     Returns:
         The final path.
@@ -121,7 +124,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
             nothing is left under either name.
     """
     final = Path(path)
-    temp = temp_sibling(final)
+    temp = start_temp(final) if atomic else final
     try:
         image = Image.fromarray(np.ascontiguousarray(array))
         if final.suffix.lower() in (".jpg", ".jpeg"):
@@ -130,7 +133,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
             image.save(temp, compress_level=compress_level)
         else:
             image.save(temp)
-        commit(temp, final)
+        if atomic:
+            commit(temp, final)
     except OSError as exc:
         discard(temp)
         raise OutputError.writing(final, exc) from None

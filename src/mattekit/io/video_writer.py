@@ -37,7 +37,7 @@ import av
 import numpy as np
 
 from mattekit.errors import OutputError
-from mattekit.io.atomic import commit, discard, temp_sibling
+from mattekit.io.atomic import commit, discard, seal_folder, start_temp
 from mattekit.io.audio import AudioMuxer
 from mattekit.io.image import write_image
 
@@ -159,7 +159,7 @@ class VideoWriter(FrameWriter):
                  frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
                  bit_rate: int | None = None):
         self.path = Path(path)
-        self._temp = temp_sibling(self.path)
+        self._temp = start_temp(self.path)
         self._fmt = fmt
         self._time_base = time_base
         self._frame_rate = frame_rate
@@ -306,11 +306,16 @@ class PngSequenceWriter(FrameWriter):
 
     PNG is lossless, so the alpha read back is exactly the 8-bit alpha written; frames use zlib
     level 1 (about 3x faster than Pillow's default 6, files about a third larger).
+
+    The frames go into a hidden temporary folder beside ``path``, which gets a manifest of its
+    frames (:func:`mattekit.io.atomic.seal_folder`) and is renamed to ``path`` when complete. A
+    re-run may replace that folder; a folder holding anything else is never replaced (see
+    :func:`mattekit.io.atomic.commit`).
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._temp = temp_sibling(self.path)
+        self._temp = start_temp(self.path)
         try:
             self._temp.mkdir(parents=True)
         except OSError as exc:
@@ -320,11 +325,19 @@ class PngSequenceWriter(FrameWriter):
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
         try:
-            write_image(self._temp / f"{index:05d}.png", image, compress_level=1)
+            write_image(self._temp / f"{index:05d}.png", image, compress_level=1, atomic=False)
         except OutputError as exc:  # name the sequence, not the frame inside its hidden folder
             raise OutputError(self.path, exc.problem) from None
 
     def close(self, cut_audio: bool = False) -> Path:
+        try:
+            seal_folder(self._temp)
+        except OSError as exc:  # the manifest on a full disk
+            self.abort()
+            raise OutputError.writing(self.path, exc) from None
+        except BaseException:
+            self.abort()
+            raise
         commit(self._temp, self.path)
         return self.path
 
