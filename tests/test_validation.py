@@ -265,6 +265,22 @@ def test_cli_numbers_one_line_exit_2(option, value, line, clip, tmp_path, capsys
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "0"])
+def test_every_verb_with_a_frame_rate_checks_it_alike(value, tmp_path, capsys):
+    """The class, not only `video`: `key` and the shared frame-folder reader refuse the same values."""
+    from mattekit.io.video_reader import ImageSequenceReader
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(frames / "0.png")
+    code, lines = cli(["key", frames, "-o", tmp_path / "k.webm", "--frame-rate", value], capsys)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("mattekit: error: --frame-rate: must be a number "
+                                                                 "in [0.01, 1000] frames/s"), lines
+    with pytest.raises(ParameterError, match=r"^frame_rate: must be a number in \[0.01, 1000\] frames/s"):
+        ImageSequenceReader(frames, float(value))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
 def test_cli_bad_number_in_a_real_process_has_no_traceback(clip, tmp_path):
     proc = run(["video", clip, "-c", tmp_path / "o.mp4", "--output-video-mbps", "nan"])
     assert_one_line(proc, 2, "mattekit: error: --output-video-mbps: must be a number in [0.01, 1000] Mbit/s "

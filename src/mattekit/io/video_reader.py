@@ -14,6 +14,7 @@ import numpy as np
 
 from mattekit.errors import FormatError, InputError
 from mattekit.io.image import IMAGE_SUFFIXES, read_image
+from mattekit.params import validate_frame_rate
 
 DEFAULT_SEQUENCE_RATE = Fraction(30)
 # file suffixes taken as videos when a folder is searched for them
@@ -230,10 +231,11 @@ class ImageSequenceReader(FrameSource):
 
     Args:
         path: the folder.
-        frame_rate: frames per second given to the sequence (default 30).
+        frame_rate: frames per second given to the sequence, in [0.01, 1000] (default 30).
 
     Raises:
         mattekit.errors.InputError: folder missing, holds no image, or an image differs in size.
+        mattekit.errors.ParameterError: ``frame_rate`` out of range (see :mod:`mattekit.params`).
     """
 
     def __init__(self, path: str | os.PathLike, frame_rate: Fraction | float | None = None):
@@ -247,6 +249,7 @@ class ImageSequenceReader(FrameSource):
         first = read_image(self.files[0])
         self._first = first
         self.height, self.width = first.shape[:2]
+        frame_rate = validate_frame_rate(frame_rate)
         self.frame_rate = Fraction(frame_rate).limit_denominator(1001) if frame_rate else DEFAULT_SEQUENCE_RATE
         self.time_base = 1 / self.frame_rate
         self.frame_count = len(self.files)
