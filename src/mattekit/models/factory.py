@@ -38,9 +38,11 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         mattekit.errors.ModelError: unknown name or precision, fetch failure, a file without a card
             and not RVM, an invalid card, or a file ONNX Runtime cannot load.
         mattekit.errors.InputError: a path was given and the file does not exist.
+        mattekit.errors.ParameterTypeError: ``model`` is none of the above (e.g. a number).
     """
     from mattekit.models.registry import DEFAULT_MODEL, MODELS, get_spec, load_object, resolve_precision
 
+    _check_type(model)
     if isinstance(model, ModelSession):
         if precision is not None and precision != getattr(model, "precision", precision):
             raise ModelError(f"{model.name}: already loaded at precision {model.precision}, not {precision}")
@@ -90,8 +92,17 @@ def model_file(model: "str | os.PathLike | None" = None) -> Path:
     from mattekit.models.fetch import fetch
     from mattekit.models.registry import DEFAULT_MODEL, MODELS
 
+    _check_type(model)
     text = os.fspath(model) if model is not None else DEFAULT_MODEL
     return fetch(text) if text in MODELS else _local_file(text)
+
+
+def _check_type(model) -> None:
+    if model is not None and not isinstance(model, (str, os.PathLike, ModelSession)):
+        from mattekit.errors import ParameterTypeError
+
+        raise ParameterTypeError("model", f"must be a model name, an .onnx path or a ModelSession, not {model!r} "
+                                          f"({type(model).__name__})")
 
 
 def _local_file(text: str) -> Path:
