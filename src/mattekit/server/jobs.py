@@ -94,12 +94,16 @@ class Engine:
 
     Args:
         model: ``None`` (default model), a registered name, an ONNX path or an ``RVMSession``.
+        image_slots: full-size images matted at once, by image jobs and ``POST /api/matte``
+            together (each holds the decoded image, its alpha and foreground and the rendered
+            output); the others wait for :attr:`image_slot`.
     """
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, image_slots: int = 1):
         self._model = model
         self._session = None
         self._lock = threading.Lock()
+        self.image_slot = threading.BoundedSemaphore(max(1, image_slots))
 
     @property
     def loaded(self) -> bool:
@@ -139,8 +143,12 @@ class Engine:
         return matte.composite(background)
 
     def convert_video(self, input_path: Path, work: Path, output: str, fmt: str, background,
-                      downsample_ratio: float | None, progress, cancel: threading.Event) -> Path:
-        """Run :func:`mattekit.convert_video` for one output; return the path it wrote."""
+                      downsample_ratio: float | None, progress, cancel: threading.Event):
+        """Run :func:`mattekit.convert_video` for one output.
+
+        Returns:
+            (the path it wrote, its :class:`~mattekit.pipeline.video.VideoResult`).
+        """
         from mattekit import convert_video
 
         output_type = {"mp4": "video", "png": "png_sequence"}.get(fmt, fmt)
@@ -156,8 +164,8 @@ class Engine:
                 kwargs["background"] = None if fmt == "png" else "transparent"
             else:
                 kwargs["background"] = background
-        convert_video(str(input_path), **kwargs)
-        return target
+        result = convert_video(str(input_path), **kwargs)
+        return target, result
 
 
 @dataclass
@@ -283,9 +291,9 @@ class JobRunner:
             work.mkdir(parents=True)
             log.info("job %s (%s %s) started", job.id, job.kind, job.filename)
             if job.kind == "video":
-                produced = self._run_video(job, job_dir, work, run.cancel)
+                produced, frames, warning = self._run_video(job, job_dir, work, run.cancel)
             else:
-                produced = self._run_image(job, job_dir, work, run.cancel)
+                produced, frames, warning = self._run_image(job, job_dir, work, run.cancel), 1, None
             if run.cancel.is_set():
                 raise Cancelled()
             outputs = self._publish(produced, out_dir)
@@ -311,8 +319,11 @@ class JobRunner:
                               error=f"internal error ({type(exc).__name__}: {problem_text(exc)})")
             log.exception("job %s crashed", job.id)
         else:
-            self.store.finish(job.id, "done", outputs=outputs)
-            log.info("job %s done", job.id)
+            self.store.finish(job.id, "done", outputs=outputs, warning=warning, frames_done=frames)
+            if warning:
+                log.warning("job %s done with a warning: %s", job.id, warning)
+            else:
+                log.info("job %s done", job.id)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -320,7 +331,8 @@ class JobRunner:
         picture = job.options.get("background_file")
         return background_arg(job.options.get("background"), job_dir / picture if picture else None)
 
-    def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
+    def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event):
+        """Returns (outputs made, frames written, the pipeline's warning without server paths)."""
         opts = job.options
         started = time.monotonic()
         last = [0.0]
@@ -334,10 +346,13 @@ class JobRunner:
                 elapsed = now - started
                 self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
 
-        target = self.engine.convert_video(job_dir / job.input, work, opts["output"], opts["video_format"],
-                                           self._background(job, job_dir), opts.get("downsample_ratio"),
-                                           progress, cancel)
-        return [(opts["output"], target)]
+        target, result = self.engine.convert_video(
+            job_dir / job.input, work, opts["output"], opts["video_format"],
+            self._background(job, job_dir), opts.get("downsample_ratio"), progress, cancel)
+        warning = getattr(result, "warning", None)
+        if warning:  # the pipeline names the file by its path on this server: the user knows it by name
+            warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
+        return [(opts["output"], target)], getattr(result, "frames", None), warning
 
     def _run_image(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
         from mattekit.io.image import write_image
@@ -345,12 +360,17 @@ class JobRunner:
         opts = job.options
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
-        matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
-                                        bool(opts.get("refine")))
-        if cancel.is_set():
-            raise Cancelled()
-        array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
-        target = write_image(work / f"{opts['output']}.png", array)
+        with self.engine.image_slot:
+            if cancel.is_set():
+                raise Cancelled()
+            matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
+                                            bool(opts.get("refine")))
+            if cancel.is_set():
+                raise Cancelled()
+            array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
+            del matte
+            target = write_image(work / f"{opts['output']}.png", array)
+            del array
         self.store.update_progress(job.id, 1, 1, 1.0 / max(time.monotonic() - started, 1e-6))
         return [(opts["output"], target)]
 
