@@ -159,6 +159,9 @@ class JobStore:
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "jobs" not in tables:  # another program's database
+                raise sqlite3.DatabaseError(f"it has tables ({', '.join(sorted(tables))[:100]}) but no jobs table")
             self._conn.executescript(_SCHEMA)
             columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(jobs)")}
             if "warning" not in columns:  # a version-1 database

@@ -322,8 +322,9 @@ def _probe_video(path: Path, max_pixels: int) -> MediaInfo | None:
     except (av.FFmpegError, ValueError, OSError):
         return None
     with container:
+        # a stream FFmpeg has no decoder for (an SVG: svg_pipe without librsvg) has no codec context
         streams = [s for s in container.streams.video
-                   if s.codec_context.name not in _REFUSED_VIDEO_CODECS]
+                   if s.codec_context is not None and s.codec_context.name not in _REFUSED_VIDEO_CODECS]
         if not streams:
             return None
         stream = streams[0]
