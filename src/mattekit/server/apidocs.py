@@ -2,8 +2,9 @@
 
 FastAPI's default ``/docs`` page loads Swagger UI's script and style from a CDN, so it is blank
 offline and lets a third party run script on the page. Here the assets come from the
-``swagger-ui-bundle`` package (Swagger UI 4.15.5, Apache-2.0) and the page has no inline script
-(its start-up code is ``static/docs.js``), so it works under the server's Content-Security-Policy.
+``swagger-ui-bundle-v2`` package (Swagger UI 5, which reads FastAPI's OpenAPI 3.1; Apache-2.0)
+and the page has no inline script (its start-up code is ``static/docs.js``), so it works under
+the server's Content-Security-Policy.
 Without that package ``/docs`` says where the document is (``/openapi.json`` always works).
 """
 
@@ -17,7 +18,8 @@ from fastapi.staticfiles import StaticFiles
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mattekit HTTP API</title>
-<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+<link rel="icon" href="/docs/assets/favicon-32x32.png"></head>
 <body><div id="swagger-ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/static/docs.js"></script></body></html>
@@ -26,12 +28,12 @@ _PAGE = """<!doctype html>
 _NO_UI = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mattekit HTTP API</title></head>
 <body><p>The HTTP API is described in <a href="/openapi.json">/openapi.json</a>.
-(Install the Python package <code>swagger-ui-bundle</code> to browse it here.)</p></body></html>
+(Install the Python package <code>swagger-ui-bundle-v2</code> to browse it here.)</p></body></html>
 """
 
 
 def swagger_assets() -> Path | None:
-    """The folder of Swagger UI's files from ``swagger-ui-bundle``, or ``None`` if not installed."""
+    """The folder of Swagger UI's files from ``swagger-ui-bundle-v2``, or ``None`` if not installed."""
     try:
         from swagger_ui_bundle import swagger_ui_path
     except ImportError:
