@@ -506,12 +506,13 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
 
                     # one full-size image at a time with the image jobs; the PNG goes to a file,
                     # so no encoded copy is held in memory while it is sent
-                    with engine.image_slot:
+                    with engine.image_slot():
                         matte = engine.matte_image(upload.path, options["downsample_ratio"],
                                                    options["output"], options["refine"])
                         array = engine.render_image(matte, options["output"], background)
                         del matte
                         write_image(result, array, compress_level=3)
+                        del array
 
                 try:
                     await anyio.to_thread.run_sync(work, limiter=limiter)

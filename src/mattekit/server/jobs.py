@@ -12,12 +12,14 @@ when all of them are complete (each by :func:`os.replace`), and only then is the
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +91,22 @@ def background_arg(option: str | None, picture: Path | None):
     return option
 
 
+def release_memory() -> None:
+    """Give the memory freed by a full-size image back to the system (glibc's ``malloc_trim``).
+
+    Without it the heap of a long-running server keeps its largest image's worth of pages
+    resident after the image is gone. Does nothing where the C library has no ``malloc_trim``.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Engine:
     """The matting calls behind the server, sharing one loaded model.
 
@@ -96,14 +114,25 @@ class Engine:
         model: ``None`` (default model), a registered name, an ONNX path or an ``RVMSession``.
         image_slots: full-size images matted at once, by image jobs and ``POST /api/matte``
             together (each holds the decoded image, its alpha and foreground and the rendered
-            output); the others wait for :attr:`image_slot`.
+            output); the others wait in :meth:`image_slot`.
     """
 
     def __init__(self, model=None, image_slots: int = 1):
         self._model = model
         self._session = None
         self._lock = threading.Lock()
-        self.image_slot = threading.BoundedSemaphore(max(1, image_slots))
+        self._slots = threading.BoundedSemaphore(max(1, image_slots))
+
+    @contextmanager
+    def image_slot(self):
+        """Hold one of the ``image_slots`` while a full-size image is matted and rendered; its
+        freed memory is handed back to the system afterwards."""
+        with self._slots:
+            try:
+                yield
+            finally:
+                gc.collect()
+                release_memory()
 
     @property
     def loaded(self) -> bool:
@@ -349,10 +378,10 @@ class JobRunner:
         target, result = self.engine.convert_video(
             job_dir / job.input, work, opts["output"], opts["video_format"],
             self._background(job, job_dir), opts.get("downsample_ratio"), progress, cancel)
-        warning = getattr(result, "warning", None)
+        warning = result.warning
         if warning:  # the pipeline names the file by its path on this server: the user knows it by name
             warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
-        return [(opts["output"], target)], getattr(result, "frames", None), warning
+        return [(opts["output"], target)], result.frames, warning
 
     def _run_image(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
         from mattekit.io.image import write_image
@@ -360,7 +389,7 @@ class JobRunner:
         opts = job.options
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
-        with self.engine.image_slot:
+        with self.engine.image_slot():
             if cancel.is_set():
                 raise Cancelled()
             matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
