@@ -364,6 +364,22 @@ def test_full_disk_is_507_and_leaves_nothing(client, monkeypatch):
     assert client.get("/api/jobs").json()["jobs"] == []
 
 
+def test_full_disk_while_a_job_writes_fails_it_with_a_clear_reason(client, monkeypatch):
+    import errno
+
+    from mattekit.io import image as image_io
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(image_io, "write_image", full)
+    r = client.post("/api/jobs", files={"file": ("s.png", png())}, data={"output": "alpha"})
+    job = wait_state(client, r.json()["id"])
+    assert job["state"] == "failed" and job["outputs"] == []
+    assert job["error"] == "the server's disk is full; the output could not be written"
+    assert not (client.data_dir / "jobs" / job["id"] / "out").exists()
+
+
 # -- 18: a damaged database ---------------------------------------------------------------------------
 
 def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, capsys):

@@ -12,6 +12,7 @@ when all of them are complete (each by :func:`os.replace`), and only then is the
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
@@ -72,6 +73,17 @@ def problem_text(exc: BaseException) -> str:
         return str(problem)
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:500]
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a job's ``error`` says for an exception: :func:`problem_text`, except that a full disk
+    is named as such and an ``OSError`` shows its ``strerror`` without the server's file paths."""
+    if isinstance(exc, OSError) and not getattr(exc, "problem", None):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "the server's disk is full; the output could not be written"
+        if exc.strerror:
+            return f"the output could not be written ({exc.strerror})"
+    return problem_text(exc)
 
 
 def background_arg(option: str | None, picture: Path | None):
@@ -340,7 +352,7 @@ class JobRunner:
             log.info("job %s failed: %s", job.id, exc)
         except (ValueError, OSError) as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
-            self.store.finish(job.id, "failed", error=problem_text(exc))
+            self.store.finish(job.id, "failed", error=failure_text(exc))
             log.warning("job %s failed: %s", job.id, exc)
         except Exception as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
