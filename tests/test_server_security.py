@@ -306,6 +306,19 @@ def test_uploads_are_served_with_their_content_type_and_every_response_is_secure
         assert_secured(r)
 
 
+def test_an_internal_error_is_one_json_500_with_the_headers(client, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(client.app.state.store, "list", broken)
+    caplog.set_level(logging.ERROR, logger="mattekit.server")
+    r = client.get("/api/jobs")
+    body = assert_json_error(r, 500, "internal")
+    assert body["detail"] == "internal error (RuntimeError)"
+    assert_secured(r)
+    assert len([rec for rec in caplog.records if "unhandled error on GET /api/jobs" in rec.getMessage()]) == 1
+
+
 def test_docs_work_offline(client):
     r = client.get("/docs")
     assert r.status_code == 200
