@@ -34,7 +34,7 @@ from load_server import free_port, proc_memory  # noqa: E402 (benchmarks/ is on 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def pictures(size: tuple[int, int], folder: Path) -> dict[str, bytes]:
+def pictures(size: tuple[int, int]) -> dict[str, bytes]:
     photo = Image.open(SHARED / "people" / "stills" / "0001_img.png").convert("RGB")
     out = {}
     buf = io.BytesIO()
@@ -53,7 +53,7 @@ def main() -> int:
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
-        files = pictures(size, Path(tmp))
+        files = pictures(size)
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
                                  "--data-dir", str(Path(tmp) / "data"), "--max-megapixels", "50",
@@ -66,7 +66,7 @@ def main() -> int:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.2)
-            print(f"picture sizes: " + ", ".join(f"{k} {len(v) / 1e6:.2f} MB" for k, v in files.items()))
+            print("picture sizes: " + ", ".join(f"{k} {len(v) / 1e6:.2f} MB" for k, v in files.items()))
             print(f"{'scenario':<34} {'status':<14} {'seconds':>8} {'RSS MB':>8} {'peak MB':>8}")
             rss, peak = (v / 2**20 for v in proc_memory(proc.pid))
             print(f"{'idle':<34} {'':<14} {'':>8} {rss:>8.0f} {peak:>8.0f}")
