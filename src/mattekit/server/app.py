@@ -37,7 +37,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 import mattekit
-from mattekit.errors import MattekitError
+from mattekit.errors import MattekitError, ParameterError
+from mattekit.params import parse, validate_downsample_ratio
 from mattekit.server.apidocs import add_docs
 from mattekit.server.db import FINAL_STATES, DamagedJob, Job, JobStore, new_job_id
 from mattekit.server.jobs import (OUTPUT_KINDS, VIDEO_FORMATS, Engine, JobRunner, background_arg,
@@ -158,22 +159,14 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
     if background == "blur":
         _check_blur_supported()
     options = {"output": output, "background": background or None}
-    ratio = (fields.get("downsample_ratio") or "auto").strip().lower()
-    if ratio in ("", "auto"):
-        options["downsample_ratio"] = None
-    else:
-        try:
-            value = float(ratio)
-        except ValueError:
-            value = float("nan")
-        if not 0 < value <= 1:
-            raise ApiError(422, "bad_option", f"downsample_ratio must be 'auto' or a number in (0, 1], not {ratio!r}")
-        if size is not None and int(min(size) * value) < 1:
-            w, h = size
-            raise ApiError(422, "bad_option", f"downsample_ratio {value:g} leaves the network "
-                           f"{int(w * value)}×{int(h * value)} pixels of this {w}×{h} {kind}; use at "
-                           f"least {1 / min(size):.4g} or 'auto'")
-        options["downsample_ratio"] = value
+    try:  # the same validator as the CLI and the Python API
+        ratio = parse((fields.get("downsample_ratio") or "").strip() or "auto", validate_downsample_ratio,
+                      words={"auto": None})
+        if ratio is not None and size is not None:
+            validate_downsample_ratio(ratio, height=size[1], width=size[0])
+    except ParameterError as exc:
+        raise ApiError(422, "bad_option", str(exc)) from None
+    options["downsample_ratio"] = ratio
     refine = (fields.get("refine") or "false").strip().lower()
     if refine not in _BOOLEANS:
         raise ApiError(422, "bad_option", f"refine must be true or false, not {refine!r}")

@@ -375,8 +375,11 @@ def probe_media(path: str | os.PathLike, *, max_pixels: int, kinds: tuple[str, .
         info = _probe_video(path, max_pixels)
     wanted = " or ".join(kinds)
     if info is None:
-        raise UploadError(415, "unsupported_media",
-                          f"the file is not an {wanted} that can be decoded")
+        from mattekit.io.sniff import sniff
+
+        kind = sniff(path)
+        raise UploadError(415, "unsupported_media", f"the file is not an {wanted} that can be decoded"
+                          + (f" (its content is {kind})" if kind else ""))
     if info.kind not in kinds:
         raise UploadError(415, "unsupported_media", f"expected an {wanted}, got a {info.kind}")
     return info
