@@ -59,10 +59,19 @@ class ColorBackground(Background):
 
     Args:
         rgb: (r, g, b) with each component 0..255.
+
+    Raises:
+        mattekit.errors.InputError: a component is not a whole number in 0..255.
     """
 
     def __init__(self, rgb: tuple[int, int, int]):
-        self.rgb = tuple(int(c) for c in rgb)
+        try:
+            values = [float(c) for c in rgb]
+        except (TypeError, ValueError):
+            values = [float("nan")]
+        if len(values) != 3 or not all(0 <= v <= 255 and v == int(v) for v in values):
+            raise InputError(str(tuple(rgb)), "a background colour needs three whole numbers 0..255 (r, g, b)")
+        self.rgb = tuple(int(v) for v in values)
         self._color = np.asarray(self.rgb, dtype=np.uint8)
 
     def frame(self, index, height, width, src=None, alpha=None):
@@ -299,7 +308,7 @@ def parse_background(spec: "str | os.PathLike | tuple | Background | None",
     if isinstance(spec, (tuple, list, np.ndarray)):
         if len(spec) != 3:
             raise InputError(str(spec), "a background colour needs three components (r, g, b)")
-        return ColorBackground(tuple(int(c) for c in spec))
+        return ColorBackground(tuple(spec))
     text = os.fspath(spec)
     path = Path(text)
     if not path.exists():

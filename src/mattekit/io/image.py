@@ -10,6 +10,8 @@ read with a peak of about Pillow's decoded image (4 bytes a pixel) plus the 3-by
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,16 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return out
 
 
+def _too_large(exc: Image.DecompressionBombError) -> str:
+    """One line for a declared size over Pillow's limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``)."""
+    numbers = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    if numbers is None:
+        return f"image too large ({exc})"
+    pixels, limit = (int(n) for n in numbers.groups())
+    return (f"image too large: it declares {pixels / 1e6:.0f} megapixels, the limit is {limit / 1e6:.0f} "
+            "megapixels (PIL.Image.MAX_IMAGE_PIXELS × 2; a decompression bomb?)")
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as RGB.
 
@@ -49,7 +61,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         H×W×3 uint8 RGB array, EXIF orientation applied.
 
     Raises:
-        mattekit.errors.InputError: missing, empty, not an image, or truncated.
+        mattekit.errors.InputError: missing, empty, not an image, truncated, or declaring more
+            pixels than Pillow's decompression-bomb limit (2 × ``PIL.Image.MAX_IMAGE_PIXELS``,
+            179 megapixels by default), checked from the header before anything is decoded.
     """
     p = Path(path)
     if not p.exists():
@@ -59,14 +73,18 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if p.stat().st_size == 0:
         raise InputError(p, "file is empty (0 bytes)")
     try:
-        with Image.open(p) as img:
+        with warnings.catch_warnings():
+            # over Pillow's limit it raises (below); under it, the size is bounded: no warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(p)
+        with img:
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
             return _to_rgb8(img)
     except UnidentifiedImageError:
         raise InputError(p, "not an image file (cannot identify its format)") from None
     except Image.DecompressionBombError as exc:
-        raise InputError(p, f"image too large ({exc})") from None
+        raise InputError(p, _too_large(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(p, f"cannot decode image ({exc})") from None
 

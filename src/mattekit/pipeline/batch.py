@@ -306,8 +306,6 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     Raises:
         mattekit.errors.InputError: an input does not exist, or no image was found.
     """
-    import numpy as np
-
     from mattekit.compose.background import parse_background
     from mattekit.compose.composite import composite as blend
     from mattekit.io.image import IMAGE_SUFFIXES, read_image, write_image
@@ -348,7 +346,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         targets["rgba"].parent.mkdir(parents=True, exist_ok=True)
         write_image(targets["rgba"], matte.rgba())
         if "alpha" in targets:
-            write_image(targets["alpha"], np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            write_image(targets["alpha"], matte.alpha_image())
         if "composite" in targets:
             h, w = matte.alpha.shape
             write_image(targets["composite"],

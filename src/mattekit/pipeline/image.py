@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from mattekit.classical.estimate_foreground import estimate_foreground_ml
 from mattekit.compose.background import Background, parse_background
-from mattekit.compose.composite import composite, to_rgba
+from mattekit.compose.composite import composite, to_gray, to_rgba
 from mattekit.errors import InputError
 from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
-from mattekit.pipeline.upsample import fit_coefficients, guided_upsample, working_size
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -55,6 +52,10 @@ class Matte:
     def rgba(self) -> np.ndarray:
         """H×W×4 uint8 cut-out with straight alpha."""
         return to_rgba(self.fgr, self.alpha)
+
+    def alpha_image(self) -> np.ndarray:
+        """H×W uint8 alpha (0..255, rounded), as written to ``<stem>_alpha.png``."""
+        return to_gray(self.alpha)
 
     def composite(self, background: "str | tuple | Background | None" = None) -> np.ndarray:
         """H×W×3 uint8 RGB of the person over ``background`` (see
@@ -182,6 +183,11 @@ def _matte(rgb: np.ndarray, session: RVMSession, downsample_ratio: float | None,
     """Matte at the working size (:func:`~mattekit.pipeline.upsample.working_size`) and bring alpha
     (and the network's foreground) up to the full size with a guided upsampling, in bands; the
     multilevel foreground is solved at full size in tiles of ``max_pixels``."""
+    import cv2
+
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
+    from mattekit.pipeline.upsample import working_size
+
     height, width = rgb.shape[:2]
     work_height, work_width = working_size(height, width, max_pixels)
     full = (work_height, work_width) == (height, width)
@@ -189,8 +195,8 @@ def _matte(rgb: np.ndarray, session: RVMSession, downsample_ratio: float | None,
     ratio = _network_ratio(downsample_ratio, height, width, work_height, work_width)
     src = to_src(small)
     state = session.initial_state()
-    for _ in range(passes):
-        result = session.step(src, state, ratio)
+    for n in range(passes):
+        result = session.step(src, state, ratio, release_memory=n == passes - 1)
         state = result.state
     del src, state
     alpha = result.pha[0, 0]
@@ -216,6 +222,8 @@ def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
               network_fgr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Full-size alpha (H×W float32) and, when given, foreground (H×W×3 float32) from their
     working-size versions (h×w and 3×h×w), guided by the full-size image (:mod:`upsample`)."""
+    from mattekit.pipeline.upsample import fit_coefficients, guided_upsample
+
     height, width = rgb.shape[:2]
     scale = np.float32(1.0 / 255.0)
 
