@@ -6,10 +6,10 @@ Figures behind the tolerances: benchmarks/image_cap.py and benchmarks/large_phot
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 import zlib
-import struct
 
 import cv2
 import numpy as np
@@ -56,6 +56,7 @@ def test_at_the_cap_the_result_is_the_old_one(still, rvm_session, monkeypatch, f
     alpha, fgr = old_path(rgb, rvm_session, fg_estimate)
     assert np.array_equal(matte.alpha, alpha)
     assert np.array_equal(matte.fgr, fgr)
+    assert np.array_equal(matte.alpha_image(), np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
     # one pixel more than the cap takes the other path
     monkeypatch.setenv("MATTEKIT_WORKING_PIXELS", str(480 * 270 - 1))
     assert not np.array_equal(matte_image(rgb, rvm_session, fg_estimate=fg_estimate).alpha, alpha)
