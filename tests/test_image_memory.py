@@ -192,3 +192,19 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"mattekit: error: {path}: image too large: it declares 900 megapixels" in err
     assert "Traceback" not in err
+
+
+def test_blur_background_channel_by_channel_is_the_normalized_convolution():
+    """BlurBackground works one channel at a time (48 MP: 1.27 GiB instead of 3.59 GiB added);
+    the result is exactly G*(src·w) / G*w (w = 1 - alpha), with G*src where G*w <= 1e-3."""
+    from mattekit.compose.background import BlurBackground, blur
+
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    alpha = rng.random((90, 160)).astype(np.float32)
+    alpha[:, :120] = 1  # a region far from any background: the plain blur is used there
+    img, weight = src.astype(np.float32), 1 - alpha
+    num, den, plain = blur(img * weight[..., None], 8), blur(weight, 8)[..., None], blur(img, 8)
+    expected = np.clip(np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain) + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(BlurBackground(8).frame(0, 90, 160, src, alpha), expected)
+    assert (den <= 1e-3).any()

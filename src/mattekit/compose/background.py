@@ -264,15 +264,27 @@ class BlurBackground(Background):
     def frame(self, index, height, width, src=None, alpha=None):
         if src is None:
             raise ValueError("a blurred background needs the input frame (src)")
-        img = src.astype(np.float32)
-        if alpha is None:
-            return np.clip(blur(img, self.sigma) + 0.5, 0, 255).astype(np.uint8)
-        weight = (1.0 - np.clip(alpha, 0.0, 1.0)).astype(np.float32)
-        num = blur(img * weight[..., None], self.sigma)
-        den = blur(weight, self.sigma)[..., None]
-        plain = blur(img, self.sigma)
-        out = np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        # one channel at a time, in place: a few H×W float32 planes at once instead of H×W×3
+        # temporaries (48 MP: 3.6 GiB -> about 1.2 GiB); the result is the same
+        out = np.empty(src.shape, np.uint8)
+        if alpha is not None:
+            weight = (1.0 - np.clip(alpha, 0.0, 1.0)).astype(np.float32)
+            den = blur(weight, self.sigma)
+            near = den > 1e-3
+            np.maximum(den, 1e-3, out=den)
+        for c in range(src.shape[2]):
+            channel = src[:, :, c].astype(np.float32)
+            plain = blur(channel, self.sigma)
+            if alpha is not None:
+                channel *= weight
+                num = blur(channel, self.sigma)
+                num /= den
+                plain = np.where(near, num, plain)
+                del num
+            plain += 0.5
+            np.clip(plain, 0, 255, out=plain)
+            out[:, :, c] = plain  # truncation == floor for values >= 0
+        return out
 
     def __repr__(self) -> str:
         return f"BlurBackground(sigma={self.sigma:g})"
