@@ -30,7 +30,8 @@ import numpy as np
 
 from mattekit.io.image import read_image
 from mattekit.models.rvm_onnx import new_session, to_src
-from mattekit.pipeline.image import STILL_PASSES, _network_ratio, _upsample
+from mattekit.params import auto_downsample_ratio
+from mattekit.pipeline.image import STILL_PASSES, _upsample
 
 fe = import_module("mattekit.classical.estimate_foreground")  # the package exports a function of that name
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -38,9 +39,8 @@ STILLS = [DATA / "people" / "stills" / f"{n}_img.png" for n in ("0001", "1000")]
 ALPHAMATTING = sorted((DATA / "alphamatting" / "input").glob("GT*.png"))
 
 
-def network(session, rgb, full_size):
-    h, w = rgb.shape[:2]
-    ratio = _network_ratio(None, *full_size, h, w)
+def network(session, rgb):
+    ratio = auto_downsample_ratio(*rgb.shape[:2])  # the encoder sees 512 px, as matte_image's auto
     state = session.initial_state()
     src = to_src(rgb)
     for _ in range(STILL_PASSES):
@@ -68,11 +68,11 @@ def upsampling_table(session, files, factors, label):
             rgb = read_image(path)
             H, W = rgb.shape[:2]
             if path not in refs:
-                pha, fgr = network(session, rgb, (H, W))
+                pha, fgr = network(session, rgb)
                 refs[path] = (pha, np.ascontiguousarray(fgr.transpose(1, 2, 0)))
             full_pha, full_fgr = refs[path]
             small = cv2.resize(rgb, (round(W / f), round(H / f)), interpolation=cv2.INTER_AREA)
-            pha, fgr = network(session, small, (H, W))
+            pha, fgr = network(session, small)
             bil_a = np.clip(cv2.resize(pha, (W, H), interpolation=cv2.INTER_LINEAR), 0, 1)
             bil_f = np.clip(cv2.resize(np.ascontiguousarray(fgr.transpose(1, 2, 0)), (W, H),
                                        interpolation=cv2.INTER_LINEAR), 0, 1)
@@ -93,7 +93,7 @@ def tile_table(session):
     cases = []
     for path in STILLS:
         rgb = read_image(path)
-        pha, _ = network(session, rgb, rgb.shape[:2])
+        pha, _ = network(session, rgb)
         cases.append((rgb, pha, fe.estimate_foreground_ml(rgb, pha)))
     default = fe.TILE_OVERLAP
     try:

@@ -10,7 +10,8 @@ import numpy as np
 from mattekit.compose.background import Background, parse_background
 from mattekit.compose.composite import composite, to_gray, to_rgba
 from mattekit.errors import InputError
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
+from mattekit.models.rvm_onnx import RVMSession, new_session, to_src
+from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -89,8 +90,9 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     Args:
         image: a path, or an H×W×3 uint8 RGB array.
         model: ``None``, a registered model name, an ONNX path or an :class:`RVMSession`.
-        downsample_ratio: ratio in (0, 1]; ``None`` picks ``min(512 / max(H, W), 1)``.
-        passes: how many times the frame is fed through the network (>= 1).
+        downsample_ratio: ratio in (0, 1]; ``None`` picks ``min(512 / max(H, W), 1)`` (see
+            :func:`mattekit.params.validate_downsample_ratio`; ``0`` is refused, not auto).
+        passes: how many times the frame is fed through the network, in [1, 100].
         fg_estimate: where ``fgr`` comes from: ``"ml"`` re-estimates it from the image and the
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
@@ -107,25 +109,30 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     Raises:
         mattekit.errors.InputError: the file is missing, not an image or has 0 pixels; memory
             ran out ("out of memory matting this W×H image").
-        ValueError: the array is not H×W×3 uint8 or has 0 pixels, ``passes`` < 1 or an unknown
-            ``fg_estimate``.
+        mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio`` or ``passes`` out
+            of range, or a ratio that leaves the network less than 1 px of this image.
+        mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number.
+        ValueError: the array is not H×W×3 uint8 or has 0 pixels, or an unknown ``fg_estimate``.
     """
     from mattekit.io.image import read_image
 
+    validate_downsample_ratio(downsample_ratio)
+    passes = validate_passes(passes)
+    if fg_estimate not in FG_ESTIMATES:
+        raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be an H×W×3 uint8 RGB array, got {image.shape} {image.dtype}")
         rgb = image
     else:
         rgb = read_image(image)
-    if passes < 1:
-        raise ValueError(f"passes must be >= 1, not {passes}")
-    if fg_estimate not in FG_ESTIMATES:
-        raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
     height, width = _check_size(rgb, image)
     session = new_session(model)
+    ratio = validate_downsample_ratio(downsample_ratio, height, width,
+                                      source=None if isinstance(image, np.ndarray) else image)
     try:
-        return _matte(rgb, session, downsample_ratio, passes, fg_estimate, refine, working_pixels())
+        return _matte(rgb, session, ratio, downsample_ratio is None, passes, fg_estimate, refine,
+                      working_pixels())
     except MemoryError:
         raise InputError(_name(image), f"out of memory matting this {width}×{height} image "
                                        f"({height * width / 1e6:.0f} megapixels)") from None
@@ -165,20 +172,17 @@ def _check_size(rgb: np.ndarray, image) -> tuple[int, int]:
     return height, width
 
 
-def _network_ratio(requested: float | None, height: int, width: int, work_height: int, work_width: int) -> float:
-    """The downsample ratio for the network at the working size: the encoder sees the frame at the
-    size ``requested`` asks of the full image (auto: 512 px on the longer side), never above the
-    working size, and at least one pixel on each side."""
-    if requested:
-        ratio = min(1.0, requested * max(height / work_height, width / work_width))
-    else:
-        ratio = auto_downsample_ratio(work_height, work_width)
-    if min(work_height, work_width) * ratio < 1:
-        ratio = min(1.0, 1.5 / min(work_height, work_width))
-    return ratio
+def _working_ratio(ratio: float, auto: bool, height: int, width: int, work_height: int, work_width: int) -> float:
+    """The downsample ratio at the working size: the encoder sees what ``ratio`` gives of the full
+    image (auto: 512 px on the longer side, as :func:`mattekit.params.auto_downsample_ratio`), at
+    most the working size itself, and at least 1 px on each side."""
+    if auto:
+        return validate_downsample_ratio(None, work_height, work_width)
+    scaled = min(1.0, ratio * max(height / work_height, width / work_width))
+    return max(scaled, min_downsample_ratio(work_height, work_width))
 
 
-def _matte(rgb: np.ndarray, session: RVMSession, downsample_ratio: float | None, passes: int, fg_estimate: str,
+def _matte(rgb: np.ndarray, session: RVMSession, ratio: float, auto: bool, passes: int, fg_estimate: str,
            refine: bool, max_pixels: int) -> Matte:
     """Matte at the working size (:func:`~mattekit.pipeline.upsample.working_size`) and bring alpha
     (and the network's foreground) up to the full size with a guided upsampling, in bands; the
@@ -192,7 +196,8 @@ def _matte(rgb: np.ndarray, session: RVMSession, downsample_ratio: float | None,
     work_height, work_width = working_size(height, width, max_pixels)
     full = (work_height, work_width) == (height, width)
     small = rgb if full else cv2.resize(rgb, (work_width, work_height), interpolation=cv2.INTER_AREA)
-    ratio = _network_ratio(downsample_ratio, height, width, work_height, work_width)
+    if not full:
+        ratio = _working_ratio(ratio, auto, height, width, work_height, work_width)
     src = to_src(small)
     state = session.initial_state()
     for n in range(passes):
