@@ -152,7 +152,9 @@ def picture() -> None:
                                     .astype(np.uint8)[..., None], 3, axis=2) for s in (rvm, isnet)]
         rows.append(np.concatenate([np.asarray(Image.fromarray(p).resize((320, 180), Image.LANCZOS))
                                     for p in panels], axis=1))
-    out = Path(__file__).resolve().parents[1] / "docs" / "models_stills.png"
+    # not committed: the stills are CC BY-NC-SA (../shared/data/README.md), so the project must not ship them
+    out = Path(__file__).resolve().parents[1] / "benchmark-output" / "models_stills.png"
+    out.parent.mkdir(exist_ok=True)
     Image.fromarray(np.concatenate(rows, axis=0)).save(out, optimize=True)
     print(f"\nwrote {out} ({out.stat().st_size / 1024:.0f} KB): input | rvm-mobilenetv3 | isnet")
 
