@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import (downsample_ratio_option, model_option, model_with_precision, overwrite_option,
-                                  precision_option, quiet_option)
+from mattekit.cli.options import (downsample_ratio_option, executor_options, model_option, model_with_precision,
+                                  overwrite_option, precision_option, quiet_option)
 from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 
 
@@ -74,9 +74,10 @@ def exit_for(result) -> None:
 @precision_option
 @overwrite_option
 @quiet_option
+@executor_options
 def video(input_source, output_composition, output_alpha, output_foreground, output_dir, outputs, recursive,
           output_type, background, output_video_mbps, downsample_ratio, seq_chunk, frame_rate, model, precision,
-          overwrite, quiet) -> None:
+          overwrite, quiet, executor, ray_address) -> None:
     """Matte INPUT, a video file or a folder of frames, keeping size, frame rate and audio.
 
     With --output-dir, INPUT is a folder of videos (or one video) matted file by file.
@@ -87,8 +88,10 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
             raise click.UsageError("--output-dir (batch mode) cannot be combined with -c/-a/-f; "
                                    "choose the outputs with --outputs")
         _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
-               downsample_ratio, model, overwrite, quiet)
+               downsample_ratio, model, overwrite, quiet, executor, ray_address)
         return
+    if executor != "local":
+        raise click.UsageError("--executor ray works in batch mode: give --output-dir")
     result = convert_video(input_source, output_type=output_type,
                            output_composition=output_composition, output_alpha=output_alpha,
                            output_foreground=output_foreground, output_video_mbps=output_video_mbps,
@@ -104,7 +107,7 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
 
 
 def _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
-           downsample_ratio, model, overwrite, quiet) -> None:
+           downsample_ratio, model, overwrite, quiet, executor, ray_address) -> None:
     from mattekit.pipeline.batch import VIDEO_OUTPUTS, convert_folder
 
     kinds = [k.strip() for k in outputs.split(",") if k.strip()]
@@ -124,6 +127,7 @@ def _batch(input_source, output_dir, outputs, recursive, output_type, background
     result = convert_folder(input_source, output_dir, recursive=recursive, output_type=output_type,
                             outputs=kinds, background=background, output_video_mbps=output_video_mbps,
                             downsample_ratio=downsample_ratio, model=model, overwrite=overwrite,
-                            progress=not quiet, on_file=on_file, on_start=on_start)
+                            progress=not quiet, on_file=on_file, on_start=on_start, executor=executor,
+                            ray_address=ray_address)
     print_summary(result, quiet)
     exit_for(result)

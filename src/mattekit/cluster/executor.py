@@ -20,6 +20,7 @@ a model given as a path must be on storage every node sees (docs/cluster.md).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -397,7 +398,9 @@ def _join(file: _File, output_type: str) -> None:
         segments = [_segments(file.folder, c, file.targets, output_type)[kind] for c in file.chunks]
         join_segments(segments, final, output_type, file.source if kind != "alpha" else None,
                       [list(file.index.pts[c.start:c.end]) for c in file.chunks], file.time_base)
-    shutil.rmtree(file.folder, ignore_errors=True)
+    # this run's work folder, and those of earlier runs with other options that were stopped
+    for folder in file.folder.parent.glob(f"{glob.escape(file.folder.name.rsplit('-', 1)[0])}-*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ratio: float | None, model,
