@@ -81,8 +81,12 @@ def cluster():
     """A head node and a second worker node, one CPU each, and this process connected."""
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1)
+    # small object stores; Ray's memory monitor off: on a shared machine other people's processes
+    # fill the memory and the monitor would kill these workers for it
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                      "object_store_memory": 100 * 2**20,
+                                                      "_system_config": {"memory_monitor_refresh_ms": 0}})
+    c.add_node(num_cpus=1, object_store_memory=100 * 2**20)
     ray.init(address=c.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield c
     ray.shutdown()
