@@ -283,8 +283,8 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
         progress: ``True`` for one bar over the whole job (frames done on every worker, fps,
             ETA), ``False``, or a callable ``progress(done, total)``.
         address: the cluster (``None``: ``$RAY_ADDRESS``, else a new local cluster).
-        chunk_frames: the shortest chunk in frames (>= 1); videos shorter than two chunks go
-            to one task.
+        chunk_frames: the shortest chunk in frames; videos shorter than two chunks go to one
+            task; 0 never cuts a video (each file is one task, output exactly the one-machine one).
         warmup: run-in frames before each chunk (>= 0; see :data:`DEFAULT_WARMUP`).
         cpus_per_task: CPUs Ray reserves per task; ONNX Runtime gets as many threads.
 
@@ -297,8 +297,8 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
     """
     from mattekit.models import new_session
 
-    if chunk_frames < 1 or warmup < 0 or not cpus_per_task > 0:
-        raise ValueError("chunk_frames must be >= 1, warmup >= 0 and cpus_per_task > 0")
+    if chunk_frames < 0 or warmup < 0 or not cpus_per_task > 0:
+        raise ValueError("chunk_frames and warmup must be >= 0 and cpus_per_task > 0")
     spec = ModelSpec.of(new_session(model))  # fails here, once, on a bad model
     bit_rate = int(output_video_mbps * 1e6) if output_video_mbps else None
     started_here = connect(address)
@@ -365,7 +365,7 @@ def _plan(source: Path, output_type: str, chunk_frames: int, warmup: int):
     """(frames, frame index or an error line, chunks) of one input."""
     from mattekit.io.video_reader import open_source
 
-    if source.is_file() and output_type in SPLITTABLE_TYPES:
+    if source.is_file() and output_type in SPLITTABLE_TYPES and chunk_frames:
         try:
             index = scan_frames(source)
         except MattekitError as exc:
