@@ -266,7 +266,7 @@ def test_cli_image_ray_and_usage(cluster, clips, tmp_path):
     (tmp_path / "in").mkdir()
     write_image(tmp_path / "in" / "a.png", np.ascontiguousarray(frame))
     done = subprocess.run([exe, "image", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "fake",
-                           "--executor", "ray"], env=env, capture_output=True, text=True, timeout=120)
+                           "--executor", "ray"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "1 done" in done.stdout and (tmp_path / "out" / "a.png").is_file()
     usage = subprocess.run([exe, "video", str(clips / "long.mp4"), "-a", str(tmp_path / "x.mp4"), "--executor", "ray"],
