@@ -12,9 +12,10 @@ from typing import Callable
 import numpy as np
 
 from mattekit.evaluation import EvalTable, evaluate_images, match_files
+from mattekit.models.base import ModelSession
 
 
-def compare_models(models: list[str], images_dir: str | os.PathLike, gt_dir: str | os.PathLike,
+def compare_models(models: "list[str | ModelSession]", images_dir: str | os.PathLike, gt_dir: str | os.PathLike,
                    trimap_dir: str | os.PathLike | None = None, convention: str = "rvm",
                    progress: Callable[[str, int, int], None] | None = None) -> EvalTable:
     """Matte every image that has a ground-truth alpha with each model and evaluate the results.
@@ -24,7 +25,8 @@ def compare_models(models: list[str], images_dir: str | os.PathLike, gt_dir: str
     temporary folder and measured by :func:`mattekit.evaluation.evaluate_images`.
 
     Args:
-        models: model names or ONNX paths (see :func:`mattekit.models.new_session`).
+        models: model names, ONNX paths or loaded sessions (see :func:`mattekit.models.new_session`);
+            a row is labelled with the name as given, or ``name (precision)`` for a session.
         images_dir: folder of input images, matched to ``gt_dir`` by file stem.
         gt_dir: folder of ground-truth alphas; trimap_dir: optional trimaps (unknown region only).
         convention: metric scale factors, ``"rvm"`` or ``"paddleseg"``.
@@ -50,7 +52,8 @@ def compare_models(models: list[str], images_dir: str | os.PathLike, gt_dir: str
     table = None
     with tempfile.TemporaryDirectory(prefix="mattekit-eval-") as tmp:
         for model, session in zip(models, sessions):
-            out = Path(tmp) / re.sub(r"[^A-Za-z0-9_.-]", "_", f"{len(os.listdir(tmp))}-{model}")
+            label = f"{session.name} ({session.precision})" if isinstance(model, ModelSession) else str(model)
+            out = Path(tmp) / re.sub(r"[^A-Za-z0-9_.-]", "_", f"{len(os.listdir(tmp))}-{label}")
             out.mkdir()
             seconds = 0.0
             for i, (name, _, image_path) in enumerate(pairs):
@@ -60,10 +63,10 @@ def compare_models(models: list[str], images_dir: str | os.PathLike, gt_dir: str
                 seconds += time.perf_counter() - started
                 Image.fromarray(np.floor(np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)).save(out / f"{name}.png")
                 if progress:
-                    progress(model, i + 1, len(pairs))
+                    progress(label, i + 1, len(pairs))
             result = evaluate_images(out, gt_dir, trimap_dir, convention)
             if table is None:
                 table = EvalTable(result.convention, result.metrics + ["seconds"],
                                   {**result.labels, "seconds": "s/image"})
-            table.rows.append((model, {**result.mean, "seconds": seconds / max(len(pairs), 1)}))
+            table.rows.append((label, {**result.mean, "seconds": seconds / max(len(pairs), 1)}))
     return table

@@ -34,7 +34,7 @@ from mattekit.cluster.chunks import DEFAULT_CHUNK_FRAMES, Chunk, FrameIndex, pla
 from mattekit.cluster.segments import SPLITTABLE_TYPES, join_segments
 from mattekit.cluster.work import ImageJob, ModelSpec, VideoJob
 from mattekit.errors import MattekitError
-from mattekit.io.atomic import remove_partials
+from mattekit.io.atomic import file_key
 from mattekit.pipeline.batch import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, _reason
 
 # Warm-up frames before each chunk: from the measured table in docs/cluster.md (RVM on the real
@@ -147,6 +147,7 @@ class _File:
         self.index: FrameIndex | None = None
         self.time_base = None
         self.folder: Path | None = None
+        self.outputs: list[Path] = list(targets.values())
         self.warning: str | None = None
         self.outcome: FileOutcome | None = None
 
@@ -176,19 +177,31 @@ class _Driver:
         self.tasks: dict = {}  # ObjectRef -> (the files it serves, what it does)
         self.files: list[_File] = []
         self.result = BatchResult()
+        self.inputs: dict = {}  # (device, inode) of every input -> its path (no output may be one)
+
+    def protect(self, sources) -> None:
+        """Refuse any output that is one of ``sources`` (the batch's inputs)."""
+        self.inputs = {key: source for source in sources if (key := file_key(source)) is not None}
 
     def skip_or_start(self, position: int, source: Path, targets: dict[str, Path], label: str, total: int):
-        """A :class:`_File` to process, or ``None`` when its outputs exist (recorded as skipped)."""
-        file = _File(position, source, targets, label)
-        self.files.append(file)
+        """A :class:`_File` to process, or ``None`` when its outputs exist (recorded as skipped) or
+        one is another input of the batch (recorded as failed). As the one-machine batch does,
+        without ``overwrite`` only the missing outputs are made; ``file.targets`` holds those."""
         outputs = list(targets.values())
-        if not self.overwrite and all(p.exists() for p in outputs):
+        todo = targets if self.overwrite else {k: p for k, p in targets.items() if not os.path.lexists(p)}
+        file = _File(position, source, todo, label)
+        file.outputs = outputs
+        self.files.append(file)
+        if not todo:
             self.finish(file, FileOutcome(source, SKIPPED, outputs, "complete output exists"), total)
             return None
-        for target in outputs:
-            remove_partials(target)
         if self.on_start is not None:
             self.on_start(source, position, total)
+        for target in todo.values():
+            if file_key(target) in self.inputs:
+                self.fail(file, f"is the same as the input {self.inputs[file_key(target)]}; "
+                                "choose another output folder", total)
+                return None
         return file
 
     def submit(self, files: list[_File], ref, what) -> None:
@@ -213,7 +226,7 @@ class _Driver:
                      total)
 
     def done(self, file: _File, total: int) -> None:
-        outcome = FileOutcome(file.source, DONE, list(file.targets.values()), file.warning or "",
+        outcome = FileOutcome(file.source, DONE, file.outputs, file.warning or "",
                               time.perf_counter() - file.started, file.frames)
         self.finish(file, outcome, total)
 
@@ -309,6 +322,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
             plans.append((source, targets, label, *_plan(source, output_type, chunk_frames, warmup)))
         total_frames = sum(frames for *_, frames, _, _ in plans)
         driver = _Driver(progress, total_frames, overwrite, cancel, on_file, on_start, "matting")
+        driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
         for position, (source, targets, label, frames, index, chunks) in enumerate(plans):
             file = driver.skip_or_start(position, source, targets, label, total)
@@ -427,6 +441,7 @@ def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ra
     try:
         run_images = _remote(_run_images, cpus_per_task)
         driver = _Driver(progress, len(jobs), overwrite, cancel, on_file, on_start, "images")
+        driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
         job = ImageJob(composite, downsample_ratio, tuple(sorted(options.items())), spec)
         todo = []
@@ -444,7 +459,7 @@ def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ra
         def on_result(files: list[_File], what, value) -> None:
             for position, status, reason, seconds in value:
                 file = by_position[position]
-                outputs = list(file.targets.values()) if status == DONE else []
+                outputs = file.outputs if status == DONE else []
                 driver.finish(file, FileOutcome(file.source, status, outputs, reason, seconds,
                                                 1 if status == DONE else 0), total)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 
 from mattekit.errors import OutputError
-from mattekit.io.atomic import commit, discard, temp_sibling
+from mattekit.io.atomic import commit, discard, seal_folder, start_temp
 from mattekit.io.audio import AudioMuxer
 from mattekit.io.video_writer import VIDEO_FORMATS
 
@@ -52,13 +52,14 @@ def join_segments(segments: list[Path], final: Path, output_type: str, audio_sou
         mattekit.errors.OutputError: a segment is missing or unreadable, holds another number of
             frames than expected, or ``final`` cannot be written.
     """
-    temp = temp_sibling(final)
+    temp = start_temp(final)
     try:
         if output_type == "png_sequence":
             temp.mkdir(parents=True)
             for folder in segments:  # links, so a join killed half-way leaves the segments whole
-                for png in sorted(folder.iterdir()):
+                for png in sorted(folder.glob("*.png")):
                     _link_or_copy(png, temp / png.name)
+            seal_folder(temp)
         else:
             _remux(segments, temp, final.suffix, audio_source if VIDEO_FORMATS[output_type].audio else None,
                    frame_pts, Fraction(time_base))

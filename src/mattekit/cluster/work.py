@@ -132,7 +132,6 @@ def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[s
     Raises:
         mattekit.errors.InputError, mattekit.errors.OutputError: as for :func:`convert_video`.
     """
-    from mattekit.io.atomic import remove_partials
     from mattekit.io.video_writer import TRANSPARENT_TYPES, open_writer
     from mattekit.pipeline.progress import Progress
     from mattekit.pipeline.video import _stream, composition_background
@@ -152,7 +151,6 @@ def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[s
         if bg is not None:
             bg.prepare(source.frame_rate)
         for kind, path in segments.items():
-            remove_partials(path)
             writers[kind] = open_writer(path, job.output_type, source.width, source.height, source.frame_rate,
                                         source.time_base, audio_source=None, bit_rate=job.bit_rate)
         _stream(source, session, ratio, {k: _AfterWarmup(w, chunk.start) for k, w in writers.items()}, bg,

@@ -119,7 +119,9 @@ class ModelSession(ABC):
         capabilities: see :class:`Capabilities`.
         name: the registry name or the file's stem.
         license: licence of the weights; source: paper / repository they come from.
-        path: the model file, or ``None`` (the fake model).
+        path: the model file loaded, or ``None`` (the fake model).
+        source_path: the file as given or fetched (``path``, or the file ``path`` was derived
+            from, e.g. RVM's FP32 file for its INT8 copy); an input of every job, never written.
         precision: ``fp32``, ``fp16`` or ``int8`` (set by :func:`mattekit.models.new_session`).
     """
 
@@ -128,6 +130,7 @@ class ModelSession(ABC):
     license: str = ""
     source: str = ""
     path: Path | None = None
+    source_path: Path | None = None
     precision: str = ""
 
     def initial_state(self) -> Any:
@@ -224,9 +227,3 @@ def resize_planar(x: np.ndarray, height: int, width: int) -> np.ndarray:
     if out.ndim == 2:
         out = out[:, :, None]
     return np.ascontiguousarray(out.transpose(2, 0, 1))
-
-
-def check_src(src: np.ndarray) -> None:
-    """Raise ``ValueError`` unless ``src`` is N×3×H×W float32 with N, H, W >= 1."""
-    if src.ndim != 4 or src.shape[1] != 3 or src.dtype != np.float32 or 0 in src.shape:
-        raise ValueError(f"src must be N×3×H×W float32, got {src.shape} {src.dtype}")

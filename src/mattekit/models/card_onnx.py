@@ -36,7 +36,7 @@ class CardSession(ModelSession):
     def __init__(self, path: str | os.PathLike, card, providers: list[str] | None = None,
                  intra_op_threads: int | None = None):
         self.card: ModelCard = load_card(card)
-        self.path = Path(path)
+        self.path = self.source_path = Path(path)
         self.name = self.card.name or self.path.stem
         self.license = self.card.license
         self.source = self.card.source
@@ -102,9 +102,13 @@ class CardSession(ModelSession):
 
 
 def _plane(output: np.ndarray, path: Path) -> np.ndarray:
-    """One alpha plane 1×h×w float32 from a 1×1×h×w, 1×h×w, 1×h×w×1 or h×w output."""
+    """One alpha plane 1×h×w float32 from a 1×1×h×w, 1×h×w×1, 1×h×w or h×w output."""
     array = np.asarray(output, np.float32)
-    squeezed = array.reshape([d for d in array.shape if d != 1] or [1, 1])
-    if squeezed.ndim != 2:
+    plane = array[0] if array.ndim == 4 or (array.ndim == 3 and array.shape[0] == 1) else array
+    if plane.ndim == 3 and plane.shape[0] == 1:
+        plane = plane[0]
+    elif plane.ndim == 3 and plane.shape[-1] == 1:
+        plane = plane[..., 0]
+    if plane.ndim != 2 or 0 in plane.shape:
         raise ModelError(f"{path}: alpha output has shape {list(array.shape)}, expected one h×w plane")
-    return squeezed[None]
+    return plane[None]

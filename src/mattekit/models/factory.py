@@ -17,8 +17,10 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
     Args:
         model: ``None`` (the default model, ``rvm-mobilenetv3``), a registered name (``mattekit
             models list``), a path to an ``.onnx`` file, or a :class:`ModelSession`.
-        precision: for a registered model, ``None`` (as published) or one of its precisions
-            (e.g. ``"int8"``; see :func:`mattekit.models.registry.resolve_precision`).
+        precision: ``None`` (as published) or one of the model's precisions (e.g. ``"int8"``; see
+            :func:`mattekit.models.registry.resolve_precision`); an RVM export given by path may
+            also be run at ``"int8"`` (its quantized copy is built into the model cache, never
+            beside the file).
         card: for an ONNX path, its model card (shipped name, TOML path or dict; see
             :mod:`mattekit.models.card`); default ``<model>.toml`` beside the file. Without a card,
             a file with Robust Video Matting's signature (MobileNetV3 or ResNet50 export) loads
@@ -28,7 +30,9 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         options: extra keyword arguments for the backend (e.g. ``seconds_per_frame`` of ``fake``).
 
     Returns:
-        A :class:`ModelSession` (``.name``, ``.capabilities``, ``.step``, ``.initial_state``).
+        A :class:`ModelSession` (``.name``, ``.capabilities``, ``.step``, ``.initial_state``;
+        ``.path`` the file loaded, ``.source_path`` the file as given or fetched, which outputs
+        may never overwrite).
 
     Raises:
         mattekit.errors.ModelError: unknown name or precision, fetch failure, a file without a card
@@ -44,9 +48,9 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
     text = os.fspath(model) if model is not None else DEFAULT_MODEL
     kwargs = dict(providers=providers, intra_op_threads=intra_op_threads, **options)
     if text in MODELS:
-        spec, path = resolve_precision(get_spec(text), precision)
+        spec, path, source = resolve_precision(get_spec(text), precision)
         session = load_object(spec.backend)(path, **kwargs)
-        session.name, session.precision = text, precision or spec.precision
+        session.name, session.precision, session.source_path = text, precision or spec.precision, source
         session.license, session.source = spec.license, spec.source
         return session
     path = Path(text).expanduser()
@@ -54,14 +58,14 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         get_spec(text)  # raises ModelError naming the known models
     if not path.is_file():
         raise InputError(path, "model file not found")
-    if precision not in (None, "fp32"):
-        raise ModelError(f"{path}: precision {precision!r} applies to registered models only")
     from mattekit.models.card import card_beside
 
     card = card if card is not None else card_beside(path)
     if card is not None:
         from mattekit.models.card_onnx import CardSession
 
+        if precision not in (None, "fp32"):
+            raise ModelError(f"{path}: a model with a card runs as it is (no precision {precision!r})")
         session = CardSession(path, card, **kwargs)
     else:
         from mattekit.models.rvm_onnx import RVMSession, is_rvm_signature
@@ -70,8 +74,13 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         if not is_rvm_signature(inputs, outputs):
             raise ModelError(f"{path}: no model card (put {path.with_suffix('.toml').name} beside it, "
                              f"see docs/models.md) and not an RVM export (inputs: {', '.join(inputs)})")
-        session = RVMSession(path, **kwargs)
-    session.precision = "fp32"
+        rvm = MODELS[DEFAULT_MODEL]
+        if precision not in (None, *rvm.precisions):
+            raise ModelError(f"{path}: an RVM export has no precision {precision!r} "
+                             f"(known: {', '.join(rvm.precisions)})")
+        variant = rvm.variants.get(precision) if precision else None
+        session = RVMSession(load_object(variant)(path) if variant else path, **kwargs)
+    session.precision, session.source_path = precision or "fp32", path
     return session
 
 

@@ -64,7 +64,7 @@ class RVMSession(ModelSession):
 
     def __init__(self, path: str | os.PathLike, providers: list[str] | None = None,
                  intra_op_threads: int | None = None):
-        self.path = Path(path)
+        self.path = self.source_path = Path(path)
         self.name = self.path.stem
         self._session = load_onnx(self.path, providers, intra_op_threads)
         inputs = [i.name for i in self._session.get_inputs()]
