@@ -38,7 +38,10 @@ class ModelSpec:
         """The spec that rebuilds a loaded session on another machine."""
         from mattekit.models import MODELS
 
-        name = session.name if session.name in MODELS else (str(session.path) if session.path else None)
+        # a file given by path: the file as given (``source_path``), not a derived copy in this
+        # machine's cache (an INT8 build), which each node makes for itself
+        path = getattr(session, "source_path", None) or session.path
+        name = session.name if session.name in MODELS else (str(path) if path else None)
         published = MODELS[name].precision if name in MODELS else "fp32"
         precision = session.precision if session.precision and session.precision != published else None
         options = (("seconds_per_frame", session.seconds_per_frame),) \
