@@ -212,7 +212,7 @@ def test_fake_model_is_deterministic_recurrent_and_hidden(capsys):
 
 
 def test_only_the_rvm_backend_names_rvm_tensors():
-    pattern = re.compile(r"""["'](r[1-4][io]|pha|src)["']""")
+    pattern = re.compile(r"""["']r[1-4][io]["']|["']fgr["'], *["']pha["']""")
     offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
                  if p.name not in ("rvm_onnx.py", "rvm_iobinding.py") and pattern.search(p.read_text())]
     assert offenders == []
@@ -302,3 +302,13 @@ def load_card_text(name: str) -> str:
     from mattekit.models.card import shipped_card_text
 
     return shipped_card_text(name)
+
+
+def test_size_policy_ratios():
+    assert SizePolicy("fixed", 1024).ratio(180, 320) == 1.0  # no ratio applies to a fixed-size model
+    assert SizePolicy("long_side", 512).ratio(1080, 1920) == pytest.approx(512 / 1920)
+    assert SizePolicy("long_side", 512).ratio(90, 160) == 1.0  # never enlarges
+    assert SizePolicy("short_side", 512).ratio(180, 320) == pytest.approx(512 / 180)
+    assert SizePolicy("short_side", 512, upscale=False).ratio(180, 320) == 1.0
+    with pytest.raises(ModelError, match="upscale must be true or false"):
+        SizePolicy("short_side", 512, upscale="no")

@@ -53,13 +53,15 @@ class SizePolicy:
             raise ModelError(f"size policy upscale must be true or false, not {self.upscale!r}")
 
     def ratio(self, height: int, width: int) -> float:
-        """The scale from the frame to the working size (for ``fixed``: of the longer side)."""
+        """The scale from the frame to the working size (``short_side`` may enlarge: > 1); for
+        ``fixed``, 1.0: the frame is handed over whole and resized to ``size`` × ``size``, no
+        ratio applies."""
         if self.kind == "short_side":
             scale = self.size / min(height, width)
             return scale if self.upscale else min(scale, 1.0)
         if self.kind == "long_side":
             return min(self.size / max(height, width), 1.0)
-        return self.size / max(height, width)
+        return 1.0
 
     def working_size(self, height: int, width: int, ratio: float | None = None) -> tuple[int, int]:
         """(height, width) the network sees for an H×W frame.

@@ -38,9 +38,11 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         mattekit.errors.ModelError: unknown name or precision, fetch failure, a file without a card
             and not RVM, an invalid card, or a file ONNX Runtime cannot load.
         mattekit.errors.InputError: a path was given and the file does not exist.
+        mattekit.errors.ParameterTypeError: ``model`` is none of the above (e.g. a number).
     """
     from mattekit.models.registry import DEFAULT_MODEL, MODELS, get_spec, load_object, resolve_precision
 
+    _check_type(model)
     if isinstance(model, ModelSession):
         if precision is not None and precision != getattr(model, "precision", precision):
             raise ModelError(f"{model.name}: already loaded at precision {model.precision}, not {precision}")
@@ -53,11 +55,7 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         session.name, session.precision, session.source_path = text, precision or spec.precision, source
         session.license, session.source = spec.license, spec.source
         return session
-    path = Path(text).expanduser()
-    if not (path.suffix.lower() == ".onnx" or path.exists() or os.sep in text):
-        get_spec(text)  # raises ModelError naming the known models
-    if not path.is_file():
-        raise InputError(path, "model file not found")
+    path = _local_file(text)
     from mattekit.models.card import card_beside
 
     card = card if card is not None else card_beside(path)
@@ -74,7 +72,7 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         if not is_rvm_signature(inputs, outputs):
             raise ModelError(f"{path}: no model card (put {path.with_suffix('.toml').name} beside it, "
                              f"see docs/models.md) and not an RVM export (inputs: {', '.join(inputs)})")
-        rvm = MODELS[DEFAULT_MODEL]
+        rvm = MODELS["rvm-mobilenetv3"]  # an RVM export runs at the precisions of the registered RVM
         if precision not in (None, *rvm.precisions):
             raise ModelError(f"{path}: an RVM export has no precision {precision!r} "
                              f"(known: {', '.join(rvm.precisions)})")
@@ -82,6 +80,41 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         session = RVMSession(load_object(variant)(path) if variant else path, **kwargs)
     session.precision, session.source_path = precision or "fp32", path
     return session
+
+
+def model_file(model: "str | os.PathLike | None" = None) -> Path:
+    """The ONNX file of a registered model (fetched into the cache on first use) or of a path.
+
+    Raises:
+        mattekit.errors.ModelError: unknown name, a model without a file, or the fetch fails.
+        mattekit.errors.InputError: a path was given and the file does not exist.
+    """
+    from mattekit.models.fetch import fetch
+    from mattekit.models.registry import DEFAULT_MODEL, MODELS
+
+    _check_type(model)
+    text = os.fspath(model) if model is not None else DEFAULT_MODEL
+    return fetch(text) if text in MODELS else _local_file(text)
+
+
+def _check_type(model) -> None:
+    if model is not None and not isinstance(model, (str, os.PathLike, ModelSession)):
+        from mattekit.errors import ParameterTypeError
+
+        raise ParameterTypeError("model", f"must be a model name, an .onnx path or a ModelSession, not {model!r} "
+                                          f"({type(model).__name__})")
+
+
+def _local_file(text: str) -> Path:
+    """``text`` as an existing model file; a word that is no path is taken as an unknown name."""
+    from mattekit.models.registry import get_spec
+
+    path = Path(text).expanduser()
+    if not (path.suffix.lower() == ".onnx" or path.exists() or os.sep in text):
+        get_spec(text)  # raises ModelError naming the known models
+    if not path.is_file():
+        raise InputError(path, "model file not found")
+    return path
 
 
 def graph_names(path: Path) -> tuple[list[str], list[str]]:

@@ -21,24 +21,12 @@ import numpy as np
 
 from mattekit.errors import ModelError
 from mattekit.models.base import Capabilities, MatteResult, ModelSession, SizePolicy, load_onnx
+from mattekit.params import AUTO_LONG_SIDE, auto_downsample_ratio
 
 INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
 
 RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-#: RVM's recommended encoder size: the longer side at most 512 px.
-AUTO_LONG_SIDE = 512
-
-
-def auto_downsample_ratio(height: int, width: int) -> float:
-    """RVM's recommended ratio: ``min(512 / max(height, width), 1)``.
-
-    The network's encoder then sees frames whose longer side is at most 512 px; the Deep Guided
-    Filter brings the result back to full resolution.
-    """
-    return min(AUTO_LONG_SIDE / max(height, width), 1.0)
 
 
 class RVMSession(ModelSession):
@@ -78,6 +66,11 @@ class RVMSession(ModelSession):
 
         device = device_for(self.providers)
         self._bound = BoundStepper(self._session, device) if device else None
+
+    def auto_downsample_ratio(self, height: int, width: int) -> float:
+        """RVM's own ratio (:func:`mattekit.params.auto_downsample_ratio`: longer side at most 512,
+        raised so the shorter side keeps at least 1 px)."""
+        return auto_downsample_ratio(height, width)
 
     def initial_state(self) -> RecurrentState:
         """The recurrent state of a first frame: four zero tensors of shape [1, 1, 1, 1]."""
