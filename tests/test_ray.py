@@ -122,7 +122,7 @@ def test_folder_on_cluster_equals_one_machine(cluster, clips, tmp_path):
     ray_result = convert_folder(clips, tmp_path / "ray", executor="ray", progress=lambda d, t: seen.append((d, t)),
                                 ray_options=dict(chunk_frames=CHUNK, warmup=8), **options)
     local = convert_folder(clips, tmp_path / "local", **options)
-    assert [o.status for o in ray_result.outcomes] == ["done"] * 3
+    assert [o.status for o in ray_result.outcomes] == ["done"] * 3, [o.reason for o in ray_result.outcomes]
     assert [o.frames for o in ray_result.outcomes] == [o.frames for o in local.outcomes] == [158, 20, 12]
     assert seen[-1] == (190, 190)  # one bar over the whole job: every frame of every file
     for name in ("long_composition.mp4", "long_alpha.mp4", "short_a_composition.mp4", "short_b_alpha.mp4"):
@@ -255,6 +255,7 @@ def test_images_on_cluster_equal_one_machine(cluster, clips, tmp_path):
     assert [o.status for o in ray_result.outcomes].count("done") == 5
     failed = ray_result.failed[0]
     assert failed.label == "broken.png" and failed.reason == local.failed[0].reason
+    assert failed.exit_code == local.failed[0].exit_code == 2
     for name in ("frame0.png", "frame4_alpha.png", "frame2_composite.jpg"):
         assert np.array_equal(read_image(tmp_path / "ray" / name), read_image(tmp_path / "local" / name))
 

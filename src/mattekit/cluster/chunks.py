@@ -168,11 +168,14 @@ class ChunkReader(VideoFileReader):
 
     def _frames(self):
         if self.chunk.seek_pts is None:
-            yield from super()._frames()
+            if self._first is not None:
+                first, self._first = self._first, None
+                yield first
+            yield from self._decoded
             return
         self._first = None
         self._container.seek(self.chunk.seek_pts, stream=self._stream, backward=True, any_frame=False)
-        yield from self._container.decode(self._stream)
+        yield from self._decode()
 
     def __iter__(self) -> Iterator:
         from mattekit.io.video_reader import SourceFrame

@@ -156,11 +156,11 @@ class _File:
         self.outcome: FileOutcome | None = None
 
 
-def _task_error(exc: BaseException) -> str:
+def _task_error(exc: BaseException, source: Path) -> str:
     """One line for a failed Ray task: the application's error, or what happened to the worker."""
     cause = getattr(exc, "cause", None)
     if cause is not None and not type(cause).__name__.startswith("Ray"):
-        return _reason(cause)
+        return _reason(cause, source)
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'task lost'}"
 
 
@@ -196,16 +196,16 @@ class _Driver:
         file = _File(position, source, todo, label)
         file.outputs = outputs
         self.files.append(file)
+        clash = next((p for p in outputs if file_key(p) in self.inputs), None)
+        if clash is not None:
+            self.fail(file, f"is the same as the input {self.inputs[file_key(clash)]}; choose another output "
+                            "folder", total, exit_code=3)
+            return None
         if not todo:
             self.finish(file, FileOutcome(source, SKIPPED, outputs, "complete output exists"), total)
             return None
         if self.on_start is not None:
             self.on_start(source, position, total)
-        for target in todo.values():
-            if file_key(target) in self.inputs:
-                self.fail(file, f"is the same as the input {self.inputs[file_key(target)]}; "
-                                "choose another output folder", total)
-                return None
         return file
 
     def submit(self, files: list[_File], ref, what) -> None:
@@ -219,15 +219,15 @@ class _Driver:
         if self.on_file is not None:
             self.on_file(outcome, file.position, total)
 
-    def fail(self, file: _File, reason: str, total: int) -> None:
+    def fail(self, file: _File, reason: str, total: int, exit_code: int = 1) -> None:
         for ref in file.pending:
             self.ray.cancel(ref, force=False)
             self.tasks.pop(ref, None)
         file.pending.clear()
         if file.folder is not None:  # a failed file is redone from the start
             shutil.rmtree(file.folder, ignore_errors=True)
-        self.finish(file, FileOutcome(file.source, FAILED, [], reason, time.perf_counter() - file.started),
-                     total)
+        self.finish(file, FileOutcome(file.source, FAILED, [], reason, time.perf_counter() - file.started,
+                                      exit_code=exit_code), total)
 
     def done(self, file: _File, total: int) -> None:
         outcome = FileOutcome(file.source, DONE, file.outputs, file.warning or "",
@@ -251,16 +251,18 @@ class _Driver:
                     except KeyboardInterrupt:
                         raise
                     except Exception as exc:  # the task's error, or a worker lost beyond retries
+                        cause = getattr(exc, "cause", None)
                         for file in files:
                             if file.outcome is None:
-                                self.fail(file, _task_error(exc), total)
+                                self.fail(file, _task_error(exc, file.source), total,
+                                          getattr(cause, "exit_code", 1))
                         continue
                     try:
                         on_result(files, what, value)
                     except MattekitError as exc:
                         for file in files:
                             if file.outcome is None:
-                                self.fail(file, _reason(exc), total)
+                                self.fail(file, _reason(exc, file.source), total, exc.exit_code)
         except KeyboardInterrupt:
             for ref in self.tasks:
                 self.ray.cancel(ref, force=False)
@@ -332,8 +334,8 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
             file = driver.skip_or_start(position, source, targets, label, total)
             if file is None:
                 continue
-            if isinstance(index, str):
-                driver.fail(file, index, total)
+            if isinstance(index, str):  # the input could not be read
+                driver.fail(file, index, total, exit_code=2)
                 continue
             job = VideoJob(source, output_type, background, bit_rate, downsample_ratio, spec)
             if len(chunks) < 2:
@@ -387,14 +389,14 @@ def _plan(source: Path, output_type: str, chunk_frames: int, warmup: int):
         try:
             index = scan_frames(source)
         except MattekitError as exc:
-            return 0, _reason(exc), []
+            return 0, _reason(exc, source), []
         if index is not None:
             return len(index.pts), index, plan_chunks(index, len(index.pts), chunk_frames, warmup)
     try:
         with open_source(source) as reader:
             frames = reader.frame_count or 0
     except MattekitError as exc:
-        return 0, _reason(exc), []
+        return 0, _reason(exc, source), []
     return frames, None, []
 
 
@@ -461,11 +463,11 @@ def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ra
             driver.submit(batch, ref, "images")
 
         def on_result(files: list[_File], what, value) -> None:
-            for position, status, reason, seconds in value:
+            for position, status, reason, seconds, exit_code in value:
                 file = by_position[position]
                 outputs = file.outputs if status == DONE else []
                 driver.finish(file, FileOutcome(file.source, status, outputs, reason, seconds,
-                                                1 if status == DONE else 0), total)
+                                                1 if status == DONE else 0, exit_code=exit_code), total)
 
         return driver.wait(on_result, total)
     finally:

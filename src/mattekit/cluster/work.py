@@ -202,7 +202,8 @@ def matte_images(job: ImageJob, items: list[tuple[int, Path, dict[str, Path]]], 
     """Matte a few images; one failing image does not stop the others.
 
     Returns:
-        ``(position, status, reason, seconds)`` per item; status ``done`` or ``failed``.
+        ``(position, status, reason, seconds, exit code)`` per item; status ``done`` or
+        ``failed`` (exit code 0 when done, else the error's: 2 input, 3 output, 1 other).
     """
     from mattekit.compose.background import parse_background
     from mattekit.pipeline.batch import DONE, FAILED, _reason, matte_one_image
@@ -215,9 +216,10 @@ def matte_images(job: ImageJob, items: list[tuple[int, Path, dict[str, Path]]], 
             started = time.perf_counter()
             try:
                 matte_one_image(source, targets, session, background, job.downsample_ratio, dict(job.options))
-                results.append((position, DONE, "", time.perf_counter() - started))
+                results.append((position, DONE, "", time.perf_counter() - started, 0))
             except Exception as exc:  # one image's error must not end the others
-                results.append((position, FAILED, _reason(exc), time.perf_counter() - started))
+                results.append((position, FAILED, _reason(exc, source), time.perf_counter() - started,
+                                getattr(exc, "exit_code", 1)))
             if report is not None:
                 report(n, len(items))
     finally:
