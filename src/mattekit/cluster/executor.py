@@ -72,6 +72,9 @@ def connect(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
+    # a failed file's other chunks are cancelled and their results dropped: reported once by
+    # mattekit (the summary), not again by Ray as "unhandled errors" on stderr
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=True, logging_level="ERROR")
