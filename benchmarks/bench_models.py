@@ -67,7 +67,7 @@ def hairball() -> None:
     from mattekit.classical import estimate_foreground_blur_fusion
     from mattekit.metrics import video_metrics
     from mattekit.models.base import to_src
-    from mattekit.pipeline.image import estimate_foreground_ml
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
 
     frames = [np.asarray(Image.open(p)) for p in sorted((DATA / "hairball").glob("in*.png"))]
     h, w = frames[0].shape[:2]

@@ -140,7 +140,8 @@ class ModelSession(ABC):
         return None
 
     @abstractmethod
-    def step(self, src: np.ndarray, state: Any, downsample_ratio: float | None) -> MatteResult:
+    def step(self, src: np.ndarray, state: Any, downsample_ratio: float | None,
+             release_memory: bool = False) -> MatteResult:
         """Matte a batch of frames.
 
         Args:
@@ -149,6 +150,8 @@ class ModelSession(ABC):
             downsample_ratio: scale in (0, 1] at which the network sees the frame, or ``None``
                 for the model's size policy (:meth:`auto_downsample_ratio`). Fixed-size models
                 ignore it.
+            release_memory: a hint that no step follows soon (the last pass of a still): a
+                backend may hand its inference arena's memory back (RVM does; others ignore it).
 
         Returns:
             A :class:`MatteResult` (alpha at the input's H×W).

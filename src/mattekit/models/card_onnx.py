@@ -62,7 +62,8 @@ class CardSession(ModelSession):
         self._mean = np.asarray(self.card.mean, np.float32)[:, None, None]
         self._std = np.asarray(self.card.std, np.float32)[:, None, None]
 
-    def step(self, src: np.ndarray, state, downsample_ratio: float | None) -> MatteResult:
+    def step(self, src: np.ndarray, state, downsample_ratio: float | None,
+             release_memory: bool = False) -> MatteResult:
         """Matte each of N frames on its own (see :meth:`ModelSession.step`); ``state`` is ignored
         and returned as ``None``.
 

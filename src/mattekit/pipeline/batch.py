@@ -436,8 +436,6 @@ def matte_one_image(source: Path, targets: dict[str, Path], session, background,
         mattekit.errors.OutputError: an output is (or holds) an input, or cannot be written.
         mattekit.errors.InputError: the image cannot be read.
     """
-    import numpy as np
-
     from mattekit.compose.composite import composite as blend
     from mattekit.io.atomic import check_outputs, existing_paths
     from mattekit.io.image import read_image, write_image
@@ -451,7 +449,7 @@ def matte_one_image(source: Path, targets: dict[str, Path], session, background,
     if "rgba" in targets:
         write_image(targets["rgba"], matte.rgba())
     if "alpha" in targets:
-        write_image(targets["alpha"], np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        write_image(targets["alpha"], matte.alpha_image())
     if "composite" in targets:
         h, w = matte.alpha.shape
         write_image(targets["composite"],
