@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import (downsample_ratio_option, model_option, model_with_precision, overwrite_option,
-                                  precision_option, quiet_option)
+from mattekit.cli.options import (downsample_ratio_option, executor_options, model_option, model_with_precision,
+                                  overwrite_option, precision_option, quiet_option)
 from mattekit.cli.video_cmd import exit_for, print_summary
 from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
 
@@ -31,8 +31,9 @@ from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
 @precision_option
 @overwrite_option
 @quiet_option
+@executor_options
 def image(inputs, output_dir, recursive, write_alpha, composite_bg, fg_estimate, refine, downsample_ratio,
-          model, precision, overwrite, quiet) -> None:
+          model, precision, overwrite, quiet, executor, ray_address) -> None:
     """Matte INPUT images or folders: <stem>.png is an RGBA cut-out (straight alpha).
 
     Images whose outputs already exist are skipped (use --overwrite to redo them), so a stopped run
@@ -52,6 +53,7 @@ def image(inputs, output_dir, recursive, write_alpha, composite_bg, fg_estimate,
     result = matte_folder(list(inputs), output_dir, recursive=recursive, alpha=write_alpha,
                           composite=composite_bg, fg_estimate=fg_estimate, refine=refine,
                           downsample_ratio=downsample_ratio,
-                          model=model, overwrite=overwrite, on_file=on_file)
+                          model=model, overwrite=overwrite, on_file=on_file, executor=executor,
+                          ray_address=ray_address, progress=not quiet)
     print_summary(result, quiet)
     exit_for(result)

@@ -45,6 +45,22 @@ precision_option = click.option(
          "docs/int8.md), or ISNet's 8-bit file.")
 
 
+executor_option = click.option(
+    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+    help="Batch mode: local = this process, file by file; ray = a Ray cluster (pip install "
+         "'mattekit[ray]'): files in parallel, long videos cut into chunks at keyframes (docs/cluster.md). "
+         "Inputs and outputs must be on storage every node sees.")
+ray_address_option = click.option(
+    "--ray-address", metavar="ADDRESS", default=None,
+    help="With --executor ray: the cluster to join (e.g. 10.0.0.5:6379 or ray://head:10001); default "
+         "$RAY_ADDRESS if set, else a new local cluster on this machine.")
+
+
+def executor_options(command):
+    """Add --executor and --ray-address to a batch command."""
+    return executor_option(ray_address_option(command))
+
+
 def model_with_precision(model: str | None, precision: str | None):
     """The ``model`` argument for the pipeline: as given, or a session at ``precision``."""
     if precision is None:

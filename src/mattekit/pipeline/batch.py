@@ -201,6 +201,14 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]],
     return result
 
 
+EXECUTORS = ("local", "ray")
+
+
+def _check_executor(executor: str) -> None:
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
+
+
 def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                    output_dir: str | os.PathLike,
                    *,
@@ -215,7 +223,10 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                    cancel: threading.Event | None = None,
                    progress=False,
                    on_file: Callable[[FileOutcome, int, int], None] | None = None,
-                   on_start: Callable[[Path, int, int], None] | None = None) -> BatchResult:
+                   on_start: Callable[[Path, int, int], None] | None = None,
+                   executor: str = "local",
+                   ray_address: str | None = None,
+                   ray_options: dict | None = None) -> BatchResult:
     """Matte every video in a folder (or a list of files and folders) with :func:`convert_video`.
 
     Output names: ``OUTPUT_DIR/<relative folder>/<stem>_<kind><suffix>`` with ``kind`` one of
@@ -239,13 +250,18 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         progress: passed to ``convert_video`` for each file.
         on_start: called as ``on_start(path, index, total)`` before a file is processed.
         on_file: called as ``on_file(outcome, index, total)`` after each file.
+        executor: ``"local"`` (this process, file by file) or ``"ray"`` (a Ray cluster: files in
+            parallel, long videos cut into chunks; see :mod:`mattekit.cluster.executor`).
+        ray_address: the Ray cluster (``None``: ``$RAY_ADDRESS``, else a new local cluster).
+        ray_options: keyword arguments for :func:`~mattekit.cluster.executor.convert_folder_ray`
+            (``chunk_frames``, ``warmup``, ``cpus_per_task``).
 
     Returns:
         A :class:`BatchResult`; Ctrl-C is caught and reported as ``cancelled`` there.
 
     Raises:
         mattekit.errors.InputError: an input does not exist, or no video file was found.
-        ValueError: unknown ``output_type`` or output kind.
+        ValueError: unknown ``output_type``, output kind or executor.
         mattekit.errors.ParameterError: ``downsample_ratio`` or ``output_video_mbps`` out of range
             or ``cancel`` not an Event (see :mod:`mattekit.params`), before any file is touched.
     """
@@ -255,6 +271,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     from mattekit.models import new_session
     from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 
+    _check_executor(executor)
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
     validate_downsample_ratio(downsample_ratio)
@@ -281,6 +298,13 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     suffix = output_suffix(output_type)
     jobs = [(f, {k: out_root / rel.parent / f"{rel.name}_{k}{suffix}" for k in kinds},
              (rel.parent / f.name).as_posix()) for f, rel in pairs]
+    if executor == "ray":
+        from mattekit.cluster.executor import convert_folder_ray
+
+        return convert_folder_ray(jobs, output_type=output_type, background=background,
+                                  output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
+                                  model=model, overwrite=overwrite, cancel=cancel, progress=progress,
+                                  on_file=on_file, on_start=on_start, address=ray_address, **(ray_options or {}))
     session = new_session(model)
 
     def process(source: Path, targets: dict[str, Path]) -> tuple[int, str | None]:
@@ -309,7 +333,11 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                  overwrite: bool = False,
                  cancel: threading.Event | None = None,
                  on_file: Callable[[FileOutcome, int, int], None] | None = None,
-                 on_start: Callable[[Path, int, int], None] | None = None) -> BatchResult:
+                 on_start: Callable[[Path, int, int], None] | None = None,
+                 executor: str = "local",
+                 ray_address: str | None = None,
+                 ray_options: dict | None = None,
+                 progress=False) -> BatchResult:
     """Matte every image in a folder (or a list of files and folders) with :func:`matte_image`.
 
     Outputs per image, under the same relative folder in ``output_dir``: ``<stem>.png`` (RGBA
@@ -327,8 +355,11 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         fg_estimate: foreground colour source, ``"network"`` or ``"ml"`` (see
             :func:`~mattekit.pipeline.image.matte_image`); ``None`` for its default.
         refine: refine the alpha near its edges (see :func:`~mattekit.pipeline.image.matte_image`).
-        downsample_ratio, model, overwrite, cancel, on_file, on_start: as for
-            :func:`convert_folder`.
+        downsample_ratio, model, overwrite, cancel, on_file, on_start, executor, ray_address: as
+            for :func:`convert_folder`.
+        ray_options: keyword arguments for :func:`~mattekit.cluster.executor.matte_folder_ray`
+            (``cpus_per_task``, ``images_per_task``).
+        progress: with the ray executor, ``True`` shows one bar over all images.
 
     Returns:
         A :class:`BatchResult`.
@@ -339,12 +370,10 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
             Event, before any file is touched.
     """
     from mattekit.compose.background import parse_background
-    from mattekit.compose.composite import composite as blend
-    from mattekit.io.atomic import check_outputs, existing_paths
-    from mattekit.io.image import IMAGE_SUFFIXES, read_image, write_image
+    from mattekit.io.image import IMAGE_SUFFIXES
     from mattekit.models import new_session
-    from mattekit.pipeline.image import matte_image
 
+    _check_executor(executor)
     validate_downsample_ratio(downsample_ratio)
     validate_cancel(cancel)
     out_root = Path(output_dir)
@@ -367,27 +396,62 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         if background is not None:
             targets["composite"] = out_root / rel.parent / f"{rel.name}_composite.jpg"
         jobs.append((f, targets, (rel.parent / f.name).as_posix()))
-    session = new_session(model)
     kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
+    if executor == "ray":
+        if background is not None:
+            background.close()
+        from mattekit.cluster.executor import matte_folder_ray
+
+        return matte_folder_ray(jobs, composite=composite, options=kwargs, downsample_ratio=downsample_ratio,
+                                model=model, overwrite=overwrite, cancel=cancel, on_file=on_file,
+                                on_start=on_start, progress=progress, address=ray_address, **(ray_options or {}))
+    session = new_session(model)
 
     def process(source: Path, targets: dict[str, Path]) -> tuple[int, None]:
-        check_outputs(targets.values(), existing_paths(source, background, session), overwrite=True)
-        rgb = read_image(source)
-        matte = matte_image(rgb, session, downsample_ratio, **kwargs)
-        if cancel is not None and cancel.is_set():
-            raise Cancelled(f"{source}: cancelled")
-        if "rgba" in targets:
-            write_image(targets["rgba"], matte.rgba())
-        if "alpha" in targets:
-            write_image(targets["alpha"], matte.alpha_image())
-        if "composite" in targets:
-            h, w = matte.alpha.shape
-            write_image(targets["composite"],
-                        blend(matte.fgr, matte.alpha, background.frame(0, h, w, rgb, matte.alpha)))
-        return 1, None
+        return matte_one_image(source, targets, session, background, downsample_ratio, kwargs, cancel), None
 
     try:
         return _run(jobs, process, overwrite, cancel, on_file, on_start)
     finally:
         if background is not None:
             background.close()
+
+
+def matte_one_image(source: Path, targets: dict[str, Path], session, background, downsample_ratio: float | None,
+                    options: dict, cancel: threading.Event | None = None) -> int:
+    """Matte one image of :func:`matte_folder` and write its outputs (``rgba``, ``alpha``, ``composite``).
+
+    Args:
+        source: the image; targets: output kind -> path.
+        session: a loaded :class:`~mattekit.models.ModelSession`.
+        background: an opened :class:`~mattekit.compose.Background` for ``composite``, or ``None``.
+        downsample_ratio, options: passed to :func:`~mattekit.pipeline.image.matte_image`
+            (``options``: ``refine`` and optionally ``fg_estimate``).
+        cancel: checked after the network; set -> :class:`~mattekit.errors.Cancelled`.
+
+    Returns:
+        1 (frames matted).
+
+    Raises:
+        mattekit.errors.OutputError: an output is (or holds) an input, or cannot be written.
+        mattekit.errors.InputError: the image cannot be read.
+    """
+    from mattekit.compose.composite import composite as blend
+    from mattekit.io.atomic import check_outputs, existing_paths
+    from mattekit.io.image import read_image, write_image
+    from mattekit.pipeline.image import matte_image
+
+    check_outputs(targets.values(), existing_paths(source, background, session), overwrite=True)
+    rgb = read_image(source)
+    matte = matte_image(rgb, session, downsample_ratio, **options)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{source}: cancelled")
+    if "rgba" in targets:
+        write_image(targets["rgba"], matte.rgba())
+    if "alpha" in targets:
+        write_image(targets["alpha"], matte.alpha_image())
+    if "composite" in targets:
+        h, w = matte.alpha.shape
+        write_image(targets["composite"],
+                    blend(matte.fgr, matte.alpha, background.frame(0, h, w, rgb, matte.alpha)))
+    return 1

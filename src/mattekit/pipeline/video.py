@@ -253,17 +253,7 @@ def convert_video(input_source: str | os.PathLike,
     check_outputs(requested.values(), existing_paths(input_path, background, model), overwrite,
                   folder=output_type == "png_sequence")
     transparent_type = output_type in TRANSPARENT_TYPES
-    bg = None
-    if "composition" in requested:
-        if background is None and transparent_type:
-            bg = None
-        else:
-            bg = parse_background(background)
-            if bg.transparent:
-                bg = None
-                if not transparent_type:
-                    raise OutputError(requested["composition"], f"a transparent background needs a transparent "
-                                      f"output type ({', '.join(TRANSPARENT_TYPES)}), not {output_type}")
+    bg = composition_background(background, output_type, requested.get("composition"))
 
     session = new_session(model)
     started = time.perf_counter()
@@ -303,6 +293,24 @@ def convert_video(input_source: str | os.PathLike,
     return VideoResult(frames=frames, seconds=seconds, fps=frames / seconds if seconds else 0.0,
                        outputs=outputs, downsample_ratio=ratio, warning=warning,
                        stage_seconds=stage_seconds)
+
+
+def composition_background(background, output_type: str, composition: Path | None) -> Background | None:
+    """The opened background of a composition output, or ``None`` (no composition, or RGBA).
+
+    Raises:
+        mattekit.errors.OutputError: a transparent background for a type without alpha.
+        mattekit.errors.InputError: the background cannot be read.
+    """
+    if composition is None or (background is None and output_type in TRANSPARENT_TYPES):
+        return None
+    bg = parse_background(background)
+    if not bg.transparent:
+        return bg
+    if output_type not in TRANSPARENT_TYPES:
+        raise OutputError(composition, f"a transparent background needs a transparent "
+                          f"output type ({', '.join(TRANSPARENT_TYPES)}), not {output_type}")
+    return None
 
 
 def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: dict[str, FrameWriter],
