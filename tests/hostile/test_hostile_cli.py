@@ -135,7 +135,8 @@ def _(root):
 def _(root):
     gen.user_file(root / "DIR" / "input.mp4", "the user's video\n")
     gen.user_file(root / "DIR" / "preview.png", "the user's picture\n")
-    return Run(["demo", "-o", "DIR"], codes=(3,), names=("DIR", "input.mp4", "preview.png"), timeout=60)
+    # refused before any work; the demo itself takes ~15 s, so a run past 20 s has not refused
+    return Run(["demo", "-o", "DIR"], codes=(3,), names=("DIR", "input.mp4", "preview.png"), timeout=20)
 
 
 @case("background-is-output", "4")
@@ -268,7 +269,7 @@ for _value in ("inf", "1e9", "1e6", "nan", "-5"):
     def _blur(root, value=_value):
         gen.video(root / "in.mp4", frames=2, width=160, height=96)
         return Run(["video", "in.mp4", "-c", "out.mp4", "-b", f"blur:{value}", "-q"], codes=(0, 2),
-                   names=(f"blur:{value}", "blur"), outputs=["out.mp4"], timeout=25)
+                   names=(f"blur:{value}", "blur"), outputs=["out.mp4"], timeout=15)
     case(f"blur-{_value}", "13", INFERENCE)(_blur)
 
 for _value in ("-1", "nan", "inf", "1e12", "0"):
