@@ -101,8 +101,9 @@ def partials(root: Path) -> list[str]:
 def assert_no_traceback(text: str) -> None:
     for marker in TRACEBACK_MARKERS:
         if marker in text:
-            tail = [line for line in text[text.index(marker):].splitlines() if line.strip()]
-            last = next((line for line in reversed(tail) if not line.startswith(" ")), tail[-1])
+            tail = [line for line in text[text.index(marker):].splitlines()[1:] if line.strip()]
+            # the exception is the first unindented line after the frames
+            last = next((line for line in tail if not line.startswith(" ")), marker)
             raise AssertionError(f"traceback: {last.strip()[:300]}")
 
 
