@@ -214,3 +214,24 @@ def terminate_when(path_glob: tuple[Path, str], delay_after: float = 0.3, sig: i
                 time.sleep(0.02)
         threading.Thread(target=watch, daemon=True).start()
     return start
+
+
+def killed_run_partials(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 30.0) -> list[Path]:
+    """Start ``argv``, SIGKILL it as soon as a ``.partial-*`` file appears under ``cwd`` (what a
+    power cut or ``kill -9`` leaves) and return the partial files it left."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            found = [p for p in cwd.rglob("*") if ".partial-" in p.name]
+            if found:
+                time.sleep(0.2)
+                proc.kill()
+                break
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return [p for p in cwd.rglob("*") if ".partial-" in p.name]

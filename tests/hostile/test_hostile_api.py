@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import threading
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,10 +26,11 @@ import numpy as np
 import pytest
 
 import hostile_inputs as gen
-from hostile_harness import RAW_EXCEPTION, assert_only_declared_changes, partials, snapshot
+from hostile_harness import (RAW_EXCEPTION, assert_only_declared_changes, killed_run_partials, mattekit_argv, partials,
+                             snapshot)
 
 from mattekit import convert_video, matte_folder, matte_image
-from mattekit.errors import InputError, MattekitError, ModelError, OutputError
+from mattekit.errors import InputError, ModelError, OutputError
 
 INFERENCE = pytest.mark.inference
 ARG = (ValueError, TypeError)  # a bad argument value or type
@@ -93,10 +93,12 @@ def _(root, session):
 
 @case("stale-partial-removed-on-rerun", "5", INFERENCE)
 def _(root, session):
-    _video(root)
-    gen.user_file(root / ".out.partial-deadbeef.mp4", "left by a killed run\n")
+    _video(root, frames=40, width=160, height=96)
+    left = killed_run_partials(mattekit_argv("video", "in.mp4", "-c", "out.mp4", "-q"), root, dict(os.environ))
+    assert left, "the killed run left no partial file to clean"
     return Call(lambda: convert_video(root / "in.mp4", output_composition=root / "out.mp4", model=session,
-                                      progress=False), outputs=["out.mp4"], removable=[".out.partial-deadbeef.mp4"])
+                                      progress=False), outputs=["out.mp4"],
+                removable=[p.relative_to(root).as_posix() for p in left])
 
 
 # -- validation (items 10, 12-15, 19) ---------------------------------------------------------------

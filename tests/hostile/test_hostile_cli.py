@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from PIL import Image
 
 import hostile_inputs as gen
 from hostile_harness import (assert_no_traceback, assert_one_error_line, assert_only_declared_changes, diff,
-                             mattekit_argv, partials, run_child, snapshot, terminate_when)
+                             killed_run_partials, mattekit_argv, partials, run_child, snapshot, terminate_when)
 
 # peak resident memory allowed to any case, and to the big-frame cases (MB); a 1080p image alone
 # peaks at ~790 MB (docs/server.md), so 1500 MB leaves room for a 12-megapixel photo matted at a
@@ -189,10 +188,11 @@ def _(root):
 
 @case("stale-partial-removed-on-rerun", "5", INFERENCE)
 def _(root):
-    gen.video(root / "in.mp4", frames=3)
-    gen.user_file(root / ".out.partial-deadbeef.mp4", "left by a run killed with SIGTERM\n")
+    gen.video(root / "in.mp4", frames=40, width=160, height=96)
+    left = killed_run_partials(mattekit_argv("video", "in.mp4", "-c", "out.mp4", "-q"), root, dict(os.environ))
+    assert left, "the killed run left no partial file to clean"
     return Run(["video", "in.mp4", "-c", "out.mp4", "-q"], outputs=["out.mp4"],
-               removable=[".out.partial-deadbeef.mp4"])
+               removable=[p.relative_to(root).as_posix() for p in left])
 
 
 def _sigterm_run(root: Path, args: list[str]) -> Run:
