@@ -227,9 +227,11 @@ def _(root):
 
 
 def _no_space_left():
-    """preexec: files may not grow past 4 KB, and writing past it fails (EFBIG) instead of killing."""
+    """preexec: files may not grow past 64 bytes (every output here is larger: a PNG header alone is
+    ~70), and writing past it fails (EFBIG) instead of killing the process: a full disk, as far as
+    the writer can tell."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
 
 
 @case("disk-full-video", "11", INFERENCE)
@@ -359,8 +361,9 @@ def _(root):
 def _(root):
     (root / "data").mkdir()
     gen.not_sqlite(root / "data" / "jobs.db")
+    # the server's own lock file and empty folders in its data folder are fine; jobs.db is kept
     return Run(["serve", "--data-dir", "data", "--port", "0"], codes=(2, 3), names=("jobs.db",), timeout=20,
-               side=["data/server.lock"])
+               side=["data/server.lock", "data/jobs", "data/uploads"])
 
 
 def _size_is(path: Path, width: int, height: int) -> None:
@@ -532,6 +535,7 @@ def test_cli_hostile_input(case_id, tmp_path):
     after = snapshot(root)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     shown = f"exit {result.code}, {result.seconds:.1f} s, peak {result.peak_rss_mb:.0f} MB, stderr {lines[-3:]}"
+    print(f"{case_id}: {shown}")
     assert not result.killed_for, f"killed by the harness ({result.killed_for}): {shown}"
     assert_no_traceback(result.stderr + result.stdout)
     assert result.code in run.codes, f"exit code not in {run.codes}: {shown}"

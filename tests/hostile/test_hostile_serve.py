@@ -3,7 +3,8 @@
 What only a real server shows: what ``serve`` prints for ``--host 0.0.0.0`` / ``--port 0`` /
 ``--host ::1``, whether the Host check survives a non-loopback address, a client that disconnects
 in the middle of an upload, and the server's peak memory (VmHWM) for a decompression-bomb upload.
-Every case ends with SIGTERM: the server must exit 0 within 15 s with no traceback in its log.
+Every case ends with SIGTERM: the server must stop within 15 s (exit 0 or 143) with no traceback
+in its log.
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ def _memory_bomb(tmp: Path) -> None:
         assert status == 200 or (400 <= status < 500 and headers.get("content-type", "").startswith("application/json")), \
             f"{status} {content[:200]!r}"
         peak = vm_hwm_mb(server.proc.pid)
+        print(f"serve peak VmHWM after one 6000x6000 /api/matte: {peak:.0f} MB (status {status})")
         assert peak < BOMB_RSS_MB, f"server peak {peak:.0f} MB for a 6000x6000 upload (bound {BOMB_RSS_MB} MB)"
     finally:
         server.code = stop(server)
@@ -213,7 +215,8 @@ def _memory_bomb(tmp: Path) -> None:
 
 def _ended_cleanly(server: Server) -> None:
     assert_no_traceback(server.text())
-    assert server.code == 0, f"serve did not exit 0 after SIGTERM (code {server.code})"
+    # 0 (uvicorn's graceful stop) or 143 (128 + SIGTERM, as every other verb exits on SIGTERM)
+    assert server.code in (0, 143), f"serve did not stop cleanly on SIGTERM (code {server.code})"
 
 
 CASES: dict[str, tuple[str, Callable, tuple]] = {
