@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/mattekit models fetch
-	$(VENV)/bin/mattekit demo --output-dir demo-output
+	$(VENV)/bin/mattekit demo --output-dir demo-output --overwrite
 
 test: $(STAMP) chromium
 	$(VENV)/bin/mattekit models fetch --quiet

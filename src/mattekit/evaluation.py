@@ -168,9 +168,9 @@ def _csv(table: EvalTable, f) -> None:
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
-    from mattekit.io.atomic import commit, discard, temp_sibling
+    from mattekit.io.atomic import commit, discard, start_temp
 
-    tmp = temp_sibling(path)
+    tmp = start_temp(path)
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             write(f)

@@ -7,7 +7,9 @@ when that verb runs, so ``mattekit models list`` does not pay for ONNX Runtime o
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -49,23 +51,71 @@ def cli() -> None:
     """mattekit: automatic human matting of images and videos."""
 
 
+#: signals handled like Ctrl-C: what ``kill``, ``timeout``, systemd and ``docker stop`` send, and
+#: what a closed terminal or SSH session sends
+TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _Termination:
+    """While active, SIGTERM and SIGHUP act as Ctrl-C.
+
+    The first such signal raises :class:`KeyboardInterrupt` in the main thread, so every verb stops
+    the way Ctrl-C stops it: outputs' temporaries removed, earlier results intact. Further ones are
+    ignored so they cannot interrupt that clean-up (SIGKILL still ends the process). A signal set
+    to be ignored (``nohup``) stays ignored. Installed only from the main thread (Python delivers
+    signals there).
+    """
+
+    def __init__(self):
+        self.received: signal.Signals | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.received is not None:
+            return
+        self.received = signal.Signals(signum)
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "_Termination":
+        if threading.current_thread() is threading.main_thread():
+            for sig in TERMINATION_SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if previous is None else previous)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code."""
+    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code.
+
+    Ctrl-C exits with 130, SIGTERM with 143 and SIGHUP with 129 (128 + the signal's number, what a
+    shell reports for a process the signal killed), all after removing the outputs' temporaries.
+    """
+    with _Termination() as termination:
+        code, message = _run(argv)
+    if termination.received is not None:
+        code = 128 + termination.received
+        message = f"terminated ({termination.received.name})" + (f"; {message}" if message else "")
+    if message:
+        click.echo(f"mattekit: {message}", err=True)
+    return code
+
+
+def _run(argv: list[str] | None) -> tuple[int, str | None]:
+    """Run the CLI; return the exit code and the line to print on stderr (without the prefix)."""
     try:
         code = cli.main(args=argv, prog_name="mattekit", standalone_mode=False)
     except MattekitError as exc:
-        click.echo(f"mattekit: error: {exc}", err=True)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("mattekit: cancelled", err=True)
-        return 130
+        return exc.exit_code, f"error: {exc}"
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return 130, "cancelled"
     except click.ClickException as exc:
         exc.show()
-        return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("mattekit: cancelled", err=True)
-        return 130
-    return code if isinstance(code, int) else 0
+        return exc.exit_code, None
+    return (code if isinstance(code, int) else 0), None
 
 
 if __name__ == "__main__":

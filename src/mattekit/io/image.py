@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mattekit.errors import InputError
-from mattekit.io.atomic import commit, discard, temp_sibling
+from mattekit.io.atomic import commit, discard, start_temp
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -71,7 +71,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(p, f"cannot decode image ({exc})") from None
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6) -> Path:
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6,
+                atomic: bool = True) -> Path:
     """Write an image atomically (temporary name, then rename).
 
     Args:
@@ -80,12 +81,14 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
         quality: JPEG quality (1..100).
         compress_level: PNG zlib level (0..9); 1 writes about 3x faster than the default 6 for
             files about a third larger (used for PNG sequences).
+        atomic: ``False`` writes straight to ``path``; only for files inside a folder that is
+            itself a temporary (the frames of a PNG sequence).
 
     Returns:
         The final path.
     """
     final = Path(path)
-    temp = temp_sibling(final)
+    temp = start_temp(final) if atomic else final
     try:
         image = Image.fromarray(np.ascontiguousarray(array))
         if final.suffix.lower() in (".jpg", ".jpeg"):
@@ -94,7 +97,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
             image.save(temp, compress_level=compress_level)
         else:
             image.save(temp)
-        commit(temp, final)
+        if atomic:
+            commit(temp, final)
     except BaseException:
         discard(temp)
         raise

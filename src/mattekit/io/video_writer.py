@@ -35,7 +35,7 @@ import av
 import numpy as np
 
 from mattekit.errors import OutputError
-from mattekit.io.atomic import commit, discard, temp_sibling
+from mattekit.io.atomic import commit, discard, seal_folder, start_temp
 from mattekit.io.audio import AudioMuxer
 from mattekit.io.image import write_image
 
@@ -153,7 +153,7 @@ class VideoWriter(FrameWriter):
                  frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
                  bit_rate: int | None = None):
         self.path = Path(path)
-        self._temp = temp_sibling(self.path)
+        self._temp = start_temp(self.path)
         self._fmt = fmt
         self._time_base = time_base
         self._frame_rate = frame_rate
@@ -288,19 +288,29 @@ class PngSequenceWriter(FrameWriter):
 
     PNG is lossless, so the alpha read back is exactly the 8-bit alpha written; frames use zlib
     level 1 (about 3x faster than Pillow's default 6, files about a third larger).
+
+    The frames go into a hidden temporary folder beside ``path``, which gets a manifest of its
+    frames (:func:`mattekit.io.atomic.seal_folder`) and is renamed to ``path`` when complete. A
+    re-run may replace that folder; a folder holding anything else is never replaced (see
+    :func:`mattekit.io.atomic.commit`).
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._temp = temp_sibling(self.path)
+        self._temp = start_temp(self.path)
         self._temp.mkdir(parents=True)
 
     def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
-        write_image(self._temp / f"{index:05d}.png", image, compress_level=1)
+        write_image(self._temp / f"{index:05d}.png", image, compress_level=1, atomic=False)
 
     def close(self) -> Path:
+        try:
+            seal_folder(self._temp)
+        except BaseException:
+            self.abort()
+            raise
         commit(self._temp, self.path)
         return self.path
 

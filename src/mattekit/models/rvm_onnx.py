@@ -83,7 +83,7 @@ class RVMSession:
         intra_op_threads: threads for one operator; ``None`` lets ONNX Runtime decide
             (all physical cores).
         precision: ``"fp32"`` (the file as published) or ``"int8"`` (a quantized copy built
-            on first use and cached beside it, see :mod:`mattekit.models.quantize`).
+            on first use and kept in the model cache, see :mod:`mattekit.models.quantize`).
 
     Raises:
         mattekit.errors.ModelError: the file cannot be loaded or lacks RVM's inputs/outputs.
@@ -99,7 +99,10 @@ class RVMSession:
         from mattekit.models.quantize import model_for_precision
 
         self.precision = precision
-        self.path: Path = model_for_precision(resolve_model_path(model), precision)
+        #: the model file as given or fetched (an input of every job; never written to)
+        self.source_path: Path = resolve_model_path(model)
+        #: the file loaded: ``source_path``, or its INT8 copy in the model cache
+        self.path: Path = model_for_precision(self.source_path, precision)
         options = ort.SessionOptions()
         # measured on 2 cores (docs/int8.md): full graph optimisation (NCHWc layout), sequential
         # execution, memory pattern and CPU arena on, intra-op threads = cores; each alternative

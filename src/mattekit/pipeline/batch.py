@@ -6,9 +6,11 @@ They are built for long unattended runs:
 
 * **Resume.** Every output is written under a temporary name and renamed when complete (see
   :mod:`mattekit.io.atomic`), so a file whose outputs all exist under their final names is
-  finished; it is skipped unless ``overwrite`` is set. Re-running after a crash or Ctrl-C carries
-  on with the first unfinished file. Hidden ``.<name>.partial-*`` leftovers of a run that was
-  killed outright (power cut, ``kill -9``) are removed before that file is redone.
+  finished; it is skipped unless ``overwrite`` is set, and without ``overwrite`` only its missing
+  outputs are written (an existing file is never replaced). Re-running after a crash, Ctrl-C or
+  SIGTERM carries on with the first unfinished file. Hidden ``.<name>.partial-<pid>-*`` leftovers
+  of a run that was killed outright (power cut, ``kill -9``) are removed when that output is
+  written again, unless their process still runs.
 * **Isolation.** A file that fails (not a video, truncated, unwritable output...) is recorded with
   its reason and the batch goes on.
 * **Clean stop.** Ctrl-C (``KeyboardInterrupt``) or a set ``cancel`` event stops the batch at the
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mattekit.errors import Cancelled, InputError, MattekitError, OutputError
-from mattekit.io.atomic import remove_partials
+from mattekit.io.atomic import file_key
 
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 VIDEO_OUTPUTS = ("composition", "alpha", "foreground")
@@ -144,21 +146,28 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path,
          on_start: Callable[[Path, int, int], None] | None) -> BatchResult:
     result = BatchResult()
     total = len(jobs)
+    # every input of the batch is protected from every file's outputs (a.png's a_alpha.png may be
+    # another input); one (device, inode) set look-up per output
+    inputs = {key: source for source, _, _ in jobs if (key := file_key(source)) is not None}
     for i, (source, targets, label) in enumerate(jobs):
         if cancel is not None and cancel.is_set():
             result.cancelled = True
             break
         outputs = list(targets.values())
-        if not overwrite and all(p.exists() for p in outputs):
+        # without overwrite only the missing outputs are written: an existing one is never replaced
+        todo = targets if overwrite else {k: p for k, p in targets.items() if not os.path.lexists(p)}
+        if not todo:
             outcome = FileOutcome(source, SKIPPED, outputs, "complete output exists")
         else:
             if on_start is not None:
                 on_start(source, i, total)
             started = time.perf_counter()
             try:
-                for target in outputs:
-                    remove_partials(target)
-                frames = process(source, targets)
+                for target in todo.values():
+                    if file_key(target) in inputs:
+                        raise OutputError(target, f"is the same as the input {inputs[file_key(target)]}; "
+                                                  "choose another output folder")
+                frames = process(source, todo)
                 outcome = FileOutcome(source, DONE, outputs, "", time.perf_counter() - started, frames)
             except (Cancelled, KeyboardInterrupt) as exc:
                 reason = str(exc) if isinstance(exc, Cancelled) else "interrupted"
@@ -310,6 +319,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
 
     from mattekit.compose.background import parse_background
     from mattekit.compose.composite import composite as blend
+    from mattekit.io.atomic import check_outputs, existing_paths
     from mattekit.io.image import IMAGE_SUFFIXES, read_image, write_image
     from mattekit.models.rvm_onnx import new_session
     from mattekit.pipeline.image import matte_image
@@ -338,15 +348,13 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
 
     def process(source: Path, targets: dict[str, Path]) -> int:
-        for target in targets.values():
-            if target.resolve() == source.resolve():
-                raise OutputError(target, "output path is the same as the input; choose another folder")
+        check_outputs(targets.values(), existing_paths(source, background, session), overwrite=True)
         rgb = read_image(source)
         matte = matte_image(rgb, session, downsample_ratio, **kwargs)
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"{source}: cancelled")
-        targets["rgba"].parent.mkdir(parents=True, exist_ok=True)
-        write_image(targets["rgba"], matte.rgba())
+        if "rgba" in targets:
+            write_image(targets["rgba"], matte.rgba())
         if "alpha" in targets:
             write_image(targets["alpha"], np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
         if "composite" in targets:

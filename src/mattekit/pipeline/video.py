@@ -33,7 +33,7 @@ import numpy as np
 from mattekit.compose.background import Background, parse_background
 from mattekit.compose.composite import FrameCompositor
 from mattekit.errors import Cancelled, InputError, OutputError
-from mattekit.io.atomic import check_output
+from mattekit.io.atomic import check_outputs, existing_paths
 from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
                                       open_writer)
@@ -211,8 +211,10 @@ def convert_video(input_source: str | os.PathLike,
 
     Raises:
         mattekit.errors.InputError: the input is missing, empty or not a video / frame folder.
-        mattekit.errors.OutputError: no output asked, an output equals the input or exists
-            (without ``overwrite``), or its folder is not writable.
+        mattekit.errors.OutputError: no output asked; an output is one of the job's inputs
+            (video, background, model file; also through a link) or holds one, is the current
+            folder, exists (without ``overwrite``), is a folder holding files mattekit did not
+            write there as that output (see :mod:`mattekit.io.atomic`), or cannot be written.
         mattekit.errors.Cancelled: ``cancel`` was set or Ctrl-C was pressed.
         ValueError: ``output_type``, ``downsample_ratio`` or ``seq_chunk`` out of range.
     """
@@ -232,9 +234,8 @@ def convert_video(input_source: str | os.PathLike,
         raise InputError(input_path, "file not found")
     for p in requested.values():
         check_output_suffix(p, output_type)
-    finals = [check_output(p, [input_path], overwrite) for p in requested.values()]
-    if len(set(p.resolve() for p in finals)) != len(finals):
-        raise OutputError(finals[0], "the same path is given for two outputs")
+    check_outputs(requested.values(), existing_paths(input_path, background, model), overwrite,
+                  folder=output_type == "png_sequence")
     transparent_type = output_type in TRANSPARENT_TYPES
     bg = None
     if "composition" in requested:
