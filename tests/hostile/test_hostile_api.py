@@ -246,6 +246,7 @@ def _(root, session):
 
 # -- the test ---------------------------------------------------------------------------------------
 
+# case id -> why it is still expected to fail (the issue item and the failing line)
 XFAIL: dict[str, str] = {}
 
 

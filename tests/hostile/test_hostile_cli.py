@@ -68,7 +68,6 @@ def case(case_id: str, item: str, *marks):
 
 
 INFERENCE = pytest.mark.inference  # runs the network (kept few and small)
-XFAIL: dict[str, str] = {}         # case id -> reason (filled at the bottom of the file)
 
 
 # -- data loss (items 1-5) ----------------------------------------------------------------------
@@ -509,8 +508,8 @@ def _(root):
 
 # -- the test ---------------------------------------------------------------------------------------
 
-XFAIL.update({
-})
+# case id -> why it is still expected to fail (the issue item and the failing line)
+XFAIL: dict[str, str] = {}
 
 
 def _params():

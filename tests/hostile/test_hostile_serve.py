@@ -226,6 +226,7 @@ CASES: dict[str, tuple[str, Callable, tuple]] = {
     "serve-client-disconnects-mid-upload": ("21", _disconnect_mid_upload, ()),
     "serve-memory-bomb-6000x6000": ("7", _memory_bomb, (INFERENCE,)),
 }
+# case id -> why it is still expected to fail (the issue item and the failing line)
 XFAIL: dict[str, str] = {}
 
 

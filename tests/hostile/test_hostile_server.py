@@ -240,6 +240,7 @@ def _(root):
 
 # -- the test ---------------------------------------------------------------------------------------
 
+# case id -> why it is still expected to fail (the issue item and the failing line)
 XFAIL: dict[str, str] = {}
 
 
