@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("mattekit.cli.serve_cmd", "serve", "Serve the web page and HTTP API on this computer."),
     "trimap": ("mattekit.cli.trimap_cmd", "trimap", "Matte an image from a trimap with a classical method (pymatting)."),
     "eval": ("mattekit.cli.eval_cmd", "eval", "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD)."),
+    "finetune": ("mattekit.cli.finetune_cmd", "finetune", "Fine-tune RVM on your own footage and export it to ONNX."),
+    "train": ("mattekit.cli.train_cmd", "train", "Run one RVM training stage from a config (stage1..stage4 ship)."),
+    "key": ("mattekit.cli.key_cmd", "key", "Key green/blue-screen footage into foreground + alpha (FFmpeg keying filters)."),
 }
 
 
