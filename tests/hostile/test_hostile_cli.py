@@ -70,6 +70,11 @@ def case(case_id: str, item: str, *marks):
 INFERENCE = pytest.mark.inference  # runs the network (kept few and small)
 
 
+# the network's own foreground colour: skips importing pymatting (~2 s a process) where the colour
+# estimate is not what the case is about (image-1x1 and big-frame-12mp keep the default, ml)
+FAST_IMAGE = ("--fg-estimate", "network")
+
+
 # -- data loss (items 1-5) ----------------------------------------------------------------------
 
 def _project(root: Path) -> Path:
@@ -125,7 +130,7 @@ def _(root):
     gen.garbage_model(root / "mymodels" / "foo.onnx")
     gen.user_file(root / "mymodels" / "foo_int8.onnx", "the user's own int8 model\n")
     gen.png(root / "a.png", 64, 48)
-    return Run(["image", "a.png", "-o", "out", "--precision", "int8", "--model", "mymodels/foo.onnx", "-q"],
+    return Run(["image", "a.png", "-o", "out", "--precision", "int8", "--model", "mymodels/foo.onnx", "-q", *FAST_IMAGE],
                codes=(4,), names=("foo.onnx",))
 
 
@@ -158,7 +163,7 @@ def _(root):
     gen.png(root / "a.png", 64, 48)
     (root / "out").mkdir()
     gen.jpeg(root / "out" / "a_composite.jpg", 64, 48)
-    return Run(["image", "a.png", "-o", "out", "--composite", "out/a_composite.jpg", "--overwrite", "-q"],
+    return Run(["image", "a.png", "-o", "out", "--composite", "out/a_composite.jpg", "--overwrite", "-q", *FAST_IMAGE],
                codes=(1, 3), names=("a_composite.jpg", "a.png"))
 
 
@@ -242,7 +247,7 @@ def _(root):
 @case("disk-full-image", "11", INFERENCE)
 def _(root):
     gen.png(root / "a.png", 96, 64)
-    return Run(["image", "a.png", "-o", "out", "-q"], codes=(1, 3), names=("a.png",), preexec=_no_space_left,
+    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 3), names=("a.png",), preexec=_no_space_left,
                outputs=["out"])
 
 
@@ -298,7 +303,7 @@ def _(root):
 @case("svg-as-image", "15")
 def _(root):
     gen.svg(root / "pic.svg")
-    return Run(["image", "pic.svg", "-o", "out", "-q"], codes=(1, 2), names=("pic.svg",))
+    return Run(["image", "pic.svg", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("pic.svg",))
 
 
 @case("svg-as-background", "15")
@@ -323,7 +328,7 @@ def _readonly_home(root: Path) -> str:
 def _(root):
     gen.png(root / "a.png", 64, 48)
     home = _readonly_home(root)
-    return Run(["image", "a.png", "-o", "out", "-q"], codes=(3, 4), names=(home, "models", "MATTEKIT_HOME"),
+    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(3, 4), names=(home, "models", "MATTEKIT_HOME"),
                env={"MATTEKIT_HOME": home})
 
 
@@ -341,20 +346,20 @@ def _(root):
     # under that limit, e.g. 12000x12000, is matted on the bounded path at ~26 bytes a pixel,
     # ~4 GB and a minute here: too big for this corpus; big-frame-12mp checks that path.)
     gen.png_bomb(root / "bomb.png", 14000, 14000)
-    return Run(["image", "bomb.png", "-o", "out", "-q"], codes=(1, 2), names=("bomb.png",), max_rss_mb=1000,
+    return Run(["image", "bomb.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("bomb.png",), max_rss_mb=1000,
                timeout=30)
 
 
 @case("png-header-declares-12000x12000", "17")
 def _(root):
     gen.png_header_lie(root / "lie.png", 12000, 12000)
-    return Run(["image", "lie.png", "-o", "out", "-q"], codes=(1, 2), names=("lie.png",), max_rss_mb=1000)
+    return Run(["image", "lie.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("lie.png",), max_rss_mb=1000)
 
 
 @case("jpeg-header-declares-60000x60000", "17")
 def _(root):
     gen.jpeg_header_lie(root / "lie.jpg")
-    return Run(["image", "lie.jpg", "-o", "out", "-q"], codes=(1, 2), names=("lie.jpg",), max_rss_mb=1000)
+    return Run(["image", "lie.jpg", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("lie.jpg",), max_rss_mb=1000)
 
 
 @case("jobs-db-not-sqlite", "18")
@@ -381,14 +386,14 @@ def _(root):
 @case("image-16x4000", "19", INFERENCE)
 def _(root):
     gen.png(root / "tall.png", 16, 4000)
-    return Run(["image", "tall.png", "-o", "out", "-q"], codes=(0, 1, 2), names=("tall.png",), outputs=["out"],
+    return Run(["image", "tall.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 2), names=("tall.png",), outputs=["out"],
                check=lambda r, res: _size_is(r / "out" / "tall.png", 16, 4000))
 
 
 @case("image-zero-bytes", "19")
 def _(root):
     gen.empty(root / "empty.png")
-    return Run(["image", "empty.png", "-o", "out", "-q"], codes=(1, 2), names=("empty.png",))
+    return Run(["image", "empty.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("empty.png",))
 
 
 @case("image-folder-into-itself", "20")
@@ -396,14 +401,14 @@ def _(root):
     (root / "imgdir").mkdir()
     gen.png(root / "imgdir" / "a.png", 32, 24)
     gen.png(root / "imgdir" / "b.png", 32, 24)
-    return Run(["image", "imgdir", "-o", "imgdir", "-q"], codes=(1, 3), names=("imgdir", "a.png"))
+    return Run(["image", "imgdir", "-o", "imgdir", "-q", *FAST_IMAGE], codes=(1, 3), names=("imgdir", "a.png"))
 
 
 @case("image-into-its-own-folder-overwrite", "20")
 def _(root):
     (root / "imgdir").mkdir()
     gen.png(root / "imgdir" / "a.png", 32, 24)
-    return Run(["image", "imgdir/a.png", "-o", "imgdir", "--overwrite", "-q"], codes=(1, 3), names=("a.png",))
+    return Run(["image", "imgdir/a.png", "-o", "imgdir", "--overwrite", "-q", *FAST_IMAGE], codes=(1, 3), names=("a.png",))
 
 
 # -- silently wrong results (item 23) -------------------------------------------------------------
@@ -446,7 +451,7 @@ def _(root):
 @case("mp4-named-png-as-image", "corpus")
 def _(root):
     gen.video(root / "clip.png", frames=2)
-    return Run(["image", "clip.png", "-o", "out", "-q"], codes=(1, 2), names=("clip.png",))
+    return Run(["image", "clip.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("clip.png",))
 
 
 @case("png-named-mp4-as-video", "corpus", INFERENCE)
@@ -473,7 +478,7 @@ UNICODE = "Ünïcødé 日本 😀 name.png"
 @case("unicode-file-name", "corpus", INFERENCE)
 def _(root):
     gen.png(root / UNICODE, 48, 32)
-    return Run(["image", UNICODE, "-o", "out", "-q"], outputs=["out"],
+    return Run(["image", UNICODE, "-o", "out", "-q", *FAST_IMAGE], outputs=["out"],
                check=lambda r, res: _size_is(r / "out" / UNICODE, 48, 32))
 
 
@@ -487,7 +492,7 @@ def _(root):
 @case("leading-dash-file-name", "corpus", INFERENCE)
 def _(root):
     gen.png(root / "-o.png", 48, 32)
-    return Run(["image", "-o", "out", "-q", "--", "-o.png"], outputs=["out"],
+    return Run(["image", "-o", "out", "-q", *FAST_IMAGE, "--", "-o.png"], outputs=["out"],
                check=lambda r, res: _size_is(r / "out" / "-o.png", 48, 32))
 
 
@@ -497,7 +502,7 @@ LONG = "x" * 240  # a valid name (NAME_MAX is 255 bytes), too long for a hidden 
 @case("long-file-name-image", "corpus", INFERENCE)
 def _(root):
     gen.png(root / f"{LONG}.png", 48, 32)
-    return Run(["image", f"{LONG}.png", "-o", "out", "-q"], codes=(0, 1, 3), names=(LONG[:20],), outputs=["out"])
+    return Run(["image", f"{LONG}.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 3), names=(LONG[:20],), outputs=["out"])
 
 
 @case("long-output-name-video", "corpus", INFERENCE)
