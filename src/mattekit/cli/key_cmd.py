@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mattekit.cli.options import overwrite_option, quiet_option
+from mattekit.cli.options import Checked, overwrite_option, quiet_option
+from mattekit.params import validate_frame_rate
 from mattekit.io.video_writer import TRANSPARENT_TYPES, VIDEO_FORMATS
 
 class KeyColor(click.ParamType):
@@ -54,7 +55,8 @@ class UnitFloat(click.ParamType):
 @click.option("--blend", type=UnitFloat(), help="Width of the soft edge above --similarity, 0..1 (default: measured).")
 @click.option("--clean-plate", type=click.Path(path_type=str), help="Picture of the empty scene (backgroundkey).")
 @click.option("--no-despill", is_flag=True, help="Keep the screen's colour cast on the foreground.")
-@click.option("--frame-rate", type=float, help="Frame rate of a folder of frames (default 30).")
+@click.option("--frame-rate", type=Checked(validate_frame_rate),
+              help="Frame rate of a folder of frames, 0.01 to 1000 (default 30).")
 @overwrite_option
 @quiet_option
 def key(input_source, output, output_alpha, output_type, method, color, similarity, blend, clean_plate, no_despill,

@@ -92,7 +92,8 @@ class _Termination:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code.
+    """Run the CLI; a :class:`MattekitError` becomes one line on stderr and its exit code, a bad
+    option or argument one line and exit 2.
 
     Ctrl-C exits with 130, SIGTERM with 143 and SIGHUP with 129 (128 + the signal's number, what a
     shell reports for a process the signal killed), all after removing the outputs' temporaries.
@@ -115,10 +116,29 @@ def _run(argv: list[str] | None) -> tuple[int, str | None]:
         return exc.exit_code, f"error: {exc}"
     except (click.exceptions.Abort, KeyboardInterrupt):
         return 130, "cancelled"
+    except click.BadParameter as exc:  # one line naming the option, as for a bad file
+        name = _param_name(exc)
+        if isinstance(exc, click.MissingParameter) or name is None:
+            return 2, f"error: {exc.format_message()}{_help_hint(exc)}"
+        return 2, f"error: {name}: {exc.message}"
+    except click.UsageError as exc:
+        return 2, f"error: {exc.format_message()}{_help_hint(exc)}"
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code, None
     return (code if isinstance(code, int) else 0), None
+
+
+def _param_name(exc: click.BadParameter) -> str | None:
+    if isinstance(exc.param_hint, str):
+        return exc.param_hint
+    if isinstance(exc.param, click.Option):
+        return exc.param.opts[0]
+    return exc.param.human_readable_name if exc.param is not None else None
+
+
+def _help_hint(exc: click.UsageError) -> str:
+    return f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
 
 
 if __name__ == "__main__":

@@ -20,20 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError
+from mattekit.params import auto_downsample_ratio  # noqa: F401 - RVM's ratio rule, kept with its validator
 
 INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
 
 RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def auto_downsample_ratio(height: int, width: int) -> float:
-    """RVM's recommended ratio: ``min(512 / max(height, width), 1)``.
-
-    The network's encoder then sees frames whose longer side is at most 512 px; the Deep Guided
-    Filter brings the result back to full resolution.
-    """
-    return min(512.0 / max(height, width), 1.0)
 
 
 def to_src(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -9,7 +9,8 @@ import numpy as np
 
 from mattekit.compose.background import Background, parse_background
 from mattekit.compose.composite import composite, to_rgba
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
+from mattekit.models.rvm_onnx import RVMSession, new_session, to_src
+from mattekit.params import validate_downsample_ratio, validate_passes
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -66,8 +67,9 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     Args:
         image: a path, or an H×W×3 uint8 RGB array.
         model: ``None``, a registered model name, an ONNX path or an :class:`RVMSession`.
-        downsample_ratio: ratio in (0, 1]; ``None`` picks ``min(512 / max(H, W), 1)``.
-        passes: how many times the frame is fed through the network (>= 1).
+        downsample_ratio: ratio in (0, 1]; ``None`` picks ``min(512 / max(H, W), 1)`` (see
+            :func:`mattekit.params.validate_downsample_ratio`; ``0`` is refused, not auto).
+        passes: how many times the frame is fed through the network, in [1, 100].
         fg_estimate: where ``fgr`` comes from: ``"ml"`` re-estimates it from the image and the
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
@@ -83,22 +85,26 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
 
     Raises:
         mattekit.errors.InputError: the file is missing or not an image.
-        ValueError: the array is not H×W×3 uint8, ``passes`` < 1 or an unknown ``fg_estimate``.
+        mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio`` or ``passes`` out
+            of range, or a ratio that leaves the network less than 1 px of this image.
+        mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number.
+        ValueError: the array is not H×W×3 uint8, or an unknown ``fg_estimate``.
     """
     from mattekit.io.image import read_image
 
+    validate_downsample_ratio(downsample_ratio)
+    passes = validate_passes(passes)
+    if fg_estimate not in FG_ESTIMATES:
+        raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be an H×W×3 uint8 RGB array, got {image.shape} {image.dtype}")
         rgb = image
     else:
         rgb = read_image(image)
-    if passes < 1:
-        raise ValueError(f"passes must be >= 1, not {passes}")
-    if fg_estimate not in FG_ESTIMATES:
-        raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
     session = new_session(model)
-    ratio = downsample_ratio or auto_downsample_ratio(*rgb.shape[:2])
+    ratio = validate_downsample_ratio(downsample_ratio, *rgb.shape[:2],
+                                      source=None if isinstance(image, np.ndarray) else image)
     src = to_src(rgb)
     state = session.initial_state()
     for _ in range(passes):

@@ -37,7 +37,9 @@ from mattekit.io.atomic import check_outputs, existing_paths
 from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
                                       open_writer)
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, new_session, to_src
+from mattekit.models.rvm_onnx import RVMSession, new_session, to_src
+from mattekit.params import (validate_cancel, validate_downsample_ratio, validate_frame_rate,
+                             validate_output_video_mbps, validate_seq_chunk)
 from mattekit.pipeline.progress import Progress
 
 OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
@@ -65,7 +67,9 @@ class VideoResult:
         fps: ``frames / seconds``.
         outputs: output kind (``composition``, ``alpha``, ``foreground``) -> final path.
         downsample_ratio: the ratio used.
-        warning: a note for the user (e.g. a truncated input), or ``None``.
+        warning: a note for the user, or ``None``: frames lost to damaged data (skipped packets,
+            a file cut short) with their count; the outputs then hold the frames that decoded,
+            with their own timestamps, and audio that ends with the last of them.
     """
 
     frames: int
@@ -186,10 +190,12 @@ def convert_video(input_source: str | os.PathLike,
             prores, gif, png_sequence) without a ``background``, RGBA (person on transparency).
         output_alpha: the alpha matte (gray; 0 = background, 255 = person).
         output_foreground: the predicted foreground colour (RGB; RGBA for ``png_sequence``).
-        output_video_mbps: target bit rate of written videos in Mbit/s; default: H.264 CRF 18.
+        output_video_mbps: target bit rate of written videos in Mbit/s, in [0.01, 1000];
+            ``None`` (default): H.264 CRF 18.
         downsample_ratio: ratio in (0, 1] at which the encoder sees frames; ``None`` picks
-            ``min(512 / max(H, W), 1)`` as RVM recommends.
-        seq_chunk: accepted for compatibility with RVM's API; must be >= 1. The ONNX export has
+            ``min(512 / max(H, W), 1)`` as RVM recommends (raised for frames over 512:1 so the
+            shorter side keeps 1 px). ``0`` is refused, not taken as auto.
+        seq_chunk: accepted for compatibility with RVM's API; an integer in [1, 1024]. The ONNX export has
             no time axis, so frames are always stepped one at a time through the recurrent state.
         background: colour name, ``#rrggbb``, (r, g, b) tuple, image path, video path,
             ``"blur"``/``"blur:SIGMA"``, ``"transparent"`` or a
@@ -203,7 +209,8 @@ def convert_video(input_source: str | os.PathLike,
         overwrite: replace existing outputs (they stay intact until the new one is complete).
         cancel: a :class:`threading.Event`; setting it stops the run and raises
             :class:`~mattekit.errors.Cancelled`.
-        frame_rate: frame rate given to a folder of frames (default 30); ignored for videos.
+        frame_rate: frame rate given to a folder of frames, in [0.01, 1000] (default 30);
+            ignored for videos.
 
     Returns:
         A :class:`VideoResult`. Written videos keep the source's size, frame count, exact frame
@@ -216,14 +223,20 @@ def convert_video(input_source: str | os.PathLike,
             folder, exists (without ``overwrite``), is a folder holding files mattekit did not
             write there as that output (see :mod:`mattekit.io.atomic`), or cannot be written.
         mattekit.errors.Cancelled: ``cancel`` was set or Ctrl-C was pressed.
-        ValueError: ``output_type``, ``downsample_ratio`` or ``seq_chunk`` out of range.
+        mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio``, ``seq_chunk``,
+            ``output_video_mbps`` or ``frame_rate`` out of the range :mod:`mattekit.params`
+            documents, or a ratio that leaves the network less than 1 px of this input's frames.
+        mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number, or
+            ``cancel`` is not an Event.
+        ValueError: unknown ``output_type``.
     """
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
-    if downsample_ratio is not None and not 0 < downsample_ratio <= 1:
-        raise ValueError(f"downsample_ratio must be in (0, 1], not {downsample_ratio}")
-    if seq_chunk < 1:
-        raise ValueError(f"seq_chunk must be >= 1, not {seq_chunk}")
+    validate_downsample_ratio(downsample_ratio)
+    validate_seq_chunk(seq_chunk)
+    output_video_mbps = validate_output_video_mbps(output_video_mbps)
+    frame_rate = validate_frame_rate(frame_rate)
+    validate_cancel(cancel)
     requested = {"composition": output_composition, "alpha": output_alpha,
                  "foreground": output_foreground}
     requested = {k: Path(v) for k, v in requested.items() if v is not None}
@@ -252,12 +265,12 @@ def convert_video(input_source: str | os.PathLike,
     session = new_session(model)
     started = time.perf_counter()
     source = open_source(input_path, frame_rate)
-    ratio = downsample_ratio or auto_downsample_ratio(source.height, source.width)
-    if bg is not None:
-        bg.prepare(source.frame_rate)
     writers: dict[str, FrameWriter] = {}
     bar = Progress(progress, source.frame_count)
     try:
+        ratio = validate_downsample_ratio(downsample_ratio, source.height, source.width, source=input_path)
+        if bg is not None:
+            bg.prepare(source.frame_rate)
         for kind, path in requested.items():
             writers[kind] = _open_writer(path, output_type, source, kind != "alpha",
                                          int(output_video_mbps * 1e6) if output_video_mbps else None)
@@ -265,8 +278,8 @@ def convert_video(input_source: str | os.PathLike,
                                 str(input_path))
         finish = time.perf_counter()
         outputs = {}
-        for kind in list(writers):
-            outputs[kind] = writers[kind].close()
+        for kind in list(writers):  # frames lost: audio ends with the last frame, not the source's
+            outputs[kind] = writers[kind].close(cut_audio=source.warning is not None)
             del writers[kind]
         stage_seconds["finish"] = time.perf_counter() - finish
     except KeyboardInterrupt:
@@ -280,7 +293,7 @@ def convert_video(input_source: str | os.PathLike,
             bg.close()
     seconds = time.perf_counter() - started
     frames = source.frames_read
-    warning = f"{input_path}: {source.truncated}" if source.truncated else None
+    warning = f"{input_path}: {source.warning}" if source.warning else None
     return VideoResult(frames=frames, seconds=seconds, fps=frames / seconds if seconds else 0.0,
                        outputs=outputs, downsample_ratio=ratio, warning=warning,
                        stage_seconds=stage_seconds)
