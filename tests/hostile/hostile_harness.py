@@ -226,7 +226,6 @@ def killed_run_partials(argv: list[str], cwd: Path, env: dict[str, str], timeout
         while proc.poll() is None and time.monotonic() < deadline:
             found = [p for p in cwd.rglob("*") if ".partial-" in p.name]
             if found:
-                time.sleep(0.2)
                 proc.kill()
                 break
             time.sleep(0.02)

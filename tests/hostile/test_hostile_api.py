@@ -93,7 +93,7 @@ def _(root, session):
 
 @case("stale-partial-removed-on-rerun", "5", INFERENCE)
 def _(root, session):
-    _video(root, frames=40, width=160, height=96)
+    _video(root, frames=24, width=96, height=64)
     left = killed_run_partials(mattekit_argv("video", "in.mp4", "-c", "out.mp4", "-q"), root, dict(os.environ))
     assert left, "the killed run left no partial file to clean"
     return Call(lambda: convert_video(root / "in.mp4", output_composition=root / "out.mp4", model=session,

@@ -192,7 +192,7 @@ def _(root):
 
 @case("stale-partial-removed-on-rerun", "5", INFERENCE)
 def _(root):
-    gen.video(root / "in.mp4", frames=40, width=160, height=96)
+    gen.video(root / "in.mp4", frames=24, width=96, height=64)
     left = killed_run_partials(mattekit_argv("video", "in.mp4", "-c", "out.mp4", "-q"), root, dict(os.environ))
     assert left, "the killed run left no partial file to clean"
     return Run(["video", "in.mp4", "-c", "out.mp4", "-q"], outputs=["out.mp4"],
