@@ -130,7 +130,8 @@ def _(root):
     gen.garbage_model(root / "mymodels" / "foo.onnx")
     gen.user_file(root / "mymodels" / "foo_int8.onnx", "the user's own int8 model\n")
     gen.png(root / "a.png", 64, 48)
-    return Run(["image", "a.png", "-o", "out", "--precision", "int8", "--model", "mymodels/foo.onnx", "-q", *FAST_IMAGE],
+    return Run(["image", "a.png", "-o", "out", "--precision", "int8", "--model", "mymodels/foo.onnx", "-q",
+                *FAST_IMAGE],
                codes=(4,), names=("foo.onnx",))
 
 
@@ -247,8 +248,8 @@ def _(root):
 @case("disk-full-image", "11", INFERENCE)
 def _(root):
     gen.png(root / "a.png", 96, 64)
-    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 3), names=("a.png",), preexec=_no_space_left,
-               outputs=["out"])
+    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 3), names=("a.png",),
+               preexec=_no_space_left, outputs=["out"])
 
 
 @case("downsample-ratio-0.001", "12", INFERENCE)
@@ -328,7 +329,8 @@ def _readonly_home(root: Path) -> str:
 def _(root):
     gen.png(root / "a.png", 64, 48)
     home = _readonly_home(root)
-    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(3, 4), names=(home, "models", "MATTEKIT_HOME"),
+    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(3, 4),
+               names=(home, "models", "MATTEKIT_HOME"),
                env={"MATTEKIT_HOME": home})
 
 
@@ -346,8 +348,8 @@ def _(root):
     # under that limit, e.g. 12000x12000, is matted on the bounded path at ~26 bytes a pixel,
     # ~4 GB and a minute here: too big for this corpus; big-frame-12mp checks that path.)
     gen.png_bomb(root / "bomb.png", 14000, 14000)
-    return Run(["image", "bomb.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("bomb.png",), max_rss_mb=1000,
-               timeout=30)
+    return Run(["image", "bomb.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("bomb.png",),
+               max_rss_mb=1000, timeout=30)
 
 
 @case("png-header-declares-12000x12000", "17")
@@ -386,7 +388,8 @@ def _(root):
 @case("image-16x4000", "19", INFERENCE)
 def _(root):
     gen.png(root / "tall.png", 16, 4000)
-    return Run(["image", "tall.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 2), names=("tall.png",), outputs=["out"],
+    return Run(["image", "tall.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 2), names=("tall.png",),
+               outputs=["out"],
                check=lambda r, res: _size_is(r / "out" / "tall.png", 16, 4000))
 
 
@@ -408,7 +411,8 @@ def _(root):
 def _(root):
     (root / "imgdir").mkdir()
     gen.png(root / "imgdir" / "a.png", 32, 24)
-    return Run(["image", "imgdir/a.png", "-o", "imgdir", "--overwrite", "-q", *FAST_IMAGE], codes=(1, 3), names=("a.png",))
+    return Run(["image", "imgdir/a.png", "-o", "imgdir", "--overwrite", "-q", *FAST_IMAGE], codes=(1, 3),
+               names=("a.png",))
 
 
 # -- silently wrong results (item 23) -------------------------------------------------------------
@@ -502,7 +506,8 @@ LONG = "x" * 240  # a valid name (NAME_MAX is 255 bytes), too long for a hidden 
 @case("long-file-name-image", "corpus", INFERENCE)
 def _(root):
     gen.png(root / f"{LONG}.png", 48, 32)
-    return Run(["image", f"{LONG}.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 3), names=(LONG[:20],), outputs=["out"])
+    return Run(["image", f"{LONG}.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 3), names=(LONG[:20],),
+               outputs=["out"])
 
 
 @case("long-output-name-video", "corpus", INFERENCE)
@@ -515,13 +520,26 @@ def _(root):
 # -- the test ---------------------------------------------------------------------------------------
 
 # case id -> why it is still expected to fail (the issue item and the failing line)
-XFAIL: dict[str, str] = {}
+XFAIL: dict[str, str] = {
+    'big-frame-12mp': (
+        'issue 9 item 17, still failing on main: peak memory over 1500 MB: exit 0, 13.2 s, peak 2876 MB, '
+        'stderr []'),
+    'image-1x1': (
+        "issue 9 item 19, still failing on main: a raw exception, not a clear problem: 'mattekit: error: "
+        "one.png: ZeroDivisionError: division by zero'"),
+    'long-file-name-image': (
+        "corpus (beyond issue 9's list), still failing on main: a raw exception, not a clear problem: "
+        '"mattekit: error: xxx....png: OSError: [Errno 36] File name too long: \'out/.xxx......'),
+    'long-output-name-video': (
+        "corpus (beyond issue 9's list), still failing on main: traceback: av.error.OSError: [Errno 36] File "
+        'name too long'),
+}
 
 
 def _params():
     for case_id, (item, fn, marks) in CASES.items():
         all_marks = list(marks)
-        if case_id in XFAIL:
+        if case_id in XFAIL and not os.environ.get("HOSTILE_NO_XFAIL"):  # =1: see every case's real result
             all_marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[case_id]))
         yield pytest.param(case_id, id=f"{case_id}[#{item}]", marks=all_marks)
 

@@ -10,6 +10,7 @@ in its log.
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import signal
 import socket
@@ -205,8 +206,8 @@ def _memory_bomb(tmp: Path) -> None:
             time.sleep(0.2)
             assert not server.killed_for_memory, f"server passed {KILL_RSS_MB} MB and was killed"
             raise
-        assert status == 200 or (400 <= status < 500 and headers.get("content-type", "").startswith("application/json")), \
-            f"{status} {content[:200]!r}"
+        json_error = 400 <= status < 500 and headers.get("content-type", "").startswith("application/json")
+        assert status == 200 or json_error, f"{status} {content[:200]!r}"
         peak = vm_hwm_mb(server.proc.pid)
         print(f"serve peak VmHWM after one 4000x3000 /api/matte: {peak:.0f} MB (status {status})")
         assert peak < BOMB_RSS_MB, f"server peak {peak:.0f} MB for a 4000x3000 upload (bound {BOMB_RSS_MB} MB)"
@@ -229,13 +230,16 @@ CASES: dict[str, tuple[str, Callable, tuple]] = {
     "serve-memory-bomb-4000x3000": ("7", _memory_bomb, (INFERENCE,)),
 }
 # case id -> why it is still expected to fail (the issue item and the failing line)
-XFAIL: dict[str, str] = {}
+XFAIL: dict[str, str] = {
+    'serve-memory-bomb-4000x3000': (
+        'issue 9 item 7, still failing on main: server peak 2887 MB for a 4000x3000 upload (bound 1500 MB)'),
+}
 
 
 def _params():
     for case_id, (item, fn, marks) in CASES.items():
         all_marks = list(marks)
-        if case_id in XFAIL:
+        if case_id in XFAIL and not os.environ.get("HOSTILE_NO_XFAIL"):  # =1: see every case's real result
             all_marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[case_id]))
         yield pytest.param(case_id, id=f"{case_id}[#{item}]", marks=all_marks)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -124,7 +125,8 @@ case("head-root", "22")(lambda root: Probe(lambda c: c.head("/"), (200,)))
 
 # -- what the upload is (items 7, 10, 15, 17, 19) ---------------------------------------------------
 
-case("svg-matte", "15")(lambda root: Probe(_post("/api/matte", "pic.svg", gen.svg(root / "p.svg").read_bytes()), (415,)))
+case("svg-matte", "15")(
+    lambda root: Probe(_post("/api/matte", "pic.svg", gen.svg(root / "p.svg").read_bytes()), (415,)))
 case("svg-job", "15")(lambda root: Probe(_post("/api/jobs", "pic.svg", gen.svg(root / "p.svg").read_bytes()), (415,)))
 case("svg-named-png", "15")(lambda root: Probe(_post("/api/matte", "pic.png", gen.svg(root / "p.svg").read_bytes()),
                                                (415,)))
@@ -133,8 +135,8 @@ case("svg-named-png", "15")(lambda root: Probe(_post("/api/matte", "pic.png", ge
 @case("svg-background-file", "15")
 def _(root):
     svg = gen.svg(root / "p.svg").read_bytes()
-    return Probe(lambda c: c.post("/api/jobs", files={"file": ("a.png", _png_bytes()), "background_file": ("bg.svg", svg)}),
-                 (415,))
+    files = {"file": ("a.png", _png_bytes()), "background_file": ("bg.svg", svg)}
+    return Probe(lambda c: c.post("/api/jobs", files=files), (415,))
 
 
 case("html-content", "9")(lambda root: Probe(_post("/api/jobs", "page.png", gen.html(root / "p.html").read_bytes()),
@@ -152,7 +154,8 @@ case("png-bomb-over-lowered-pixel-cap", "7")(
     lambda root: Probe(_post("/api/matte", "bomb.png", gen.png_bomb(root / "x.png", 2000, 2000).read_bytes()),
                        (413, 422), settings={"max_pixels": 1_000_000}))
 case("upload-over-size-limit", "7")(
-    lambda root: Probe(_post("/api/jobs", "a.png", _png_bytes(400, 300)), (413,), settings={"max_upload_bytes": 20_000}))
+    lambda root: Probe(_post("/api/jobs", "a.png", _png_bytes(400, 300)), (413,),
+                       settings={"max_upload_bytes": 20_000}))
 case("not-multipart", "corpus")(lambda root: Probe(lambda c: c.post("/api/jobs", json={"file": "a.png"}), (415,)))
 case("zero-frame-video-job", "10")(
     lambda root: Probe(_post("/api/jobs", "zero.mkv", gen.zero_frame_video(root / "z.mkv").read_bytes()), (415, 422)))
@@ -241,13 +244,17 @@ def _(root):
 # -- the test ---------------------------------------------------------------------------------------
 
 # case id -> why it is still expected to fail (the issue item and the failing line)
-XFAIL: dict[str, str] = {}
+XFAIL: dict[str, str] = {
+    'jobs-db-not-sqlite': (
+        'issue 9 item 18, still failing on main: mattekit.server.db.StoreError: not a usable mattekit job '
+        'database (file is not a database); move it away to start with an empty one'),
+}
 
 
 def _params():
     for case_id, (item, fn, marks) in CASES.items():
         all_marks = list(marks)
-        if case_id in XFAIL:
+        if case_id in XFAIL and not os.environ.get("HOSTILE_NO_XFAIL"):  # =1: see every case's real result
             all_marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[case_id]))
         yield pytest.param(case_id, id=f"{case_id}[#{item}]", marks=all_marks)
 
