@@ -248,26 +248,7 @@ def _(root, session):
 # -- the test ---------------------------------------------------------------------------------------
 
 # case id -> why it is still expected to fail (the issue item and the failing line)
-XFAIL: dict[str, str] = {
-    'image-array-0x0': (
-        'issue 9 item 19, still failing on main: raised '
-        'onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument: [ONNXRuntimeError] : 2 : '
-        'INVALID_ARGUMENT : Non-zero status code returned while running Conv node. Nam'),
-    'image-array-1x1': (
-        'issue 9 item 19, still failing on main: raised builtins.ZeroDivisionError: division by zero; '
-        "expected one of (<class 'ValueError'>, <class 'TypeError'>, <class 'mattekit.errors.InputError'>)"),
-    'composite-colour-(300, 0, 0)': (
-        'issue 9 item 19, still failing on main: raised builtins.OverflowError: Python integer 300 out of '
-        "bounds for uint8; expected one of (<class 'ValueError'>, <class 'TypeError'>, <class "
-        "'mattekit.errors.InputError'"),
-    'composite-colour-(-1, 0, 0)': (
-        'issue 9 item 19, still failing on main: raised builtins.OverflowError: Python integer -1 out of '
-        "bounds for uint8; expected one of (<class 'ValueError'>, <class 'TypeError'>, <class "
-        "'mattekit.errors.InputError'>"),
-    'composite-colour-(nan, 0, 0)': (
-        "issue 9 item 19, still failing on main: the message names none of ('colour', 'color', '0..255'): "
-        'builtins.ValueError: cannot convert float NaN to integer'),
-}
+XFAIL: dict[str, str] = {}
 
 
 def _params():

@@ -521,12 +521,6 @@ def _(root):
 
 # case id -> why it is still expected to fail (the issue item and the failing line)
 XFAIL: dict[str, str] = {
-    'big-frame-12mp': (
-        'issue 9 item 17, still failing on main: peak memory over 1500 MB: exit 0, 13.2 s, peak 2876 MB, '
-        'stderr []'),
-    'image-1x1': (
-        "issue 9 item 19, still failing on main: a raw exception, not a clear problem: 'mattekit: error: "
-        "one.png: ZeroDivisionError: division by zero'"),
     'long-file-name-image': (
         "corpus (beyond issue 9's list), still failing on main: a raw exception, not a clear problem: "
         '"mattekit: error: xxx....png: OSError: [Errno 36] File name too long: \'out/.xxx......'),

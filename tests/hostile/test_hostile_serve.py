@@ -230,10 +230,7 @@ CASES: dict[str, tuple[str, Callable, tuple]] = {
     "serve-memory-bomb-4000x3000": ("7", _memory_bomb, (INFERENCE,)),
 }
 # case id -> why it is still expected to fail (the issue item and the failing line)
-XFAIL: dict[str, str] = {
-    'serve-memory-bomb-4000x3000': (
-        'issue 9 item 7, still failing on main: server peak 2887 MB for a 4000x3000 upload (bound 1500 MB)'),
-}
+XFAIL: dict[str, str] = {}
 
 
 def _params():
