@@ -23,8 +23,9 @@ from PIL import Image
 
 from mattekit import convert_video
 from mattekit.io.video_reader import read_rgba_frames
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio
-from mattekit.models.rvm_onnx import to_src
+from mattekit.models import new_session
+from mattekit.models.rvm_onnx import auto_downsample_ratio
+from mattekit.models.base import to_src
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -34,7 +35,7 @@ def main() -> None:
     ap.add_argument("--video", type=Path, default=DATA / "people" / "test-sample1.mp4")
     ap.add_argument("--types", default="png_sequence,webm,prores,gif", help="comma-separated output types")
     args = ap.parse_args()
-    session = RVMSession()
+    session = new_session()
     alphas = []
     with av.open(str(args.video)) as container:
         stream = container.streams.video[0]

@@ -96,10 +96,11 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mattekit.models.fetch import resolve_model_path
+    from mattekit.models.fetch import fetch
+    from mattekit.models.registry import DEFAULT_MODEL
     from mattekit.models.quantize import build_int8
 
-    fp32 = resolve_model_path(None)
+    fp32 = fetch(DEFAULT_MODEL)
     variants = {"fp32": fp32, "int8 (mattekit)": build_int8(fp32)}
     variants.update({Path(p).name: Path(p) for p in args.extra})
     sessions = {k: session(p, args.threads) for k, p in variants.items()}

@@ -74,11 +74,11 @@ def alphamatting(names: list[str], console: Console, method: str = "cf") -> None
 
 
 def stills(folder: Path, crops: Path, console: Console) -> None:
-    from mattekit import RVMSession, matte_image
+    from mattekit import matte_image, new_session
     from mattekit.io.image import read_image, write_image
 
     crops.mkdir(parents=True, exist_ok=True)
-    session = RVMSession()
+    session = new_session()
     for path in sorted(folder.glob("*_img.png")):
         img = read_image(path)
         t0 = time.perf_counter()

@@ -94,7 +94,7 @@ def make_input(path: Path, width: int, height: int, frames: int, source: Path = 
 
 def decoded_sources(path: Path, limit: int) -> list[np.ndarray]:
     """The first ``limit`` frames as the network's 1×3×H×W float32 input."""
-    from mattekit.models.rvm_onnx import to_src
+    from mattekit.models.base import to_src
 
     out = []
     with av.open(str(path)) as c:
@@ -140,7 +140,7 @@ def stage_costs(path: Path, limit: int) -> dict:
     from mattekit.io.audio import AudioMuxer
     from mattekit.io.video_reader import VideoFileReader
     from mattekit.io.video_writer import VIDEO_FORMATS, VideoWriter
-    from mattekit.models.rvm_onnx import to_src
+    from mattekit.models.base import to_src
 
     costs = {}
     reader = VideoFileReader(path)
@@ -242,9 +242,9 @@ def sequential_run(session, path: Path, out: Path, ratio: float) -> dict:
 def rss_child(path: Path) -> None:
     """Run convert_video on ``path`` and print its peak memory as JSON (child process side)."""
     from mattekit import convert_video
-    from mattekit.models.rvm_onnx import RVMSession
+    from mattekit.models import new_session
 
-    session = RVMSession()
+    session = new_session()
     with tempfile.TemporaryDirectory() as tmp:
         r = convert_video(path, output_composition=Path(tmp) / "out.mp4", progress=False, model=session)
     hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
@@ -381,11 +381,12 @@ def main() -> None:
     if not DATA.exists():
         sys.exit(f"bench_video: test clip not found: {DATA}")
 
-    from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio
+    from mattekit.models import new_session
+from mattekit.models.rvm_onnx import auto_downsample_ratio
 
     results = {"machine": machine(), "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
                "sizes": {}, "rss": {}, "rss_size": args.rss_size}
-    session = RVMSession()
+    session = new_session()
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:

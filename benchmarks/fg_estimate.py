@@ -36,7 +36,7 @@ import pymatting
 from PIL import Image
 
 from mattekit.compose.background import cover_resize
-from mattekit.models.rvm_onnx import RVMSession
+from mattekit.models import new_session
 from mattekit.pipeline.image import matte_image
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--hairball-frames", type=int, default=5)
     args = ap.parse_args()
-    session = RVMSession()
+    session = new_session()
     names = sorted(p.stem for p in (args.data / "alphamatting" / "input").glob("GT*.png"))
     rows_a, rows_b, rows_c, rows_d = [], [], [], []
     back = load(args.data / "people" / "stills" / "background_0001.png")

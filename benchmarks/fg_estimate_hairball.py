@@ -21,14 +21,14 @@ from PIL import Image
 
 from mattekit import matte_image
 from mattekit.compose.background import cover_resize
-from mattekit.models.rvm_onnx import RVMSession
 from mattekit.classical.estimate_foreground import estimate_foreground_ml
+from mattekit.models import new_session
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def main() -> None:
-    session = RVMSession()
+    session = new_session()
     room = np.asarray(Image.open(DATA / "people/stills/background_0001.png").convert("RGB").resize((960, 540)))
     room = room.astype(np.float32) / 255
     picture = cover_resize(np.asarray(Image.open(DATA / "alphamatting/input/GT01.png").convert("RGB")), 540, 960)

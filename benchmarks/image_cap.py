@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 
 from mattekit.io.image import read_image
-from mattekit.models.rvm_onnx import new_session, to_src
+from mattekit.models import new_session
+from mattekit.models.base import to_src
 from mattekit.params import auto_downsample_ratio
 from mattekit.pipeline.image import STILL_PASSES, _upsample
 

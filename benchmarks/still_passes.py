@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.io.image import read_image
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio
-from mattekit.models.rvm_onnx import to_src
+from mattekit.models import new_session
+from mattekit.models.rvm_onnx import auto_downsample_ratio
+from mattekit.models.base import to_src
 
 MAX_PASSES = 10
 
 
 def main(paths: list[Path]) -> None:
-    session = RVMSession()
+    session = new_session()
     print(f"| image | pass | mean abs(a_k - a_k-1) | mean abs(a_k - a_{MAX_PASSES}) | pixels changed > 0.05 vs last |")
     print("|---|---|---|---|---|")
     for path in paths:

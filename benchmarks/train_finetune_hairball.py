@@ -23,7 +23,9 @@ import numpy as np
 from PIL import Image
 
 from mattekit.metrics import video_metrics
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, to_src
+from mattekit.models import new_session
+from mattekit.models.base import to_src
+from mattekit.models.rvm_onnx import auto_downsample_ratio
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEST_FRAMES = range(21, 31)
@@ -31,7 +33,7 @@ TEST_BACKGROUNDS = ("people/stills/background_0001.png", "people/stills/0001_bac
 
 
 def score(model) -> dict[str, float]:
-    session = RVMSession(model, intra_op_threads=1)
+    session = new_session(model, intra_op_threads=1)
     rows = []
     for name in TEST_BACKGROUNDS:
         bg = np.asarray(Image.open(DATA / name).convert("RGB").resize((960, 540), Image.Resampling.BILINEAR))

@@ -16,7 +16,9 @@ import av
 import numpy as np
 import torch
 
-from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio, to_src
+from mattekit.models import new_session
+from mattekit.models.base import to_src
+from mattekit.models.rvm_onnx import auto_downsample_ratio
 from mattekit.train.onnx_import import pretrained
 
 VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "people" / "test-sample1.mp4"
@@ -26,7 +28,7 @@ def main() -> None:
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     torch.set_num_threads(threads)
     model = pretrained().eval()
-    session = RVMSession(intra_op_threads=threads)
+    session = new_session(intra_op_threads=threads)
     state, rec = session.initial_state(), [None] * 4
     mean_pha, max_pha, max_fgr, frames = [], 0.0, 0.0, 0
     started = time.perf_counter()

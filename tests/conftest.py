@@ -1,4 +1,5 @@
-"""Shared fixtures: the real test data beside the checkout and one loaded model per session."""
+"""Shared fixtures: the real test data beside the checkout, one loaded real model per session and
+the fake model (for pipeline mechanics: threads, ordering, cancellation, outputs, server)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def rvm_session():
     """The default RVM model, loaded once (fetched into the cache on first use)."""
-    from mattekit.models.rvm_onnx import RVMSession
+    from mattekit.models import new_session
 
-    return RVMSession()
+    return new_session()
+
+
+@pytest.fixture(scope="session")
+def fake_session():
+    """The fake model (:mod:`mattekit.models.fake`): alpha from luma, no network, no download."""
+    from mattekit.models import new_session
+
+    return new_session("fake")

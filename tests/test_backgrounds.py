@@ -146,9 +146,9 @@ def test_convert_video_with_a_video_background(person_clip, rvm_session, tmp_pat
     assert corners == [0, 0, 1, 1, 0, 0]
 
 
-def test_convert_video_with_blur_and_transparent(person_clip, rvm_session, tmp_path):
+def test_convert_video_with_blur_and_transparent(person_clip, fake_session, tmp_path):
     out = tmp_path / "blur.mp4"
-    convert_video(person_clip, output_composition=out, background="blur:8", progress=False, model=rvm_session)
+    convert_video(person_clip, output_composition=out, background="blur:8", progress=False, model=fake_session)
     with av.open(str(person_clip)) as c:
         src = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     frames = [f.rgba[:, :, :3] for f in read_rgba_frames(out)]
@@ -159,5 +159,5 @@ def test_convert_video_with_blur_and_transparent(person_clip, rvm_session, tmp_p
     assert np.abs(np.diff(corner_out, axis=1)).mean() < np.abs(np.diff(corner_in, axis=1)).mean()
     png = tmp_path / "rgba"
     convert_video(person_clip, output_type="png_sequence", output_composition=png, background="transparent",
-                  progress=False, model=rvm_session)
+                  progress=False, model=fake_session)
     assert np.asarray(Image.open(sorted(png.glob("*.png"))[0])).shape == (90, 160, 4)

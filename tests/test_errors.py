@@ -70,7 +70,7 @@ def test_truncated_video_moov_at_end(shared_data, tmp_path, capsys):
     assert not out.exists() and no_partial_outputs(tmp_path) == []
 
 
-def test_truncated_video_faststart_mattes_what_decodes(shared_data, rvm_session, tmp_path):
+def test_truncated_video_faststart_mattes_what_decodes(shared_data, fake_session, tmp_path):
     """With the index at the start, the first half decodes: it is matted and the shortfall reported."""
     from mattekit import convert_video
 
@@ -86,7 +86,7 @@ def test_truncated_video_faststart_mattes_what_decodes(shared_data, rvm_session,
     cut = tmp_path / "cut.mp4"
     data = faststart.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
-    result = convert_video(cut, output_alpha=tmp_path / "a.mp4", progress=False, model=rvm_session,
+    result = convert_video(cut, output_alpha=tmp_path / "a.mp4", progress=False, model=fake_session,
                            downsample_ratio=0.25)
     assert 0 < result.frames < 79
     assert result.warning and "cut.mp4" in result.warning and str(result.frames) in result.warning

@@ -165,3 +165,44 @@ def test_eval_video_missing_frame(hairball_clip, tmp_path, capsys):
     code = main(["eval", "--video", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt")])
     err = capsys.readouterr().err
     assert code == 2 and "missing 1 of 6 frames" in err and "0006" in err
+
+
+def test_eval_runs_models_and_prints_one_row_each(tmp_path, capsys):
+    """--model a,b --images DIR --gt DIR: each model mattes the images; its row is the mean of the
+    metrics of its own alphas (checked against evaluating the fake model's alphas directly)."""
+    _need(ALPHAMATTING)
+    from PIL import Image
+
+    from mattekit.evaluation import evaluate_images
+    from mattekit.models.fake import fake_alpha
+
+    dirs = {k: tmp_path / k for k in ("images", "gt", "pred")}
+    for d in dirs.values():
+        d.mkdir()
+    for name in ("GT02", "GT05"):
+        rgb = Image.open(ALPHAMATTING / "input" / f"{name}.png").convert("RGB")
+        size = (rgb.width // 4, rgb.height // 4)
+        rgb = np.asarray(rgb.resize(size, Image.BILINEAR))
+        Image.fromarray(rgb).save(dirs["images"] / f"{name}.png")
+        Image.open(ALPHAMATTING / "gt" / f"{name}.png").convert("L").resize(size, Image.BILINEAR).save(
+            dirs["gt"] / f"{name}.png")
+        alpha = fake_alpha(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255)[0, 0]
+        Image.fromarray(np.floor(alpha * 255 + 0.5).astype(np.uint8)).save(dirs["pred"] / f"{name}.png")
+    expected = evaluate_images(dirs["pred"], dirs["gt"]).mean
+    out_json = tmp_path / "cmp.json"
+    assert main(["eval", "--model", "fake,rvm-mobilenetv3", "--images", str(dirs["images"]), "--gt", str(dirs["gt"]),
+                 "--json", str(out_json)]) == 0
+    printed = capsys.readouterr().out
+    assert "fake" in printed and "rvm-mobilenetv3" in printed and "s/image" in printed
+    rows = {item["name"]: item for item in json.loads(out_json.read_text())["items"]}
+    assert list(rows) == ["fake", "rvm-mobilenetv3"]
+    for metric, value in expected.items():
+        assert rows["fake"][metric] == pytest.approx(value, rel=1e-4), metric  # float32 summation order
+    assert rows["rvm-mobilenetv3"]["SAD"] != rows["fake"]["SAD"] and rows["fake"]["seconds"] > 0
+
+
+def test_eval_model_needs_images(tmp_path, capsys):
+    assert main(["eval", "--model", "fake", "--gt", str(tmp_path)]) == 2
+    assert "--model runs models on still images" in capsys.readouterr().err
+    assert main(["eval", "--gt", str(tmp_path)]) == 2
+    assert "give either --pred" in capsys.readouterr().err

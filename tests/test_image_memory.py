@@ -20,7 +20,8 @@ from mattekit import matte_image
 from mattekit.classical.estimate_foreground import estimate_foreground_ml
 from mattekit.errors import InputError
 from mattekit.io.image import read_image
-from mattekit.models.rvm_onnx import auto_downsample_ratio, to_src
+from mattekit.models.base import to_src
+from mattekit.models.rvm_onnx import auto_downsample_ratio
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ PEAK_CHILD = """
 import sys
 import numpy as np
 from mattekit.io.image import read_image
-from mattekit.models.rvm_onnx import new_session
+from mattekit.models import new_session
 from mattekit.pipeline.image import matte_image
 from mattekit.pipeline.upsample import working_size
 def hwm():

@@ -78,7 +78,7 @@ def frames_of(path):
 @pytest.mark.parametrize("degrees, hflip, vflip", [(90, False, False), (-90, False, False), (180, False, False),
                                                   (90, True, False), (-90, True, False), (0, True, False),
                                                   (0, False, True)])
-def test_rotated_phone_video_comes_out_upright(tmp_path, rvm_session, degrees, hflip, vflip):
+def test_rotated_phone_video_comes_out_upright(tmp_path, fake_session, degrees, hflip, vflip):
     clip = write_clip(tmp_path / "phone.mp4", size=(64, 32), rotation=(degrees, hflip, vflip))
     stored = person_like(64, 32)
     # what a player shows: the display matrix turns counter-clockwise, then mirrors
@@ -94,7 +94,7 @@ def test_rotated_phone_video_comes_out_upright(tmp_path, rvm_session, degrees, h
         expected = (np.abs(upright.astype(int) - colour).max(axis=2) < 40)
         assert expected.any() and (got == expected).mean() > 0.97
     out = tmp_path / "out.mp4"
-    convert_video(clip, output_foreground=out, progress=False, model=rvm_session)
+    convert_video(clip, output_foreground=out, progress=False, model=fake_session)
     written = frames_of(out)
     assert written[0][0].shape == upright.shape and written[0][2] == 0  # upright pixels, no rotation flag
     assert len(written) == 4
@@ -105,25 +105,25 @@ def test_rotated_phone_video_comes_out_upright(tmp_path, rvm_session, degrees, h
     ("webm", ".webm", "yuva420p"),
     ("prores", ".mov", "yuva444p12le"),
 ])
-def test_odd_size_is_kept(tmp_path, rvm_session, output_type, suffix, pix_fmt):
+def test_odd_size_is_kept(tmp_path, fake_session, output_type, suffix, pix_fmt):
     frames = tmp_path / "odd"
     frames.mkdir()
     for i in range(3):
         Image.fromarray(person_like(47, 33, i)).save(frames / f"{i}.png")
     out = tmp_path / f"out{suffix}"
-    convert_video(frames, output_type=output_type, output_composition=out, progress=False, model=rvm_session)
+    convert_video(frames, output_type=output_type, output_composition=out, progress=False, model=fake_session)
     decoded = list(read_rgba_frames(out))
     assert len(decoded) == 3 and decoded[0].rgba.shape == (33, 47, 4) and decoded[0].pix_fmt == pix_fmt
 
 
-def test_variable_frame_rate_timestamps_and_audio_are_kept(tmp_path, rvm_session):
+def test_variable_frame_rate_timestamps_and_audio_are_kept(tmp_path, fake_session):
     rng = np.random.default_rng(3)
     gaps = rng.choice([17, 33, 50, 100], size=60)  # ms between frames: 60, 30, 20, 10 fps mixed
     pts = np.concatenate([[0], np.cumsum(gaps)[:-1]]).tolist()
     seconds = (pts[-1] + 50) / 1000
     clip = write_clip(tmp_path / "vfr.mp4", frames=60, size=(48, 32), pts=pts, audio_tracks=1, seconds=seconds)
     out = tmp_path / "out.mp4"
-    convert_video(clip, output_composition=out, progress=False, model=rvm_session)
+    convert_video(clip, output_composition=out, progress=False, model=fake_session)
     t_in = [t for _, t, _ in frames_of(clip)]
     t_out = [t for _, t, _ in frames_of(out)]
     assert len(t_out) == 60
@@ -134,7 +134,7 @@ def test_variable_frame_rate_timestamps_and_audio_are_kept(tmp_path, rvm_session
     assert ain == aout  # audio copied packet for packet: same timeline, so no drift
 
 
-def test_ten_bit_input(tmp_path, rvm_session):
+def test_ten_bit_input(tmp_path, fake_session):
     clip = write_clip(tmp_path / "10bit.mp4", pix_fmt="yuv420p10le")
     with av.open(str(clip)) as c:
         assert c.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
@@ -142,25 +142,25 @@ def test_ten_bit_input(tmp_path, rvm_session):
         first = next(iter(reader)).rgb
     assert first.dtype == np.uint8 and np.abs(first[20:40, 18:30].astype(int) - 205).mean() < 6
     out = tmp_path / "alpha.mp4"
-    assert convert_video(clip, output_alpha=out, progress=False, model=rvm_session).frames == 4
+    assert convert_video(clip, output_alpha=out, progress=False, model=fake_session).frames == 4
 
 
-def test_audio_tracks_none_one_two(tmp_path, rvm_session):
+def test_audio_tracks_none_one_two(tmp_path, fake_session):
     for tracks in (0, 2):
         clip = write_clip(tmp_path / f"a{tracks}.mp4", audio_tracks=tracks)
         for suffix, output_type, codec in ((".mp4", "video", "aac"), (".webm", "webm", "opus")):
             out = tmp_path / f"out{tracks}{suffix}"
-            convert_video(clip, output_type=output_type, output_composition=out, progress=False, model=rvm_session)
+            convert_video(clip, output_type=output_type, output_composition=out, progress=False, model=fake_session)
             with av.open(str(out)) as c:
                 assert [s.codec_context.name for s in c.streams.audio] == [codec] * tracks
                 assert len(list(c.decode(video=0))) == 4
 
 
 @pytest.mark.parametrize("frames, size", [(1, (64, 48)), (3, (32, 32))])
-def test_one_frame_and_tiny_frames(tmp_path, rvm_session, frames, size):
+def test_one_frame_and_tiny_frames(tmp_path, fake_session, frames, size):
     clip = write_clip(tmp_path / "c.mp4", frames=frames, size=size)
     out = tmp_path / "out.webm"
-    result = convert_video(clip, output_type="webm", output_composition=out, progress=False, model=rvm_session)
+    result = convert_video(clip, output_type="webm", output_composition=out, progress=False, model=fake_session)
     decoded = list(read_rgba_frames(out))
     assert result.frames == len(decoded) == frames
     assert decoded[0].rgba.shape == (size[1], size[0], 4)
@@ -189,7 +189,7 @@ def test_image_modes(tmp_path):
     assert pal.shape == (30, 40, 3) and np.abs(pal.astype(int) - base).mean() < 4
 
 
-def test_transparent_palette_and_rgba_images_are_matted(tmp_path, rvm_session):
+def test_transparent_palette_and_rgba_images_are_matted(tmp_path, fake_session):
     rgba = np.zeros((48, 64, 4), np.uint8)
     rgba[..., :3] = person_like(64, 48)
     rgba[..., 3] = 255
@@ -197,7 +197,7 @@ def test_transparent_palette_and_rgba_images_are_matted(tmp_path, rvm_session):
     Image.fromarray(rgba).save(tmp_path / "cut.png")
     Image.fromarray(rgba).convert("P").save(tmp_path / "cutp.png", transparency=0)
     for name in ("cut.png", "cutp.png"):
-        matte = matte_image(tmp_path / name, rvm_session)
+        matte = matte_image(tmp_path / name, fake_session)
         assert matte.alpha.shape == (48, 64) and matte.rgba().shape == (48, 64, 4)
 
 

@@ -81,7 +81,8 @@ def test_local_onnx_without_rvm_signature_is_refused(tmp_path, capsys):
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(img)
     assert main(["image", str(img), "-o", str(tmp_path / "out"), "--model", str(path)]) == 4
     err = capsys.readouterr().err
-    assert "identity.onnx: not an RVM model (missing src" in err
+    assert "identity.onnx: no model card (put identity.toml beside it" in err
+    assert "not an RVM export (inputs: x)" in err
 
 
 def test_local_onnx_path_is_used(rvm_session, tmp_path):

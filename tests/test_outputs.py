@@ -14,7 +14,7 @@ from mattekit import convert_video
 from mattekit.cli.main import main
 from mattekit.errors import OutputError
 from mattekit.io.video_reader import read_rgba_frames
-from mattekit.models.rvm_onnx import to_src
+from mattekit.models.base import to_src
 
 FRAMES = 8
 SIZE = (192, 108)

@@ -2,6 +2,9 @@
 buffering, clean stops on errors, cancel and Ctrl-C (no thread left, no output left), and the
 8-bit conversions it relies on.
 
+The mechanics (errors, cancel, Ctrl-C, buffering, ordering) run on the fake model
+(:mod:`mattekit.models.fake`); one test checks the real RVM model against a plain sequential loop.
+
 Inputs are the first frames of ../shared/data/people/test-sample1.mp4 scaled down to 256x144 so the
 whole file runs in seconds.
 """
@@ -121,7 +124,7 @@ def test_io_binding_selected_only_for_an_accelerator(rvm_session):
     assert rvm_session.providers[0] == "CPUExecutionProvider" and rvm_session._bound is None
 
 
-def test_writer_error_stops_everything(frames_dir, rvm_session, tmp_path, monkeypatch):
+def test_writer_error_stops_everything(frames_dir, fake_session, tmp_path, monkeypatch):
     original = VideoWriter.write
 
     def failing_write(self, image, pts, index):
@@ -131,18 +134,18 @@ def test_writer_error_stops_everything(frames_dir, rvm_session, tmp_path, monkey
 
     monkeypatch.setattr(VideoWriter, "write", failing_write)
     steps = []
-    step = rvm_session.step
-    monkeypatch.setattr(rvm_session, "step", lambda *a: steps.append(1) or step(*a))
+    step = fake_session.step
+    monkeypatch.setattr(fake_session, "step", lambda *a: steps.append(1) or step(*a))
     out_dir = tmp_path / "out"
     with pytest.raises(OSError, match="No space left"):
         convert_video(frames_dir, output_composition=out_dir / "com.mp4", output_alpha=out_dir / "pha.mp4",
-                      progress=False, model=rvm_session, downsample_ratio=RATIO)
+                      progress=False, model=fake_session, downsample_ratio=RATIO)
     assert mattekit_threads() == []
     assert leftovers(out_dir) == []  # no final file, no temporary file
     assert len(steps) < FRAMES  # the network stopped early too
 
 
-def test_reader_error_stops_everything(frames_dir, rvm_session, tmp_path):
+def test_reader_error_stops_everything(frames_dir, fake_session, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     for i, png in enumerate(sorted(frames_dir.glob("*.png"))):
@@ -153,16 +156,16 @@ def test_reader_error_stops_everything(frames_dir, rvm_session, tmp_path):
     out_dir = tmp_path / "out"
     with pytest.raises(InputError, match="differs"):
         convert_video(broken, output_composition=out_dir / "com.mp4", output_alpha=out_dir / "pha.mp4",
-                      progress=False, model=rvm_session, downsample_ratio=RATIO)
+                      progress=False, model=fake_session, downsample_ratio=RATIO)
     assert mattekit_threads() == []
     assert leftovers(out_dir) == []
 
 
-def test_cancel_stops_within_a_few_frames(frames_dir, rvm_session, tmp_path, monkeypatch):
+def test_cancel_stops_within_a_few_frames(frames_dir, fake_session, tmp_path, monkeypatch):
     cancel = threading.Event()
     steps = []
-    step = rvm_session.step
-    monkeypatch.setattr(rvm_session, "step", lambda *a: steps.append(1) or step(*a))
+    step = fake_session.step
+    monkeypatch.setattr(fake_session, "step", lambda *a: steps.append(1) or step(*a))
 
     def progress(done, total):
         if done == 3:
@@ -170,7 +173,7 @@ def test_cancel_stops_within_a_few_frames(frames_dir, rvm_session, tmp_path, mon
 
     out = tmp_path / "com.mp4"
     with pytest.raises(Cancelled):
-        convert_video(frames_dir, output_composition=out, progress=progress, model=rvm_session,
+        convert_video(frames_dir, output_composition=out, progress=progress, model=fake_session,
                       downsample_ratio=RATIO, cancel=cancel)
     assert mattekit_threads() == []
     assert leftovers(tmp_path) == []
@@ -179,19 +182,19 @@ def test_cancel_stops_within_a_few_frames(frames_dir, rvm_session, tmp_path, mon
     assert len(steps) <= 3 + video.MAX_QUEUE + 3
 
 
-def test_ctrl_c_cancels_cleanly(frames_dir, rvm_session, tmp_path):
+def test_ctrl_c_cancels_cleanly(frames_dir, fake_session, tmp_path):
     def progress(done, total):
         if done == 3:
             _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
 
     with pytest.raises(Cancelled, match="interrupted"):
         convert_video(frames_dir, output_composition=tmp_path / "com.mp4", output_alpha=tmp_path / "pha",
-                      output_type="png_sequence", progress=progress, model=rvm_session, downsample_ratio=RATIO)
+                      output_type="png_sequence", progress=progress, model=fake_session, downsample_ratio=RATIO)
     assert mattekit_threads() == []
     assert leftovers(tmp_path) == []
 
 
-def test_buffering_is_bounded_with_a_slow_writer(frames_dir, rvm_session, tmp_path, monkeypatch):
+def test_buffering_is_bounded_with_a_slow_writer(frames_dir, fake_session, tmp_path, monkeypatch):
     """The decoder may run ahead of the writer only by the queues' depth, however slow writing is."""
     sources = []
     open_source = video.open_source
@@ -208,12 +211,33 @@ def test_buffering_is_bounded_with_a_slow_writer(frames_dir, rvm_session, tmp_pa
     def progress(done, total):
         ahead.append(sources[0].frames_read - done)
 
-    convert_video(frames_dir, output_composition=tmp_path / "com.mp4", progress=progress, model=rvm_session,
+    convert_video(frames_dir, output_composition=tmp_path / "com.mp4", progress=progress, model=fake_session,
                   downsample_ratio=RATIO)
     assert len(ahead) == FRAMES
     # decoded but not yet written: input queue + its 2 spare buffers + output queue + 1 in the writer
     bound = 2 * video.MAX_QUEUE + 4
     assert max(ahead) <= bound < FRAMES
+
+
+def test_frames_keep_their_order_and_state_with_the_fake_model(frames_dir, fake_session, tmp_path,
+                                                                monkeypatch):
+    """Every written alpha is the fake model's alpha of the same input frame (none dropped,
+    repeated or swapped), and the state reaching step k is the count of frames before it."""
+    from mattekit.models.fake import fake_alpha
+
+    states = []
+    step = fake_session.step
+    monkeypatch.setattr(fake_session, "step", lambda src, state, ratio: states.append(state) or step(src, state, ratio))
+    out = tmp_path / "pha"
+    result = convert_video(frames_dir, output_type="png_sequence", output_alpha=out, progress=False,
+                           model=fake_session)
+    assert result.frames == FRAMES and states == list(range(FRAMES))
+    written = sorted(out.glob("*.png"))
+    assert len(written) == FRAMES
+    for png, got in zip(sorted(frames_dir.glob("*.png")), written):
+        rgb = np.asarray(Image.open(png).convert("RGB"))
+        expected = fake_alpha(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255)[0, 0]
+        assert np.array_equal(np.asarray(Image.open(got)), np.floor(expected * 255 + 0.5).astype(np.uint8))
 
 
 def test_compositor_matches_the_formula_on_real_alpha(shared_data):

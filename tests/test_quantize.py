@@ -40,9 +40,9 @@ def _alphas(session, frames, ratio: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def int8_session():
-    from mattekit.models.rvm_onnx import RVMSession
+    from mattekit.models import new_session
 
-    return RVMSession(precision="int8", intra_op_threads=2)
+    return new_session(precision="int8", intra_op_threads=2)
 
 
 def test_int8_file_is_cached_by_the_fp32_hash(int8_session, rvm_session):
@@ -80,7 +80,7 @@ def test_int8_alpha_matches_fp32_on_real_video(shared_data, int8_session, rvm_se
 
 def test_unknown_precision_is_a_model_error():
     from mattekit.errors import ModelError
-    from mattekit.models.rvm_onnx import RVMSession
+    from mattekit.models import new_session
 
-    with pytest.raises(ModelError, match="precision"):
-        RVMSession(precision="fp8")
+    with pytest.raises(ModelError, match="no precision 'fp8' .known: fp32, int8"):
+        new_session(precision="fp8")

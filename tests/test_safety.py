@@ -23,6 +23,7 @@ import pytest
 from mattekit.cli.main import main
 from mattekit.errors import OutputError
 from mattekit.io import atomic
+from mattekit.models import new_session
 
 
 def clip(path: Path, frames: int = 4, size: tuple[int, int] = (64, 48)) -> Path:
@@ -272,7 +273,6 @@ def test_trimap_and_eval_outputs_are_checked(tmp_path, capsys):
 def test_int8_of_a_users_model_is_cached_by_hash_never_beside_it(tmp_path, rvm_session):
     from mattekit.models.fetch import cache_dir, sha256_of
     from mattekit.models.quantize import int8_path_for
-    from mattekit.models.rvm_onnx import RVMSession
 
     mine = tmp_path / "mymodels"
     mine.mkdir()
@@ -280,7 +280,7 @@ def test_int8_of_a_users_model_is_cached_by_hash_never_beside_it(tmp_path, rvm_s
     foo.write_bytes(rvm_session.source_path.read_bytes())
     (mine / "foo_int8.onnx").write_bytes(b"the user's own int8 model")
     before = tree(mine)
-    session = RVMSession(foo, precision="int8", intra_op_threads=1)
+    session = new_session(foo, precision="int8", intra_op_threads=1)
     assert session.path == int8_path_for(sha256_of(foo)) == cache_dir() / "int8" / f"{sha256_of(foo)}.onnx"
     assert session.source_path == foo
     assert tree(mine) == before  # no copy, no .lock, nothing replaced

@@ -56,11 +56,12 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``mattekit serve`` on a free loopback port; yields its base URL."""
-    from mattekit.models.fetch import resolve_model_path
     from mattekit.errors import MattekitError
+    from mattekit.models.fetch import fetch
+    from mattekit.models.registry import DEFAULT_MODEL
 
     try:
-        resolve_model_path(None)
+        fetch(DEFAULT_MODEL)
     except MattekitError as exc:
         pytest.skip(f"model not available: {exc}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

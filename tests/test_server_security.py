@@ -44,10 +44,10 @@ HOSTS = ("127.0.0.1", "localhost", "::1")
 @pytest.fixture(scope="module")
 def session():
     from mattekit.errors import MattekitError
-    from mattekit.models import RVMSession
+    from mattekit.models import new_session
 
     try:
-        return RVMSession()
+        return new_session()
     except MattekitError as exc:
         pytest.skip(f"model not available: {exc}")
 

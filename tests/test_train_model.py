@@ -73,7 +73,7 @@ def test_clip_equals_frame_by_frame(pretrained):
 def test_import_matches_onnx_runtime_with_state_carried(pretrained, rvm_session, shared_data):
     """10 frames of test-sample1 (480x270, ratio 0.5) through both, recurrent state carried; the full
     79-frame 1280x720 run is in docs/training.md (benchmarks/train_import_equivalence.py)."""
-    from mattekit.models.rvm_onnx import to_src
+    from mattekit.models.base import to_src
 
     frames = clip_frames(shared_data / "people" / "test-sample1.mp4", 10, (480, 270))
     state, rec, errors = rvm_session.initial_state(), [None] * 4, []

@@ -34,7 +34,7 @@ def matte_trimap(
 
     Returns
     -------
-    mattekit.pipeline.image.Matte
+    mattekit.matte.Matte
         ``.alpha`` H×W float32 0..1, ``.fgr`` H×W×3 float32 0..1, ``.rgba()``, ``.composite(bg)``.
 
     Raises
@@ -45,7 +45,7 @@ def matte_trimap(
         Unknown method, or bad arrays passed directly.
     """
     from mattekit.io.image import read_image
-    from mattekit.pipeline.image import Matte
+    from mattekit.matte import Matte
 
     img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
     tri = read_trimap(trimap) if isinstance(trimap, (str, os.PathLike)) else np.asarray(trimap)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import overwrite_option
+from mattekit.cli.options import model_option, model_with_precision, overwrite_option, precision_option
 
 #: what the demo writes into its folder (nothing else there is touched)
 DEMO_FILES = ("input.mp4", "composition.mp4", "alpha.mp4", "foreground.mp4", "preview.png")
@@ -16,7 +16,9 @@ DEMO_FILES = ("input.mp4", "composition.mp4", "alpha.mp4", "foreground.mp4", "pr
 @click.option("--output-dir", "-o", default="demo-output", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
 @overwrite_option
-def demo(output_dir: Path, overwrite: bool) -> None:
+@model_option
+@precision_option
+def demo(output_dir: Path, overwrite: bool, model: str | None, precision: str | None) -> None:
     """Build a 3 s 720p clip from scikit-image's astronaut photo, matte it, write the results
     (input.mp4, composition.mp4, alpha.mp4, foreground.mp4, preview.png) into the folder."""
     import av
@@ -30,7 +32,8 @@ def demo(output_dir: Path, overwrite: bool) -> None:
     clip = make_demo_clip(paths["input.mp4"])
     outputs = {kind: paths[f"{kind}.mp4"] for kind in ("composition", "alpha", "foreground")}
     result = convert_video(clip, output_composition=outputs["composition"], output_alpha=outputs["alpha"],
-                           output_foreground=outputs["foreground"], overwrite=overwrite)
+                           output_foreground=outputs["foreground"], overwrite=overwrite,
+                           model=model_with_precision(model, precision))
     middle = result.frames // 2
     panels = []
     for path in (clip, outputs["alpha"], outputs["composition"]):

@@ -30,22 +30,25 @@ class Checked(click.ParamType):
 downsample_ratio_type = Checked(validate_downsample_ratio, "auto|FLOAT", {"auto": None})
 downsample_ratio_option = click.option(
     "--downsample-ratio", type=downsample_ratio_type, default="auto", show_default=True,
-    help="Ratio at which the network sees frames; auto = min(512 / longer side, 1).")
+    help="Ratio at which the network sees frames; auto = the model's own (RVM: min(512 / longer side, 1)); "
+         "fixed-size models (isnet) ignore it.")
 model_option = click.option(
     "--model", default=None, metavar="NAME|PATH",
-    help="Registered model name or a local ONNX file with RVM's signature (default rvm-mobilenetv3).")
+    help="A model from 'mattekit models list' (default rvm-mobilenetv3, recurrent; isnet: per frame), "
+         "or an ONNX file: with a model card <file>.toml beside it, or an RVM export.")
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 precision_option = click.option(
-    "--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
-    help="int8: a quantized copy of the model, built on first use; about 1.1x faster on this CPU, "
-         "with visible alpha changes on some frames (docs/int8.md).")
+    "--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+    help="Run a registered model at another precision (default: as published; rvm-mobilenetv3 is fp32, "
+         "isnet fp16). int8: RVM's quantized copy, built on first use (about 1.1x faster on this CPU, "
+         "docs/int8.md), or ISNet's 8-bit file.")
 
 
-def model_with_precision(model: str | None, precision: str):
-    """The ``model`` argument for the pipeline: as given for fp32, else a session of that precision."""
-    if precision == "fp32":
+def model_with_precision(model: str | None, precision: str | None):
+    """The ``model`` argument for the pipeline: as given, or a session at ``precision``."""
+    if precision is None:
         return model
-    from mattekit.models.rvm_onnx import RVMSession
+    from mattekit.models import new_session
 
-    return RVMSession(model, precision=precision)
+    return new_session(model, precision=precision)

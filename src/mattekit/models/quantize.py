@@ -39,8 +39,6 @@ import numpy as np
 
 from mattekit.errors import ModelError
 
-PRECISIONS = ("fp32", "int8")
-
 #: Bumped whenever the recipe below changes, so cached files built by an older recipe are rebuilt.
 RECIPE_VERSION = "1"
 
@@ -120,18 +118,16 @@ def _calibration_reader(fp32_path: Path):
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader
 
-    from mattekit.models.rvm_onnx import OUTPUT_NAMES
+    from mattekit.models.rvm_onnx import OUTPUT_NAMES, feeds as rvm_feeds
 
     session = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"])
     feeds = []
     zero = np.zeros((1, 1, 1, 1), dtype=np.float32)
-    ratio = np.asarray([CALIB_RATIO], dtype=np.float32)
     for i, frame in enumerate(calibration_frames()):
         if i % CALIB_FRAMES_PER_IMAGE == 0:
             state = [zero] * 4
         src = np.ascontiguousarray(frame.transpose(2, 0, 1)[None], dtype=np.float32) / np.float32(255)
-        feed = {"src": src, "r1i": state[0], "r2i": state[1], "r3i": state[2], "r4i": state[3],
-                "downsample_ratio": ratio}
+        feed = rvm_feeds(src, state, CALIB_RATIO)
         feeds.append(feed)
         state = session.run(list(OUTPUT_NAMES), feed)[2:]
 
@@ -233,16 +229,3 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
             onnx.save(result, str(staged))
             os.replace(staged, target)
     return target
-
-
-def model_for_precision(fp32_path: str | os.PathLike, precision: str) -> Path:
-    """Return the file to load for ``precision`` (``"fp32"`` or ``"int8"``).
-
-    Raises:
-        mattekit.errors.ModelError: unknown precision, or the INT8 build fails.
-    """
-    if precision == "fp32":
-        return Path(fp32_path)
-    if precision == "int8":
-        return build_int8(fp32_path)
-    raise ModelError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")

@@ -231,7 +231,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         output_type, background, output_video_mbps, downsample_ratio: as for
             :func:`~mattekit.pipeline.video.convert_video`.
         outputs: which outputs each file gets (any of ``composition``, ``alpha``, ``foreground``).
-        model: ``None``, a name, an ONNX path or an :class:`~mattekit.models.RVMSession`; loaded
+        model: ``None``, a name, an ONNX path or a :class:`~mattekit.models.ModelSession`; loaded
             once for the whole batch.
         overwrite: redo files whose outputs exist (otherwise they are skipped).
         cancel: a :class:`threading.Event`; when set the current file stops at its current frame
@@ -252,7 +252,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     from mattekit.compose.background import parse_background
     from mattekit.io.video_reader import VIDEO_SUFFIXES
     from mattekit.io.video_writer import TRANSPARENT_TYPES, output_suffix
-    from mattekit.models.rvm_onnx import new_session
+    from mattekit.models import new_session
     from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 
     if output_type not in OUTPUT_TYPES:
@@ -342,7 +342,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     from mattekit.compose.composite import composite as blend
     from mattekit.io.atomic import check_outputs, existing_paths
     from mattekit.io.image import IMAGE_SUFFIXES, read_image, write_image
-    from mattekit.models.rvm_onnx import new_session
+    from mattekit.models import new_session
     from mattekit.pipeline.image import matte_image
 
     validate_downsample_ratio(downsample_ratio)

@@ -1,16 +1,15 @@
-"""``matte_image``: matte a still photograph with the recurrent video model."""
+"""``matte_image``: matte a still photograph with any model (recurrent or per frame)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
-from mattekit.compose.background import Background, parse_background
-from mattekit.compose.composite import composite, to_gray, to_rgba
 from mattekit.errors import InputError
-from mattekit.models.rvm_onnx import RVMSession, new_session, to_src
+from mattekit.matte import Matte
+from mattekit.models import ModelSession, new_session
+from mattekit.models.base import to_src
 from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
@@ -36,47 +35,18 @@ WORKING_PIXELS = 4_000_000
 MIN_SIZE = 1
 
 
-@dataclass
-class Matte:
-    """The matting of one image.
-
-    Attributes:
-        alpha: H×W float32 in 0..1 (1 = person).
-        fgr: H×W×3 float32 RGB in 0..1, the person's colour (straight, not premultiplied).
-        image: the H×W×3 uint8 RGB input (used by a ``blur`` background), or ``None``.
-    """
-
-    alpha: np.ndarray
-    fgr: np.ndarray
-    image: np.ndarray | None = None
-
-    def rgba(self) -> np.ndarray:
-        """H×W×4 uint8 cut-out with straight alpha."""
-        return to_rgba(self.fgr, self.alpha)
-
-    def alpha_image(self) -> np.ndarray:
-        """H×W uint8 alpha (0..255, rounded), as written to ``<stem>_alpha.png``."""
-        return to_gray(self.alpha)
-
-    def composite(self, background: "str | tuple | Background | None" = None) -> np.ndarray:
-        """H×W×3 uint8 RGB of the person over ``background`` (see
-        :func:`mattekit.compose.parse_background`)."""
-        bg = parse_background(background)
-        h, w = self.alpha.shape
-        return composite(self.fgr, self.alpha, bg.frame(0, h, w, self.image, self.alpha))
-
-
 def matte_image(image: "str | os.PathLike | np.ndarray",
-                model: "str | os.PathLike | RVMSession | None" = None,
+                model: "str | os.PathLike | ModelSession | None" = None,
                 downsample_ratio: float | None = None,
                 passes: int = STILL_PASSES,
                 fg_estimate: str = DEFAULT_FG_ESTIMATE,
                 refine: bool = False) -> Matte:
     """Matte a still image.
 
-    The recurrent network (Robust Video Matting, Lin et al., WACV 2022) is run on a short
-    sequence of the same frame so its recurrent state settles; the last pass is returned.
-    The default of 3 passes comes from a measurement on real photos (see ``STILL_PASSES``).
+    A recurrent model (Robust Video Matting, Lin et al., WACV 2022) is run on a short sequence
+    of the same frame so its recurrent state settles; the last pass is returned. The default of
+    3 passes comes from a measurement on real photos (see ``STILL_PASSES``). A per-frame model
+    (ISNet, a model with a card) runs once.
 
     Memory is bounded by design: an image of more than :data:`WORKING_PIXELS` pixels (4 MP;
     ``MATTEKIT_WORKING_PIXELS`` overrides it) is matted at a working size of about that many
@@ -89,14 +59,15 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
 
     Args:
         image: a path, or an H×W×3 uint8 RGB array.
-        model: ``None``, a registered model name, an ONNX path or an :class:`RVMSession`.
-        downsample_ratio: ratio in (0, 1]; ``None`` picks ``min(512 / max(H, W), 1)`` (see
-            :func:`mattekit.params.validate_downsample_ratio`; ``0`` is refused, not auto).
-        passes: how many times the frame is fed through the network, in [1, 100].
+        model: ``None``, a registered model name, an ONNX path or a
+            :class:`~mattekit.models.ModelSession` (see :func:`mattekit.models.new_session`).
+        downsample_ratio: ratio in (0, 1]; ``None`` uses the model's own (RVM: ``min(512 / max(H,
+            W), 1)``; see :func:`mattekit.params.validate_downsample_ratio`; ``0`` is refused, not auto).
+        passes: how many times the frame is fed through a recurrent network, in [1, 100].
         fg_estimate: where ``fgr`` comes from: ``"ml"`` re-estimates it from the image and the
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
-            the network's prediction. See ``docs/outputs.md`` for the measured difference.
+            the network's prediction (a model without one falls back to ``"ml"``). See ``docs/outputs.md`` for the measured difference.
         refine: re-solve the alpha in a band around its edges with closed-form matting
             (:func:`mattekit.classical.refine_alpha`; Levin, Lischinski, Weiss, TPAMI 2008) and
             keep the network's alpha elsewhere; the foreground is then estimated from the refined
@@ -128,8 +99,11 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         rgb = read_image(image)
     height, width = _check_size(rgb, image)
     session = new_session(model)
-    ratio = validate_downsample_ratio(downsample_ratio, height, width,
-                                      source=None if isinstance(image, np.ndarray) else image)
+    if downsample_ratio is None:
+        ratio = session.auto_downsample_ratio(height, width)
+    else:
+        ratio = validate_downsample_ratio(downsample_ratio, height, width,
+                                          source=None if isinstance(image, np.ndarray) else image)
     try:
         return _matte(rgb, session, ratio, downsample_ratio is None, passes, fg_estimate, refine,
                       working_pixels())
@@ -172,17 +146,15 @@ def _check_size(rgb: np.ndarray, image) -> tuple[int, int]:
     return height, width
 
 
-def _working_ratio(ratio: float, auto: bool, height: int, width: int, work_height: int, work_width: int) -> float:
-    """The downsample ratio at the working size: the encoder sees what ``ratio`` gives of the full
-    image (auto: 512 px on the longer side, as :func:`mattekit.params.auto_downsample_ratio`), at
-    most the working size itself, and at least 1 px on each side."""
-    if auto:
-        return validate_downsample_ratio(None, work_height, work_width)
+def _working_ratio(ratio: float, height: int, width: int, work_height: int, work_width: int) -> float:
+    """The downsample ratio at the working size for a ratio given for the full image: the encoder
+    sees what ``ratio`` gives of the full image, at most the working size itself, and at least
+    1 px on each side. (With auto, the model's own ratio for the working size is used instead.)"""
     scaled = min(1.0, ratio * max(height / work_height, width / work_width))
     return max(scaled, min_downsample_ratio(work_height, work_width))
 
 
-def _matte(rgb: np.ndarray, session: RVMSession, ratio: float, auto: bool, passes: int, fg_estimate: str,
+def _matte(rgb: np.ndarray, session: ModelSession, ratio: float, auto: bool, passes: int, fg_estimate: str,
            refine: bool, max_pixels: int) -> Matte:
     """Matte at the working size (:func:`~mattekit.pipeline.upsample.working_size`) and bring alpha
     (and the network's foreground) up to the full size with a guided upsampling, in bands; the
@@ -197,9 +169,11 @@ def _matte(rgb: np.ndarray, session: RVMSession, ratio: float, auto: bool, passe
     full = (work_height, work_width) == (height, width)
     small = rgb if full else cv2.resize(rgb, (work_width, work_height), interpolation=cv2.INTER_AREA)
     if not full:
-        ratio = _working_ratio(ratio, auto, height, width, work_height, work_width)
+        ratio = (session.auto_downsample_ratio(work_height, work_width) if auto else
+                 _working_ratio(ratio, height, width, work_height, work_width))
     src = to_src(small)
     state = session.initial_state()
+    passes = passes if session.capabilities.recurrent else 1
     for n in range(passes):
         result = session.step(src, state, ratio, release_memory=n == passes - 1)
         state = result.state
@@ -209,11 +183,11 @@ def _matte(rgb: np.ndarray, session: RVMSession, ratio: float, auto: bool, passe
         from mattekit.classical.refine import refine_alpha
 
         alpha = refine_alpha(small, alpha).astype(np.float32, copy=False)
-    network_fgr = result.fgr[0]  # 3×h×w
+    network_fgr = None if result.fgr is None else result.fgr[0]  # 3×h×w, or None: the model has none
     del result
     if not full:
         alpha, network_fgr = _upsample(rgb, small, alpha, network_fgr if fg_estimate == "network" else None)
-    if fg_estimate == "ml":
+    if fg_estimate == "ml" or network_fgr is None:
         del network_fgr
         fgr = estimate_foreground_ml(rgb, alpha, max_pixels)
     elif full:

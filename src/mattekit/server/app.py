@@ -68,6 +68,8 @@ _FORM_FIELDS = {
     "downsample_ratio": {"type": "string", "description": "'auto' or a number in (0, 1]"},
     "refine": {"type": "boolean", "description": "images only: re-solve the alpha near its edges with "
                "closed-form matting (Levin et al. 2008), slower"},
+    "model": {"type": "string", "description": "a registered model name (see /api/health 'models'); "
+              "default the server's model"},
 }
 
 
@@ -88,7 +90,7 @@ class ServerConfig:
         video_workers, image_workers: worker threads per lane; ``None`` sizes them for the machine.
         sync_threads: images matted at once by ``POST /api/matte``; ``None``: one per two cores.
         sync_queue: ``POST /api/matte`` requests allowed to wait; more get 503.
-        model: ``None``, a registered model name, an ONNX path, or an ``RVMSession``.
+        model: ``None``, a registered model name, an ONNX path, or a ``ModelSession``.
         allowed_hosts: host names the ``Host`` header may carry (``None``: any). ``serve`` lists
             this machine's own names and addresses only (see
             :func:`mattekit.server.security.machine_names`), so a web page whose domain is made to
@@ -158,7 +160,7 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
         output = "transparent"
     if background == "blur":
         _check_blur_supported()
-    options = {"output": output, "background": background or None}
+    options = {"output": output, "background": background or None, "model": _model_option(fields)}
     try:  # the same validator as the CLI and the Python API
         ratio = parse((fields.get("downsample_ratio") or "").strip() or "auto", validate_downsample_ratio,
                       words={"auto": None})
@@ -188,6 +190,25 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
                            "(MP4/H.264 has no alpha channel)")
         options["video_format"] = fmt
     return options
+
+
+def selectable_models() -> list[dict]:
+    """The registered models a request may name (test-only models are not offered)."""
+    from mattekit.models.registry import MODELS
+
+    return [{"name": s.name, "kind": s.kind, "precision": s.precision, "license": s.license,
+             "description": s.description} for s in MODELS.values() if not s.hidden]
+
+
+def _model_option(fields: dict[str, str]) -> str | None:
+    """The ``model`` form field: ``None`` (the server's model) or a registered name; never a path."""
+    name = (fields.get("model") or "").strip()
+    if not name:
+        return None
+    names = [m["name"] for m in selectable_models()]
+    if name not in names:
+        raise ApiError(422, "bad_option", f"model must be one of {', '.join(names)}, not {name!r}")
+    return name
 
 
 def _blur_supported() -> bool:
@@ -357,7 +378,8 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
         return {"status": "ok", "version": mattekit.__version__, "queued": counts[0],
                 "running": counts[1], "video_workers": runner.video_workers,
                 "image_workers": runner.image_workers, "model_loaded": engine.loaded,
-                "video_formats": formats, "backgrounds": backgrounds}
+                "video_formats": formats, "backgrounds": backgrounds,
+                "default_model": engine.default_name, "models": selectable_models()}
 
     @app.post("/api/jobs", status_code=201, response_model=JobOut, responses=ERRORS, tags=["jobs"],
               openapi_extra=_multipart_doc(["file"], list(_FORM_FIELDS)))
@@ -471,7 +493,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                                                         "description": "the PNG result"}},
               response_class=Response, tags=["images"],
               openapi_extra=_multipart_doc(["file"], ["file", "output", "background", "background_file",
-                                                      "downsample_ratio", "refine"]))
+                                                      "downsample_ratio", "refine", "model"]))
     async def matte_now(request: Request):
         """Matte one image and return the PNG at once: by default the RGBA cut-out (output=transparent),
         or output=composite over ``background``, or output=alpha (gray)."""
@@ -501,7 +523,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                     # so no encoded copy is held in memory while it is sent
                     with engine.image_slot():
                         matte = engine.matte_image(upload.path, options["downsample_ratio"],
-                                                   options["output"], options["refine"])
+                                                   options["output"], options["refine"], model=options["model"])
                         array = engine.render_image(matte, options["output"], background)
                         del matte
                         write_image(result, array, compress_level=3)

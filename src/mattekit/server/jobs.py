@@ -120,10 +120,11 @@ def release_memory() -> None:
 
 
 class Engine:
-    """The matting calls behind the server, sharing one loaded model.
+    """The matting calls behind the server, sharing the loaded models.
 
     Args:
-        model: ``None`` (default model), a registered name, an ONNX path or an ``RVMSession``.
+        model: the server's model: ``None`` (default model), a registered name, an ONNX path or a
+            ``ModelSession``. A request may name another registered model; each is loaded once.
         image_slots: full-size images matted at once, by image jobs and ``POST /api/matte``
             together (each holds the decoded image, its alpha and foreground and the rendered
             output); the others wait in :meth:`image_slot`.
@@ -131,7 +132,7 @@ class Engine:
 
     def __init__(self, model=None, image_slots: int = 1):
         self._model = model
-        self._session = None
+        self._sessions: dict[str | None, object] = {}
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max(1, image_slots))
 
@@ -148,26 +149,36 @@ class Engine:
 
     @property
     def loaded(self) -> bool:
-        return self._session is not None
+        return None in self._sessions
 
-    def session(self):
-        """The model, loaded on first use (thread-safe; ONNX Runtime's ``run`` may be shared)."""
+    @property
+    def default_name(self) -> str:
+        """The name of the server's model (a session's name, a path's stem, or the default)."""
+        from mattekit.models import DEFAULT_MODEL, ModelSession
+
+        if isinstance(self._model, ModelSession):
+            return self._model.name
+        return Path(os.fspath(self._model)).stem if self._model is not None else DEFAULT_MODEL
+
+    def session(self, name: str | None = None):
+        """The server's model (``name=None``) or the registered model ``name``, loaded on first
+        use (thread-safe; ONNX Runtime's ``run`` may be shared)."""
         with self._lock:
-            if self._session is None:
+            if name not in self._sessions:
                 from mattekit.models import new_session
 
-                self._session = new_session(self._model)
-            return self._session
+                self._sessions[name] = new_session(self._model if name is None else name)
+            return self._sessions[name]
 
     def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "transparent",
-                    refine: bool = False):
+                    refine: bool = False, model: str | None = None):
         """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
         (closed-form matting). For an alpha-only output the network's own foreground is kept
         (``fg_estimate="network"``), skipping a foreground estimation nobody sees."""
         from mattekit import matte_image
 
         extra = {"fg_estimate": "network"} if output == "alpha" else {}
-        return matte_image(str(path), model=self.session(), downsample_ratio=downsample_ratio,
+        return matte_image(str(path), model=self.session(model), downsample_ratio=downsample_ratio,
                            refine=refine, **extra)
 
     @staticmethod
@@ -184,8 +195,10 @@ class Engine:
         return matte.composite(background)
 
     def convert_video(self, input_path: Path, work: Path, output: str, fmt: str, background,
-                      downsample_ratio: float | None, progress, cancel: threading.Event):
-        """Run :func:`mattekit.convert_video` for one output.
+                      downsample_ratio: float | None, progress, cancel: threading.Event,
+                      model: str | None = None):
+        """Run :func:`mattekit.convert_video` for one output with the server's model or the
+        registered model ``model``.
 
         Returns:
             (the path it wrote, its :class:`~mattekit.pipeline.video.VideoResult`).
@@ -196,7 +209,7 @@ class Engine:
         suffix = "" if fmt == "png" else "." + fmt
         target = work / f"{output}{suffix}"
         kwargs = dict(output_type=output_type, downsample_ratio=downsample_ratio, progress=progress,
-                      model=self.session(), cancel=cancel)
+                      model=self.session(model), cancel=cancel)
         if output == "alpha":
             kwargs["output_alpha"] = str(target)
         else:
@@ -389,7 +402,7 @@ class JobRunner:
 
         target, result = self.engine.convert_video(
             job_dir / job.input, work, opts["output"], opts["video_format"],
-            self._background(job, job_dir), opts.get("downsample_ratio"), progress, cancel)
+            self._background(job, job_dir), opts.get("downsample_ratio"), progress, cancel, opts.get("model"))
         warning = result.warning
         if warning:  # the pipeline names the file by its path on this server: the user knows it by name
             warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
@@ -405,7 +418,7 @@ class JobRunner:
             if cancel.is_set():
                 raise Cancelled()
             matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
-                                            bool(opts.get("refine")))
+                                            bool(opts.get("refine")), opts.get("model"))
             if cancel.is_set():
                 raise Cancelled()
             array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))

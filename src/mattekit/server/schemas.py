@@ -62,6 +62,16 @@ class JobListOut(BaseModel):
                                       description="rows of this page skipped because they are damaged")
 
 
+class ModelOut(BaseModel):
+    """A model a request may choose with the ``model`` field."""
+
+    name: str
+    kind: str
+    precision: str
+    license: str
+    description: str
+
+
 class HealthOut(BaseModel):
     status: str
     version: str
@@ -72,3 +82,5 @@ class HealthOut(BaseModel):
     model_loaded: bool
     video_formats: list[str]
     backgrounds: list[str]
+    default_model: str
+    models: list[ModelOut]

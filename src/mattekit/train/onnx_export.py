@@ -59,9 +59,9 @@ def export_onnx(model: MattingNetwork, output: str | os.PathLike, template: str 
     import onnx
     from onnx import numpy_helper
 
-    from mattekit.models.fetch import resolve_model_path
+    from mattekit.models.factory import model_file
 
-    template = resolve_model_path(template or "rvm-mobilenetv3")
+    template = model_file(template or "rvm-mobilenetv3")
     graph_model = onnx.load(os.fspath(template))
     inits = {i.name: i for i in graph_model.graph.initializer}
     nodes = [n for n in graph_model.graph.node if n.op_type == "Conv"]
@@ -98,7 +98,8 @@ def max_export_error(model: MattingNetwork, onnx_path: str | os.PathLike, frames
 
     ``frames``: T×H×W×3 uint8 RGB; the recurrent state is carried through both.
     """
-    from mattekit.models.rvm_onnx import RVMSession, to_src
+    from mattekit.models.base import to_src
+    from mattekit.models.rvm_onnx import RVMSession
 
     session = RVMSession(onnx_path, intra_op_threads=torch.get_num_threads())
     state = session.initial_state()

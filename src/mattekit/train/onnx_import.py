@@ -104,8 +104,8 @@ def pretrained(source: str | os.PathLike | None = "rvm-mobilenetv3", variant: st
     """A MattingNetwork with weights from a registered model name or an RVM ONNX path.
 
     The registered model is fetched into mattekit's cache on first use
-    (:func:`mattekit.models.fetch.resolve_model_path`).
+    (:func:`mattekit.models.factory.model_file`).
     """
-    from mattekit.models.fetch import resolve_model_path
+    from mattekit.models.factory import model_file
 
-    return load_onnx_weights(MattingNetwork(variant), resolve_model_path(source))
+    return load_onnx_weights(MattingNetwork(variant), model_file(source))

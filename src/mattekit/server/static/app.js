@@ -100,6 +100,7 @@ function buildForm() {
   const fmt = $("#video-format").value;
   if (fmt) fd.append("video_format", fmt);
   fd.append("downsample_ratio", $("#ratio").value.trim() || "auto");
+  if ($("#model").value) fd.append("model", $("#model").value);
   const f = chosenFile();
   if ($("#refine").checked && !(f && f.type.startsWith("video/"))) fd.append("refine", "true");
   return fd;
@@ -357,6 +358,13 @@ async function init() {
       if (opt.value && !health.video_formats.includes(opt.value)) opt.disabled = true;
     }
     $("#bg-blur-row").hidden = !health.backgrounds.includes("blur");
+    $("#model").options[0].textContent = `server default (${health.default_model})`;
+    for (const m of health.models) {
+      const opt = document.createElement("option");
+      opt.value = m.name;
+      opt.textContent = `${m.name}: ${m.kind === "video" ? "video, recurrent" : "per frame"}, ${m.precision}`;
+      $("#model").append(opt);
+    }
   } catch (e) { /* refresh() reports it */ }
   refresh();
 }
