@@ -1,7 +1,7 @@
 """The hostile-input corpus through the Python API (issue 9), in process with one shared model.
 
 Every case builds its files in a fresh folder, calls ``convert_video``, ``matte_image``,
-``matte_folder``, ``Matte.composite`` or ``RVMSession`` and checks:
+``matte_folder``, ``Matte.composite`` or ``new_session`` and checks:
 
 * the call either succeeds (where handling the input is right; then extra checks on the result)
   or raises a documented error: a :class:`mattekit.errors.MattekitError` of the expected kind
@@ -83,12 +83,12 @@ def _(root, session):
 
 @case("int8-beside-user-model-garbage", "2")
 def _(root, session):
-    from mattekit import RVMSession
+    from mattekit import new_session
 
     (root / "mymodels").mkdir()
     model = gen.garbage_model(root / "mymodels" / "foo.onnx")
     gen.user_file(root / "mymodels" / "foo_int8.onnx", "the user's own int8 model\n")
-    return Call(lambda: RVMSession(model, precision="int8"), raises=(ModelError,), names=("foo.onnx",))
+    return Call(lambda: new_session(model, precision="int8"), raises=(ModelError,), names=("foo.onnx",))
 
 
 @case("stale-partial-removed-on-rerun", "5", INFERENCE)
