@@ -22,7 +22,7 @@ from PIL import Image
 from mattekit import matte_image
 from mattekit.compose.background import cover_resize
 from mattekit.models.rvm_onnx import RVMSession
-from mattekit.pipeline.image import estimate_foreground_ml
+from mattekit.classical.estimate_foreground import estimate_foreground_ml
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -60,10 +60,19 @@ class ColorBackground(Background):
 
     Args:
         rgb: (r, g, b) with each component 0..255.
+
+    Raises:
+        mattekit.errors.InputError: a component is not a whole number in 0..255.
     """
 
     def __init__(self, rgb: tuple[int, int, int]):
-        self.rgb = tuple(int(c) for c in rgb)
+        try:
+            values = [float(c) for c in rgb]
+        except (TypeError, ValueError):
+            values = [float("nan")]
+        if len(values) != 3 or not all(0 <= v <= 255 and v == int(v) for v in values):
+            raise InputError(str(tuple(rgb)), "a background colour needs three whole numbers 0..255 (r, g, b)")
+        self.rgb = tuple(int(v) for v in values)
         self._color = np.asarray(self.rgb, dtype=np.uint8)
 
     def frame(self, index, height, width, src=None, alpha=None):
@@ -268,16 +277,28 @@ class BlurBackground(Background):
     def frame(self, index, height, width, src=None, alpha=None):
         if src is None:
             raise ValueError("a blurred background needs the input frame (src)")
-        img = src.astype(np.float32)
         sigma = min(self.sigma, float(max(height, width)))
-        if alpha is None:
-            return np.clip(blur(img, sigma) + 0.5, 0, 255).astype(np.uint8)
-        weight = (1.0 - np.clip(alpha, 0.0, 1.0)).astype(np.float32)
-        num = blur(img * weight[..., None], sigma)
-        den = blur(weight, sigma)[..., None]
-        plain = blur(img, sigma)
-        out = np.where(den > 1e-3, num / np.maximum(den, 1e-3), plain)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        # one channel at a time, in place: a few H×W float32 planes at once instead of H×W×3
+        # temporaries (48 MP: 3.6 GiB -> about 1.2 GiB); the result is the same
+        out = np.empty(src.shape, np.uint8)
+        if alpha is not None:
+            weight = (1.0 - np.clip(alpha, 0.0, 1.0)).astype(np.float32)
+            den = blur(weight, sigma)
+            near = den > 1e-3
+            np.maximum(den, 1e-3, out=den)
+        for c in range(src.shape[2]):
+            channel = src[:, :, c].astype(np.float32)
+            plain = blur(channel, sigma)
+            if alpha is not None:
+                channel *= weight
+                num = blur(channel, sigma)
+                num /= den
+                plain = np.where(near, num, plain)
+                del num
+            plain += 0.5
+            np.clip(plain, 0, 255, out=plain)
+            out[:, :, c] = plain  # truncation == floor for values >= 0
+        return out
 
     def __repr__(self) -> str:
         return f"BlurBackground(sigma={self.sigma:g})"
@@ -316,7 +337,7 @@ def parse_background(spec: "str | os.PathLike | tuple | Background | None",
     if isinstance(spec, (tuple, list, np.ndarray)):
         if len(spec) != 3:
             raise InputError(str(spec), "a background colour needs three components (r, g, b)")
-        return ColorBackground(tuple(int(c) for c in spec))
+        return ColorBackground(tuple(spec))
     text = os.fspath(spec)
     path = Path(text)
     if not path.exists():

@@ -338,8 +338,6 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         mattekit.errors.ParameterError: ``downsample_ratio`` out of range or ``cancel`` not an
             Event, before any file is touched.
     """
-    import numpy as np
-
     from mattekit.compose.background import parse_background
     from mattekit.compose.composite import composite as blend
     from mattekit.io.atomic import check_outputs, existing_paths
@@ -381,7 +379,7 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         if "rgba" in targets:
             write_image(targets["rgba"], matte.rgba())
         if "alpha" in targets:
-            write_image(targets["alpha"], np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            write_image(targets["alpha"], matte.alpha_image())
         if "composite" in targets:
             h, w = matte.alpha.shape
             write_image(targets["composite"],

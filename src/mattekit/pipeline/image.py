@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mattekit.compose.background import Background, parse_background
-from mattekit.compose.composite import composite, to_rgba
+from mattekit.compose.composite import composite, to_gray, to_rgba
+from mattekit.errors import InputError
 from mattekit.models.rvm_onnx import RVMSession, new_session, to_src
-from mattekit.params import validate_downsample_ratio, validate_passes
+from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -24,6 +25,15 @@ STILL_PASSES = 3
 # (benchmarks/fg_estimate.py, figures in docs/outputs.md)
 FG_ESTIMATES = ("ml", "network")
 DEFAULT_FG_ESTIMATE = "ml"
+# Memory bound: an image of more pixels than this is matted by the network at a working size of
+# about this many pixels, its alpha (and foreground) brought to full size by a guided upsampling in
+# bands of rows, and the multilevel foreground solved in tiles of this many pixels. 4 MP keeps a
+# 48-megapixel photo under 2 GiB; the alpha's mean difference from a full-size run grows with the
+# scale factor (benchmarks/image_cap.py, docs/outputs.md). Images up to this size are matted
+# exactly as before.
+WORKING_PIXELS = 4_000_000
+# the smallest width and height matted (a 1×1 image is matted; 0 pixels is refused)
+MIN_SIZE = 1
 
 
 @dataclass
@@ -43,6 +53,10 @@ class Matte:
     def rgba(self) -> np.ndarray:
         """H×W×4 uint8 cut-out with straight alpha."""
         return to_rgba(self.fgr, self.alpha)
+
+    def alpha_image(self) -> np.ndarray:
+        """H×W uint8 alpha (0..255, rounded), as written to ``<stem>_alpha.png``."""
+        return to_gray(self.alpha)
 
     def composite(self, background: "str | tuple | Background | None" = None) -> np.ndarray:
         """H×W×3 uint8 RGB of the person over ``background`` (see
@@ -64,6 +78,15 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     sequence of the same frame so its recurrent state settles; the last pass is returned.
     The default of 3 passes comes from a measurement on real photos (see ``STILL_PASSES``).
 
+    Memory is bounded by design: an image of more than :data:`WORKING_PIXELS` pixels (4 MP;
+    ``MATTEKIT_WORKING_PIXELS`` overrides it) is matted at a working size of about that many
+    pixels (area-averaged), and its alpha (and, with ``fg_estimate="network"``, foreground) is
+    brought to full size by a guided upsampling with the full photo, in bands of rows
+    (:mod:`mattekit.pipeline.upsample`); ``refine`` then works at the working size and ``"ml"``
+    solves the full-size foreground in tiles. Peak memory is then about 20 bytes per pixel of
+    the photo plus a constant (measured: docs/outputs.md). Smaller images are matted at their
+    own size, exactly as before. Any size from 1×1 up is matted.
+
     Args:
         image: a path, or an H×W×3 uint8 RGB array.
         model: ``None``, a registered model name, an ONNX path or an :class:`RVMSession`.
@@ -84,11 +107,12 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         A :class:`Matte`.
 
     Raises:
-        mattekit.errors.InputError: the file is missing or not an image.
+        mattekit.errors.InputError: the file is missing, not an image or has 0 pixels; memory
+            ran out ("out of memory matting this W×H image").
         mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio`` or ``passes`` out
             of range, or a ratio that leaves the network less than 1 px of this image.
         mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number.
-        ValueError: the array is not H×W×3 uint8, or an unknown ``fg_estimate``.
+        ValueError: the array is not H×W×3 uint8 or has 0 pixels, or an unknown ``fg_estimate``.
     """
     from mattekit.io.image import read_image
 
@@ -102,41 +126,125 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         rgb = image
     else:
         rgb = read_image(image)
+    height, width = _check_size(rgb, image)
     session = new_session(model)
-    ratio = validate_downsample_ratio(downsample_ratio, *rgb.shape[:2],
+    ratio = validate_downsample_ratio(downsample_ratio, height, width,
                                       source=None if isinstance(image, np.ndarray) else image)
-    src = to_src(rgb)
+    try:
+        return _matte(rgb, session, ratio, downsample_ratio is None, passes, fg_estimate, refine,
+                      working_pixels())
+    except MemoryError:
+        raise InputError(_name(image), f"out of memory matting this {width}×{height} image "
+                                       f"({height * width / 1e6:.0f} megapixels)") from None
+
+
+def working_pixels() -> int:
+    """The largest image (in pixels) matted at its own size: :data:`WORKING_PIXELS`, or the
+    environment variable ``MATTEKIT_WORKING_PIXELS`` when set (e.g. lowered in tests).
+
+    Raises:
+        mattekit.errors.InputError: the variable is not a whole number >= 1.
+    """
+    text = os.environ.get("MATTEKIT_WORKING_PIXELS")
+    if text is None:
+        return WORKING_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError("MATTEKIT_WORKING_PIXELS", f"must be a whole number of pixels >= 1, not {text!r}")
+    return value
+
+
+def _name(image) -> str:
+    return "image array" if isinstance(image, np.ndarray) else os.fspath(image)
+
+
+def _check_size(rgb: np.ndarray, image) -> tuple[int, int]:
+    """(height, width) of the image, refusing an empty one (see :data:`MIN_SIZE`)."""
+    height, width = rgb.shape[:2]
+    if height < MIN_SIZE or width < MIN_SIZE:
+        problem = f"image is {width}×{height} pixels; at least {MIN_SIZE}×{MIN_SIZE} is needed"
+        if isinstance(image, np.ndarray):
+            raise ValueError(problem)
+        raise InputError(_name(image), problem)
+    return height, width
+
+
+def _working_ratio(ratio: float, auto: bool, height: int, width: int, work_height: int, work_width: int) -> float:
+    """The downsample ratio at the working size: the encoder sees what ``ratio`` gives of the full
+    image (auto: 512 px on the longer side, as :func:`mattekit.params.auto_downsample_ratio`), at
+    most the working size itself, and at least 1 px on each side."""
+    if auto:
+        return validate_downsample_ratio(None, work_height, work_width)
+    scaled = min(1.0, ratio * max(height / work_height, width / work_width))
+    return max(scaled, min_downsample_ratio(work_height, work_width))
+
+
+def _matte(rgb: np.ndarray, session: RVMSession, ratio: float, auto: bool, passes: int, fg_estimate: str,
+           refine: bool, max_pixels: int) -> Matte:
+    """Matte at the working size (:func:`~mattekit.pipeline.upsample.working_size`) and bring alpha
+    (and the network's foreground) up to the full size with a guided upsampling, in bands; the
+    multilevel foreground is solved at full size in tiles of ``max_pixels``."""
+    import cv2
+
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
+    from mattekit.pipeline.upsample import working_size
+
+    height, width = rgb.shape[:2]
+    work_height, work_width = working_size(height, width, max_pixels)
+    full = (work_height, work_width) == (height, width)
+    small = rgb if full else cv2.resize(rgb, (work_width, work_height), interpolation=cv2.INTER_AREA)
+    if not full:
+        ratio = _working_ratio(ratio, auto, height, width, work_height, work_width)
+    src = to_src(small)
     state = session.initial_state()
-    for _ in range(passes):
-        result = session.step(src, state, ratio)
+    for n in range(passes):
+        result = session.step(src, state, ratio, release_memory=n == passes - 1)
         state = result.state
+    del src, state
     alpha = result.pha[0, 0]
     if refine:
         from mattekit.classical.refine import refine_alpha
 
-        alpha = refine_alpha(rgb, alpha).astype(np.float32, copy=False)
+        alpha = refine_alpha(small, alpha).astype(np.float32, copy=False)
+    network_fgr = result.fgr[0]  # 3×h×w
+    del result
+    if not full:
+        alpha, network_fgr = _upsample(rgb, small, alpha, network_fgr if fg_estimate == "network" else None)
     if fg_estimate == "ml":
-        fgr = estimate_foreground_ml(rgb, alpha)
+        del network_fgr
+        fgr = estimate_foreground_ml(rgb, alpha, max_pixels)
+    elif full:
+        fgr = np.ascontiguousarray(network_fgr.transpose(1, 2, 0))
     else:
-        fgr = np.ascontiguousarray(result.fgr[0].transpose(1, 2, 0))
+        fgr = network_fgr
     return Matte(alpha=alpha, fgr=fgr, image=rgb)
 
 
-def estimate_foreground_ml(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Foreground colour from an image and its alpha, by pymatting's multilevel estimation.
+def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
+              network_fgr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Full-size alpha (H×W float32) and, when given, foreground (H×W×3 float32) from their
+    working-size versions (h×w and 3×h×w), guided by the full-size image (:mod:`upsample`)."""
+    from mattekit.pipeline.upsample import fit_coefficients, guided_upsample
 
-    Germer, Uelwer, Conrad, Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020
-    (``pymatting.estimate_foreground_ml``). Runs in float32 to halve its memory.
+    height, width = rgb.shape[:2]
+    scale = np.float32(1.0 / 255.0)
 
-    Args:
-        rgb: H×W×3 uint8 RGB.
-        alpha: H×W float32 in 0..1.
+    def gray_rows(image):
+        return lambda band: image[band].sum(axis=2, dtype=np.float32) * np.float32(1.0 / 765.0)
 
-    Returns:
-        H×W×3 float32 RGB in 0..1 (straight).
-    """
-    from pymatting import estimate_foreground_ml as ml
+    def channel_rows(image, c):
+        return lambda band: image[band, :, c].astype(np.float32) * scale
 
-    image = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
-    fgr = ml(image, np.clip(alpha, 0.0, 1.0).astype(np.float32))
-    return np.clip(fgr, 0.0, 1.0).astype(np.float32, copy=False)
+    out_alpha = np.empty((height, width), np.float32)
+    coefficients = fit_coefficients(gray_rows(small)(slice(None)), alpha)
+    guided_upsample(coefficients, gray_rows(rgb), out_alpha)
+    if network_fgr is None:
+        return out_alpha, None
+    out_fgr = np.empty((height, width, 3), np.float32)
+    for c in range(3):
+        coefficients = fit_coefficients(channel_rows(small, c)(slice(None)), network_fgr[c])
+        guided_upsample(coefficients, channel_rows(rgb, c), out_fgr[:, :, c])
+    return out_alpha, out_fgr

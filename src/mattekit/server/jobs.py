@@ -178,7 +178,7 @@ class Engine:
             H×W×4 uint8 (transparent), H×W×3 uint8 (composite) or H×W uint8 (alpha).
         """
         if output == "alpha":
-            return np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            return matte.alpha_image()
         if output == "transparent" or background == "transparent":
             return matte.rgba()
         return matte.composite(background)
