@@ -8,6 +8,7 @@ import click
 
 from mattekit.cli.options import (downsample_ratio_option, model_option, model_with_precision, overwrite_option,
                                   precision_option, quiet_option)
+from mattekit.io.video_writer import X264_PRESETS
 from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 
 
@@ -66,6 +67,10 @@ def exit_for(result) -> None:
                    "video (looped or cut, at the input's frame rate), blur[:N] (the input's own background "
                    "blurred, Gaussian sigma N px, default 25) or transparent. Default RVM's green.")
 @click.option("--output-video-mbps", type=float, help="Bit rate of written videos (default: quality-based).")
+@click.option("--preset", type=click.Choice(X264_PRESETS), metavar="PRESET",
+              help="libx264 speed preset of --output-type video: ultrafast, superfast, veryfast (default), "
+                   "faster, fast, medium, slow, slower, veryslow. Slower presets give smaller files at the "
+                   "same quality.")
 @downsample_ratio_option
 @click.option("--seq-chunk", type=click.IntRange(min=1), default=1, show_default=True,
               help="Accepted for RVM compatibility; the ONNX model steps one frame at a time.")
@@ -75,25 +80,28 @@ def exit_for(result) -> None:
 @overwrite_option
 @quiet_option
 def video(input_source, output_composition, output_alpha, output_foreground, output_dir, outputs, recursive,
-          output_type, background, output_video_mbps, downsample_ratio, seq_chunk, frame_rate, model, precision,
-          overwrite, quiet) -> None:
+          output_type, background, output_video_mbps, preset, downsample_ratio, seq_chunk, frame_rate, model,
+          precision, overwrite, quiet) -> None:
     """Matte INPUT, a video file or a folder of frames, keeping size, frame rate and audio.
 
     With --output-dir, INPUT is a folder of videos (or one video) matted file by file.
     """
     model = model_with_precision(model, precision)
+    if preset is not None and output_type != "video":
+        raise click.BadParameter(f"applies to --output-type video only, not {output_type}", param_hint="--preset")
     if output_dir is not None:
         if output_composition or output_alpha or output_foreground:
             raise click.UsageError("--output-dir (batch mode) cannot be combined with -c/-a/-f; "
                                    "choose the outputs with --outputs")
         _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
-               downsample_ratio, model, overwrite, quiet)
+               downsample_ratio, model, overwrite, quiet, preset)
         return
     result = convert_video(input_source, output_type=output_type,
                            output_composition=output_composition, output_alpha=output_alpha,
                            output_foreground=output_foreground, output_video_mbps=output_video_mbps,
                            downsample_ratio=downsample_ratio, seq_chunk=seq_chunk, background=background,
-                           progress=not quiet, model=model, overwrite=overwrite, frame_rate=frame_rate)
+                           progress=not quiet, model=model, overwrite=overwrite, frame_rate=frame_rate,
+                           preset=preset)
     if result.warning:
         click.echo(f"mattekit: warning: {result.warning}", err=True)
     if not quiet:
@@ -104,7 +112,7 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
 
 
 def _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
-           downsample_ratio, model, overwrite, quiet) -> None:
+           downsample_ratio, model, overwrite, quiet, preset=None) -> None:
     from mattekit.pipeline.batch import VIDEO_OUTPUTS, convert_folder
 
     kinds = [k.strip() for k in outputs.split(",") if k.strip()]
@@ -124,6 +132,6 @@ def _batch(input_source, output_dir, outputs, recursive, output_type, background
     result = convert_folder(input_source, output_dir, recursive=recursive, output_type=output_type,
                             outputs=kinds, background=background, output_video_mbps=output_video_mbps,
                             downsample_ratio=downsample_ratio, model=model, overwrite=overwrite,
-                            progress=not quiet, on_file=on_file, on_start=on_start)
+                            progress=not quiet, on_file=on_file, on_start=on_start, preset=preset)
     print_summary(result, quiet)
     exit_for(result)

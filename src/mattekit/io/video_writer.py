@@ -88,6 +88,26 @@ VIDEO_FORMATS: dict[str, VideoFormat] = {
     "gif": VideoFormat(".gif", "gif", "pal8", True, suffixes=(".gif",), audio=False, bit_rate=False),
 }
 
+#: libx264's speed presets, fastest first (``--preset``; x264 documentation, ``x264 --fullhelp``).
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+#: mattekit's default for the ``video`` type, chosen by measurement (docs/benchmarks.md, "Encoder presets").
+DEFAULT_X264_PRESET = dict(VIDEO_FORMATS["video"].options)["preset"]
+
+
+def check_preset(preset: str | None, output_type: str) -> None:
+    """Check a ``--preset`` value: a libx264 preset, and only for the ``video`` (H.264) type.
+
+    Raises:
+        ValueError: unknown preset, or a preset for another output type.
+    """
+    if preset is None:
+        return
+    if preset not in X264_PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(X264_PRESETS)}, not {preset!r}")
+    if output_type != "video":
+        raise ValueError(f"preset applies to the video (H.264) output type, not {output_type}")
+
+
 # output types that keep transparency (png_sequence writes RGBA PNGs)
 TRANSPARENT_TYPES = ("png_sequence", *(name for name, f in VIDEO_FORMATS.items() if f.alpha))
 
@@ -144,6 +164,8 @@ class VideoWriter(FrameWriter):
         time_base: unit of the ``pts`` passed to :meth:`write` (the source stream's).
         audio_source: a media file whose audio tracks go into the output, or ``None``.
         bit_rate: target bits per second, or ``None`` for the format's quality default.
+        preset: encoder speed preset (libx264: one of :data:`X264_PRESETS`), or ``None`` for
+            the format's own; ignored by encoders without presets.
 
     Raises:
         mattekit.errors.OutputError: the container or encoder cannot be opened.
@@ -151,7 +173,7 @@ class VideoWriter(FrameWriter):
 
     def __init__(self, path: str | os.PathLike, fmt: VideoFormat, width: int, height: int,
                  frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
-                 bit_rate: int | None = None):
+                 bit_rate: int | None = None, preset: str | None = None):
         self.path = Path(path)
         self._temp = temp_sibling(self.path)
         self._fmt = fmt
@@ -171,6 +193,8 @@ class VideoWriter(FrameWriter):
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
             options = dict(fmt.options)
+            if preset is not None and "preset" in options:
+                options["preset"] = preset
             if bit_rate and fmt.bit_rate:
                 stream.bit_rate = int(bit_rate)
                 options.pop("crf", None)
@@ -310,8 +334,9 @@ class PngSequenceWriter(FrameWriter):
 
 def open_writer(path: str | os.PathLike, output_type: str, width: int, height: int,
                 frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
-                bit_rate: int | None = None) -> FrameWriter:
-    """Open the writer of ``output_type`` (see :data:`VIDEO_FORMATS` and ``png_sequence``).
+                bit_rate: int | None = None, preset: str | None = None) -> FrameWriter:
+    """Open the writer of ``output_type`` (see :data:`VIDEO_FORMATS` and ``png_sequence``);
+    ``preset`` is libx264's speed preset for the ``video`` type (see :func:`check_preset`).
 
     Raises:
         ValueError: unknown output type.
@@ -321,6 +346,10 @@ def open_writer(path: str | os.PathLike, output_type: str, width: int, height: i
         return PngSequenceWriter(path)
     if output_type not in VIDEO_FORMATS:
         raise ValueError(f"unknown output type {output_type!r}")
+    check_preset(preset, output_type)
     fmt = VIDEO_FORMATS[output_type]
-    cls = GifWriter if fmt.codec == "gif" else VideoWriter
-    return cls(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source, bit_rate=bit_rate)
+    if fmt.codec == "gif":
+        return GifWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source,
+                         bit_rate=bit_rate)
+    return VideoWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source,
+                       bit_rate=bit_rate, preset=preset)

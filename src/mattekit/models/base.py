@@ -112,6 +112,43 @@ class MatteResult:
     state: Any
 
 
+class FrameMatte(ABC):
+    """One matted frame whose full-resolution outputs are computed on demand, band by band.
+
+    Returned by :meth:`ModelSession.step_deferred`, so that a caller (the video pipeline's writer
+    threads) computes only the rows, columns and outputs it writes, in cache-sized pieces. Safe
+    to read from several threads at once.
+
+    Attributes:
+        height, width: the frame's size in pixels.
+    """
+
+    height: int
+    width: int
+
+    @abstractmethod
+    def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
+        """Alpha of rows ``rows`` (a step-1 slice): n×W float32 in 0..1 (may be a view)."""
+
+    @abstractmethod
+    def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        """Foreground colour of ``rows`` × ``cols``: 3×n×w float32 RGB in 0..1 (may be a view)."""
+
+
+class ArrayMatte(FrameMatte):
+    """A :class:`FrameMatte` over whole arrays already computed (``pha`` 1×1×H×W, ``fgr`` 1×3×H×W)."""
+
+    def __init__(self, pha: np.ndarray, fgr: np.ndarray):
+        self.height, self.width = pha.shape[2:]
+        self.pha, self.fgr_array = pha, fgr
+
+    def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
+        return self.pha[0, 0, rows]
+
+    def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        return self.fgr_array[0, :, rows, cols]
+
+
 class ModelSession(ABC):
     """A loaded matting model (one per process may serve many videos at once).
 
@@ -148,6 +185,26 @@ class ModelSession(ABC):
         Returns:
             A :class:`MatteResult` (alpha at the input's H×W).
         """
+
+    def step_deferred(self, src: np.ndarray, state: Any, downsample_ratio: float | None,
+                      guide: np.ndarray | None = None) -> tuple[FrameMatte, Any]:
+        """Like :meth:`step` for one frame, with the full-resolution outputs left to the caller.
+
+        Backends whose last stage is cheap per band of rows (RVM's guided filter) return a
+        :class:`FrameMatte` that computes alpha and foreground on demand; the default runs
+        :meth:`step` and wraps its arrays. Without a predicted foreground the frame's own colour
+        is used (``docs/models.md``).
+
+        Args:
+            src, state, downsample_ratio: as for :meth:`step` (N = 1).
+            guide: the same frame as H×W×3 uint8 RGB; when given, ``src`` may be reused by the
+                caller as soon as this returns (the result reads ``guide`` instead).
+
+        Returns:
+            ``(matte, state)``.
+        """
+        result = self.step(src, state, downsample_ratio)
+        return ArrayMatte(result.pha, result.fgr if result.fgr is not None else src.copy()), result.state
 
     def auto_downsample_ratio(self, height: int, width: int) -> float:
         """The model's own ratio for an H×W frame (from its size policy)."""

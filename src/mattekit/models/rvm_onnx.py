@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError
-from mattekit.models.base import Capabilities, MatteResult, ModelSession, SizePolicy, load_onnx
+from mattekit.models.base import Capabilities, FrameMatte, MatteResult, ModelSession, SizePolicy, load_onnx
 
 INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
@@ -51,6 +51,11 @@ class RVMSession(ModelSession):
             :func:`~mattekit.models.base.default_providers`.
         intra_op_threads: threads for one operator; ``None`` lets ONNX Runtime decide
             (all physical cores).
+        cut: on the CPU, run the graph cut before the Deep Guided Filter's full-resolution step
+            (:mod:`mattekit.models.rvm_cut`, built once and cached) and do that step in bands
+            (:mod:`mattekit.models.dgf_bands`); ``False`` runs the published graph as it is.
+            Files whose graph does not end in RVM's guided filter, and accelerators (CUDA), always
+            run the whole graph.
 
     Raises:
         mattekit.errors.ModelError: the file cannot be loaded or lacks RVM's inputs/outputs.
@@ -63,7 +68,7 @@ class RVMSession(ModelSession):
               "github.com/PeterL1n/RobustVideoMatting")
 
     def __init__(self, path: str | os.PathLike, providers: list[str] | None = None,
-                 intra_op_threads: int | None = None):
+                 intra_op_threads: int | None = None, cut: bool = True):
         self.path = Path(path)
         self.name = self.path.stem
         self._session = load_onnx(self.path, providers, intra_op_threads)
@@ -78,6 +83,17 @@ class RVMSession(ModelSession):
 
         device = device_for(self.providers)
         self._bound = BoundStepper(self._session, device) if device else None
+        #: the path of the cut graph in use, or ``None`` when the whole graph runs
+        self.cut_path: Path | None = None
+        if cut and self._bound is None:
+            from mattekit.models.rvm_cut import cut_model
+
+            try:
+                self.cut_path = cut_model(self.path)
+            except ModelError:
+                self.cut_path = None  # not RVM's guided filter (or no cache): the whole graph runs
+            else:
+                self._session = load_onnx(self.cut_path, providers, intra_op_threads)
 
     def initial_state(self) -> RecurrentState:
         """The recurrent state of a first frame: four zero tensors of shape [1, 1, 1, 1]."""
@@ -102,8 +118,26 @@ class RVMSession(ModelSession):
         if self._bound is not None:
             fgr, pha, new_state = self._bound.step(src, state, ratio)
             return MatteResult(fgr=fgr, pha=pha, state=new_state)
-        fgr, pha, r1, r2, r3, r4 = self._session.run(list(OUTPUT_NAMES), feeds(src, state, ratio))
-        return MatteResult(fgr=fgr, pha=pha, state=(r1, r2, r3, r4))
+        if self.cut_path is None:
+            fgr, pha, r1, r2, r3, r4 = self._session.run(list(OUTPUT_NAMES), feeds(src, state, ratio))
+            return MatteResult(fgr=fgr, pha=pha, state=(r1, r2, r3, r4))
+        from mattekit.models.dgf_bands import fill_arrays
+
+        coef_a, coef_b, *new_state = self._session.run(None, feeds(src, state, ratio))
+        fgr, pha = fill_arrays(coef_a, coef_b, src)
+        return MatteResult(fgr=fgr, pha=pha, state=tuple(new_state))
+
+    def step_deferred(self, src: np.ndarray, state: RecurrentState, downsample_ratio: float | None,
+                      guide: np.ndarray | None = None) -> tuple[FrameMatte, RecurrentState]:
+        """One frame, its full-resolution guided-filter step left to the caller (see
+        :meth:`ModelSession.step_deferred` and :class:`~mattekit.models.dgf_bands.GuidedFinish`)."""
+        if self.cut_path is None:
+            return super().step_deferred(src, state, downsample_ratio, guide)
+        from mattekit.models.dgf_bands import GuidedFinish
+
+        ratio = downsample_ratio or auto_downsample_ratio(*src.shape[2:])
+        coef_a, coef_b, *new_state = self._session.run(None, feeds(src, state, ratio))
+        return GuidedFinish(coef_a, coef_b, guide if guide is not None else src), tuple(new_state)
 
 
 def feeds(src: np.ndarray, state: RecurrentState, downsample_ratio: float) -> dict[str, np.ndarray]:

@@ -190,7 +190,8 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                    cancel: threading.Event | None = None,
                    progress=False,
                    on_file: Callable[[FileOutcome, int, int], None] | None = None,
-                   on_start: Callable[[Path, int, int], None] | None = None) -> BatchResult:
+                   on_start: Callable[[Path, int, int], None] | None = None,
+                   preset: str | None = None) -> BatchResult:
     """Matte every video in a folder (or a list of files and folders) with :func:`convert_video`.
 
     Output names: ``OUTPUT_DIR/<relative folder>/<stem>_<kind><suffix>`` with ``kind`` one of
@@ -203,7 +204,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
             :data:`~mattekit.io.video_reader.VIDEO_SUFFIXES` files.
         output_dir: where results go (created; may lie inside the input folder, it is not searched).
         recursive: also search sub-folders, keeping their structure in ``output_dir``.
-        output_type, background, output_video_mbps, downsample_ratio: as for
+        output_type, background, output_video_mbps, downsample_ratio, preset: as for
             :func:`~mattekit.pipeline.video.convert_video`.
         outputs: which outputs each file gets (any of ``composition``, ``alpha``, ``foreground``).
         model: ``None``, a name, an ONNX path or a :class:`~mattekit.models.ModelSession`; loaded
@@ -260,7 +261,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                                output_foreground=targets.get("foreground"),
                                output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
                                background=background, progress=progress, model=session,
-                               overwrite=True, cancel=cancel)
+                               overwrite=True, cancel=cancel, preset=preset)
         return result.frames
 
     return _run(jobs, process, overwrite, cancel, on_file, on_start)

@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mattekit.compose.background import Background, parse_background
+from mattekit.compose.background import Background, BlurBackground, parse_background
 from mattekit.compose.composite import FrameCompositor
 from mattekit.errors import Cancelled, InputError, OutputError
 from mattekit.io.atomic import check_output
 from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
-                                      open_writer)
+                                      check_preset, open_writer)
 from mattekit.models import ModelSession, new_session
-from mattekit.models.base import to_src
+from mattekit.models.base import FrameMatte, to_src
 from mattekit.pipeline.progress import Progress
 
 OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
@@ -150,10 +150,10 @@ class _Tally:
 
 
 def _open_writer(path: Path, output_type: str, source: FrameSource, with_audio: bool,
-                 bit_rate: int | None) -> FrameWriter:
+                 bit_rate: int | None, preset: str | None) -> FrameWriter:
     audio = source.path if with_audio and source.has_audio else None
     return open_writer(path, output_type, source.width, source.height, source.frame_rate, source.time_base,
-                       audio_source=audio, bit_rate=bit_rate)
+                       audio_source=audio, bit_rate=bit_rate, preset=preset)
 
 
 def convert_video(input_source: str | os.PathLike,
@@ -170,7 +170,8 @@ def convert_video(input_source: str | os.PathLike,
                   *,
                   overwrite: bool = False,
                   cancel: threading.Event | None = None,
-                  frame_rate: float | None = None) -> VideoResult:
+                  frame_rate: float | None = None,
+                  preset: str | None = None) -> VideoResult:
     """Matte every frame of a video and write the requested outputs.
 
     The keyword names are those of Robust Video Matting's ``inference.convert_video``
@@ -207,6 +208,10 @@ def convert_video(input_source: str | os.PathLike,
         cancel: a :class:`threading.Event`; setting it stops the run and raises
             :class:`~mattekit.errors.Cancelled`.
         frame_rate: frame rate given to a folder of frames (default 30); ignored for videos.
+        preset: libx264 speed preset of the ``video`` type (``ultrafast`` ... ``veryslow``,
+            :data:`~mattekit.io.video_writer.X264_PRESETS`); ``None`` for mattekit's default
+            (``veryfast``, chosen by measurement: docs/benchmarks.md). Slower presets make
+            smaller files at the same quality (CRF 18).
 
     Returns:
         A :class:`VideoResult`. Written videos keep the source's size, frame count, exact frame
@@ -217,7 +222,8 @@ def convert_video(input_source: str | os.PathLike,
         mattekit.errors.OutputError: no output asked, an output equals the input or exists
             (without ``overwrite``), or its folder is not writable.
         mattekit.errors.Cancelled: ``cancel`` was set or Ctrl-C was pressed.
-        ValueError: ``output_type``, ``downsample_ratio`` or ``seq_chunk`` out of range.
+        ValueError: ``output_type``, ``downsample_ratio``, ``seq_chunk`` or ``preset`` out of
+            range (or a preset for another type than ``video``).
     """
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
@@ -225,6 +231,7 @@ def convert_video(input_source: str | os.PathLike,
         raise ValueError(f"downsample_ratio must be in (0, 1], not {downsample_ratio}")
     if seq_chunk < 1:
         raise ValueError(f"seq_chunk must be >= 1, not {seq_chunk}")
+    check_preset(preset, output_type)
     requested = {"composition": output_composition, "alpha": output_alpha,
                  "foreground": output_foreground}
     requested = {k: Path(v) for k, v in requested.items() if v is not None}
@@ -262,7 +269,7 @@ def convert_video(input_source: str | os.PathLike,
     try:
         for kind, path in requested.items():
             writers[kind] = _open_writer(path, output_type, source, kind != "alpha",
-                                         int(output_video_mbps * 1e6) if output_video_mbps else None)
+                                         int(output_video_mbps * 1e6) if output_video_mbps else None, preset)
         stage_seconds = _stream(source, session, ratio, writers, bg, transparent_type, bar, cancel,
                                 str(input_path))
         finish = time.perf_counter()
@@ -360,9 +367,9 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             item = _get(q, halt)
             if item is _END:
                 return
-            frame, fgr, pha = item
+            frame, matte = item
             t0 = time.perf_counter()
-            image = _render_output(kind, compositor, frame, fgr[0], pha[0, 0], bg, transparent_type)
+            image = _render_output(kind, compositor, frame, matte, bg, transparent_type)
             t1 = time.perf_counter()
             writer.write(image, frame.pts, frame.index)
             busy[render_key] += t1 - t0
@@ -385,14 +392,13 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
                 break
             frame, src = item
             t0 = time.perf_counter()
-            result = session.step(src, state, ratio)
+            # the full-resolution outputs are computed by the writers, band by band, as each
+            # needs them (mattekit.models.base.FrameMatte); the matte reads frame.rgb, not src
+            matte, state = session.step_deferred(src, state, ratio, guide=frame.rgb)
             busy["network"] += time.perf_counter() - t0
-            # no foreground prediction: the frame's own colour (measured, docs/models.md)
-            fgr = result.fgr if result.fgr is not None else src.copy()
             free.put(src)
-            state = result.state
             for q in q_out.values():
-                _put(q, (frame, fgr, result.pha), halt_main)
+                _put(q, (frame, matte), halt_main)
         for t in threads:
             while t.is_alive():
                 halt_main()
@@ -416,7 +422,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     return busy
 
 
-def _render_output(kind: str, compositor: FrameCompositor, frame, fgr: np.ndarray, alpha: np.ndarray,
+def _render_output(kind: str, compositor: FrameCompositor, frame, matte: FrameMatte,
                    bg: Background | None, transparent_type: bool) -> np.ndarray:
     """The 8-bit image written to output ``kind`` for one frame.
 
@@ -424,17 +430,18 @@ def _render_output(kind: str, compositor: FrameCompositor, frame, fgr: np.ndarra
         kind: ``composition``, ``alpha`` or ``foreground``.
         compositor: this output's :class:`FrameCompositor` (the result is one of its buffers).
         frame: the :class:`~mattekit.io.video_reader.SourceFrame`.
-        fgr: 3×H×W float32 RGB in 0..1; alpha: H×W float32 in 0..1.
+        matte: the frame's :class:`~mattekit.models.base.FrameMatte` (alpha and foreground on demand).
         bg: the background, or ``None`` for an RGBA composition.
         transparent_type: the output type keeps alpha (the foreground is then written as RGBA).
     """
     if kind == "composition":
         if bg is None:
-            return compositor.rgba(fgr, alpha)
-        return compositor.composite(fgr, alpha, bg.frame(frame.index, alpha.shape[0], alpha.shape[1],
-                                                         frame.rgb, alpha))
+            return compositor.render("rgba", matte)
+        h, w = matte.height, matte.width
+        if isinstance(bg, BlurBackground):  # the blur leaves the person out: it needs the whole alpha
+            alpha = compositor.alpha_plane(matte)
+            return compositor.render("composite", matte, bg.frame(frame.index, h, w, frame.rgb, alpha), alpha)
+        return compositor.render("composite", matte, bg.frame(frame.index, h, w, frame.rgb))
     if kind == "alpha":
-        return compositor.gray(alpha)
-    if transparent_type:
-        return compositor.rgba(fgr, alpha)
-    return compositor.rgb(fgr)
+        return compositor.render("gray", matte)
+    return compositor.render("rgba" if transparent_type else "rgb", matte)
