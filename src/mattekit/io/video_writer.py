@@ -70,7 +70,11 @@ class VideoFormat:
 
 
 VIDEO_FORMATS: dict[str, VideoFormat] = {
-    "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "veryfast"), ("crf", "18")),
+    # libx264 "ultrafast" at CRF 18, measured on 1080p composites (benchmarks/bench_presets.py,
+    # docs/benchmarks.md): 15 ms of CPU per frame against 44 for "veryfast" (29 for "superfast",
+    # 63 "faster", 75 "medium"), PSNR 44.3 vs 43.0 dB and SSIM 0.9956 vs 0.9954 against the
+    # uncompressed composite, files 2.7x larger; --preset veryfast for small files.
+    "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "ultrafast"), ("crf", "18")),
                          suffixes=(".mp4", ".m4v", ".mov", ".mkv"), odd_pix_fmt="yuv444p"),
     # VP9 codes the alpha plane as a second VP9 stream (Matroska BlockAdditional, alpha_mode=1).
     # "realtime" at cpu-used 6 encoded 720p RGBA 5.6x faster than "good"/5 (22.6 vs 4.0 fps on 2
