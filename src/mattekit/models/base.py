@@ -186,6 +186,10 @@ class ModelSession(ABC):
             A :class:`MatteResult` (alpha at the input's H×W).
         """
 
+    #: True when :meth:`step_deferred` given a ``guide`` does not read ``src`` (the caller may then
+    #: skip making the full-resolution float copy and pass ``None``).
+    guide_only: bool = False
+
     def step_deferred(self, src: np.ndarray, state: Any, downsample_ratio: float | None,
                       guide: np.ndarray | None = None) -> tuple[FrameMatte, Any]:
         """Like :meth:`step` for one frame, with the full-resolution outputs left to the caller.
@@ -241,8 +245,13 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_onnx(path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None):
+def load_onnx(path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None,
+              spinning: bool = True):
     """An ``onnxruntime.InferenceSession`` of ``path`` with mattekit's measured CPU settings.
+
+    ``spinning=False`` makes ONNX Runtime's idle worker threads block instead of spinning
+    (``session.intra_op.allow_spinning=0``), for sessions whose caller does other work on the
+    same cores between runs (see :mod:`mattekit.pipeline.video`).
 
     Raises:
         mattekit.errors.ModelError: the file cannot be loaded (one line, naming the file).
@@ -259,6 +268,8 @@ def load_onnx(path: str | Path, providers: list[str] | None = None, intra_op_thr
     options.enable_cpu_mem_arena = True
     if intra_op_threads:
         options.intra_op_num_threads = intra_op_threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers or default_providers())
     except Exception as exc:  # onnxruntime raises several unrelated types

@@ -33,14 +33,52 @@ _255 = np.float32(255.0)
 _THIRD = np.float32(1.0 / 3.0)
 
 
-def _taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices ``i0``, ``i1`` and weight ``t`` of half-pixel bilinear sampling (ONNX ``Resize``)."""
-    scale = in_size / out_size
+def _taps(out_size: int, in_size: int, scale: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices ``i0``, ``i1`` and weight ``t`` of half-pixel bilinear sampling (ONNX ``Resize``).
+
+    ``scale`` is input pixels per output pixel; default ``in_size / out_size`` (a ``Resize`` given
+    sizes), or ``1 / scales`` for a ``Resize`` given scale factors."""
+    scale = in_size / out_size if scale is None else scale
     pos = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
     pos = np.clip(pos, 0.0, in_size - 1)
     i0 = np.floor(pos).astype(np.int64)
     i1 = np.minimum(i0 + 1, in_size - 1)
     return i0, i1, (pos - i0).astype(np.float32)
+
+
+def network_input(frame: np.ndarray, ratio: float) -> np.ndarray:
+    """The frame at the encoder's resolution, as RVM's graph makes it from ``src`` (its first node:
+    ``Resize`` by ``downsample_ratio``, bilinear, half-pixel, no antialiasing).
+
+    Args:
+        frame: H×W×3 uint8 RGB, or 1×3×H×W float32 RGB in 0..1.
+        ratio: the downsample ratio in (0, 1].
+
+    Returns:
+        1×3×h×w float32 in 0..1 with ``h = floor(H · ratio)``, ``w = floor(W · ratio)`` (computed in
+        float32 like ONNX Runtime). Only the 2 source rows around each output row are read.
+    """
+    planar = frame.dtype != np.uint8
+    height, width = frame.shape[2:] if planar else frame.shape[:2]
+    r = np.float32(ratio)
+    h = max(1, int(np.floor(np.float32(height) * r)))
+    w = max(1, int(np.floor(np.float32(width) * r)))
+    y0, y1, ty = _taps(h, height, 1.0 / float(r))
+    x0, x1, tx = _taps(w, width, 1.0 / float(r))
+    if planar:
+        rows = frame[0].transpose(1, 2, 0)  # H×W×3 view
+        top, bottom = rows[y0].astype(np.float32), rows[y1].astype(np.float32)
+    else:
+        top = np.divide(frame[y0], _255, dtype=np.float32)
+        bottom = np.divide(frame[y1], _255, dtype=np.float32)
+    bottom -= top
+    bottom *= ty[:, None, None]
+    top += bottom                                   # h×W×3
+    left, right = top[:, x0], top[:, x1]
+    right -= left
+    right *= tx[None, :, None]
+    left += right                                   # h×w×3
+    return np.ascontiguousarray(left.transpose(2, 0, 1)[None])
 
 
 class GuidedFinish(FrameMatte):

@@ -15,6 +15,12 @@ file, a graph that stops at ``A`` and ``b`` (outputs ``coef_a``, ``coef_b`` and 
 state ``r1o..r4o``); :mod:`mattekit.models.dgf_bands` does the rest in bands of rows, only for the
 outputs a caller asks for.
 
+The graph's first step, the bilinear ``Resize`` of the full-resolution ``src`` by
+``downsample_ratio``, is cut off too: the cut graph takes ``src_small`` (N×3×h×w, the frame
+already at the encoder's size, made by :func:`mattekit.models.dgf_bands.network_input` with the
+same sampling rule). So ONNX Runtime never sees a full-resolution tensor (its NCHWc layout copy of a
+48-megapixel ``src`` alone took about 3 GiB).
+
 The cut file is derived once and cached in mattekit's model cache (``derived/`` under
 :func:`mattekit.models.fetch.cache_dir`), named by the source file's SHA-256 and the recipe
 version, written under a temporary name and moved into place with :func:`os.replace` under a
@@ -30,9 +36,11 @@ from pathlib import Path
 from mattekit.errors import ModelError
 
 #: Bumped whenever the cut changes, so files made by an older recipe are not reused.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 #: Output names of the cut graph (besides RVM's ``r1o..r4o``).
 COEF_OUTPUTS = ("coef_a", "coef_b")
+#: Input name of the cut graph's frame at the encoder's resolution.
+SMALL_INPUT = "src_small"
 STATE_OUTPUTS = ("r1o", "r2o", "r3o", "r4o")
 
 
@@ -72,19 +80,43 @@ def find_coefficients(graph) -> tuple[str, str, str]:
     return resize_a.input[0], resize_b.input[0], mul.input[1]
 
 
-def cut_graph(model):
-    """A copy of an RVM ``onnx.ModelProto`` that returns ``coef_a, coef_b, r1o..r4o``.
+def find_input_resize(graph):
+    """The node that downsamples ``src`` by ``downsample_ratio`` (half-pixel bilinear ``Resize``).
 
-    ``coef_a`` and ``coef_b`` are N×4×h×w float32 at the encoder's resolution
-    (``h = floor(H · downsample_ratio)``); nodes no longer needed are removed.
+    Raises:
+        mattekit.errors.ModelError: there is not exactly one such node.
+    """
+    found = [n for n in graph.node if n.op_type == "Resize" and n.input and n.input[0] == "src"]
+    if len(found) != 1:
+        raise ModelError("not RVM's input downsampling (one Resize of src expected)")
+    mode = {a.name: a.s for a in found[0].attribute}
+    if mode.get("mode") != b"linear" or mode.get("coordinate_transformation_mode") != b"pytorch_half_pixel":
+        raise ModelError(f"the input {found[0].name} is not a half-pixel bilinear resize")
+    return found[0]
+
+
+def cut_graph(model):
+    """A copy of an RVM ``onnx.ModelProto`` from ``src_small, r1i..r4i`` to ``coef_a, coef_b, r1o..r4o``.
+
+    ``src_small`` is N×3×h×w float32 RGB in 0..1 at the encoder's resolution
+    (``h = floor(H · downsample_ratio)``); ``coef_a`` and ``coef_b`` are N×4×h×w float32. Nodes no
+    longer needed are removed.
+
+    Raises:
+        mattekit.errors.ModelError: the graph is not RVM's (see :func:`find_coefficients`).
     """
     import onnx
     from onnx import helper
 
     a, b, _ = find_coefficients(model.graph)
+    small = find_input_resize(model.graph).output[0]
     cut = onnx.ModelProto()
     cut.CopyFrom(model)
     g = cut.graph
+    for n in g.node:
+        for k, x in enumerate(n.input):
+            if x == small:
+                n.input[k] = SMALL_INPUT
     rename = {a: COEF_OUTPUTS[0], b: COEF_OUTPUTS[1]}
     g.node.extend([helper.make_node("Identity", [src], [dst], name=f"mattekit_{dst}")
                    for src, dst in rename.items()])
@@ -107,9 +139,15 @@ def cut_graph(model):
     del g.node[:]
     g.node.extend(nodes)
     used = {x for n in nodes for x in n.input}
+    if "src" in used:
+        raise ModelError("src is used beyond the input downsampling")
     inits = [t for t in g.initializer if t.name in used]
     del g.initializer[:]
     g.initializer.extend(inits)
+    inputs = [helper.make_tensor_value_info(SMALL_INPUT, onnx.TensorProto.FLOAT, ["N", 3, "h", "w"])]
+    inputs += [i for i in g.input if i.name in used and i.name != SMALL_INPUT]
+    del g.input[:]
+    g.input.extend(inputs)
     return cut
 
 

@@ -93,7 +93,9 @@ class RVMSession(ModelSession):
             except ModelError:
                 self.cut_path = None  # not RVM's guided filter (or no cache): the whole graph runs
             else:
-                self._session = load_onnx(self.cut_path, providers, intra_op_threads)
+                # its full-resolution step now runs in the caller's other threads: ONNX Runtime's
+                # idle workers block instead of spinning on the cores those threads need
+                self._session = load_onnx(self.cut_path, providers, intra_op_threads, spinning=False)
 
     def initial_state(self) -> RecurrentState:
         """The recurrent state of a first frame: four zero tensors of shape [1, 1, 1, 1]."""
@@ -123,21 +125,41 @@ class RVMSession(ModelSession):
             return MatteResult(fgr=fgr, pha=pha, state=(r1, r2, r3, r4))
         from mattekit.models.dgf_bands import fill_arrays
 
-        coef_a, coef_b, *new_state = self._session.run(None, feeds(src, state, ratio))
-        fgr, pha = fill_arrays(coef_a, coef_b, src)
-        return MatteResult(fgr=fgr, pha=pha, state=tuple(new_state))
+        coefs, states = [], []
+        for i in range(src.shape[0]):  # each item with its own state, as the whole graph does
+            item_state = tuple(s[i:i + 1] if s.shape[0] == src.shape[0] else s for s in state)
+            coef_a, coef_b, *new_state = self._run_cut(src[i:i + 1], item_state, ratio)
+            coefs.append((coef_a, coef_b))
+            states.append(new_state)
+        fgr, pha = fill_arrays(np.concatenate([c[0] for c in coefs]), np.concatenate([c[1] for c in coefs]), src)
+        return MatteResult(fgr=fgr, pha=pha, state=tuple(np.concatenate(s) for s in zip(*states)))
 
-    def step_deferred(self, src: np.ndarray, state: RecurrentState, downsample_ratio: float | None,
+    def _run_cut(self, frame: np.ndarray, state: RecurrentState, ratio: float) -> list[np.ndarray]:
+        """Run the cut graph on one frame (H×W×3 uint8 or 1×3×H×W float32)."""
+        from mattekit.models.dgf_bands import network_input
+        from mattekit.models.rvm_cut import SMALL_INPUT
+
+        return self._session.run(None, {SMALL_INPUT: network_input(frame, ratio), "r1i": state[0],
+                                        "r2i": state[1], "r3i": state[2], "r4i": state[3]})
+
+    @property
+    def guide_only(self) -> bool:
+        """True when :meth:`step_deferred` reads only ``guide`` (``src`` may be ``None``)."""
+        return self.cut_path is not None
+
+    def step_deferred(self, src: np.ndarray | None, state: RecurrentState, downsample_ratio: float | None,
                       guide: np.ndarray | None = None) -> tuple[FrameMatte, RecurrentState]:
         """One frame, its full-resolution guided-filter step left to the caller (see
-        :meth:`ModelSession.step_deferred` and :class:`~mattekit.models.dgf_bands.GuidedFinish`)."""
+        :meth:`ModelSession.step_deferred` and :class:`~mattekit.models.dgf_bands.GuidedFinish`).
+        With the cut graph and a ``guide``, ``src`` is not read (may be ``None``)."""
         if self.cut_path is None:
             return super().step_deferred(src, state, downsample_ratio, guide)
         from mattekit.models.dgf_bands import GuidedFinish
 
-        ratio = downsample_ratio or auto_downsample_ratio(*src.shape[2:])
-        coef_a, coef_b, *new_state = self._session.run(None, feeds(src, state, ratio))
-        return GuidedFinish(coef_a, coef_b, guide if guide is not None else src), tuple(new_state)
+        frame = guide if guide is not None else src
+        ratio = downsample_ratio or auto_downsample_ratio(*(frame.shape[:2] if guide is not None else src.shape[2:]))
+        coef_a, coef_b, *new_state = self._run_cut(frame, state, ratio)
+        return GuidedFinish(coef_a, coef_b, frame), tuple(new_state)
 
 
 def feeds(src: np.ndarray, state: RecurrentState, downsample_ratio: float) -> dict[str, np.ndarray]:

@@ -312,7 +312,9 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     q_in: queue.Queue = queue.Queue(depth_in)
     # input buffers handed round: decoder fills one, the network reads one, the rest wait in q_in
     free: queue.Queue = queue.Queue()
-    for _ in range(depth_in + 2):
+    # a session that reads only the uint8 frame (RVM with its cut graph) needs no float copy
+    guide_only = getattr(session, "guide_only", False)
+    for _ in range(0 if guide_only else depth_in + 2):
         free.put(np.empty((1, 3, h, w), dtype=np.float32))
     q_out = {kind: queue.Queue(depth_out) for kind in writers}
     tally = _Tally(writers, bar)
@@ -351,10 +353,12 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             if frame.rgb.shape != (h, w, 3):
                 raise InputError(source.path, f"frame {frame.index} is {frame.rgb.shape[1]}x{frame.rgb.shape[0]}, "
                                               f"not {w}x{h} like the first frame")
-            src = _get(free, halt)
-            t0 = time.perf_counter()
-            to_src(frame.rgb, out=src)
-            busy["convert"] += time.perf_counter() - t0
+            src = None
+            if not guide_only:
+                src = _get(free, halt)
+                t0 = time.perf_counter()
+                to_src(frame.rgb, out=src)
+                busy["convert"] += time.perf_counter() - t0
             _put(q_in, (frame, src), halt)
         _put(q_in, _END, halt)
 
@@ -396,7 +400,8 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             # needs them (mattekit.models.base.FrameMatte); the matte reads frame.rgb, not src
             matte, state = session.step_deferred(src, state, ratio, guide=frame.rgb)
             busy["network"] += time.perf_counter() - t0
-            free.put(src)
+            if src is not None:
+                free.put(src)
             for q in q_out.values():
                 _put(q, (frame, matte), halt_main)
         for t in threads:
