@@ -55,6 +55,17 @@ def session(path: Path, threads: int | None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+def feed(sess, src: np.ndarray, state, dr: np.ndarray) -> dict:
+    """One step's inputs; a cut graph takes the frame at the encoder's size (``src_small``)."""
+    names = [i.name for i in sess.get_inputs()]
+    rec = {"r1i": state[0], "r2i": state[1], "r3i": state[2], "r4i": state[3]}
+    if "src_small" in names:
+        from mattekit.models.dgf_bands import network_input
+
+        return {"src_small": network_input(src, float(dr[0])), **rec}
+    return {"src": src, "downsample_ratio": dr, **rec}
+
+
 def run_clip(sess, frames: np.ndarray, ratio: float) -> np.ndarray:
     from mattekit.models.dgf_bands import fill_arrays
 
@@ -64,10 +75,7 @@ def run_clip(sess, frames: np.ndarray, ratio: float) -> np.ndarray:
     alphas = []
     for frame in frames:
         src = to_src(frame)
-        first, second, *state = sess.run(OUT if len(sess.get_outputs()) == 6 and OUT[0] in
-                                         [o.name for o in sess.get_outputs()] else None,
-                                         {"src": src, "r1i": state[0], "r2i": state[1],
-                                          "r3i": state[2], "r4i": state[3], "downsample_ratio": dr})
+        first, second, *state = sess.run(None, feed(sess, src, state, dr))
         if first.shape[1] == 4:  # a cut graph: coefficients at low resolution
             second = fill_arrays(first, second, src)[1]
         alphas.append(second[0, 0])
@@ -83,14 +91,13 @@ def time_variants(sessions: dict, frames: np.ndarray, ratio: float, rounds: int,
     cpu = {k: [] for k in sessions}
     for k, s in sessions.items():  # warm-up: arena and memory pattern
         for src in srcs[:2]:
-            _, _, *state[k] = s.run(None, {"src": src, "r1i": state[k][0], "r2i": state[k][1],
-                                          "r3i": state[k][2], "r4i": state[k][3], "downsample_ratio": dr})
+            _, _, *state[k] = s.run(None, feed(s, src, state[k], dr))
     for _ in range(rounds):
         for k, s in sessions.items():
             for src in srcs:
+                inputs = feed(s, src, state[k], dr)
                 t, c = time.perf_counter(), time.thread_time()
-                _, _, *state[k] = s.run(None, {"src": src, "r1i": state[k][0], "r2i": state[k][1],
-                                              "r3i": state[k][2], "r4i": state[k][3], "downsample_ratio": dr})
+                _, _, *state[k] = s.run(None, inputs)
                 wall[k].append(time.perf_counter() - t)
                 cpu[k].append(time.thread_time() - c)
     return ({k: float(np.median(v)) for k, v in wall.items()},

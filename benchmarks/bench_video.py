@@ -264,13 +264,15 @@ def vmhwm_kib() -> int:
 STILL = DATA.parent / "stills" / "0001_img.png"
 
 
-def image_child(megapixels: float) -> None:
-    """Matte a ``megapixels`` photo (child process side) and print its peak memory as JSON."""
+def image_child(spec: str) -> None:
+    """Matte a photo (child process side; ``spec`` = ``<megapixels>:<fg_estimate>``) and print its
+    peak memory as JSON."""
     import cv2
     from PIL import Image
 
     from mattekit import matte_image
 
+    megapixels, fg_estimate = float(spec.split(":")[0]), spec.split(":")[1]
     still = np.asarray(Image.open(STILL).convert("RGB"))
     h, w = still.shape[:2]
     scale = (megapixels * 1e6 / (h * w)) ** 0.5
@@ -278,7 +280,7 @@ def image_child(megapixels: float) -> None:
     del still
     base = vmhwm_kib()
     t0 = time.perf_counter()
-    matte = matte_image(big)
+    matte = matte_image(big, fg_estimate=fg_estimate)
     seconds = time.perf_counter() - t0
     print(json.dumps({"width": big.shape[1], "height": big.shape[0], "seconds": seconds,
                       "vmhwm_kib": vmhwm_kib(), "before_kib": base, "alpha_mean": float(matte.alpha.mean())}))
@@ -372,11 +374,12 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((f"Peak resident memory, mattekit end to end, {results['rss_size']} (child process)",
                     ["frames", "peak RSS (VmHWM) MiB", "vs first", "fps"], rows))
     if results.get("images"):
-        rows = [[f"{mp:g}", f"{r['width']}×{r['height']}", f"{r['vmhwm_kib'] / 2**20:.2f}",
-                 f"{r['before_kib'] / 2**20:.2f}", f"{r['seconds']:.1f}"] for mp, r in results["images"].items()]
+        rows = [[key.split(":")[0], f"{r['width']}×{r['height']}", key.split(":")[1],
+                 f"{r['vmhwm_kib'] / 2**20:.2f}", f"{r['before_kib'] / 2**20:.2f}", f"{r['seconds']:.1f}"]
+                for key, r in results["images"].items()]
         out.append(("Still image: megapixels vs peak resident memory (matte_image, child process)",
-                    ["megapixels", "pixels", "peak RSS GiB", "of which the input photo and libraries GiB",
-                     "seconds"], rows))
+                    ["megapixels", "pixels", "fg_estimate", "peak RSS GiB",
+                     "before matting (photo, libraries) GiB", "seconds"], rows))
     return out
 
 
@@ -417,8 +420,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--markdown", type=Path, help="also write the tables here as Markdown")
     ap.add_argument("--image-mp", default="12,48,100", help="photo sizes in megapixels ('' to skip)")
+    ap.add_argument("--image-ml-mp", default="12,48",
+                    help="photo sizes also run with the default multilevel foreground estimate ('' to skip)")
     ap.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--image-child", type=float, help=argparse.SUPPRESS)
+    ap.add_argument("--image-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
@@ -461,9 +466,11 @@ def main() -> None:
         clip = make_input(args.cache / f"bench-{w}x{h}-{n}.mp4", w, h, n)
         print(f"memory: {n} frames at {args.rss_size} ...", file=sys.stderr, flush=True)
         results["rss"][n] = peak_rss(clip)
-    for mp in [float(x) for x in args.image_mp.split(",") if x.strip()]:
-        print(f"memory: {mp:g}-megapixel photo ...", file=sys.stderr, flush=True)
-        results["images"][mp] = peak_rss(Path(str(mp)), "--image-child")
+    runs = [(float(x), "network") for x in args.image_mp.split(",") if x.strip()]
+    runs += [(float(x), "ml") for x in args.image_ml_mp.split(",") if x.strip()]
+    for mp, fg in runs:
+        print(f"memory: {mp:g}-megapixel photo, fg_estimate={fg} ...", file=sys.stderr, flush=True)
+        results["images"][f"{mp:g}:{fg}"] = peak_rss(Path(f"{mp:g}:{fg}"), "--image-child")
     results["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print_tables(results, args.markdown)
     if args.json:
