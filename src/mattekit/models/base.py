@@ -136,9 +136,10 @@ class FrameMatte(ABC):
 
 
 class ArrayMatte(FrameMatte):
-    """A :class:`FrameMatte` over whole arrays already computed (``pha`` 1×1×H×W, ``fgr`` 1×3×H×W)."""
+    """A :class:`FrameMatte` over whole arrays already computed (``pha`` 1×1×H×W, ``fgr`` 1×3×H×W,
+    or ``None`` for a model that predicts no foreground colour: :meth:`fgr` then raises)."""
 
-    def __init__(self, pha: np.ndarray, fgr: np.ndarray):
+    def __init__(self, pha: np.ndarray, fgr: np.ndarray | None):
         self.height, self.width = pha.shape[2:]
         self.pha, self.fgr_array = pha, fgr
 
@@ -146,6 +147,8 @@ class ArrayMatte(FrameMatte):
         return self.pha[0, 0, rows]
 
     def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        if self.fgr_array is None:
+            raise ValueError("this model predicts no foreground colour")
         return self.fgr_array[0, :, rows, cols]
 
 
@@ -196,8 +199,8 @@ class ModelSession(ABC):
 
         Backends whose last stage is cheap per band of rows (RVM's guided filter) return a
         :class:`FrameMatte` that computes alpha and foreground on demand; the default runs
-        :meth:`step` and wraps its arrays. Without a predicted foreground the frame's own colour
-        is used (``docs/models.md``).
+        :meth:`step` and wraps its arrays (an :class:`ArrayMatte`, without foreground when the
+        model predicts none).
 
         Args:
             src, state, downsample_ratio: as for :meth:`step` (N = 1).
@@ -208,7 +211,7 @@ class ModelSession(ABC):
             ``(matte, state)``.
         """
         result = self.step(src, state, downsample_ratio)
-        return ArrayMatte(result.pha, result.fgr if result.fgr is not None else src.copy()), result.state
+        return ArrayMatte(result.pha, result.fgr), result.state
 
     def auto_downsample_ratio(self, height: int, width: int) -> float:
         """The model's own ratio for an H×W frame (from its size policy)."""

@@ -38,7 +38,7 @@ from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
                                       check_preset, open_writer)
 from mattekit.models import ModelSession, new_session
-from mattekit.models.base import FrameMatte, to_src
+from mattekit.models.base import ArrayMatte, FrameMatte, to_src
 from mattekit.pipeline.progress import Progress
 
 OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
@@ -319,6 +319,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     q_out = {kind: queue.Queue(depth_out) for kind in writers}
     tally = _Tally(writers, bar)
     nice = _stage_nice(session)
+    needs_fgr = any(kind != "alpha" for kind in writers)
 
     def halt() -> None:
         if stop.is_set():
@@ -399,6 +400,9 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             # the full-resolution outputs are computed by the writers, band by band, as each
             # needs them (mattekit.models.base.FrameMatte); the matte reads frame.rgb, not src
             matte, state = session.step_deferred(src, state, ratio, guide=frame.rgb)
+            if isinstance(matte, ArrayMatte) and matte.fgr_array is None and needs_fgr:
+                # no foreground prediction: the frame's own colour (measured, docs/models.md)
+                matte = ArrayMatte(matte.pha, src.copy())
             busy["network"] += time.perf_counter() - t0
             if src is not None:
                 free.put(src)
