@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[demo,test]'
+	$(PY) -m pip install --quiet -e '.[demo,test,train]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/mattekit models fetch
-	$(VENV)/bin/mattekit demo --output-dir demo-output
+	$(VENV)/bin/mattekit demo --output-dir demo-output --overwrite
 
 test: $(STAMP) chromium
 	$(VENV)/bin/mattekit models fetch --quiet

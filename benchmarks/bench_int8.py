@@ -115,10 +115,11 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mattekit.models.fetch import ensure
+    from mattekit.models.fetch import fetch
+    from mattekit.models.registry import DEFAULT_MODEL
     from mattekit.models.quantize import build_int8
 
-    fp32 = ensure("rvm-mobilenetv3")[0]
+    fp32 = fetch(DEFAULT_MODEL)
     variants = {"fp32": fp32, "int8 (mattekit)": build_int8(fp32)}
     variants.update({Path(p).name: Path(p) for p in args.extra})
     if args.cut:

@@ -63,26 +63,11 @@ def alphamatting() -> None:
     print(f"\n({load()} after)")
 
 
-def blur_fusion(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Forte & Pitié's two-pass blur-fusion foreground estimate (ICIP 2021), float32 H×W×3 0..1."""
-    import cv2
-
-    a = alpha[..., None]
-
-    def one_pass(fgr, bgr, radius):
-        blurred_a = cv2.blur(alpha, (radius, radius))[..., None]
-        mean_f = cv2.blur(fgr * a, (radius, radius)) / (blurred_a + 1e-5)
-        mean_b = cv2.blur(bgr * (1 - a), (radius, radius)) / ((1 - blurred_a) + 1e-5)
-        return np.clip(mean_f + a * (image - a * mean_f - (1 - a) * mean_b), 0, 1), mean_b
-
-    fgr, bgr = one_pass(image, image, 90)
-    return one_pass(fgr, bgr, 6)[0]
-
-
 def hairball() -> None:
+    from mattekit.classical import estimate_foreground_blur_fusion
     from mattekit.metrics import video_metrics
     from mattekit.models.base import to_src
-    from mattekit.pipeline.image import estimate_foreground_ml
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
 
     frames = [np.asarray(Image.open(p)) for p in sorted((DATA / "hairball").glob("in*.png"))]
     h, w = frames[0].shape[:2]
@@ -107,8 +92,8 @@ def hairball() -> None:
     print(f"\n({load()} after)\n\nForeground colour from the exact alpha, error against the rendered colour "
           "(mean |F - F_gt| over the pixels with alpha > 0.05, 0..255 levels), time per frame:\n")
     print("| estimate | error | s/frame |\n|---|---|---|")
-    estimates = {"frame colour (mattekit video default)": lambda img, a: img,
-                 "blur fusion (Forte & Pitié 2021)": blur_fusion,
+    estimates = {"frame colour": lambda img, a: img,
+                 "blur fusion (Forte & Pitié 2021; mattekit video default)": estimate_foreground_blur_fusion,
                  "multilevel (pymatting, mattekit image default)": lambda img, a: estimate_foreground_ml(
                      np.floor(img * 255 + 0.5).astype(np.uint8), a)}
     for name, estimate in estimates.items():

@@ -21,8 +21,8 @@ from PIL import Image
 
 from mattekit import matte_image
 from mattekit.compose.background import cover_resize
+from mattekit.classical.estimate_foreground import estimate_foreground_ml
 from mattekit.models import new_session
-from mattekit.pipeline.image import estimate_foreground_ml
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

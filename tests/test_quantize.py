@@ -45,14 +45,14 @@ def int8_session():
     return new_session(precision="int8", intra_op_threads=2)
 
 
-def test_int8_file_is_cached_beside_fp32(int8_session, rvm_session):
+def test_int8_file_is_cached_by_the_fp32_hash(int8_session, rvm_session):
     import onnx
 
+    from mattekit.models.fetch import cache_dir, sha256_of
     from mattekit.models.quantize import RECIPE_VERSION, build_int8
 
     path = int8_session.path
-    assert path.parent == rvm_session.path.parent
-    assert path.name == "rvm_mobilenetv3_int8.onnx"
+    assert path == cache_dir() / "int8" / f"{sha256_of(rvm_session.path)}.onnx"
     model = onnx.load(str(path))
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["mattekit.int8_recipe"] == RECIPE_VERSION

@@ -103,6 +103,7 @@ def browser(tmp_path_factory):
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 f"--user-data-dir={profile}", "--window-size=1100,1300"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                            "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
@@ -266,3 +267,89 @@ def test_page_end_to_end(server, browser):
     assert scroll <= client <= 400, f"page scrolls sideways in a 400 px window: {scroll} > {client}"
     shot(d, "09-narrow")
     d.set_window_size(1100, 1300)
+
+
+# a page of another site (another origin: a second port) whose sandboxed iframe (Origin: null)
+# and whose own script and form try to create jobs on the mattekit server
+EVIL_PAGE = """<!doctype html><html><body>
+<iframe sandbox="allow-scripts allow-forms" srcdoc="<script>
+  const png = Uint8Array.from(atob('{png}'), c => c.charCodeAt(0));
+  const fd = new FormData(); fd.append('file', new Blob([png], {{type: 'image/png'}}), 'x.png');
+  fetch('{target}/api/jobs', {{method: 'POST', body: fd, mode: 'no-cors'}});
+  fetch('{target}/api/matte', {{method: 'POST', body: fd, mode: 'no-cors'}});
+</script>"></iframe>
+<script>
+  const fd = new FormData(); fd.append('file', new Blob(['GIF89a'], {{type: 'image/gif'}}), 'y.gif');
+  fetch('{target}/api/jobs', {{method: 'POST', body: fd, mode: 'no-cors'}});
+</script>
+<form id="f" method="post" action="{target}/api/jobs" enctype="multipart/form-data" target="sink">
+<input name="output" value="alpha"></form><iframe name="sink"></iframe>
+<script>document.getElementById('f').submit();</script>
+</body></html>"""
+
+
+def test_other_sites_cannot_create_jobs_from_a_real_browser(browser, tmp_path):
+    """A sandboxed iframe (Origin: null), a script and a form of another origin all reach the
+    server (its access log shows each request) and all get 403; no job appears."""
+    import base64
+    import http.server
+    import threading
+
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
+                                 "--data-dir", str(tmp_path / "data"), "--log-level", "info"],
+                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    target = f"http://127.0.0.1:{port}"
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (0, 200, 0)).save(buf, format="PNG")
+    page = EVIL_PAGE.format(png=base64.b64encode(buf.getvalue()).decode(), target=target).encode()
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 60
+        while "Application startup complete" not in log_path.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        browser.get(f"http://127.0.0.1:{evil.server_address[1]}/")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and log_path.read_text().count('" 403') < 4:
+            time.sleep(0.2)
+        jobs = httpx.get(f"{target}/api/jobs").json()["jobs"]
+    finally:
+        evil.shutdown()
+        proc.terminate()
+        proc.wait(15)
+    access = [line for line in log_path.read_text().splitlines() if '"POST /api/' in line]
+    assert sorted(line.split('"POST ')[1].removesuffix(" Forbidden") for line in access) == [
+        "/api/jobs HTTP/1.1\" 403", "/api/jobs HTTP/1.1\" 403", "/api/jobs HTTP/1.1\" 403",
+        "/api/matte HTTP/1.1\" 403"], access
+    assert jobs == []
+
+
+def test_api_docs_render_offline(server, browser):
+    """/docs renders Swagger UI from files of this server only, with no CSP violation."""
+    browser.get_log("browser")
+    browser.get(server + "/docs")
+    WebDriverWait(browser, 20).until(
+        lambda d: "mattekit" in d.execute_script(
+            "const t = document.querySelector('.swagger-ui .info .title'); return t ? t.textContent : ''"))
+    assert browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")  # the endpoints are listed
+    hosts = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => new URL(e.name).host)")
+    assert set(hosts) <= {server.split("//")[1]}, hosts
+    problems = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not problems, problems
+    shot(browser, "10-api-docs")

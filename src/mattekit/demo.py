@@ -27,8 +27,22 @@ def make_demo_clip(path: Path, frames: int = DEMO_FRAMES, size: tuple[int, int] 
         size: (width, height) in pixels.
 
     Returns:
-        ``path``.
+        ``path``. The clip is written under a temporary name and renamed when complete.
     """
+    from mattekit.io.atomic import commit, discard, start_temp
+
+    path = Path(path)
+    temp = start_temp(path)
+    try:
+        _write_clip(temp, frames, size)
+        commit(temp, path)
+    except BaseException:
+        discard(temp)
+        raise
+    return path
+
+
+def _write_clip(path: Path, frames: int, size: tuple[int, int]) -> None:
     from skimage import data
 
     photo = Image.fromarray(data.astronaut())  # 512×512 RGB
@@ -48,7 +62,6 @@ def make_demo_clip(path: Path, frames: int = DEMO_FRAMES, size: tuple[int, int] 
             frame = photo.resize(size, Image.Resampling.BICUBIC, box=(left, top, left + crop_w, top + crop_h))
             container.mux(stream.encode(av.VideoFrame.from_image(frame)))
         container.mux(stream.encode(None))
-    return path
 
 
 def side_by_side(panels: list[np.ndarray], height: int = 360) -> np.ndarray:

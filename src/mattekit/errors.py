@@ -8,6 +8,7 @@ traceback.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -32,10 +33,50 @@ class InputError(PathError):
     exit_code = 2
 
 
+class FormatError(InputError):
+    """An input's content is of a kind mattekit does not read (an SVG drawing, a PDF, a video given
+    as a picture...) or does not match what its name says. The server answers it with 415."""
+
+
 class OutputError(PathError):
-    """An output cannot be written: exists already, equals an input, folder not writable."""
+    """An output cannot be written: exists already, equals an input, folder not writable, disk full."""
 
     exit_code = 3
+
+    @classmethod
+    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> "OutputError":
+        """The error for ``exc``, raised while writing ``path`` (``started``: the caller removes
+        the partial file) or while creating it."""
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            problem = f"disk full{' while writing' if started else ''} ({reason})"
+        elif exc.errno == errno.EFBIG:
+            problem = f"file too large for this file system or size limit ({reason})"
+        else:
+            problem = f"{'writing failed' if started else 'cannot be created'} ({reason})"
+        return cls(path, problem + ("; the partial output was removed" if started else ""))
+
+
+class ParameterError(MattekitError, ValueError):
+    """A parameter value is outside its documented range (see :mod:`mattekit.params`).
+
+    The message is ``"<name>: <problem>"``, where ``name`` is the parameter (``downsample_ratio``;
+    the CLI shows its option, ``--downsample-ratio``) or, when the value does not fit one input
+    (a ratio too small for that frame size), the input file; ``path`` is then that file, else
+    ``None``. Also a :class:`ValueError`, so callers of the Python API may catch either.
+    """
+
+    exit_code = 2
+
+    def __init__(self, name: str, problem: str, path: str | Path | None = None):
+        self.name = str(name)
+        self.problem = problem
+        self.path = str(path) if path is not None else None
+        super().__init__(f"{self.name}: {problem}")
+
+
+class ParameterTypeError(ParameterError, TypeError):
+    """A parameter has the wrong type (a string for a number, ``True`` for an Event)."""
 
 
 class ModelError(MattekitError):

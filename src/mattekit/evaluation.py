@@ -168,13 +168,18 @@ def _csv(table: EvalTable, f) -> None:
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
-    from mattekit.io.atomic import commit, discard, temp_sibling
+    from mattekit.io.atomic import commit, discard, start_temp
 
-    tmp = temp_sibling(path)
+    from mattekit.errors import OutputError
+
+    tmp = start_temp(path)
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             write(f)
         commit(tmp, path)
+    except OSError as exc:  # disk full, size limit: one line naming the output
+        discard(tmp)
+        raise OutputError.writing(path, exc) from None
     except BaseException:
         discard(tmp)
         raise

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mattekit.compose.background import Background, parse_background
-from mattekit.compose.composite import composite, to_rgba
+from mattekit.compose.composite import composite, to_gray, to_rgba
 
 
 @dataclass
@@ -30,6 +30,10 @@ class Matte:
     def rgba(self) -> np.ndarray:
         """H×W×4 uint8 cut-out with straight alpha."""
         return to_rgba(self.fgr, self.alpha)
+
+    def alpha_image(self) -> np.ndarray:
+        """H×W uint8 alpha (0..255, rounded), as written to ``<stem>_alpha.png``."""
+        return to_gray(self.alpha)
 
     def composite(self, background: "str | tuple | Background | None" = None) -> np.ndarray:
         """H×W×3 uint8 RGB of the person over ``background`` (see

@@ -6,28 +6,33 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import model_option, model_with_precision, precision_option
+from mattekit.cli.options import model_option, model_with_precision, overwrite_option, precision_option
+
+#: what the demo writes into its folder (nothing else there is touched)
+DEMO_FILES = ("input.mp4", "composition.mp4", "alpha.mp4", "foreground.mp4", "preview.png")
 
 
 @click.command()
 @click.option("--output-dir", "-o", default="demo-output", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
+@overwrite_option
 @model_option
 @precision_option
-def demo(output_dir: Path, model: str | None, precision: str | None) -> None:
-    """Build a 3 s 720p clip from scikit-image's astronaut photo, matte it, write the results."""
+def demo(output_dir: Path, overwrite: bool, model: str | None, precision: str | None) -> None:
+    """Build a 3 s 720p clip from scikit-image's astronaut photo, matte it, write the results
+    (input.mp4, composition.mp4, alpha.mp4, foreground.mp4, preview.png) into the folder."""
     import av
 
     from mattekit.demo import make_demo_clip, side_by_side
+    from mattekit.io.atomic import check_outputs
     from mattekit.io.image import write_image
     from mattekit.pipeline.video import convert_video
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    clip = make_demo_clip(output_dir / "input.mp4")
-    outputs = {"composition": output_dir / "composition.mp4", "alpha": output_dir / "alpha.mp4",
-               "foreground": output_dir / "foreground.mp4"}
+    paths = dict(zip(DEMO_FILES, check_outputs([output_dir / name for name in DEMO_FILES], [], overwrite)))
+    clip = make_demo_clip(paths["input.mp4"])
+    outputs = {kind: paths[f"{kind}.mp4"] for kind in ("composition", "alpha", "foreground")}
     result = convert_video(clip, output_composition=outputs["composition"], output_alpha=outputs["alpha"],
-                           output_foreground=outputs["foreground"], overwrite=True,
+                           output_foreground=outputs["foreground"], overwrite=overwrite,
                            model=model_with_precision(model, precision))
     middle = result.frames // 2
     panels = []
@@ -37,7 +42,7 @@ def demo(output_dir: Path, model: str | None, precision: str | None) -> None:
                 if i == middle:
                     panels.append(frame.to_ndarray(format="rgb24"))
                     break
-    preview = write_image(output_dir / "preview.png", side_by_side(panels))
+    preview = write_image(paths["preview.png"], side_by_side(panels))
     click.echo(f"input:       {clip}")
     for kind, path in result.outputs.items():
         click.echo(f"{kind + ':':<13}{path}")

@@ -9,7 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from mattekit.cli.options import overwrite_option
 from mattekit.errors import OutputError
+from mattekit.io.atomic import check_outputs
 
 
 def _fmt(v: float) -> str:
@@ -52,7 +54,8 @@ def render(table, title: str, with_mean: bool = True) -> Table:
               help="Scale factors of the Robust Video Matting or the PaddleSeg tables.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Also write the table as CSV.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the table as JSON.")
-def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_path):  # noqa: A001 - the verb's name
+@overwrite_option
+def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_path, overwrite):  # noqa: A001 - the verb's name
     """Compute SAD, MSE, MAD, Grad, Conn (and dtSSD, MESSDdt with --video) of predictions against
     ground truth, per item and on average; or, with --model and --images, run each model and
     compare them."""
@@ -63,14 +66,14 @@ def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_pat
     if models is not None and (images is None or video):
         raise click.UsageError("--model runs models on still images: give --images DIR (and no --video)")
     inputs = [p for p in (pred, images, gt, trimap) if p is not None]
-    for out in (csv_path, json_path):
-        if out is None:
-            continue
+    reports = [out for out in (csv_path, json_path) if out is not None]
+    for out in reports:
         resolved = out.expanduser().resolve()
         for item in inputs:
             item = item.expanduser().resolve()
-            if resolved == item or item in resolved.parents:
+            if item in resolved.parents:
                 raise OutputError(out, "report would be written inside an input folder; choose another path")
+    check_outputs(reports, inputs, overwrite)
     err = Console(stderr=True)
     if models is not None:
         _compare(models, images, gt, trimap, convention, csv_path, json_path, err)

@@ -63,7 +63,7 @@ def fetch_model(name: str, force: bool, quiet: bool) -> None:
 @click.argument("name", required=False, default=DEFAULT_MODEL)
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date INT8 file is cached.")
 def quantize_model(name: str, force: bool) -> None:
-    """Build the INT8 copy of model NAME beside it in the cache (what --precision int8 loads)."""
+    """Build the INT8 copy of model NAME in the model cache (what --precision int8 loads)."""
     from mattekit.models.fetch import fetch
     from mattekit.models.quantize import build_int8
 

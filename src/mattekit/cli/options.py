@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import click
 
+from mattekit.errors import ParameterError
+from mattekit.params import parse, validate_downsample_ratio
 
-class DownsampleRatio(click.ParamType):
-    """``auto`` or a float in (0, 1]."""
 
-    name = "auto|FLOAT"
+class Checked(click.ParamType):
+    """A number from the command line parsed and checked by :func:`mattekit.params.parse` with one
+    of its validators, so the CLI accepts exactly what the Python API and the server accept."""
+
+    def __init__(self, validator, metavar: str = "FLOAT", words: dict | None = None, integer: bool = False):
+        self.validator = validator
+        self.name = metavar
+        self.words = words
+        self.integer = integer
 
     def convert(self, value, param, ctx):
-        if value is None or isinstance(value, float):
+        if value is None or not isinstance(value, str):
             return value
-        if str(value).lower() == "auto":
-            return None
         try:
-            ratio = float(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
-        if not 0 < ratio <= 1:
-            self.fail(f"{ratio} is not in (0, 1]", param, ctx)
-        return ratio
+            return parse(value, self.validator, self.words, integer=self.integer)
+        except ParameterError as exc:
+            self.fail(exc.problem, param, ctx)
 
 
+downsample_ratio_type = Checked(validate_downsample_ratio, "auto|FLOAT", {"auto": None})
 downsample_ratio_option = click.option(
-    "--downsample-ratio", type=DownsampleRatio(), default="auto", show_default=True,
+    "--downsample-ratio", type=downsample_ratio_type, default="auto", show_default=True,
     help="Ratio at which the network sees frames; auto = the model's own (RVM: min(512 / longer side, 1)); "
          "fixed-size models (isnet) ignore it.")
 model_option = click.option(

@@ -26,15 +26,14 @@ def trimap(image_path, trimap_path, output, method, write_alpha, overwrite, quie
     """Matte IMAGE using TRIMAP (0 background, 255 foreground, 128 unknown): writes an RGBA
     cut-out with the estimated foreground colour and straight alpha."""
     from mattekit.classical.matte_trimap import matte_trimap
-    from mattekit.io.atomic import check_output
+    from mattekit.io.atomic import check_outputs
     from mattekit.io.image import write_image
 
     out = output if output is not None else Path("mattekit-output") / f"{image_path.stem}.png"
     if out.suffix.lower() not in (".png", ".webp", ".tif", ".tiff"):
         raise click.BadParameter(f"{out}: an RGBA cut-out needs .png, .webp or .tif", param_hint="-o")
     targets = [out] + ([out.with_name(f"{out.stem}_alpha.png")] if write_alpha else [])
-    for path in targets:
-        check_output(path, [image_path, trimap_path], overwrite)
+    check_outputs(targets, [image_path, trimap_path], overwrite)
     t0 = time.perf_counter()
     matte = matte_trimap(image_path, trimap_path, method)
     write_image(out, matte.rgba())

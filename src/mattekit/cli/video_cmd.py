@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import (downsample_ratio_option, model_option, model_with_precision, overwrite_option,
-                                  precision_option, quiet_option)
+from mattekit.cli.options import (Checked, downsample_ratio_option, model_option, model_with_precision,
+                                  overwrite_option, precision_option, quiet_option)
 from mattekit.io.video_writer import X264_PRESETS
+from mattekit.params import (FRAME_RATE_RANGE, MBPS_RANGE, validate_frame_rate, validate_output_video_mbps,
+                             validate_seq_chunk)
 from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
 
 
@@ -28,7 +30,8 @@ def print_summary(result, quiet: bool) -> None:
         for o in result.outcomes:
             if quiet and o.status in ("done", "skipped"):
                 continue
-            detail = o.reason if o.status != "done" else ", ".join(p.name for p in o.outputs)
+            detail = o.reason if o.status != "done" else ", ".join(p.name for p in o.outputs) + \
+                (f" (warning: {o.reason})" if o.reason else "")
             table.add_row(o.label or str(o.source), f"[{styles[o.status]}]{o.status}[/]", detail,
                           f"{o.seconds:.1f}" if o.seconds else "")
         console.print(table)
@@ -39,11 +42,14 @@ def print_summary(result, quiet: bool) -> None:
 
 
 def exit_for(result) -> None:
-    """Exit 130 when the run was cancelled, 1 when a file failed."""
+    """Exit 130 when the run was cancelled, 1 when some files failed; when every file failed for
+    the same kind of reason, that kind's code (2 input, 3 output, 4 model), as a single file would."""
     if result.cancelled:
         raise click.exceptions.Exit(130)
     if result.failed:
-        raise click.exceptions.Exit(1)
+        codes = {o.exit_code for o in result.failed}
+        alone = len(codes) == 1 and len(result.failed) == len(result.outcomes)
+        raise click.exceptions.Exit(codes.pop() if alone else 1)
 
 
 @click.command()
@@ -65,16 +71,20 @@ def exit_for(result) -> None:
 @click.option("--background", "-b", metavar="COLOR|IMAGE|VIDEO|blur[:N]|transparent",
               help="Composite background: a colour name or #rrggbb, a picture (scaled to cover, centred), a "
                    "video (looped or cut, at the input's frame rate), blur[:N] (the input's own background "
-                   "blurred, Gaussian sigma N px, default 25) or transparent. Default RVM's green.")
-@click.option("--output-video-mbps", type=float, help="Bit rate of written videos (default: quality-based).")
+                   "blurred, Gaussian sigma N px, 0 < N <= 1000, default 25) or transparent. Default RVM's green.")
+@click.option("--output-video-mbps", type=Checked(validate_output_video_mbps),
+              help=f"Bit rate of written videos in Mbit/s, {MBPS_RANGE[0]:g} to {MBPS_RANGE[1]:g} "
+                   "(default: quality-based).")
 @click.option("--preset", type=click.Choice(X264_PRESETS), metavar="PRESET",
               help="libx264 speed preset of --output-type video: ultrafast (default), superfast, veryfast, "
                    "faster, fast, medium, slow, slower, veryslow. veryfast gives files about 2.7x smaller at "
                    "the same quality for 3x the encoding time.")
 @downsample_ratio_option
-@click.option("--seq-chunk", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seq-chunk", type=Checked(validate_seq_chunk, "INTEGER", integer=True), default=1, show_default=True,
               help="Accepted for RVM compatibility; the ONNX model steps one frame at a time.")
-@click.option("--frame-rate", type=float, help="Frame rate of a folder of frames (default 30).")
+@click.option("--frame-rate", type=Checked(validate_frame_rate),
+              help=f"Frame rate of a folder of frames, {FRAME_RATE_RANGE[0]:g} to {FRAME_RATE_RANGE[1]:g} "
+                   "(default 30).")
 @model_option
 @precision_option
 @overwrite_option
@@ -128,6 +138,8 @@ def _batch(input_source, output_dir, outputs, recursive, output_type, background
     def on_file(outcome, index, total):
         if outcome.status == "failed":
             click.echo(f"mattekit: error: {outcome.source}: {outcome.reason}", err=True)
+        elif outcome.status == "done" and outcome.reason:
+            click.echo(f"mattekit: warning: {outcome.source}: {outcome.reason}", err=True)
 
     result = convert_folder(input_source, output_dir, recursive=recursive, output_type=output_type,
                             outputs=kinds, background=background, output_video_mbps=output_video_mbps,

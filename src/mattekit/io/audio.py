@@ -87,10 +87,13 @@ class AudioMuxer:
         if self._pending is not None:
             packet, self._pending = self._pending, None
             return packet
-        for packet in self._packets:
-            if packet.dts is None and packet.pts is None:
-                continue
-            return packet
+        try:
+            for packet in self._packets:
+                if packet.dts is None and packet.pts is None:
+                    continue
+                return packet
+        except av.error.FFmpegError:  # the source cannot be read further (cut short, damaged)
+            self._packets = iter(())
         return None
 
     def _write(self, packet) -> None:
@@ -101,7 +104,11 @@ class AudioMuxer:
             packet.stream = track.out_stream
             self._output.mux(packet)
             return
-        for frame in packet.decode():
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:  # a damaged packet: skip it, as ffmpeg does
+            return
+        for frame in frames:
             if track.next_pts is None:  # keep the source's audio start time
                 start = frame.time if frame.time is not None else 0.0
                 track.next_pts = max(0, round(start * track.out_stream.codec_context.sample_rate))
@@ -132,12 +139,13 @@ class AudioMuxer:
                 return
             self._write(packet)
 
-    def finish(self) -> None:
-        """Write the rest of the audio and flush the encoders; close the source."""
+    def finish(self, end: float | None = None) -> None:
+        """Write the rest of the audio (up to ``end`` seconds when given: the packets that start
+        before it) and flush the encoders; close the source."""
         if self._input is None:
             return
         try:
-            self.mux_until(None)
+            self.mux_until(None if end is None else end - 1e-6)
             for track in self._tracks.values():
                 if not track.copy:
                     for resampled in track.resampler.resample(None):

@@ -10,15 +10,20 @@ read with a peak of about Pillow's decoded image (4 bytes a pixel) plus the 3-by
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mattekit.errors import InputError
-from mattekit.io.atomic import commit, discard, temp_sibling
+from mattekit.errors import FormatError, InputError, OutputError
+from mattekit.io.atomic import commit, discard, start_temp
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+# Pillow prints a DecompressionBombWarning (two lines on stderr) for pictures over half its bomb
+# limit and refuses those over the limit; mattekit refuses the latter in one line (read_image) and
+# reads the former, so the warning would only break the one-line rule.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
@@ -49,7 +54,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         H×W×3 uint8 RGB array, EXIF orientation applied.
 
     Raises:
-        mattekit.errors.InputError: missing, empty, not an image, or truncated.
+        mattekit.errors.FormatError: the content is not a picture Pillow reads (an SVG drawing,
+            a video, text...), whatever the file's name says; the message names what it holds.
+        mattekit.errors.InputError: missing, empty, truncated or damaged, or too large.
     """
     p = Path(path)
     if not p.exists():
@@ -64,14 +71,40 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
             return _to_rgb8(img)
     except UnidentifiedImageError:
-        raise InputError(p, "not an image file (cannot identify its format)") from None
+        raise _unidentified(p) from None
     except Image.DecompressionBombError as exc:
-        raise InputError(p, f"image too large ({exc})") from None
+        raise InputError(p, _too_large(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(p, f"cannot decode image ({exc})") from None
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6) -> Path:
+def _too_large(exc: Exception) -> str:
+    """Pillow's decompression-bomb refusal in a line: the pixels the header declares and the limit."""
+    import re
+
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    if found is None:
+        return f"image too large ({exc})"
+    declared, limit = map(int, found.groups())
+    return (f"image too large: its header declares {declared / 1e6:,.0f} megapixels, over the "
+            f"{limit / 1e6:,.0f}-megapixel limit (a decompression bomb?)")
+
+
+def _unidentified(p: Path) -> InputError:
+    """The error for a file Pillow cannot identify, saying what the file holds when known."""
+    from mattekit.io.sniff import sniff
+
+    kind = sniff(p)
+    if kind is None:
+        return FormatError(p, "not an image file (cannot identify its format)")
+    if kind.endswith("image") and not kind.startswith("HEIF"):
+        return InputError(p, f"cannot decode image: it starts like {kind} but is damaged or cut short")
+    named = f" despite its {p.suffix} name" if p.suffix.lower() in IMAGE_SUFFIXES else ""
+    return FormatError(p, f"not an image file: it holds {kind}{named}")
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6,
+                atomic: bool = True) -> Path:
     """Write an image atomically (temporary name, then rename).
 
     Args:
@@ -80,12 +113,18 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
         quality: JPEG quality (1..100).
         compress_level: PNG zlib level (0..9); 1 writes about 3x faster than the default 6 for
             files about a third larger (used for PNG sequences).
+        atomic: ``False`` writes straight to ``path``; only for files inside a folder that is
+            itself a temporary (the frames of a PNG sequence).
 
     Returns:
         The final path.
+
+    Raises:
+        mattekit.errors.OutputError: the file system refused the write (disk full, size limit);
+            nothing is left under either name.
     """
     final = Path(path)
-    temp = temp_sibling(final)
+    temp = start_temp(final) if atomic else final
     try:
         image = Image.fromarray(np.ascontiguousarray(array))
         if final.suffix.lower() in (".jpg", ".jpeg"):
@@ -94,7 +133,11 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, c
             image.save(temp, compress_level=compress_level)
         else:
             image.save(temp)
-        commit(temp, final)
+        if atomic:
+            commit(temp, final)
+    except OSError as exc:
+        discard(temp)
+        raise OutputError.writing(final, exc) from None
     except BaseException:
         discard(temp)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -11,8 +12,9 @@ from typing import Iterator
 import av
 import numpy as np
 
-from mattekit.errors import InputError
+from mattekit.errors import FormatError, InputError
 from mattekit.io.image import IMAGE_SUFFIXES, read_image
+from mattekit.params import validate_frame_rate
 
 DEFAULT_SEQUENCE_RATE = Fraction(30)
 # file suffixes taken as videos when a folder is searched for them
@@ -46,7 +48,8 @@ class FrameSource:
     frame_count: int | None
     has_audio: bool
     frames_read: int = 0
-    truncated: str | None = None
+    warning: str | None = None
+    """Set when iteration ends: what was lost (damaged packets skipped, decoding stopped early)."""
 
     def __iter__(self) -> Iterator[SourceFrame]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -70,11 +73,18 @@ class VideoFileReader(FrameSource):
     done (see :func:`display_orientation`). ``frame_rate`` is the stream's average rate as an
     exact fraction (30000/1001 stays so);
     ``time_base`` and each frame's ``pts`` come from the stream, so variable-frame-rate timing is
-    kept. If decoding fails part-way (a truncated file), iteration stops and ``truncated`` says
-    how many frames were read.
+    kept.
+
+    Damaged data is handled as FFmpeg's command line does: a packet the decoder rejects is
+    skipped and decoding goes on with the next one (the frames after it keep their own
+    timestamps); a container that cannot be read further (a file cut short) ends the stream. In
+    both cases ``warning`` says, after iteration, how many frames were lost (``damaged_packets``
+    counts the skipped packets).
 
     Raises:
-        mattekit.errors.InputError: missing, empty, not a video, or no video stream.
+        mattekit.errors.FormatError: not a video (unknown content, no video stream, no decoder
+            for it, e.g. an SVG drawing).
+        mattekit.errors.InputError: missing, empty, no frame size, or no frame decodes.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -86,68 +96,134 @@ class VideoFileReader(FrameSource):
         try:
             self._container = av.open(str(self.path), metadata_errors="ignore")
         except av.error.FFmpegError as exc:
-            raise InputError(self.path, f"not a readable video ({_ffmpeg_reason(exc)})") from None
-        if not self._container.streams.video:
+            raise _not_a_video(self.path, _ffmpeg_reason(exc)) from None
+        try:
+            self._open_stream()
+        except BaseException:
             self._container.close()
-            raise InputError(self.path, "has no video stream")
+            raise
+
+    def _open_stream(self) -> None:
+        if not self._container.streams.video:
+            raise FormatError(self.path, "has no video stream")
         stream = self._container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None:  # FFmpeg knows the format but has no decoder for it (svg_pipe...)
+            kind = "an SVG drawing (vector graphics)" if "svg" in self._container.format.name \
+                else f"{self._container.format.long_name or self._container.format.name} data"
+            raise FormatError(self.path, f"is {kind}, which has no video decoder; give a video or a picture")
         stream.thread_type = "AUTO"
         self._stream = stream
-        ctx = stream.codec_context
         self.width, self.height = ctx.width, ctx.height
         if not self.width or not self.height:
-            self._container.close()
-            raise InputError(self.path, "video stream has no frame size (damaged file?)")
+            raise _not_a_video(self.path, None)
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         self.frame_rate = Fraction(rate) if rate else DEFAULT_SEQUENCE_RATE
         self.time_base = Fraction(stream.time_base) if stream.time_base else 1 / self.frame_rate
-        self.frame_count = stream.frames or None
-        if self.frame_count is None and stream.duration and stream.time_base:
-            self.frame_count = round(float(stream.duration * stream.time_base * self.frame_rate))
+        self.frame_count, self._count_exact = _declared_frames(stream, self.frame_rate)
         self.has_audio = bool(self._container.streams.audio)
         self.frames_read = 0
-        self.truncated = None
+        self.damaged_packets = 0
+        self.warning = None
+        self._last_error: Exception | None = None
+        self._stopped: Exception | None = None
         # The display rotation is known once a frame is decoded: decode the first one now so the
         # upright size is known before any output is opened.
-        self._decoded = self._container.decode(self._stream)
-        self._first = None
-        self._first_error = None
-        try:
-            self._first = next(self._decoded, None)
-        except av.error.FFmpegError as exc:
-            self._first_error = exc
-        self.orientation = display_orientation(self._first, stream) if self._first is not None else ""
+        self._decoded = self._decode()
+        self._first = next(self._decoded, None)
+        if self._first is None:
+            if self._last_error is not None or self._stopped is not None:
+                reason = _ffmpeg_reason(self._last_error or self._stopped)
+                raise InputError(self.path, f"cannot decode any frame ({reason})")
+            if self.frame_count:
+                about = "" if self._count_exact else "about "
+                raise InputError(self.path, f"no frame could be read although the file declares {about}"
+                                            f"{self.frame_count} (damaged file?)")
+            raise InputError(self.path, "video stream holds no frame (0 frames)")
+        self.orientation = display_orientation(self._first, stream)
         if self.orientation in SWAPS_SIZE:
             self.width, self.height = self.height, self.width
 
-    def _frames(self):
-        if self._first_error is not None:
-            raise self._first_error
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        yield from self._decoded
+    def _decode(self):
+        """Decoded frames of the video stream, skipping packets the decoder rejects."""
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.error.FFmpegError as exc:  # the container cannot be read further
+                self._stopped = exc
+                packet = None
+            if packet is None:
+                break
+            try:
+                yield from packet.decode()
+            except av.error.EOFError:
+                return
+            except av.error.FFmpegError as exc:  # damaged packet: skip it, as ffmpeg does
+                self.damaged_packets += 1
+                self._last_error = exc
+        if self._stopped is not None:  # demux ended on an error: flush what the decoder holds
+            try:
+                yield from self._stream.codec_context.decode(None)
+            except av.error.FFmpegError:
+                pass
 
     def __iter__(self) -> Iterator[SourceFrame]:
         how = self.orientation
-        try:
-            for frame in self._frames():
-                rgb = frame.to_ndarray(format="rgb24")
-                if how:
-                    rgb = np.ascontiguousarray(orient(rgb, how))
-                yield SourceFrame(rgb=rgb, index=self.frames_read, pts=frame.pts)
-                self.frames_read += 1
-        except av.error.FFmpegError as exc:
-            if self.frames_read == 0:
-                raise InputError(self.path, f"cannot decode any frame ({_ffmpeg_reason(exc)})") from None
-            self.truncated = f"decoding stopped after {self.frames_read} frames ({_ffmpeg_reason(exc)})"
-        if self.frames_read == 0:
-            raise InputError(self.path, "no frame could be decoded (truncated or damaged file?)")
-        if self.truncated is None and self.frame_count and self.frames_read < self.frame_count:
-            self.truncated = f"only {self.frames_read} of {self.frame_count} frames decoded"
+        frames = self._decoded
+        if self._first is not None:
+            frames, self._first = itertools.chain([self._first], frames), None
+        for frame in frames:
+            rgb = frame.to_ndarray(format="rgb24")
+            if how:
+                rgb = np.ascontiguousarray(orient(rgb, how))
+            yield SourceFrame(rgb=rgb, index=self.frames_read, pts=frame.pts)
+            self.frames_read += 1
+        self.warning = self._loss_report()
+
+    def _loss_report(self) -> str | None:
+        """What decoding lost, in one clause, or ``None`` when every frame decoded."""
+        notes = []
+        lost = self.frame_count - self.frames_read if self.frame_count else None
+        if self.damaged_packets:
+            count = f"{lost} of {self.frame_count} frames" if lost and lost > 0 else \
+                f"{self.damaged_packets} damaged packets"
+            notes.append(f"{count} could not be decoded (damaged data: "
+                         f"{_ffmpeg_reason(self._last_error)}) and were left out")
+        if self._stopped is not None:
+            notes.append(f"decoding stopped after {self.frames_read} frames ({_ffmpeg_reason(self._stopped)})")
+        elif not self.damaged_packets and lost and lost > 0:
+            about = "" if self._count_exact else "about "
+            notes.append(f"only {self.frames_read} of {about}{self.frame_count} frames decoded (damaged or cut "
+                         f"short)")
+        if not notes:
+            return None
+        return "; ".join(notes) + f"; the outputs hold the {self.frames_read} decoded frames"
 
     def close(self) -> None:
         self._container.close()
+
+
+def _declared_frames(stream, rate: Fraction) -> tuple[int | None, bool]:
+    """(frames the container declares for ``stream``, whether that is an exact count).
+
+    MP4/MOV count their samples; otherwise the count is estimated from the track's ``DURATION``
+    tag (Matroska/WebM, written by FFmpeg and mkvmerge) or the stream's duration.
+    """
+    if stream.frames:
+        return stream.frames, True
+    seconds = None
+    if (stream.metadata or {}).get("DURATION"):  # the track's own; FFmpeg may give the file's as the stream's
+        try:
+            h, m, sec = stream.metadata["DURATION"].split(":")
+            seconds = int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            seconds = None
+    if seconds is None and stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    if seconds is None:
+        return None, False
+    return round(seconds * float(rate)), False
 
 
 class ImageSequenceReader(FrameSource):
@@ -155,10 +231,11 @@ class ImageSequenceReader(FrameSource):
 
     Args:
         path: the folder.
-        frame_rate: frames per second given to the sequence (default 30).
+        frame_rate: frames per second given to the sequence, in [0.01, 1000] (default 30).
 
     Raises:
         mattekit.errors.InputError: folder missing, holds no image, or an image differs in size.
+        mattekit.errors.ParameterError: ``frame_rate`` out of range (see :mod:`mattekit.params`).
     """
 
     def __init__(self, path: str | os.PathLike, frame_rate: Fraction | float | None = None):
@@ -172,12 +249,13 @@ class ImageSequenceReader(FrameSource):
         first = read_image(self.files[0])
         self._first = first
         self.height, self.width = first.shape[:2]
+        frame_rate = validate_frame_rate(frame_rate)
         self.frame_rate = Fraction(frame_rate).limit_denominator(1001) if frame_rate else DEFAULT_SEQUENCE_RATE
         self.time_base = 1 / self.frame_rate
         self.frame_count = len(self.files)
         self.has_audio = False
         self.frames_read = 0
-        self.truncated = None
+        self.warning = None
 
     def __iter__(self) -> Iterator[SourceFrame]:
         for i, file in enumerate(self.files):
@@ -200,6 +278,21 @@ def open_source(path: str | os.PathLike, frame_rate: float | None = None) -> Fra
     if p.is_dir():
         return ImageSequenceReader(p, frame_rate)
     return VideoFileReader(p)
+
+
+def _not_a_video(path: Path, reason: str | None) -> InputError:
+    """FFmpeg could not open ``path`` (``reason``) or found no frame size (``None``): a
+    :class:`FormatError` saying what the file holds when it is no video or picture at all, an
+    :class:`InputError` (damaged) when it starts like a video container."""
+    from mattekit.io.sniff import sniff
+
+    kind = sniff(path)
+    if kind and "video" not in kind and "image" not in kind:
+        return FormatError(path, f"not a readable video (it holds {kind})")
+    if reason is None:
+        return InputError(path, "video stream has no frame size (damaged file?)")
+    # a known video container FFmpeg cannot open is damaged (e.g. cut short), not a foreign type
+    return (InputError if kind and "video" in kind else FormatError)(path, f"not a readable video ({reason})")
 
 
 def _ffmpeg_reason(exc: Exception) -> str:

@@ -22,6 +22,8 @@ size is written by prores_ks (FFmpeg's faster "prores" encoder refuses odd sizes
 
 Each writer works under a temporary name and renames to the final one in :meth:`close`; on an
 error or cancellation :meth:`abort` removes the temporary output and any earlier result stays.
+An operating-system error while writing (disk full, file too large for the file system or a
+size limit) is raised as :class:`~mattekit.errors.OutputError` naming the final output.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import av
 import numpy as np
 
 from mattekit.errors import OutputError
-from mattekit.io.atomic import commit, discard, temp_sibling
+from mattekit.io.atomic import commit, discard, seal_folder, start_temp
 from mattekit.io.audio import AudioMuxer
 from mattekit.io.image import write_image
 
@@ -145,8 +147,12 @@ class FrameWriter:
         """Write one H×W×C uint8 image (C = 1, 3 or 4)."""
         raise NotImplementedError
 
-    def close(self) -> Path:  # pragma: no cover
-        """Finish and move the output to its final name; return that name."""
+    def close(self, cut_audio: bool = False) -> Path:  # pragma: no cover
+        """Finish and move the output to its final name; return that name.
+
+        With ``cut_audio`` the audio ends with the last frame written (the input lost frames at
+        its end) instead of running to the end of the source's audio.
+        """
         raise NotImplementedError
 
     def abort(self) -> None:  # pragma: no cover
@@ -179,13 +185,17 @@ class VideoWriter(FrameWriter):
                  frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
                  bit_rate: int | None = None, preset: str | None = None):
         self.path = Path(path)
-        self._temp = temp_sibling(self.path)
+        self._temp = start_temp(self.path)
         self._fmt = fmt
         self._time_base = time_base
         self._frame_rate = frame_rate
         self._audio = None
+        self._end = 0.0  # seconds: end of the last frame written
         try:
             self._container = av.open(str(self._temp), mode="w")
+        except OSError as exc:
+            discard(self._temp)
+            raise OutputError.writing(self.path, exc, started=False) from None
         except (av.error.FFmpegError, ValueError) as exc:
             raise OutputError(self.path, f"cannot create video ({exc})") from None
         try:
@@ -225,16 +235,24 @@ class VideoWriter(FrameWriter):
             pts = round(index / (self._frame_rate * self._time_base))
         frame.pts = pts
         frame.time_base = self._time_base
-        if self._audio is not None:
-            self._audio.mux_until(float(pts * self._time_base))
-        self._container.mux(self._stream.encode(frame))
+        start = float(pts * self._time_base)
+        self._end = max(self._end, start + float(1 / self._frame_rate))
+        try:
+            if self._audio is not None:
+                self._audio.mux_until(start)
+            self._container.mux(self._stream.encode(frame))
+        except OSError as exc:  # disk full, file size limit
+            raise OutputError.writing(self.path, exc) from None
 
-    def close(self) -> Path:
+    def close(self, cut_audio: bool = False) -> Path:
         try:
             self._container.mux(self._stream.encode(None))
             if self._audio is not None:
-                self._audio.finish()
+                self._audio.finish(self._end if cut_audio else None)
             self._container.close()
+        except OSError as exc:
+            self.abort()
+            raise OutputError.writing(self.path, exc) from None
         except BaseException:
             self.abort()
             raise
@@ -316,19 +334,38 @@ class PngSequenceWriter(FrameWriter):
 
     PNG is lossless, so the alpha read back is exactly the 8-bit alpha written; frames use zlib
     level 1 (about 3x faster than Pillow's default 6, files about a third larger).
+
+    The frames go into a hidden temporary folder beside ``path``, which gets a manifest of its
+    frames (:func:`mattekit.io.atomic.seal_folder`) and is renamed to ``path`` when complete. A
+    re-run may replace that folder; a folder holding anything else is never replaced (see
+    :func:`mattekit.io.atomic.commit`).
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._temp = temp_sibling(self.path)
-        self._temp.mkdir(parents=True)
+        self._temp = start_temp(self.path)
+        try:
+            self._temp.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError.writing(self.path, exc, started=False) from None
 
     def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
-        write_image(self._temp / f"{index:05d}.png", image, compress_level=1)
+        try:
+            write_image(self._temp / f"{index:05d}.png", image, compress_level=1, atomic=False)
+        except OutputError as exc:  # name the sequence, not the frame inside its hidden folder
+            raise OutputError(self.path, exc.problem) from None
 
-    def close(self) -> Path:
+    def close(self, cut_audio: bool = False) -> Path:
+        try:
+            seal_folder(self._temp)
+        except OSError as exc:  # the manifest on a full disk
+            self.abort()
+            raise OutputError.writing(self.path, exc) from None
+        except BaseException:
+            self.abort()
+            raise
         commit(self._temp, self.path)
         return self.path
 

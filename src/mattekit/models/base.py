@@ -53,13 +53,15 @@ class SizePolicy:
             raise ModelError(f"size policy upscale must be true or false, not {self.upscale!r}")
 
     def ratio(self, height: int, width: int) -> float:
-        """The scale from the frame to the working size (for ``fixed``: of the longer side)."""
+        """The scale from the frame to the working size (``short_side`` may enlarge: > 1); for
+        ``fixed``, 1.0: the frame is handed over whole and resized to ``size`` × ``size``, no
+        ratio applies."""
         if self.kind == "short_side":
             scale = self.size / min(height, width)
             return scale if self.upscale else min(scale, 1.0)
         if self.kind == "long_side":
             return min(self.size / max(height, width), 1.0)
-        return self.size / max(height, width)
+        return 1.0
 
     def working_size(self, height: int, width: int, ratio: float | None = None) -> tuple[int, int]:
         """(height, width) the network sees for an H×W frame.
@@ -159,7 +161,9 @@ class ModelSession(ABC):
         capabilities: see :class:`Capabilities`.
         name: the registry name or the file's stem.
         license: licence of the weights; source: paper / repository they come from.
-        path: the model file, or ``None`` (the fake model).
+        path: the model file loaded, or ``None`` (the fake model).
+        source_path: the file as given or fetched (``path``, or the file ``path`` was derived
+            from, e.g. RVM's FP32 file for its INT8 copy); an input of every job, never written.
         precision: ``fp32``, ``fp16`` or ``int8`` (set by :func:`mattekit.models.new_session`).
     """
 
@@ -168,6 +172,7 @@ class ModelSession(ABC):
     license: str = ""
     source: str = ""
     path: Path | None = None
+    source_path: Path | None = None
     precision: str = ""
 
     def initial_state(self) -> Any:
@@ -175,7 +180,8 @@ class ModelSession(ABC):
         return None
 
     @abstractmethod
-    def step(self, src: np.ndarray, state: Any, downsample_ratio: float | None) -> MatteResult:
+    def step(self, src: np.ndarray, state: Any, downsample_ratio: float | None,
+             release_memory: bool = False) -> MatteResult:
         """Matte a batch of frames.
 
         Args:
@@ -184,6 +190,8 @@ class ModelSession(ABC):
             downsample_ratio: scale in (0, 1] at which the network sees the frame, or ``None``
                 for the model's size policy (:meth:`auto_downsample_ratio`). Fixed-size models
                 ignore it.
+            release_memory: a hint that no step follows soon (the last pass of a still): a
+                backend may hand its inference arena's memory back (RVM does; others ignore it).
 
         Returns:
             A :class:`MatteResult` (alpha at the input's H×W).

@@ -36,7 +36,7 @@ class CardSession(ModelSession):
     def __init__(self, path: str | os.PathLike, card, providers: list[str] | None = None,
                  intra_op_threads: int | None = None):
         self.card: ModelCard = load_card(card)
-        self.path = Path(path)
+        self.path = self.source_path = Path(path)
         self.name = self.card.name or self.path.stem
         self.license = self.card.license
         self.source = self.card.source
@@ -62,7 +62,8 @@ class CardSession(ModelSession):
         self._mean = np.asarray(self.card.mean, np.float32)[:, None, None]
         self._std = np.asarray(self.card.std, np.float32)[:, None, None]
 
-    def step(self, src: np.ndarray, state, downsample_ratio: float | None) -> MatteResult:
+    def step(self, src: np.ndarray, state, downsample_ratio: float | None,
+             release_memory: bool = False) -> MatteResult:
         """Matte each of N frames on its own (see :meth:`ModelSession.step`); ``state`` is ignored
         and returned as ``None``.
 

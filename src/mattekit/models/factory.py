@@ -17,8 +17,10 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
     Args:
         model: ``None`` (the default model, ``rvm-mobilenetv3``), a registered name (``mattekit
             models list``), a path to an ``.onnx`` file, or a :class:`ModelSession`.
-        precision: for a registered model, ``None`` (as published) or one of its precisions
-            (e.g. ``"int8"``; see :func:`mattekit.models.registry.resolve_precision`).
+        precision: ``None`` (as published) or one of the model's precisions (e.g. ``"int8"``; see
+            :func:`mattekit.models.registry.resolve_precision`); an RVM export given by path may
+            also be run at ``"int8"`` (its quantized copy is built into the model cache, never
+            beside the file).
         card: for an ONNX path, its model card (shipped name, TOML path or dict; see
             :mod:`mattekit.models.card`); default ``<model>.toml`` beside the file. Without a card,
             a file with Robust Video Matting's signature (MobileNetV3 or ResNet50 export) loads
@@ -28,15 +30,19 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         options: extra keyword arguments for the backend (e.g. ``seconds_per_frame`` of ``fake``).
 
     Returns:
-        A :class:`ModelSession` (``.name``, ``.capabilities``, ``.step``, ``.initial_state``).
+        A :class:`ModelSession` (``.name``, ``.capabilities``, ``.step``, ``.initial_state``;
+        ``.path`` the file loaded, ``.source_path`` the file as given or fetched, which outputs
+        may never overwrite).
 
     Raises:
         mattekit.errors.ModelError: unknown name or precision, fetch failure, a file without a card
             and not RVM, an invalid card, or a file ONNX Runtime cannot load.
         mattekit.errors.InputError: a path was given and the file does not exist.
+        mattekit.errors.ParameterTypeError: ``model`` is none of the above (e.g. a number).
     """
     from mattekit.models.registry import DEFAULT_MODEL, MODELS, get_spec, load_object, resolve_precision
 
+    _check_type(model)
     if isinstance(model, ModelSession):
         if precision is not None and precision != getattr(model, "precision", precision):
             raise ModelError(f"{model.name}: already loaded at precision {model.precision}, not {precision}")
@@ -44,24 +50,20 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
     text = os.fspath(model) if model is not None else DEFAULT_MODEL
     kwargs = dict(providers=providers, intra_op_threads=intra_op_threads, **options)
     if text in MODELS:
-        spec, path = resolve_precision(get_spec(text), precision)
+        spec, path, source = resolve_precision(get_spec(text), precision)
         session = load_object(spec.backend)(path, **kwargs)
-        session.name, session.precision = text, precision or spec.precision
+        session.name, session.precision, session.source_path = text, precision or spec.precision, source
         session.license, session.source = spec.license, spec.source
         return session
-    path = Path(text).expanduser()
-    if not (path.suffix.lower() == ".onnx" or path.exists() or os.sep in text):
-        get_spec(text)  # raises ModelError naming the known models
-    if not path.is_file():
-        raise InputError(path, "model file not found")
-    if precision not in (None, "fp32"):
-        raise ModelError(f"{path}: precision {precision!r} applies to registered models only")
+    path = _local_file(text)
     from mattekit.models.card import card_beside
 
     card = card if card is not None else card_beside(path)
     if card is not None:
         from mattekit.models.card_onnx import CardSession
 
+        if precision not in (None, "fp32"):
+            raise ModelError(f"{path}: a model with a card runs as it is (no precision {precision!r})")
         session = CardSession(path, card, **kwargs)
     else:
         from mattekit.models.rvm_onnx import RVMSession, is_rvm_signature
@@ -70,9 +72,49 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         if not is_rvm_signature(inputs, outputs):
             raise ModelError(f"{path}: no model card (put {path.with_suffix('.toml').name} beside it, "
                              f"see docs/models.md) and not an RVM export (inputs: {', '.join(inputs)})")
-        session = RVMSession(path, **kwargs)
-    session.precision = "fp32"
+        rvm = MODELS["rvm-mobilenetv3"]  # an RVM export runs at the precisions of the registered RVM
+        if precision not in (None, *rvm.precisions):
+            raise ModelError(f"{path}: an RVM export has no precision {precision!r} "
+                             f"(known: {', '.join(rvm.precisions)})")
+        variant = rvm.variants.get(precision) if precision else None
+        session = RVMSession(load_object(variant)(path) if variant else path, **kwargs)
+    session.precision, session.source_path = precision or "fp32", path
     return session
+
+
+def model_file(model: "str | os.PathLike | None" = None) -> Path:
+    """The ONNX file of a registered model (fetched into the cache on first use) or of a path.
+
+    Raises:
+        mattekit.errors.ModelError: unknown name, a model without a file, or the fetch fails.
+        mattekit.errors.InputError: a path was given and the file does not exist.
+    """
+    from mattekit.models.fetch import fetch
+    from mattekit.models.registry import DEFAULT_MODEL, MODELS
+
+    _check_type(model)
+    text = os.fspath(model) if model is not None else DEFAULT_MODEL
+    return fetch(text) if text in MODELS else _local_file(text)
+
+
+def _check_type(model) -> None:
+    if model is not None and not isinstance(model, (str, os.PathLike, ModelSession)):
+        from mattekit.errors import ParameterTypeError
+
+        raise ParameterTypeError("model", f"must be a model name, an .onnx path or a ModelSession, not {model!r} "
+                                          f"({type(model).__name__})")
+
+
+def _local_file(text: str) -> Path:
+    """``text`` as an existing model file; a word that is no path is taken as an unknown name."""
+    from mattekit.models.registry import get_spec
+
+    path = Path(text).expanduser()
+    if not (path.suffix.lower() == ".onnx" or path.exists() or os.sep in text):
+        get_spec(text)  # raises ModelError naming the known models
+    if not path.is_file():
+        raise InputError(path, "model file not found")
+    return path
 
 
 def graph_names(path: Path) -> tuple[list[str], list[str]]:

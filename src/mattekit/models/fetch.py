@@ -30,6 +30,10 @@ def cache_dir() -> Path:
 
     ``$MATTEKIT_HOME/models`` when the environment variable is set, else the platform's per-user
     cache folder for mattekit (``~/.cache/mattekit/models`` on Linux).
+
+    Raises:
+        mattekit.errors.ModelError: the folder does not exist and cannot be created (read-only
+            file system, a file in the way), naming it and the reason.
     """
     home = os.environ.get("MATTEKIT_HOME")
     if home:
@@ -39,7 +43,11 @@ def cache_dir() -> Path:
 
         root = Path(user_cache_dir("mattekit"))
     folder = root / "models"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"{folder}: cannot create the model cache folder ({exc.strerror or exc}); "
+                         f"set MATTEKIT_HOME to a writable folder") from None
     return folder
 
 
@@ -121,14 +129,30 @@ def ensure(name: str, force: bool = False) -> tuple[Path, bool]:
 
     Raises:
         mattekit.errors.ModelError: unknown name, no network (with how to place the file by
-            hand), or the downloaded file does not have the registered SHA-256.
+            hand), the downloaded file does not have the registered SHA-256, or the cache folder
+            cannot be written (read-only, full; a verified file already there is used as it is).
     """
     spec = get_spec(name)
     if not spec.filename:
         raise ModelError(f"model {name!r} has no file to fetch")
     target = cache_dir() / spec.filename
+    if not force and _verified(target, spec):  # no lock needed to read: a read-only cache works
+        return target, False
+    try:
+        return _fetch_locked(spec, target, force)
+    except OSError as exc:  # read-only cache, disk full: say where and why
+        raise ModelError(f"{target.parent}: cannot write the model cache ({exc.strerror or exc}); set "
+                         f"MATTEKIT_HOME to a writable folder, or " + _manual_hint(spec, target)) from None
+
+
+def _verified(target: Path, spec: ModelSpec) -> bool:
+    return target.is_file() and sha256_of(target) == spec.sha256
+
+
+def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, bool]:
+    tempfile.TemporaryFile(dir=target.parent).close()  # raises the file system's own reason now
     with FileLock(str(target) + ".lock"):
-        if not force and target.is_file() and sha256_of(target) == spec.sha256:
+        if not force and _verified(target, spec):
             return target, False
         with tempfile.TemporaryDirectory(prefix="mattekit-fetch-", dir=target.parent) as tmp:
             workdir = Path(tmp)

@@ -16,11 +16,13 @@ three pictures shipped inside scikit-image (``astronaut``, ``coffee``, ``chelsea
 the FP32 model in order so that the recurrent state seen in calibration is a real one. The build
 is deterministic (same FP32 file, same ONNX Runtime version -> same INT8 file).
 
-The INT8 file is cached beside the FP32 file (``rvm_mobilenetv3_fp32.onnx`` ->
-``rvm_mobilenetv3_int8.onnx``), written under a temporary name and moved into place with
-:func:`os.replace`, under a :class:`filelock.FileLock`, so concurrent first uses build it once.
-The file records the recipe version and the FP32 file's SHA-256 in its metadata; a stale file is
-rebuilt.
+The INT8 file lives in mattekit's model cache, named by the FP32 file's SHA-256
+(``<cache>/int8/<sha256>.onnx``, see :func:`int8_path_for`), whether the FP32 file is a
+registered model or a user's own ``--model`` file: nothing is ever written beside a user's
+model. It is built in a temporary folder of the cache and moved into place with
+:func:`os.replace`, under a :class:`filelock.FileLock` (also in the cache), so concurrent first
+uses build it once. The file records the recipe version and the FP32 file's SHA-256 in its
+metadata; a stale file is rebuilt.
 
 Sources: Lin et al., "Robust High-Resolution Video Matting with Temporal Guidance", WACV 2022
 (github.com/PeterL1n/RobustVideoMatting); ONNX Runtime quantization
@@ -52,12 +54,17 @@ CALIB_RATIO = 0.8          # the encoder sees 288 x 512, as with 720p video at t
 CALIB_FRAMES_PER_IMAGE = 8
 
 
-def int8_path_for(fp32_path: str | os.PathLike) -> Path:
-    """Where the INT8 copy of ``fp32_path`` is cached: same folder, ``fp32`` -> ``int8`` in the name."""
-    path = Path(fp32_path)
-    stem = path.stem
-    name = stem.replace("fp32", "int8") if "fp32" in stem else stem + "_int8"
-    return path.with_name(name + path.suffix)
+def int8_path_for(fp32_sha256: str) -> Path:
+    """Where the INT8 copy of the FP32 file with this SHA-256 is cached: ``<cache>/int8/<sha256>.onnx``.
+
+    Keyed by content, so two copies of one model share it, an edited model gets a new one, and
+    the folder of a user's model is never written to.
+    """
+    from mattekit.models.fetch import cache_dir
+
+    if len(fp32_sha256) != 64 or not all(c in "0123456789abcdef" for c in fp32_sha256):
+        raise ValueError(f"not a hex SHA-256: {fp32_sha256!r}")
+    return cache_dir() / "int8" / f"{fp32_sha256}.onnx"
 
 
 def _node_index(name: str) -> int:
@@ -160,7 +167,8 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
 
     Args:
         fp32_path: the FP32 RVM file (opset 12 as exported by RVM, or later).
-        out_path: where to write; default :func:`int8_path_for` (beside ``fp32_path``).
+        out_path: where to write; default :func:`int8_path_for` (in the model cache, by the
+            FP32 file's SHA-256).
         force: rebuild even when an up-to-date file exists.
 
     Returns:
@@ -179,8 +187,12 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
     from mattekit.models.fetch import sha256_of
 
     fp32_path = Path(fp32_path)
-    target = Path(out_path) if out_path is not None else int8_path_for(fp32_path)
     fp32_sha = sha256_of(fp32_path)
+    target = Path(out_path) if out_path is not None else int8_path_for(fp32_sha)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"{target.parent}: cannot create the INT8 model folder ({exc.strerror or exc})") from None
     with FileLock(str(target) + ".lock"):
         if not force and _is_current(target, fp32_sha):
             return target

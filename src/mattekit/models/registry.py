@@ -155,15 +155,16 @@ def load_object(ref: str):
     return getattr(importlib.import_module(module), attribute)
 
 
-def resolve_precision(spec: ModelSpec, precision: str | None) -> tuple[ModelSpec, Path | None]:
+def resolve_precision(spec: ModelSpec, precision: str | None) -> tuple[ModelSpec, Path | None, Path | None]:
     """The entry and file to load for ``spec`` at ``precision`` (``None``: as published).
 
     Fetches the file on first use; a derived precision (a builder function) is built from the
-    published file and cached by its builder.
+    published file and cached by its builder (in the model cache).
 
     Returns:
-        ``(spec, path)``: the registry entry whose backend loads the file, and the file
-        (``None`` for a model without a file).
+        ``(spec, path, source)``: the registry entry whose backend loads the file, the file, and
+        the published file it comes from (``source == path`` unless derived; both ``None`` for a
+        model without a file).
 
     Raises:
         mattekit.errors.ModelError: the model has no such precision, or fetching/building fails.
@@ -171,11 +172,13 @@ def resolve_precision(spec: ModelSpec, precision: str | None) -> tuple[ModelSpec
     from mattekit.models.fetch import fetch
 
     if precision is None or precision == spec.precision:
-        return spec, (fetch(spec.name) if spec.filename else None)
+        path = fetch(spec.name) if spec.filename else None
+        return spec, path, path
     variant = spec.variants.get(precision)
     if variant is None:
         raise ModelError(f"model {spec.name!r} has no precision {precision!r} "
                          f"(known: {', '.join(spec.precisions)})")
     if ":" in variant:
-        return spec, Path(load_object(variant)(fetch(spec.name)))
+        source = fetch(spec.name)
+        return spec, Path(load_object(variant)(source)), source
     return resolve_precision(get_spec(variant), None)

@@ -21,24 +21,12 @@ import numpy as np
 
 from mattekit.errors import ModelError
 from mattekit.models.base import Capabilities, FrameMatte, MatteResult, ModelSession, SizePolicy, load_onnx
+from mattekit.params import AUTO_LONG_SIDE, auto_downsample_ratio
 
 INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
 OUTPUT_NAMES = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
 
 RecurrentState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-#: RVM's recommended encoder size: the longer side at most 512 px.
-AUTO_LONG_SIDE = 512
-
-
-def auto_downsample_ratio(height: int, width: int) -> float:
-    """RVM's recommended ratio: ``min(512 / max(height, width), 1)``.
-
-    The network's encoder then sees frames whose longer side is at most 512 px; the Deep Guided
-    Filter brings the result back to full resolution.
-    """
-    return min(AUTO_LONG_SIDE / max(height, width), 1.0)
 
 
 class RVMSession(ModelSession):
@@ -69,7 +57,7 @@ class RVMSession(ModelSession):
 
     def __init__(self, path: str | os.PathLike, providers: list[str] | None = None,
                  intra_op_threads: int | None = None, cut: bool = True):
-        self.path = Path(path)
+        self.path = self.source_path = Path(path)
         self.name = self.path.stem
         self._session = load_onnx(self.path, providers, intra_op_threads)
         inputs = [i.name for i in self._session.get_inputs()]
@@ -97,12 +85,18 @@ class RVMSession(ModelSession):
                 # idle workers block instead of spinning on the cores those threads need
                 self._session = load_onnx(self.cut_path, providers, intra_op_threads, spinning=False)
 
+    def auto_downsample_ratio(self, height: int, width: int) -> float:
+        """RVM's own ratio (:func:`mattekit.params.auto_downsample_ratio`: longer side at most 512,
+        raised so the shorter side keeps at least 1 px)."""
+        return auto_downsample_ratio(height, width)
+
     def initial_state(self) -> RecurrentState:
         """The recurrent state of a first frame: four zero tensors of shape [1, 1, 1, 1]."""
         zero = np.zeros((1, 1, 1, 1), dtype=np.float32)
         return (zero, zero, zero, zero)
 
-    def step(self, src: np.ndarray, state: RecurrentState, downsample_ratio: float | None) -> MatteResult:
+    def step(self, src: np.ndarray, state: RecurrentState, downsample_ratio: float | None,
+             release_memory: bool = False) -> MatteResult:
         """Run the network on one frame (or a batch of independent frames).
 
         Args:
@@ -111,6 +105,9 @@ class RVMSession(ModelSession):
                 (numpy arrays on CPU; device ``OrtValue`` s with CUDA: pass it on as it is).
             downsample_ratio: ratio in (0, 1] at which the encoder sees the frame; ``None`` for
                 :func:`auto_downsample_ratio`.
+            release_memory: give ONNX Runtime's unused CPU arena memory back at the end of this
+                step (its arena otherwise keeps the step's peak; used after the last pass of a
+                still: measured ~240 MB at 4 MP; costs a re-allocation on the next step).
 
         Returns:
             A :class:`~mattekit.models.base.MatteResult` with ``fgr`` N×3×H×W and ``pha``
@@ -120,27 +117,32 @@ class RVMSession(ModelSession):
         if self._bound is not None:
             fgr, pha, new_state = self._bound.step(src, state, ratio)
             return MatteResult(fgr=fgr, pha=pha, state=new_state)
+        run_options = arena_release_options() if release_memory else None
         if self.cut_path is None:
-            fgr, pha, r1, r2, r3, r4 = self._session.run(list(OUTPUT_NAMES), feeds(src, state, ratio))
+            fgr, pha, r1, r2, r3, r4 = self._session.run(list(OUTPUT_NAMES), feeds(src, state, ratio), run_options)
             return MatteResult(fgr=fgr, pha=pha, state=(r1, r2, r3, r4))
         from mattekit.models.dgf_bands import fill_arrays
 
         coefs, states = [], []
         for i in range(src.shape[0]):  # each item with its own state, as the whole graph does
             item_state = tuple(s[i:i + 1] if s.shape[0] == src.shape[0] else s for s in state)
-            coef_a, coef_b, *new_state = self._run_cut(src[i:i + 1], item_state, ratio)
+            last = i == src.shape[0] - 1
+            coef_a, coef_b, *new_state = self._run_cut(src[i:i + 1], item_state, ratio,
+                                                        run_options if last else None)
             coefs.append((coef_a, coef_b))
             states.append(new_state)
         fgr, pha = fill_arrays(np.concatenate([c[0] for c in coefs]), np.concatenate([c[1] for c in coefs]), src)
         return MatteResult(fgr=fgr, pha=pha, state=tuple(np.concatenate(s) for s in zip(*states)))
 
-    def _run_cut(self, frame: np.ndarray, state: RecurrentState, ratio: float) -> list[np.ndarray]:
+    def _run_cut(self, frame: np.ndarray, state: RecurrentState, ratio: float,
+                 run_options=None) -> list[np.ndarray]:
         """Run the cut graph on one frame (H×W×3 uint8 or 1×3×H×W float32)."""
         from mattekit.models.dgf_bands import network_input
         from mattekit.models.rvm_cut import SMALL_INPUT
 
         return self._session.run(None, {SMALL_INPUT: network_input(frame, ratio), "r1i": state[0],
-                                        "r2i": state[1], "r3i": state[2], "r4i": state[3]})
+                                        "r2i": state[1], "r3i": state[2], "r4i": state[3]},
+                                 run_options)
 
     @property
     def guide_only(self) -> bool:
@@ -160,6 +162,15 @@ class RVMSession(ModelSession):
         ratio = downsample_ratio or auto_downsample_ratio(*(frame.shape[:2] if guide is not None else src.shape[2:]))
         coef_a, coef_b, *new_state = self._run_cut(frame, state, ratio)
         return GuidedFinish(coef_a, coef_b, frame), tuple(new_state)
+
+
+def arena_release_options():
+    """ONNX Runtime run options that give the CPU arena's unused memory back after the run."""
+    import onnxruntime as ort
+
+    run_options = ort.RunOptions()
+    run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return run_options
 
 
 def feeds(src: np.ndarray, state: RecurrentState, downsample_ratio: float) -> dict[str, np.ndarray]:

@@ -6,9 +6,11 @@ They are built for long unattended runs:
 
 * **Resume.** Every output is written under a temporary name and renamed when complete (see
   :mod:`mattekit.io.atomic`), so a file whose outputs all exist under their final names is
-  finished; it is skipped unless ``overwrite`` is set. Re-running after a crash or Ctrl-C carries
-  on with the first unfinished file. Hidden ``.<name>.partial-*`` leftovers of a run that was
-  killed outright (power cut, ``kill -9``) are removed before that file is redone.
+  finished; it is skipped unless ``overwrite`` is set, and without ``overwrite`` only its missing
+  outputs are written (an existing file is never replaced). Re-running after a crash, Ctrl-C or
+  SIGTERM carries on with the first unfinished file. Hidden ``.<name>.partial-<pid>-*`` leftovers
+  of a run that was killed outright (power cut, ``kill -9``) are removed when that output is
+  written again, unless their process still runs.
 * **Isolation.** A file that fails (not a video, truncated, unwritable output...) is recorded with
   its reason and the batch goes on.
 * **Clean stop.** Ctrl-C (``KeyboardInterrupt``) or a set ``cancel`` event stops the batch at the
@@ -26,7 +28,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mattekit.errors import Cancelled, InputError, MattekitError, OutputError
-from mattekit.io.atomic import remove_partials
+from mattekit.io.atomic import file_key
+from mattekit.params import validate_cancel, validate_downsample_ratio, validate_output_video_mbps
 
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 VIDEO_OUTPUTS = ("composition", "alpha", "foreground")
@@ -41,10 +44,12 @@ class FileOutcome:
         status: ``"done"``, ``"skipped"`` (complete outputs existed), ``"failed"`` or
             ``"cancelled"``.
         outputs: the output paths (written, or found complete when skipped).
-        reason: why it failed or was skipped (one line), else ``""``.
+        reason: why it failed or was skipped (one line), what was lost when it was done from a
+            damaged input (:attr:`~mattekit.pipeline.video.VideoResult.warning`), else ``""``.
         seconds: wall-clock time spent on it.
         frames: frames matted (videos; 1 for an image; 0 when not processed).
         label: the file's path relative to the folder it was found in (for display).
+        exit_code: the CLI exit code of its error when failed (2 input, 3 output, 4 model, 1 other).
     """
 
     source: Path
@@ -54,6 +59,7 @@ class FileOutcome:
     seconds: float = 0.0
     frames: int = 0
     label: str = ""
+    exit_code: int = 0
 
 
 @dataclass
@@ -111,11 +117,20 @@ def find_files(root: str | os.PathLike, suffixes: Iterable[str], recursive: bool
 
 
 def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[Path, Path]]:
-    """(file, its path relative to its folder input, without suffix) for every input."""
+    """(file, its path relative to its folder input, without suffix) for every input.
+
+    Raises:
+        mattekit.errors.OutputError: the output folder is one of the input folders (the results
+            would mix with the inputs, be taken as inputs on the next run, and could replace them).
+    """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     pairs = []
+    out = output_dir.resolve()
     for item in map(Path, inputs):
+        if item.is_dir() and item.resolve() == out:
+            raise OutputError(output_dir, "the output folder is the input folder; the results would mix "
+                                          "with the files they come from (choose another output folder)")
         if item.is_dir():
             for file in find_files(item, suffixes, recursive, exclude=output_dir):
                 pairs.append((file, file.relative_to(item).with_suffix("")))
@@ -129,44 +144,54 @@ def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[P
             for f, rel in pairs]
 
 
-def _reason(exc: BaseException) -> str:
-    """One line: the problem of a user error (its path is the row's file), else type and message."""
-    problem = getattr(exc, "problem", None)
+def _reason(exc: BaseException, source: Path) -> str:
+    """One line: the problem of a user error (with its path when that is not the row's file, e.g.
+    an output on a full disk), else the exception's type and message."""
     if isinstance(exc, MattekitError):
-        path = getattr(exc, "path", None)
-        return problem if problem and path else str(exc)
+        path, problem = getattr(exc, "path", None), getattr(exc, "problem", None)
+        return problem if problem and path and Path(path) == source else str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
-def _run(jobs: list[tuple[Path, dict[str, Path], str]], process: Callable[[Path, dict[str, Path]], int],
+def _run(jobs: list[tuple[Path, dict[str, Path], str]],
+         process: Callable[[Path, dict[str, Path]], tuple[int, str | None]],
          overwrite: bool, cancel: threading.Event | None,
          on_file: Callable[[FileOutcome, int, int], None] | None,
          on_start: Callable[[Path, int, int], None] | None) -> BatchResult:
     result = BatchResult()
     total = len(jobs)
+    # every input of the batch is protected from every file's outputs (a.png's a_alpha.png may be
+    # another input); one (device, inode) set look-up per output, before the "complete output
+    # exists" test, so an input is never taken for a finished output
+    inputs = {key: source for source, _, _ in jobs if (key := file_key(source)) is not None}
     for i, (source, targets, label) in enumerate(jobs):
         if cancel is not None and cancel.is_set():
             result.cancelled = True
             break
         outputs = list(targets.values())
-        if not overwrite and all(p.exists() for p in outputs):
+        clash = next((p for p in outputs if file_key(p) in inputs), None)
+        # without overwrite only the missing outputs are written: an existing one is never replaced
+        todo = targets if overwrite else {k: p for k, p in targets.items() if not os.path.lexists(p)}
+        if clash is not None:
+            outcome = FileOutcome(source, FAILED, [], f"is the same as the input {inputs[file_key(clash)]}; "
+                                                      "choose another output folder", exit_code=3)
+        elif not todo:
             outcome = FileOutcome(source, SKIPPED, outputs, "complete output exists")
         else:
             if on_start is not None:
                 on_start(source, i, total)
             started = time.perf_counter()
             try:
-                for target in outputs:
-                    remove_partials(target)
-                frames = process(source, targets)
-                outcome = FileOutcome(source, DONE, outputs, "", time.perf_counter() - started, frames)
+                frames, warning = process(source, todo)
+                outcome = FileOutcome(source, DONE, outputs, warning or "", time.perf_counter() - started, frames)
             except (Cancelled, KeyboardInterrupt) as exc:
                 reason = str(exc) if isinstance(exc, Cancelled) else "interrupted"
                 reason = reason.removeprefix(f"{source}: ")
                 outcome = FileOutcome(source, CANCELLED, [], reason, time.perf_counter() - started)
                 result.cancelled = True
             except Exception as exc:  # one file's error (ours or a library's) must not end the batch
-                outcome = FileOutcome(source, FAILED, [], _reason(exc), time.perf_counter() - started)
+                outcome = FileOutcome(source, FAILED, [], _reason(exc, source), time.perf_counter() - started,
+                                      exit_code=getattr(exc, "exit_code", 1))
         outcome.label = label
         result.outcomes.append(outcome)
         if on_file is not None:
@@ -222,6 +247,8 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     Raises:
         mattekit.errors.InputError: an input does not exist, or no video file was found.
         ValueError: unknown ``output_type`` or output kind.
+        mattekit.errors.ParameterError: ``downsample_ratio`` or ``output_video_mbps`` out of range
+            or ``cancel`` not an Event (see :mod:`mattekit.params`), before any file is touched.
     """
     from mattekit.compose.background import parse_background
     from mattekit.io.video_reader import VIDEO_SUFFIXES
@@ -231,6 +258,9 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
 
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
+    validate_downsample_ratio(downsample_ratio)
+    validate_output_video_mbps(output_video_mbps)
+    validate_cancel(cancel)
     kinds = tuple(dict.fromkeys(outputs))
     unknown = [k for k in kinds if k not in VIDEO_OUTPUTS]
     if unknown or not kinds:
@@ -254,7 +284,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
              (rel.parent / f.name).as_posix()) for f, rel in pairs]
     session = new_session(model)
 
-    def process(source: Path, targets: dict[str, Path]) -> int:
+    def process(source: Path, targets: dict[str, Path]) -> tuple[int, str | None]:
         result = convert_video(source, output_type=output_type,
                                output_composition=targets.get("composition"),
                                output_alpha=targets.get("alpha"),
@@ -262,7 +292,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                                output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
                                background=background, progress=progress, model=session,
                                overwrite=True, cancel=cancel, preset=preset)
-        return result.frames
+        return result.frames, result.warning and result.warning.removeprefix(f"{source}: ")
 
     return _run(jobs, process, overwrite, cancel, on_file, on_start)
 
@@ -306,15 +336,18 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
 
     Raises:
         mattekit.errors.InputError: an input does not exist, or no image was found.
+        mattekit.errors.ParameterError: ``downsample_ratio`` out of range or ``cancel`` not an
+            Event, before any file is touched.
     """
-    import numpy as np
-
     from mattekit.compose.background import parse_background
     from mattekit.compose.composite import composite as blend
+    from mattekit.io.atomic import check_outputs, existing_paths
     from mattekit.io.image import IMAGE_SUFFIXES, read_image, write_image
     from mattekit.models import new_session
     from mattekit.pipeline.image import matte_image
 
+    validate_downsample_ratio(downsample_ratio)
+    validate_cancel(cancel)
     out_root = Path(output_dir)
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if len(items) == 1 and not Path(items[0]).exists():
@@ -338,23 +371,21 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
     session = new_session(model)
     kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
 
-    def process(source: Path, targets: dict[str, Path]) -> int:
-        for target in targets.values():
-            if target.resolve() == source.resolve():
-                raise OutputError(target, "output path is the same as the input; choose another folder")
+    def process(source: Path, targets: dict[str, Path]) -> tuple[int, None]:
+        check_outputs(targets.values(), existing_paths(source, background, session), overwrite=True)
         rgb = read_image(source)
         matte = matte_image(rgb, session, downsample_ratio, **kwargs)
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"{source}: cancelled")
-        targets["rgba"].parent.mkdir(parents=True, exist_ok=True)
-        write_image(targets["rgba"], matte.rgba())
+        if "rgba" in targets:
+            write_image(targets["rgba"], matte.rgba())
         if "alpha" in targets:
-            write_image(targets["alpha"], np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            write_image(targets["alpha"], matte.alpha_image())
         if "composite" in targets:
             h, w = matte.alpha.shape
             write_image(targets["composite"],
                         blend(matte.fgr, matte.alpha, background.frame(0, h, w, rgb, matte.alpha)))
-        return 1
+        return 1, None
 
     try:
         return _run(jobs, process, overwrite, cancel, on_file, on_start)

@@ -6,9 +6,11 @@ import os
 
 import numpy as np
 
+from mattekit.errors import InputError
 from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import to_src
+from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -22,6 +24,15 @@ STILL_PASSES = 3
 # (benchmarks/fg_estimate.py, figures in docs/outputs.md)
 FG_ESTIMATES = ("ml", "network")
 DEFAULT_FG_ESTIMATE = "ml"
+# Memory bound: an image of more pixels than this is matted by the network at a working size of
+# about this many pixels, its alpha (and foreground) brought to full size by a guided upsampling in
+# bands of rows, and the multilevel foreground solved in tiles of this many pixels. 4 MP keeps a
+# 48-megapixel photo under 2 GiB; the alpha's mean difference from a full-size run grows with the
+# scale factor (benchmarks/image_cap.py, docs/outputs.md). Images up to this size are matted
+# exactly as before.
+WORKING_PIXELS = 4_000_000
+# the smallest width and height matted (a 1×1 image is matted; 0 pixels is refused)
+MIN_SIZE = 1
 
 
 def matte_image(image: "str | os.PathLike | np.ndarray",
@@ -37,13 +48,22 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     3 passes comes from a measurement on real photos (see ``STILL_PASSES``). A per-frame model
     (ISNet, a model with a card) runs once.
 
+    Memory is bounded by design: an image of more than :data:`WORKING_PIXELS` pixels (4 MP;
+    ``MATTEKIT_WORKING_PIXELS`` overrides it) is matted at a working size of about that many
+    pixels (area-averaged), and its alpha (and, with ``fg_estimate="network"``, foreground) is
+    brought to full size by a guided upsampling with the full photo, in bands of rows
+    (:mod:`mattekit.pipeline.upsample`); ``refine`` then works at the working size and ``"ml"``
+    solves the full-size foreground in tiles. Peak memory is then about 20 bytes per pixel of
+    the photo plus a constant (measured: docs/outputs.md). Smaller images are matted at their
+    own size, exactly as before. Any size from 1×1 up is matted.
+
     Args:
         image: a path, or an H×W×3 uint8 RGB array.
         model: ``None``, a registered model name, an ONNX path or a
             :class:`~mattekit.models.ModelSession` (see :func:`mattekit.models.new_session`).
-        downsample_ratio: ratio in (0, 1]; ``None`` uses the model's size policy (RVM:
-            ``min(512 / max(H, W), 1)``).
-        passes: how many times the frame is fed through a recurrent network (>= 1).
+        downsample_ratio: ratio in (0, 1]; ``None`` uses the model's own (RVM: ``min(512 / max(H,
+            W), 1)``; see :func:`mattekit.params.validate_downsample_ratio`; ``0`` is refused, not auto).
+        passes: how many times the frame is fed through a recurrent network, in [1, 100].
         fg_estimate: where ``fgr`` comes from: ``"ml"`` re-estimates it from the image and the
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
@@ -58,54 +78,147 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         A :class:`Matte`.
 
     Raises:
-        mattekit.errors.InputError: the file is missing or not an image.
-        ValueError: the array is not H×W×3 uint8, ``passes`` < 1 or an unknown ``fg_estimate``.
+        mattekit.errors.InputError: the file is missing, not an image or has 0 pixels; memory
+            ran out ("out of memory matting this W×H image").
+        mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio`` or ``passes`` out
+            of range, or a ratio that leaves the network less than 1 px of this image.
+        mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number.
+        ValueError: the array is not H×W×3 uint8 or has 0 pixels, or an unknown ``fg_estimate``.
     """
     from mattekit.io.image import read_image
 
+    validate_downsample_ratio(downsample_ratio)
+    passes = validate_passes(passes)
+    if fg_estimate not in FG_ESTIMATES:
+        raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be an H×W×3 uint8 RGB array, got {image.shape} {image.dtype}")
         rgb = image
     else:
         rgb = read_image(image)
-    if passes < 1:
-        raise ValueError(f"passes must be >= 1, not {passes}")
-    if fg_estimate not in FG_ESTIMATES:
-        raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
+    height, width = _check_size(rgb, image)
     session = new_session(model)
-    src = to_src(rgb)
+    if downsample_ratio is None:
+        ratio = session.auto_downsample_ratio(height, width)
+    else:
+        ratio = validate_downsample_ratio(downsample_ratio, height, width,
+                                          source=None if isinstance(image, np.ndarray) else image)
+    try:
+        return _matte(rgb, session, ratio, downsample_ratio is None, passes, fg_estimate, refine,
+                      working_pixels())
+    except MemoryError:
+        raise InputError(_name(image), f"out of memory matting this {width}×{height} image "
+                                       f"({height * width / 1e6:.0f} megapixels)") from None
+
+
+def working_pixels() -> int:
+    """The largest image (in pixels) matted at its own size: :data:`WORKING_PIXELS`, or the
+    environment variable ``MATTEKIT_WORKING_PIXELS`` when set (e.g. lowered in tests).
+
+    Raises:
+        mattekit.errors.InputError: the variable is not a whole number >= 1.
+    """
+    text = os.environ.get("MATTEKIT_WORKING_PIXELS")
+    if text is None:
+        return WORKING_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError("MATTEKIT_WORKING_PIXELS", f"must be a whole number of pixels >= 1, not {text!r}")
+    return value
+
+
+def _name(image) -> str:
+    return "image array" if isinstance(image, np.ndarray) else os.fspath(image)
+
+
+def _check_size(rgb: np.ndarray, image) -> tuple[int, int]:
+    """(height, width) of the image, refusing an empty one (see :data:`MIN_SIZE`)."""
+    height, width = rgb.shape[:2]
+    if height < MIN_SIZE or width < MIN_SIZE:
+        problem = f"image is {width}×{height} pixels; at least {MIN_SIZE}×{MIN_SIZE} is needed"
+        if isinstance(image, np.ndarray):
+            raise ValueError(problem)
+        raise InputError(_name(image), problem)
+    return height, width
+
+
+def _working_ratio(ratio: float, height: int, width: int, work_height: int, work_width: int) -> float:
+    """The downsample ratio at the working size for a ratio given for the full image: the encoder
+    sees what ``ratio`` gives of the full image, at most the working size itself, and at least
+    1 px on each side. (With auto, the model's own ratio for the working size is used instead.)"""
+    scaled = min(1.0, ratio * max(height / work_height, width / work_width))
+    return max(scaled, min_downsample_ratio(work_height, work_width))
+
+
+def _matte(rgb: np.ndarray, session: ModelSession, ratio: float, auto: bool, passes: int, fg_estimate: str,
+           refine: bool, max_pixels: int) -> Matte:
+    """Matte at the working size (:func:`~mattekit.pipeline.upsample.working_size`) and bring alpha
+    (and the network's foreground) up to the full size with a guided upsampling, in bands; the
+    multilevel foreground is solved at full size in tiles of ``max_pixels``."""
+    import cv2
+
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
+    from mattekit.pipeline.upsample import working_size
+
+    height, width = rgb.shape[:2]
+    work_height, work_width = working_size(height, width, max_pixels)
+    full = (work_height, work_width) == (height, width)
+    small = rgb if full else cv2.resize(rgb, (work_width, work_height), interpolation=cv2.INTER_AREA)
+    if not full:
+        ratio = (session.auto_downsample_ratio(work_height, work_width) if auto else
+                 _working_ratio(ratio, height, width, work_height, work_width))
+    src = to_src(small)
     state = session.initial_state()
-    for _ in range(passes if session.capabilities.recurrent else 1):
-        result = session.step(src, state, downsample_ratio)
+    passes = passes if session.capabilities.recurrent else 1
+    for n in range(passes):
+        result = session.step(src, state, ratio, release_memory=n == passes - 1)
         state = result.state
+    del src, state
     alpha = result.pha[0, 0]
     if refine:
         from mattekit.classical.refine import refine_alpha
 
-        alpha = refine_alpha(rgb, alpha).astype(np.float32, copy=False)
-    if fg_estimate == "ml" or result.fgr is None:
-        fgr = estimate_foreground_ml(rgb, alpha)
+        alpha = refine_alpha(small, alpha).astype(np.float32, copy=False)
+    network_fgr = None if result.fgr is None else result.fgr[0]  # 3×h×w, or None: the model has none
+    del result
+    if not full:
+        alpha, network_fgr = _upsample(rgb, small, alpha, network_fgr if fg_estimate == "network" else None)
+    if fg_estimate == "ml" or network_fgr is None:
+        del network_fgr
+        fgr = estimate_foreground_ml(rgb, alpha, max_pixels)
+    elif full:
+        fgr = np.ascontiguousarray(network_fgr.transpose(1, 2, 0))
     else:
-        fgr = np.ascontiguousarray(result.fgr[0].transpose(1, 2, 0))
+        fgr = network_fgr
     return Matte(alpha=alpha, fgr=fgr, image=rgb)
 
 
-def estimate_foreground_ml(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Foreground colour from an image and its alpha, by pymatting's multilevel estimation.
+def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
+              network_fgr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Full-size alpha (H×W float32) and, when given, foreground (H×W×3 float32) from their
+    working-size versions (h×w and 3×h×w), guided by the full-size image (:mod:`upsample`)."""
+    from mattekit.pipeline.upsample import fit_coefficients, guided_upsample
 
-    Germer, Uelwer, Conrad, Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020
-    (``pymatting.estimate_foreground_ml``). Runs in float32 to halve its memory.
+    height, width = rgb.shape[:2]
+    scale = np.float32(1.0 / 255.0)
 
-    Args:
-        rgb: H×W×3 uint8 RGB.
-        alpha: H×W float32 in 0..1.
+    def gray_rows(image):
+        return lambda band: image[band].sum(axis=2, dtype=np.float32) * np.float32(1.0 / 765.0)
 
-    Returns:
-        H×W×3 float32 RGB in 0..1 (straight).
-    """
-    from pymatting import estimate_foreground_ml as ml
+    def channel_rows(image, c):
+        return lambda band: image[band, :, c].astype(np.float32) * scale
 
-    image = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
-    fgr = ml(image, np.clip(alpha, 0.0, 1.0).astype(np.float32))
-    return np.clip(fgr, 0.0, 1.0).astype(np.float32, copy=False)
+    out_alpha = np.empty((height, width), np.float32)
+    coefficients = fit_coefficients(gray_rows(small)(slice(None)), alpha)
+    guided_upsample(coefficients, gray_rows(rgb), out_alpha)
+    if network_fgr is None:
+        return out_alpha, None
+    out_fgr = np.empty((height, width, 3), np.float32)
+    for c in range(3):
+        coefficients = fit_coefficients(channel_rows(small, c)(slice(None)), network_fgr[c])
+        guided_upsample(coefficients, channel_rows(rgb, c), out_fgr[:, :, c])
+    return out_alpha, out_fgr

@@ -33,12 +33,14 @@ import numpy as np
 from mattekit.compose.background import Background, BlurBackground, parse_background
 from mattekit.compose.composite import FrameCompositor
 from mattekit.errors import Cancelled, InputError, OutputError
-from mattekit.io.atomic import check_output
+from mattekit.io.atomic import check_outputs, existing_paths
 from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
                                       check_preset, open_writer)
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import ArrayMatte, FrameMatte, to_src
+from mattekit.params import (validate_cancel, validate_downsample_ratio, validate_frame_rate,
+                             validate_output_video_mbps, validate_seq_chunk)
 from mattekit.pipeline.progress import Progress
 
 OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
@@ -66,7 +68,9 @@ class VideoResult:
         fps: ``frames / seconds``.
         outputs: output kind (``composition``, ``alpha``, ``foreground``) -> final path.
         downsample_ratio: the ratio used.
-        warning: a note for the user (e.g. a truncated input), or ``None``.
+        warning: a note for the user, or ``None``: frames lost to damaged data (skipped packets,
+            a file cut short) with their count; the outputs then hold the frames that decoded,
+            with their own timestamps, and audio that ends with the last of them.
     """
 
     frames: int
@@ -188,10 +192,12 @@ def convert_video(input_source: str | os.PathLike,
             prores, gif, png_sequence) without a ``background``, RGBA (person on transparency).
         output_alpha: the alpha matte (gray; 0 = background, 255 = person).
         output_foreground: the predicted foreground colour (RGB; RGBA for ``png_sequence``).
-        output_video_mbps: target bit rate of written videos in Mbit/s; default: H.264 CRF 18.
+        output_video_mbps: target bit rate of written videos in Mbit/s, in [0.01, 1000];
+            ``None`` (default): H.264 CRF 18.
         downsample_ratio: ratio in (0, 1] at which the encoder sees frames; ``None`` uses the
-            model's size policy (RVM: ``min(512 / max(H, W), 1)`` as RVM recommends).
-        seq_chunk: accepted for compatibility with RVM's API; must be >= 1. The ONNX export has
+            model's own (RVM: ``min(512 / max(H, W), 1)`` as RVM recommends, raised for frames over
+            512:1 so the shorter side keeps 1 px). ``0`` is refused, not taken as auto.
+        seq_chunk: accepted for compatibility with RVM's API; an integer in [1, 1024]. The ONNX export has
             no time axis, so frames are always stepped one at a time through the recurrent state.
         background: colour name, ``#rrggbb``, (r, g, b) tuple, image path, video path,
             ``"blur"``/``"blur:SIGMA"``, ``"transparent"`` or a
@@ -203,11 +209,12 @@ def convert_video(input_source: str | os.PathLike,
         model: ``None`` (the default model, fetched on first use), a registered name, an ONNX
             path, or a :class:`~mattekit.models.ModelSession` to reuse (see
             :func:`mattekit.models.new_session`). A per-frame model mattes each frame alone; when
-            it predicts no foreground colour, the frame's own colour is used (``docs/models.md``).
+            it predicts no foreground colour, it is estimated by blur fusion (``docs/models.md``).
         overwrite: replace existing outputs (they stay intact until the new one is complete).
         cancel: a :class:`threading.Event`; setting it stops the run and raises
             :class:`~mattekit.errors.Cancelled`.
-        frame_rate: frame rate given to a folder of frames (default 30); ignored for videos.
+        frame_rate: frame rate given to a folder of frames, in [0.01, 1000] (default 30);
+            ignored for videos.
         preset: libx264 speed preset of the ``video`` type (``ultrafast`` ... ``veryslow``,
             :data:`~mattekit.io.video_writer.X264_PRESETS`); ``None`` for mattekit's default
             (``ultrafast``, chosen by measurement: docs/benchmarks.md). ``veryfast`` makes files
@@ -219,18 +226,26 @@ def convert_video(input_source: str | os.PathLike,
 
     Raises:
         mattekit.errors.InputError: the input is missing, empty or not a video / frame folder.
-        mattekit.errors.OutputError: no output asked, an output equals the input or exists
-            (without ``overwrite``), or its folder is not writable.
+        mattekit.errors.OutputError: no output asked; an output is one of the job's inputs
+            (video, background, model file; also through a link) or holds one, is the current
+            folder, exists (without ``overwrite``), is a folder holding files mattekit did not
+            write there as that output (see :mod:`mattekit.io.atomic`), or cannot be written.
         mattekit.errors.Cancelled: ``cancel`` was set or Ctrl-C was pressed.
-        ValueError: ``output_type``, ``downsample_ratio``, ``seq_chunk`` or ``preset`` out of
-            range (or a preset for another type than ``video``).
+        mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio``, ``seq_chunk``,
+            ``output_video_mbps`` or ``frame_rate`` out of the range :mod:`mattekit.params`
+            documents, or a ratio that leaves the network less than 1 px of this input's frames.
+        mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number, or
+            ``cancel`` is not an Event.
+        ValueError: unknown ``output_type``, or ``preset`` not a libx264 preset (or given for
+            another type than ``video``).
     """
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
-    if downsample_ratio is not None and not 0 < downsample_ratio <= 1:
-        raise ValueError(f"downsample_ratio must be in (0, 1], not {downsample_ratio}")
-    if seq_chunk < 1:
-        raise ValueError(f"seq_chunk must be >= 1, not {seq_chunk}")
+    validate_downsample_ratio(downsample_ratio)
+    validate_seq_chunk(seq_chunk)
+    output_video_mbps = validate_output_video_mbps(output_video_mbps)
+    frame_rate = validate_frame_rate(frame_rate)
+    validate_cancel(cancel)
     check_preset(preset, output_type)
     requested = {"composition": output_composition, "alpha": output_alpha,
                  "foreground": output_foreground}
@@ -242,9 +257,8 @@ def convert_video(input_source: str | os.PathLike,
         raise InputError(input_path, "file not found")
     for p in requested.values():
         check_output_suffix(p, output_type)
-    finals = [check_output(p, [input_path], overwrite) for p in requested.values()]
-    if len(set(p.resolve() for p in finals)) != len(finals):
-        raise OutputError(finals[0], "the same path is given for two outputs")
+    check_outputs(requested.values(), existing_paths(input_path, background, model), overwrite,
+                  folder=output_type == "png_sequence")
     transparent_type = output_type in TRANSPARENT_TYPES
     bg = None
     if "composition" in requested:
@@ -261,12 +275,15 @@ def convert_video(input_source: str | os.PathLike,
     session = new_session(model)
     started = time.perf_counter()
     source = open_source(input_path, frame_rate)
-    ratio = downsample_ratio or session.auto_downsample_ratio(source.height, source.width)
-    if bg is not None:
-        bg.prepare(source.frame_rate)
     writers: dict[str, FrameWriter] = {}
     bar = Progress(progress, source.frame_count)
     try:
+        if downsample_ratio is None:
+            ratio = session.auto_downsample_ratio(source.height, source.width)
+        else:
+            ratio = validate_downsample_ratio(downsample_ratio, source.height, source.width, source=input_path)
+        if bg is not None:
+            bg.prepare(source.frame_rate)
         for kind, path in requested.items():
             writers[kind] = _open_writer(path, output_type, source, kind != "alpha",
                                          int(output_video_mbps * 1e6) if output_video_mbps else None, preset)
@@ -274,8 +291,8 @@ def convert_video(input_source: str | os.PathLike,
                                 str(input_path))
         finish = time.perf_counter()
         outputs = {}
-        for kind in list(writers):
-            outputs[kind] = writers[kind].close()
+        for kind in list(writers):  # frames lost: audio ends with the last frame, not the source's
+            outputs[kind] = writers[kind].close(cut_audio=source.warning is not None)
             del writers[kind]
         stage_seconds["finish"] = time.perf_counter() - finish
     except KeyboardInterrupt:
@@ -289,7 +306,7 @@ def convert_video(input_source: str | os.PathLike,
             bg.close()
     seconds = time.perf_counter() - started
     frames = source.frames_read
-    warning = f"{input_path}: {source.truncated}" if source.truncated else None
+    warning = f"{input_path}: {source.warning}" if source.warning else None
     return VideoResult(frames=frames, seconds=seconds, fps=frames / seconds if seconds else 0.0,
                        outputs=outputs, downsample_ratio=ratio, warning=warning,
                        stage_seconds=stage_seconds)
@@ -400,10 +417,9 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             # the full-resolution outputs are computed by the writers, band by band, as each
             # needs them (mattekit.models.base.FrameMatte); the matte reads frame.rgb, not src
             matte, state = session.step_deferred(src, state, ratio, guide=frame.rgb)
-            if isinstance(matte, ArrayMatte) and matte.fgr_array is None and needs_fgr:
-                # no foreground prediction: the frame's own colour (measured, docs/models.md)
-                matte = ArrayMatte(matte.pha, src.copy())
             busy["network"] += time.perf_counter() - t0
+            if isinstance(matte, ArrayMatte) and matte.fgr_array is None and needs_fgr:
+                matte = ArrayMatte(matte.pha, _estimate_fgr(src, matte.pha))
             if src is not None:
                 free.put(src)
             for q in q_out.values():
@@ -439,7 +455,8 @@ def _render_output(kind: str, compositor: FrameCompositor, frame, matte: FrameMa
         kind: ``composition``, ``alpha`` or ``foreground``.
         compositor: this output's :class:`FrameCompositor` (the result is one of its buffers).
         frame: the :class:`~mattekit.io.video_reader.SourceFrame`.
-        matte: the frame's :class:`~mattekit.models.base.FrameMatte` (alpha and foreground on demand).
+        matte: the frame's :class:`~mattekit.models.base.FrameMatte` (alpha and foreground on
+            demand; the foreground of a model without one is supplied by :func:`_estimate_fgr`).
         bg: the background, or ``None`` for an RGBA composition.
         transparent_type: the output type keeps alpha (the foreground is then written as RGBA).
     """
@@ -454,3 +471,13 @@ def _render_output(kind: str, compositor: FrameCompositor, frame, matte: FrameMa
     if kind == "alpha":
         return compositor.render("gray", matte)
     return compositor.render("rgba" if transparent_type else "rgb", matte)
+
+
+def _estimate_fgr(src: np.ndarray, pha: np.ndarray) -> np.ndarray:
+    """Foreground colour (1×3×H×W) of a frame whose model predicts none, from the frame (1×3×H×W)
+    and its alpha (1×1×H×W): blur fusion, chosen by measurement (``docs/models.md``: 2.4x closer
+    to the true colour than the frame's own, 6x faster than the multilevel estimate)."""
+    from mattekit.classical.estimate_foreground_blur_fusion import estimate_foreground_blur_fusion
+
+    fgr = estimate_foreground_blur_fusion(src[0].transpose(1, 2, 0), pha[0, 0])
+    return np.ascontiguousarray(fgr.transpose(2, 0, 1))[None]

@@ -17,42 +17,44 @@ Data folder layout::
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
 import threading
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import anyio
 from fastapi import FastAPI, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 import mattekit
-from mattekit.errors import MattekitError
-from mattekit.server.db import FINAL_STATES, Job, JobStore, new_job_id
+from mattekit.errors import MattekitError, ParameterError
+from mattekit.params import parse, validate_downsample_ratio
+from mattekit.server.apidocs import add_docs
+from mattekit.server.db import FINAL_STATES, DamagedJob, Job, JobStore, new_job_id
 from mattekit.server.jobs import (OUTPUT_KINDS, VIDEO_FORMATS, Engine, JobRunner, background_arg,
                                   problem_text, video_format_supported)
 from mattekit.server.schemas import ErrorOut, HealthOut, JobListOut, JobOut
-from mattekit.server.uploads import MediaInfo, UploadError, probe_media, read_multipart
+from mattekit.server.security import Guard
+from mattekit.server.uploads import MediaInfo, UploadError, probe_media, read_multipart, storage_error
 
 log = logging.getLogger("mattekit.server")
 
 STATIC_DIR = Path(__file__).with_name("static")
 JOB_ID = r"^[0-9a-f]{32}$"
-ERRORS = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
-          413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut},
-          503: {"model": ErrorOut}}
-_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
-          413: "too_large", 415: "unsupported_media", 422: "invalid_request", 503: "busy"}
+ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)}
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media",
+          422: "invalid_request", 503: "busy"}
 
 _FORM_FIELDS = {
     "file": {"type": "string", "format": "binary", "description": "the image or video"},
@@ -89,9 +91,14 @@ class ServerConfig:
         sync_threads: images matted at once by ``POST /api/matte``; ``None``: one per two cores.
         sync_queue: ``POST /api/matte`` requests allowed to wait; more get 503.
         model: ``None``, a registered model name, an ONNX path, or a ``ModelSession``.
-        allowed_hosts: host names the ``Host`` header may carry (``None``: any). A server on
-            loopback lists only loopback names, so a web page whose domain is made to resolve to
-            127.0.0.1 (DNS rebinding) cannot use it.
+        allowed_hosts: host names the ``Host`` header may carry (``None``: any). ``serve`` lists
+            this machine's own names and addresses only (see
+            :func:`mattekit.server.security.machine_names`), so a web page whose domain is made to
+            resolve to this machine (DNS rebinding) cannot use it.
+        token: an access token every request must carry (``None``: none); see
+            :mod:`mattekit.server.security`.
+        image_slots: full-size images matted at once (image jobs and ``POST /api/matte``
+            together); the memory bound of the server grows with it.
     """
 
     data_dir: Path
@@ -103,6 +110,8 @@ class ServerConfig:
     sync_queue: int = 64
     model: object = None
     allowed_hosts: tuple[str, ...] | None = None
+    token: str | None = None
+    image_slots: int = 1
 
 
 def _error(status: int, detail: str, code: str | None = None) -> JSONResponse:
@@ -122,8 +131,12 @@ _BOOLEANS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "fals
 
 
 def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
-                  default_output: str = "composite") -> dict:
+                  default_output: str = "composite", size: tuple[int, int] | None = None) -> dict:
     """Check a form's options and return the job's ``options``.
+
+    Args:
+        size: the input's (width, height), to check that ``downsample_ratio`` leaves the network
+            at least one pixel on each side.
 
     Raises:
         ApiError: 422 naming the field and the accepted values.
@@ -148,17 +161,14 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
     if background == "blur":
         _check_blur_supported()
     options = {"output": output, "background": background or None, "model": _model_option(fields)}
-    ratio = (fields.get("downsample_ratio") or "auto").strip().lower()
-    if ratio in ("", "auto"):
-        options["downsample_ratio"] = None
-    else:
-        try:
-            value = float(ratio)
-        except ValueError:
-            value = float("nan")
-        if not 0 < value <= 1:
-            raise ApiError(422, "bad_option", f"downsample_ratio must be 'auto' or a number in (0, 1], not {ratio!r}")
-        options["downsample_ratio"] = value
+    try:  # the same validator as the CLI and the Python API
+        ratio = parse((fields.get("downsample_ratio") or "").strip() or "auto", validate_downsample_ratio,
+                      words={"auto": None})
+        if ratio is not None and size is not None:
+            validate_downsample_ratio(ratio, height=size[1], width=size[0])
+    except ParameterError as exc:
+        raise ApiError(422, "bad_option", str(exc)) from None
+    options["downsample_ratio"] = ratio
     refine = (fields.get("refine") or "false").strip().lower()
     if refine not in _BOOLEANS:
         raise ApiError(422, "bad_option", f"refine must be true or false, not {refine!r}")
@@ -217,10 +227,11 @@ def _check_blur_supported() -> None:
 
 
 def job_json(job: Job) -> dict:
-    """A job as the API shows it, with progress (fraction, fps, ETA) and download addresses."""
+    """A job as the API shows it, with progress (fraction, fps, ETA) and download addresses.
+
+    ``frames_done`` of a finished job is the number of frames written (fewer than
+    ``frames_total`` when frames were lost; ``warning`` then says why)."""
     total, done, fps = job.frames_total, job.frames_done, job.fps
-    if job.state == "done":
-        done = total if total else done
     fraction = min(done / total, 1.0) if total else None
     eta = (total - done) / fps if (job.state == "running" and total and fps) else None
     base = f"/api/jobs/{job.id}"
@@ -234,7 +245,8 @@ def job_json(job: Job) -> dict:
         "outputs": [dict(o, url=f"{base}/outputs/{o['name']}") for o in job.outputs]
         if job.state == "done" else [],
         "input_url": f"{base}/input",
-        "error": job.error, "note": job.note, "cancel_requested": job.cancel_requested,
+        "error": job.error, "note": job.note, "warning": job.warning,
+        "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
     }
 
@@ -258,12 +270,13 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
     for d in (jobs_dir, uploads_dir):
         d.mkdir(parents=True, exist_ok=True)
     store = JobStore(data / "jobs.db")
-    engine = Engine(cfg.model)
+    engine = Engine(cfg.model, cfg.image_slots)
     runner = JobRunner(store, jobs_dir, engine, cfg.video_workers, cfg.image_workers)
     sync_threads = cfg.sync_threads or max(1, min(4, (os.cpu_count() or 1) // 2))
     limiter = anyio.CapacityLimiter(sync_threads)
     waiting = {"n": 0}
     waiting_lock = threading.Lock()
+    reported_damaged: set[str] = set()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -280,26 +293,16 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
             store.close()
 
     app = FastAPI(title="mattekit", version=mattekit.__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="Automatic human matting of images and videos (Robust Video Matting). "
                   "Create jobs with a multipart upload, follow their progress, download the results; "
                   "or matte one image synchronously with POST /api/matte.")
     app.state.store, app.state.runner, app.state.config = store, runner, cfg
     app.state.data_dir = data
 
-    # -- requests from other web sites ------------------------------------------------------------
-
-    @app.middleware("http")
-    async def same_origin_only(request: Request, call_next):
-        """Refuse a Host header not in ``allowed_hosts``, and changes asked by another site's page
-        (a browser sends ``Origin`` with them; a form on any web site could otherwise post here)."""
-        host = request.headers.get("host", "")
-        if cfg.allowed_hosts is not None and _host_name(host) not in cfg.allowed_hosts:
-            return _error(400, f"host {host!r} is not served here", "bad_host")
-        origin = request.headers.get("origin")
-        if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
-            if urlsplit(origin).netloc.lower() != host.lower():
-                return _error(403, f"requests from another site ({origin}) are refused", "cross_origin")
-        return await call_next(request)
+    # -- Host names, the token, other web sites, security headers, unhandled errors (JSON 500) ---
+    app.add_middleware(Guard, allowed_hosts=cfg.allowed_hosts, token=cfg.token)
+    add_docs(app)
 
     # -- errors: always JSON {"detail", "code"} ------------------------------------------------
 
@@ -328,10 +331,9 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return _error(422, "; ".join(parts) or "invalid request", "invalid_request")
 
-    @app.exception_handler(Exception)
-    async def _internal_error(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, f"internal error ({type(exc).__name__})", "internal")
+    @app.exception_handler(DamagedJob)
+    async def _damaged_job(request: Request, exc: DamagedJob):
+        return _error(500, f"{exc}; delete it (DELETE /api/jobs/{exc.job_id})", "damaged_job")
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -359,7 +361,7 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
 
     # -- the page --------------------------------------------------------------------------------
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def index():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
@@ -393,19 +395,26 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                 kinds = ("image", "video") if info.kind == "video" else ("image",)
                 bg_info = await run_in_threadpool(probe_media, bg_file.path, max_pixels=cfg.max_pixels,
                                                   kinds=kinds)
-            options = parse_options(form.fields, info.kind, bg_file is not None)
+            options = parse_options(form.fields, info.kind, bg_file is not None,
+                                    size=(info.width, info.height))
             job_id = new_job_id()
             job_dir = jobs_dir / job_id
-            job_dir.mkdir()
             input_name = "input" + info.suffix
-            os.replace(upload.path, job_dir / input_name)
-            if bg_file is not None and options["background"] == "image":
-                options["background_file"] = "background" + bg_info.suffix
-                os.replace(bg_file.path, job_dir / options["background_file"])
-            job = Job(id=job_id, kind=info.kind, state="queued", created=time.time(),
-                      filename=upload.filename or input_name, input=input_name,
-                      media=info.as_dict(), options=options, frames_total=info.frames)
-            await run_in_threadpool(store.insert, job)
+            try:
+                job_dir.mkdir()
+                os.replace(upload.path, job_dir / input_name)
+                if bg_file is not None and options["background"] == "image":
+                    options["background_file"] = "background" + bg_info.suffix
+                    os.replace(bg_file.path, job_dir / options["background_file"])
+                job = Job(id=job_id, kind=info.kind, state="queued", created=time.time(),
+                          filename=upload.filename or input_name, input=input_name,
+                          media=info.as_dict(), options=options, frames_total=info.frames)
+                await run_in_threadpool(store.insert, job)
+            except BaseException as exc:
+                await run_in_threadpool(shutil.rmtree, job_dir, True)
+                if isinstance(exc, OSError):
+                    raise storage_error(exc, "the job") from None
+                raise
         finally:
             form.cleanup()
         runner.notify()
@@ -416,8 +425,13 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
                         state: str | None = Query(None, description="comma-separated states")):
         """Jobs, newest first."""
         states = [s for s in (state or "").split(",") if s]
-        jobs = await run_in_threadpool(store.list, limit, offset, states)
-        return {"jobs": [job_json(j) for j in jobs]}
+        jobs, damaged = await run_in_threadpool(store.list, limit, offset, states)
+        for bad in damaged:
+            if bad.job_id not in reported_damaged:  # once per row, not at every poll of the page
+                reported_damaged.add(bad.job_id)
+                log.warning("skipping a damaged row of %s: %s", store.path.name, bad)
+        return {"jobs": [job_json(j) for j in jobs],
+                "damaged": [{"id": bad.job_id, "problem": bad.problem} for bad in damaged]}
 
     @app.get("/api/jobs/{job_id}", response_model=JobOut, responses=ERRORS, tags=["jobs"])
     async def read_job(job_id: str = PathParam(pattern=JOB_ID)):
@@ -436,9 +450,12 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
 
     @app.delete("/api/jobs/{job_id}", status_code=204, responses=ERRORS, tags=["jobs"])
     async def delete_job(job_id: str = PathParam(pattern=JOB_ID)):
-        """Delete a job and its files (a running job is cancelled first)."""
-        job = await run_in_threadpool(get_job, job_id)
-        if job.state not in FINAL_STATES:
+        """Delete a job and its files (a running job is cancelled first); also a damaged row."""
+        try:
+            job = await run_in_threadpool(get_job, job_id)
+        except DamagedJob:
+            job = None
+        if job is not None and job.state not in FINAL_STATES:
             await run_in_threadpool(runner.cancel, job_id)
         if not await run_in_threadpool(runner.wait_stopped, job_id, 10.0):
             raise ApiError(409, "still_running", "the job is still stopping; try again in a moment")
@@ -462,10 +479,15 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
 
     @app.get("/api/jobs/{job_id}/input", responses=ERRORS, tags=["jobs"], response_class=FileResponse)
     async def download_input(job_id: str = PathParam(pattern=JOB_ID)):
-        """The uploaded file (for before/after previews)."""
+        """The uploaded file (for before/after previews), with the content type found in its
+        content when it was uploaded (never one guessed from the name the client gave)."""
         job = await run_in_threadpool(get_job, job_id)
         path = job_file(job, job.input)
-        return FileResponse(path, filename=job.filename)
+        media_type = job.media.get("media_type")
+        if not isinstance(media_type, str) or not media_type.startswith(("image/", "video/")):
+            media_type = "application/octet-stream"  # a job stored before the type was recorded
+        name = (Path(job.filename).stem or "input") + Path(job.input).suffix
+        return FileResponse(path, media_type=media_type, filename=name, content_disposition_type="inline")
 
     @app.post("/api/matte", responses={**ERRORS, 200: {"content": {"image/png": {}},
                                                         "description": "the PNG result"}},
@@ -483,46 +505,46 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
             form = await receive(request)
             try:
                 upload = form.files["file"]
-                await run_in_threadpool(probe_media, upload.path, max_pixels=cfg.max_pixels, kinds=("image",))
+                info = await run_in_threadpool(probe_media, upload.path, max_pixels=cfg.max_pixels,
+                                               kinds=("image",))
                 bg_file = form.files.get("background_file")
                 if bg_file is not None:
                     await run_in_threadpool(probe_media, bg_file.path, max_pixels=cfg.max_pixels,
                                             kinds=("image",))
-                options = parse_options(form.fields, "image", bg_file is not None, default_output="transparent")
+                options = parse_options(form.fields, "image", bg_file is not None, default_output="transparent",
+                                        size=(info.width, info.height))
                 background = background_arg(options["background"], bg_file.path if bg_file else None)
+                result = uploads_dir / f"result-{uuid.uuid4().hex}.png"
 
-                def work() -> bytes:
-                    from PIL import Image
+                def work() -> None:
+                    from mattekit.io.image import write_image
 
-                    matte = engine.matte_image(upload.path, options["downsample_ratio"], options["output"],
-                                               options["refine"], model=options["model"])
-                    array = engine.render_image(matte, options["output"], background)
-                    buf = io.BytesIO()
-                    Image.fromarray(array).save(buf, format="PNG", compress_level=3)
-                    return buf.getvalue()
+                    # one full-size image at a time with the image jobs; the PNG goes to a file,
+                    # so no encoded copy is held in memory while it is sent
+                    with engine.image_slot():
+                        matte = engine.matte_image(upload.path, options["downsample_ratio"],
+                                                   options["output"], options["refine"], model=options["model"])
+                        array = engine.render_image(matte, options["output"], background)
+                        del matte
+                        write_image(result, array, compress_level=3)
+                        del array
 
-                png = await anyio.to_thread.run_sync(work, limiter=limiter)
+                try:
+                    await anyio.to_thread.run_sync(work, limiter=limiter)
+                except OSError as exc:
+                    result.unlink(missing_ok=True)
+                    raise storage_error(exc, "the result") from None
             finally:
                 form.cleanup()
         finally:
             with waiting_lock:
                 waiting["n"] -= 1
         stem = Path(upload.filename).stem or "image"
-        return Response(png, media_type="image/png",
-                        headers={"Content-Disposition": f'inline; filename="{_ascii(stem)}_{options["output"]}.png"'})
+        return FileResponse(result, media_type="image/png", content_disposition_type="inline",
+                            filename=f"{_ascii(stem)}_{options['output']}.png",
+                            background=BackgroundTask(result.unlink, missing_ok=True))
 
     return app
-
-
-def _host_name(host: str) -> str:
-    """``"127.0.0.1:7860"`` -> ``"127.0.0.1"``, ``"[::1]:7860"`` -> ``"::1"``."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
-
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _ascii(text: str) -> str:

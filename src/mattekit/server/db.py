@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the ``warning`` column
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINAL_STATES = ("done", "failed", "cancelled")
@@ -48,11 +48,24 @@ CREATE TABLE IF NOT EXISTS jobs (
     fps              REAL,
     error            TEXT,
     note             TEXT,
+    warning          TEXT,                       -- what went wrong without failing the job
     attempts         INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
 """
+
+
+class StoreError(Exception):
+    """The database file cannot be used (not SQLite, damaged, unreadable); ``str()`` is one line."""
+
+
+class DamagedJob(Exception):
+    """A row whose values do not make a job (edited or damaged on disk); ``str()`` says why."""
+
+    def __init__(self, job_id: str, problem: str):
+        super().__init__(f"job {job_id}: {problem}")
+        self.job_id, self.problem = job_id, problem
 
 
 @dataclass
@@ -75,16 +88,43 @@ class Job:
     fps: float | None = None
     error: str | None = None
     note: str | None = None
+    warning: str | None = None
     attempts: int = 0
     cancel_requested: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
+        """The job of one row.
+
+        Raises:
+            DamagedJob: a value of the wrong type or JSON that does not parse.
+        """
         data = dict(row)
-        for key in ("media", "options", "outputs"):
-            data[key] = json.loads(data[key])
+        job_id = str(data.get("id"))
+        try:
+            for key, kind in (("media", dict), ("options", dict), ("outputs", list)):
+                data[key] = json.loads(data[key])
+                if not isinstance(data[key], kind):
+                    raise ValueError(f"{key} is not a JSON {kind.__name__}")
+            if not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in data["outputs"]):
+                raise ValueError("outputs has an entry without a name")
+            for key, kinds in _COLUMN_TYPES.items():
+                if not isinstance(data[key], kinds) or isinstance(data[key], bool):
+                    raise ValueError(f"{key} is {type(data[key]).__name__}")
+            if data["state"] not in STATES or data["kind"] not in ("image", "video"):
+                raise ValueError(f"state {data['state']!r} / kind {data['kind']!r} unknown")
+        except (TypeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+            raise DamagedJob(job_id, str(exc).splitlines()[0][:200]) from None
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
+
+
+_NUMBER = (int, float)
+_COLUMN_TYPES = {"id": str, "kind": str, "state": str, "created": _NUMBER, "filename": str, "input": str,
+                 "started": (*_NUMBER, type(None)), "finished": (*_NUMBER, type(None)),
+                 "frames_done": int, "frames_total": (int, type(None)), "fps": (*_NUMBER, type(None)),
+                 "error": (str, type(None)), "note": (str, type(None)), "warning": (str, type(None)),
+                 "attempts": int, "cancel_requested": int}
 
 
 def new_job_id() -> str:
@@ -96,7 +136,12 @@ class JobStore:
     """Jobs in an SQLite file.
 
     Args:
-        path: the database file; created with its folder when missing.
+        path: the database file; created with its folder when missing. A version-1 database gets
+            the ``warning`` column.
+
+    Raises:
+        StoreError: the file is not an SQLite database, or not one with a ``jobs`` table of this
+            shape, or cannot be opened.
 
     All methods are thread-safe.
     """
@@ -105,13 +150,30 @@ class JobStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                     timeout=30.0)
+        try:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                         timeout=30.0)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the job database ({exc})") from None
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "jobs" not in tables:  # another program's database
+                raise sqlite3.DatabaseError(f"it has tables ({', '.join(sorted(tables))[:100]}) but no jobs table")
+            self._conn.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(jobs)")}
+            if "warning" not in columns:  # a version-1 database
+                self._conn.execute("ALTER TABLE jobs ADD COLUMN warning TEXT")
+            missing = set(_COLUMN_TYPES) - {r["name"] for r in self._conn.execute("PRAGMA table_info(jobs)")}
+            if missing:
+                raise sqlite3.DatabaseError(f"its jobs table lacks {', '.join(sorted(missing))}")
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"not a usable mattekit job database ({exc}); move it away to start "
+                             "with an empty one") from None
 
     def close(self) -> None:
         with self._lock:
@@ -120,12 +182,18 @@ class JobStore:
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
+        """The job ``job_id``, or ``None``.
+
+        Raises:
+            DamagedJob: its row does not make a job.
+        """
         with self._lock:
             row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 
-    def list(self, limit: int = 100, offset: int = 0, states: Iterable[str] | None = None) -> list[Job]:
-        """Jobs, newest first."""
+    def list(self, limit: int = 100, offset: int = 0, states: Iterable[str] | None = None
+             ) -> tuple[list[Job], list[DamagedJob]]:
+        """Jobs, newest first, and the rows of that page that do not make a job (skipped)."""
         sql, args = "SELECT * FROM jobs", []
         states = list(states or [])
         if states:
@@ -135,7 +203,13 @@ class JobStore:
         args += [limit, offset]
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
-        return [Job.from_row(r) for r in rows]
+        jobs, damaged = [], []
+        for row in rows:
+            try:
+                jobs.append(Job.from_row(row))
+            except DamagedJob as exc:
+                damaged.append(exc)
+        return jobs, damaged
 
     def count(self, states: Iterable[str]) -> int:
         states = list(states)
@@ -156,7 +230,12 @@ class JobStore:
         return job
 
     def claim_next(self, kinds: Iterable[str]) -> Job | None:
-        """Move the oldest queued job of one of ``kinds`` to ``running`` and return it."""
+        """Move the oldest queued job of one of ``kinds`` to ``running`` and return it.
+
+        Raises:
+            DamagedJob: that job's row does not make a job; it is marked ``failed`` (so it is not
+                claimed again) and the next call goes on with the next job.
+        """
         kinds = list(kinds)
         marks = ",".join("?" * len(kinds))
         with self._lock:
@@ -170,7 +249,7 @@ class JobStore:
                     return None
                 self._conn.execute(
                     "UPDATE jobs SET state = 'running', started = ?, finished = NULL,"
-                    " frames_done = 0, fps = NULL, error = NULL, cancel_requested = 0,"
+                    " frames_done = 0, fps = NULL, error = NULL, warning = NULL, cancel_requested = 0,"
                     " attempts = attempts + 1"
                     " WHERE id = ?", (time.time(), row["id"]))
                 job = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
@@ -178,7 +257,13 @@ class JobStore:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return Job.from_row(job)
+            try:
+                return Job.from_row(job)
+            except DamagedJob as exc:
+                self._conn.execute("UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE id = ?",
+                                   (time.time(), f"the job's database row is damaged ({exc.problem})",
+                                    row["id"]))
+                raise
 
     def update_progress(self, job_id: str, done: int, total: int | None, fps: float | None) -> None:
         with self._lock:
@@ -187,13 +272,15 @@ class JobStore:
                 " WHERE id = ? AND state = 'running'", (done, total, fps, job_id))
 
     def finish(self, job_id: str, state: str, *, outputs: list[dict] | None = None,
-               error: str | None = None) -> None:
-        """Move a running job to a final state."""
+               error: str | None = None, warning: str | None = None,
+               frames_done: int | None = None) -> None:
+        """Move a running job to a final state; ``frames_done``, when given, is the real count."""
         assert state in FINAL_STATES
         with self._lock:
             self._conn.execute(
-                "UPDATE jobs SET state = ?, finished = ?, outputs = ?, error = ? WHERE id = ?",
-                (state, time.time(), json.dumps(outputs or []), error, job_id))
+                "UPDATE jobs SET state = ?, finished = ?, outputs = ?, error = ?, warning = ?,"
+                " frames_done = COALESCE(?, frames_done) WHERE id = ?",
+                (state, time.time(), json.dumps(outputs or []), error, warning, frames_done, job_id))
 
     def requeue(self, job_id: str, note: str) -> None:
         """Put a running job back in the queue (the server is stopping); not counted as an attempt."""

@@ -12,12 +12,15 @@ when all of them are complete (each by :func:`os.replace`), and only then is the
 
 from __future__ import annotations
 
+import errno
+import gc
 import logging
 import os
 import shutil
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +75,17 @@ def problem_text(exc: BaseException) -> str:
     return text.splitlines()[0][:500]
 
 
+def failure_text(exc: BaseException) -> str:
+    """What a job's ``error`` says for an exception: :func:`problem_text`, except that a full disk
+    is named as such and an ``OSError`` shows its ``strerror`` without the server's file paths."""
+    if isinstance(exc, OSError) and not getattr(exc, "problem", None):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "the server's disk is full; the output could not be written"
+        if exc.strerror:
+            return f"the output could not be written ({exc.strerror})"
+    return problem_text(exc)
+
+
 def background_arg(option: str | None, picture: Path | None):
     """The ``background`` argument of the matting calls for a job's ``background`` option.
 
@@ -89,18 +103,49 @@ def background_arg(option: str | None, picture: Path | None):
     return option
 
 
+def release_memory() -> None:
+    """Give the memory freed by a full-size image back to the system (glibc's ``malloc_trim``).
+
+    Without it the heap of a long-running server keeps its largest image's worth of pages
+    resident after the image is gone. Does nothing where the C library has no ``malloc_trim``.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Engine:
     """The matting calls behind the server, sharing the loaded models.
 
     Args:
         model: the server's model: ``None`` (default model), a registered name, an ONNX path or a
             ``ModelSession``. A request may name another registered model; each is loaded once.
+        image_slots: full-size images matted at once, by image jobs and ``POST /api/matte``
+            together (each holds the decoded image, its alpha and foreground and the rendered
+            output); the others wait in :meth:`image_slot`.
     """
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, image_slots: int = 1):
         self._model = model
         self._sessions: dict[str | None, object] = {}
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, image_slots))
+
+    @contextmanager
+    def image_slot(self):
+        """Hold one of the ``image_slots`` while a full-size image is matted and rendered; its
+        freed memory is handed back to the system afterwards."""
+        with self._slots:
+            try:
+                yield
+            finally:
+                gc.collect()
+                release_memory()
 
     @property
     def loaded(self) -> bool:
@@ -144,15 +189,20 @@ class Engine:
             H×W×4 uint8 (transparent), H×W×3 uint8 (composite) or H×W uint8 (alpha).
         """
         if output == "alpha":
-            return np.clip(matte.alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            return matte.alpha_image()
         if output == "transparent" or background == "transparent":
             return matte.rgba()
         return matte.composite(background)
 
     def convert_video(self, input_path: Path, work: Path, output: str, fmt: str, background,
                       downsample_ratio: float | None, progress, cancel: threading.Event,
-                      model: str | None = None) -> Path:
-        """Run :func:`mattekit.convert_video` for one output; return the path it wrote."""
+                      model: str | None = None):
+        """Run :func:`mattekit.convert_video` for one output with the server's model or the
+        registered model ``model``.
+
+        Returns:
+            (the path it wrote, its :class:`~mattekit.pipeline.video.VideoResult`).
+        """
         from mattekit import convert_video
 
         output_type = {"mp4": "video", "png": "png_sequence"}.get(fmt, fmt)
@@ -168,8 +218,8 @@ class Engine:
                 kwargs["background"] = None if fmt == "png" else "transparent"
             else:
                 kwargs["background"] = background
-        convert_video(str(input_path), **kwargs)
-        return target
+        result = convert_video(str(input_path), **kwargs)
+        return target, result
 
 
 @dataclass
@@ -295,9 +345,9 @@ class JobRunner:
             work.mkdir(parents=True)
             log.info("job %s (%s %s) started", job.id, job.kind, job.filename)
             if job.kind == "video":
-                produced = self._run_video(job, job_dir, work, run.cancel)
+                produced, frames, warning = self._run_video(job, job_dir, work, run.cancel)
             else:
-                produced = self._run_image(job, job_dir, work, run.cancel)
+                produced, frames, warning = self._run_image(job, job_dir, work, run.cancel), 1, None
             if run.cancel.is_set():
                 raise Cancelled()
             outputs = self._publish(produced, out_dir)
@@ -315,7 +365,7 @@ class JobRunner:
             log.info("job %s failed: %s", job.id, exc)
         except (ValueError, OSError) as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
-            self.store.finish(job.id, "failed", error=problem_text(exc))
+            self.store.finish(job.id, "failed", error=failure_text(exc))
             log.warning("job %s failed: %s", job.id, exc)
         except Exception as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -323,8 +373,11 @@ class JobRunner:
                               error=f"internal error ({type(exc).__name__}: {problem_text(exc)})")
             log.exception("job %s crashed", job.id)
         else:
-            self.store.finish(job.id, "done", outputs=outputs)
-            log.info("job %s done", job.id)
+            self.store.finish(job.id, "done", outputs=outputs, warning=warning, frames_done=frames)
+            if warning:
+                log.warning("job %s done with a warning: %s", job.id, warning)
+            else:
+                log.info("job %s done", job.id)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -332,7 +385,8 @@ class JobRunner:
         picture = job.options.get("background_file")
         return background_arg(job.options.get("background"), job_dir / picture if picture else None)
 
-    def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
+    def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event):
+        """Returns (outputs made, frames written, the pipeline's warning without server paths)."""
         opts = job.options
         started = time.monotonic()
         last = [0.0]
@@ -346,10 +400,13 @@ class JobRunner:
                 elapsed = now - started
                 self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
 
-        target = self.engine.convert_video(job_dir / job.input, work, opts["output"], opts["video_format"],
-                                           self._background(job, job_dir), opts.get("downsample_ratio"),
-                                           progress, cancel, opts.get("model"))
-        return [(opts["output"], target)]
+        target, result = self.engine.convert_video(
+            job_dir / job.input, work, opts["output"], opts["video_format"],
+            self._background(job, job_dir), opts.get("downsample_ratio"), progress, cancel, opts.get("model"))
+        warning = result.warning
+        if warning:  # the pipeline names the file by its path on this server: the user knows it by name
+            warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
+        return [(opts["output"], target)], result.frames, warning
 
     def _run_image(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
         from mattekit.io.image import write_image
@@ -357,12 +414,17 @@ class JobRunner:
         opts = job.options
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
-        matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
-                                        bool(opts.get("refine")), opts.get("model"))
-        if cancel.is_set():
-            raise Cancelled()
-        array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
-        target = write_image(work / f"{opts['output']}.png", array)
+        with self.engine.image_slot():
+            if cancel.is_set():
+                raise Cancelled()
+            matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
+                                            bool(opts.get("refine")), opts.get("model"))
+            if cancel.is_set():
+                raise Cancelled()
+            array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
+            del matte
+            target = write_image(work / f"{opts['output']}.png", array)
+            del array
         self.store.update_progress(job.id, 1, 1, 1.0 / max(time.monotonic() - started, 1e-6))
         return [(opts["output"], target)]
 

@@ -45,12 +45,21 @@ class JobOut(BaseModel):
     input_url: str
     error: str | None = Field(None, description="why the job failed")
     note: str | None = Field(None, description="e.g. re-queued after a server restart")
+    warning: str | None = Field(None, description="a done job's problem that did not stop it, e.g. "
+                                "frames lost to a damaged input (frames_done then counts the frames written)")
     cancel_requested: bool
     attempts: int
 
 
+class DamagedOut(BaseModel):
+    id: str
+    problem: str = Field(description="why the stored row is not a job")
+
+
 class JobListOut(BaseModel):
     jobs: list[JobOut]
+    damaged: list[DamagedOut] = Field(default_factory=list,
+                                      description="rows of this page skipped because they are damaged")
 
 
 class ModelOut(BaseModel):

@@ -12,19 +12,32 @@ refusal is an :class:`UploadError` carrying an HTTP status, a short code and one
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import threading
 import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+log = logging.getLogger("mattekit.server")
 
 # Pillow formats and PyAV demuxers -> the suffix the stored copy gets (content decides, not the
 # name the user gave).
 _IMAGE_SUFFIX = {"JPEG": ".jpg", "MPO": ".jpg", "TIFF": ".tif"}
 _VIDEO_SUFFIX = {"mov": ".mp4", "matroska": ".mkv", "avi": ".avi", "mpegts": ".ts", "flv": ".flv",
                  "ogg": ".ogv", "mpeg": ".mpg", "gif": ".gif", "asf": ".wmv"}
+# ... and the content type it is served with (never the client's file name)
+_VIDEO_TYPE = {".mp4": "video/mp4", ".mkv": "video/x-matroska", ".avi": "video/x-msvideo",
+               ".ts": "video/mp2t", ".flv": "video/x-flv", ".ogv": "video/ogg", ".mpg": "video/mpeg",
+               ".gif": "image/gif", ".wmv": "video/x-ms-wmv"}
+# full decodes of uploaded images at once (each holds one image: 4 bytes a pixel at most)
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # PyAV opens some text files as "videos" (ANSI art, subtitles); they are not what anyone uploads.
 _REFUSED_VIDEO_CODECS = {"ansi", "bintext", "xbin", "idf", "tty"}
 MIN_SIDE = 16
@@ -80,6 +93,7 @@ class MediaInfo:
         frames: frame count when known (1 for images), else ``None``.
         fps: video frame rate when known.
         suffix: the file suffix the stored copy should have.
+        media_type: the content type it is served with (from its content, never its name).
     """
 
     kind: str
@@ -89,10 +103,20 @@ class MediaInfo:
     frames: int | None
     fps: float | None
     suffix: str
+    media_type: str = "application/octet-stream"
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "format": self.format, "width": self.width,
-                "height": self.height, "frames": self.frames, "fps": self.fps}
+                "height": self.height, "frames": self.frames, "fps": self.fps,
+                "media_type": self.media_type}
+
+
+def storage_error(exc: OSError, what: str) -> UploadError:
+    """The answer to an ``OSError`` while storing ``what``: 507 when the disk or quota is full,
+    else 500, naming the problem (``strerror``) but no server path."""
+    if exc.errno in _NO_SPACE:
+        return UploadError(507, "disk_full", f"the server's disk is full; {what} could not be stored")
+    return UploadError(500, "storage_error", f"{what} could not be stored ({exc.strerror or exc})")
 
 
 def _mb(n: int) -> str:
@@ -116,7 +140,9 @@ async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields
         The :class:`Form`; the caller owns (and must clean up) its files.
 
     Raises:
-        UploadError: not multipart (415), too big (413), malformed or unexpected fields (400).
+        UploadError: not multipart (415), too big (413), malformed or unexpected fields (400),
+            the disk full (507) or another storage failure (500), the client gone before the end
+            (400 ``disconnected``; logged as one line, nothing is left on disk).
     """
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
@@ -164,7 +190,7 @@ async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields
                 return
             filename = Path(disp[b"filename"].decode("utf-8", "replace").replace("\\", "/")).name
             path = dest_dir / f"upload-{uuid.uuid4().hex}.part"
-            state["fh"] = open(path, "wb")
+            state["fh"] = open_part(path)
             state["saved"] = SavedFile(name, filename[:200], path, 0)
             if name in form.files:  # a second file in the same field replaces the first
                 form.files.pop(name).path.unlink(missing_ok=True)
@@ -204,22 +230,49 @@ async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields
                                   f"of {_mb(max_bytes)}")
             try:
                 parser.write(chunk)
-            except UploadError:
+            except (UploadError, OSError):
                 raise
             except Exception as exc:  # python-multipart raises its own parse errors
                 raise UploadError(400, "bad_form", f"malformed multipart body ({exc})") from None
             if state["error"]:
                 raise state["error"]
         parser.finalize()
+    except OSError as exc:  # writing the parts: a full disk, a quota, an I/O error
+        _discard(state, form)
+        raise storage_error(exc, "the upload") from None
+    except ClientDisconnect:
+        _discard(state, form)
+        log.info("upload to %s abandoned by the client after %d bytes; discarded",
+                 request.url.path, total)
+        raise UploadError(400, "disconnected", "the client disconnected before the upload ended") from None
     except BaseException:
         if state.get("fh") is not None:
             state["fh"].close()
         form.cleanup()
         raise
+    if state.get("fh") is not None:  # a body that ended inside a file part
+        _discard(state, form)
+        raise UploadError(400, "bad_form", "malformed multipart body (it ends inside a part)")
     # a browser sends an empty file part for a file input left empty
     for name in [n for n, f in form.files.items() if f.size == 0 and not f.filename]:
         form.files.pop(name).path.unlink(missing_ok=True)
     return form
+
+
+def open_part(path: Path):
+    """Open a new file part for writing (a separate function so tests can put a full disk here)."""
+    return open(path, "wb")
+
+
+def _discard(state: dict, form: Form) -> None:
+    fh = state.get("fh")
+    if fh is not None:
+        state["fh"] = None
+        try:
+            fh.close()
+        except OSError:  # the close flushes; on a full disk that fails too
+            pass
+    form.cleanup()
 
 
 def _probe_image(path: Path, max_pixels: int) -> MediaInfo | None:
@@ -248,12 +301,17 @@ def _probe_image(path: Path, max_pixels: int) -> MediaInfo | None:
                 raise UploadError(422, "image_too_small",
                                   f"the image is {w}×{h}; both sides must be at least {MIN_SIDE} px")
             try:
-                img.load()
+                with _DECODE_SLOTS:
+                    img.load()
+            except MemoryError:
+                raise UploadError(503, "busy", "the server has no memory left to check this image; "
+                                  "try again later") from None
             except Exception as exc:  # truncated data, bad checksums, broken compression
                 raise UploadError(422, "undecodable",
                                   f"the {fmt} image does not decode ({exc})") from None
+            media_type = Image.MIME.get(fmt, "application/octet-stream")
     suffix = _IMAGE_SUFFIX.get(fmt, "." + fmt.lower())
-    return MediaInfo("image", fmt, w, h, 1, None, suffix)
+    return MediaInfo("image", fmt, w, h, 1, None, suffix, media_type)
 
 
 def _probe_video(path: Path, max_pixels: int) -> MediaInfo | None:
@@ -264,8 +322,9 @@ def _probe_video(path: Path, max_pixels: int) -> MediaInfo | None:
     except (av.FFmpegError, ValueError, OSError):
         return None
     with container:
+        # a stream FFmpeg has no decoder for (an SVG: svg_pipe without librsvg) has no codec context
         streams = [s for s in container.streams.video
-                   if s.codec_context.name not in _REFUSED_VIDEO_CODECS]
+                   if s.codec_context is not None and s.codec_context.name not in _REFUSED_VIDEO_CODECS]
         if not streams:
             return None
         stream = streams[0]
@@ -290,7 +349,7 @@ def _probe_video(path: Path, max_pixels: int) -> MediaInfo | None:
             frames = round(float(stream.duration * stream.time_base) * fps) or None
         fmt = container.format.name
     suffix = _VIDEO_SUFFIX.get(fmt.split(",")[0], ".mkv")
-    return MediaInfo("video", fmt, w, h, frames, fps, suffix)
+    return MediaInfo("video", fmt, w, h, frames, fps, suffix, _VIDEO_TYPE.get(suffix, "application/octet-stream"))
 
 
 def probe_media(path: str | os.PathLike, *, max_pixels: int, kinds: tuple[str, ...] = ("image", "video")) -> MediaInfo:
@@ -316,8 +375,11 @@ def probe_media(path: str | os.PathLike, *, max_pixels: int, kinds: tuple[str, .
         info = _probe_video(path, max_pixels)
     wanted = " or ".join(kinds)
     if info is None:
-        raise UploadError(415, "unsupported_media",
-                          f"the file is not an {wanted} that can be decoded")
+        from mattekit.io.sniff import sniff
+
+        kind = sniff(path)
+        raise UploadError(415, "unsupported_media", f"the file is not an {wanted} that can be decoded"
+                          + (f" (its content is {kind})" if kind else ""))
     if info.kind not in kinds:
         raise UploadError(415, "unsupported_media", f"expected an {wanted}, got a {info.kind}")
     return info

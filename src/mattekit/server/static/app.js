@@ -34,7 +34,11 @@ function statusText(job) {
       if (p.eta_seconds != null) t += ` · about ${fmtSeconds(p.eta_seconds)} left`;
       return t;
     }
-    case "done": return "Done";
+    case "done": {
+      if (!job.warning) return "Done";
+      const frames = job.kind === "video" && p.frames_total ? ` (${p.frames_done} of ${p.frames_total} frames)` : "";
+      return `Done${frames}, with a warning: ${job.warning}`;
+    }
     case "failed": return `Failed: ${job.error || "unknown error"}`;
     case "cancelled": return "Cancelled";
     default: return job.state;
@@ -273,6 +277,10 @@ function renderJobs(jobs) {
     state.textContent = job.state === "running" && job.progress.fraction != null
       ? `running ${Math.round(100 * job.progress.fraction)}%` : job.state;
     if (job.state === "failed") state.title = job.error || "";
+    if (job.state === "done" && job.warning) {
+      state.textContent = "done (warning)";
+      state.title = job.warning;
+    }
     const when = document.createElement("td");
     when.className = "wide";
     when.textContent = fmtTime(job.created);

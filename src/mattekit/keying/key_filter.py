@@ -1,0 +1,84 @@
+"""FFmpeg's keying filters on RGB frames, through PyAV's filter graph.
+
+Methods (FFmpeg filter documentation, libavfilter ``vf_chromakey.c``, ``vf_hsvkey.c``,
+``vf_despill.c``, ``vf_backgroundkey.c``):
+
+- ``chromakey``: alpha from the distance of each pixel's (U, V) to the key colour's;
+  then ``despill`` removes the screen's colour cast from the foreground.
+- ``hsvkey``: alpha from the distance to the key colour's hue and saturation; then ``despill``.
+- ``backgroundkey``: alpha from the difference to a clean plate (the scene without the subject),
+  fed to the filter as its first frame.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from mattekit.keying.key_color import KeySettings
+
+METHODS = ("chromakey", "hsvkey", "backgroundkey")
+
+
+def _hsv_args(settings: KeySettings) -> str:
+    import colorsys
+
+    r, g, b = (c / 255.0 for c in settings.color)
+    h, s, v = colorsys.rgb_to_hsv(r, g, b)
+    return (f"hue={h * 360:.1f}:sat={s * 2 - 1:.3f}:val={v * 2 - 1:.3f}"
+            f":similarity={settings.similarity:.4f}:blend={settings.blend:.4f}")
+
+
+class KeyFilter:
+    """Key H×W×3 uint8 RGB frames into H×W×4 uint8 RGBA (straight alpha, despilled colour).
+
+    Args:
+        width, height: frame size.
+        settings: key colour and thresholds (:func:`mattekit.keying.pick_key_settings`).
+        method: ``"chromakey"``, ``"hsvkey"`` or ``"backgroundkey"``.
+        clean_plate: H×W×3 uint8 RGB of the empty scene; required by ``backgroundkey``.
+        despill: remove the screen colour's spill (``chromakey``/``hsvkey``).
+
+    Raises:
+        ValueError: unknown method, or ``backgroundkey`` without a clean plate of the frame size.
+    """
+
+    def __init__(self, width: int, height: int, settings: KeySettings, method: str = "chromakey",
+                 clean_plate: np.ndarray | None = None, despill: bool = True):
+        if method not in METHODS:
+            raise ValueError(f"unknown keying method {method!r} (known: {', '.join(METHODS)})")
+        if method == "backgroundkey" and (clean_plate is None or clean_plate.shape[:2] != (height, width)):
+            raise ValueError("backgroundkey needs a clean plate of the frame's size")
+        self.graph = av.filter.Graph()
+        chain = [self.graph.add_buffer(width=width, height=height, format="rgb24", time_base=Fraction(1, 30))]
+        if method == "chromakey":
+            chain.append(self.graph.add("chromakey", f"color={settings.hex}:similarity={settings.similarity:.4f}"
+                                                     f":blend={settings.blend:.4f}"))
+        elif method == "hsvkey":
+            chain.append(self.graph.add("hsvkey", _hsv_args(settings)))
+        else:
+            chain.append(self.graph.add("backgroundkey", f"threshold={settings.similarity:.4f}"
+                                                         f":similarity={settings.similarity:.4f}"
+                                                         f":blend={settings.blend:.4f}"))
+        if despill and method != "backgroundkey":
+            chain.append(self.graph.add("format", "rgba"))
+            chain.append(self.graph.add("despill", f"type={settings.spill}"))
+        chain.append(self.graph.add("format", "rgba"))
+        chain.append(self.graph.add("buffersink"))
+        for a, b in zip(chain, chain[1:]):
+            a.link_to(b)
+        self.graph.configure()
+        self._pts = 0
+        if method == "backgroundkey":
+            self(clean_plate)  # the filter takes its first frame as the background
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """One H×W×3 uint8 frame -> H×W×4 uint8 RGBA."""
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self._pts
+        frame.time_base = Fraction(1, 30)
+        self._pts += 1
+        self.graph.push(frame)
+        return self.graph.pull().to_ndarray(format="rgba")

@@ -1,0 +1,93 @@
+"""RVM's MattingNetwork: encoder -> context -> recurrent decoder -> projection (-> Deep Guided Filter).
+
+Source: Lin et al., "Robust High-Resolution Video Matting with Temporal Guidance", WACV 2022,
+Fig. 2 and Sec. 3; the module structure follows github.com/PeterL1n/RobustVideoMatting
+(``model/``), written anew for clips B×T×C×H×W throughout.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from mattekit.train.model.aspp import ASPP
+from mattekit.train.model.decoder import RecurrentDecoder
+from mattekit.train.model.deep_guided_filter import DeepGuidedFilterRefiner
+from mattekit.train.model.encoders import EfficientNetV2SEncoder, MobileNetV3LargeEncoder, ResNet50Encoder
+from mattekit.train.model.lraspp import LRASPP
+from mattekit.train.model.projection import Projection
+from mattekit.train.model.time_series import per_frame
+
+# variant -> (encoder class, context module factory, context output channels, decoder channels)
+VARIANTS = {
+    "mobilenetv3": (MobileNetV3LargeEncoder, LRASPP, 128, (80, 40, 32, 16)),
+    "resnet50": (ResNet50Encoder, LRASPP, 256, (128, 64, 32, 16)),
+    "efficientnetv2": (EfficientNetV2SEncoder, ASPP, 128, (80, 40, 32, 16)),
+}
+
+
+class MattingNetwork(nn.Module):
+    """Robust Video Matting network.
+
+    Args:
+        variant: ``"mobilenetv3"`` (RVM's published model), ``"resnet50"`` or ``"efficientnetv2"``.
+
+    ``forward(src, r1, r2, r3, r4, downsample_ratio, segmentation_pass, refine)``:
+
+    - ``src``: B×T×3×H×W (a clip) or B×3×H×W (one frame), float32 RGB in 0..1.
+    - ``r1..r4``: recurrent states from the previous call (None at the start of a clip; any
+      tensor broadcastable to the state's shape, such as RVM's 1×1×1×1 zeros, is accepted).
+    - ``downsample_ratio``: in (0, 1]; the encoder/decoder see ``src`` scaled by it.
+    - ``refine``: apply the Deep Guided Filter; ``None`` = only when ``downsample_ratio != 1``
+      (RVM's training rule); the published ONNX file always applies it (``True``).
+    - returns ``[fgr, pha, r1, r2, r3, r4]`` (fgr B×T×3×H×W, pha B×T×1×H×W, both in 0..1), or
+      ``[seg, r1, r2, r3, r4]`` with segmentation logits B×T×1×h×w when ``segmentation_pass``.
+      Outputs have the input's rank (T dropped for 4-D input).
+
+    Raises:
+        ValueError: unknown variant.
+    """
+
+    def __init__(self, variant: str = "mobilenetv3"):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
+        encoder, context, context_channels, decoder_channels = VARIANTS[variant]
+        self.variant = variant
+        self.backbone = encoder()
+        f1, f2, f3, f4 = self.backbone.channels
+        self.aspp = context(f4, context_channels)
+        self.aspp_channels = context_channels
+        self.decoder = RecurrentDecoder((f1, f2, f3, context_channels), decoder_channels)
+        self.project_mat = Projection(decoder_channels[-1], 4)
+        self.project_seg = Projection(decoder_channels[-1], 1)
+        self.refiner = DeepGuidedFilterRefiner(decoder_channels[-1])
+
+    def forward(self, src: Tensor, r1: Tensor | None = None, r2: Tensor | None = None,
+                r3: Tensor | None = None, r4: Tensor | None = None, downsample_ratio: float = 1.0,
+                segmentation_pass: bool = False, refine: bool | None = None) -> list[Tensor]:
+        single = src.ndim == 4
+        if single:
+            src = src.unsqueeze(1)
+        src_sm = src if downsample_ratio == 1 else per_frame(lambda x: _scale(x, downsample_ratio), src)
+        f1, f2, f3, f4 = (f.unflatten(0, src_sm.shape[:2]) for f in self.backbone(src_sm.flatten(0, 1)))
+        f4 = per_frame(self.aspp, f4)
+        hid, *rec = self.decoder(src_sm, f1, f2, f3, f4, r1, r2, r3, r4)
+        if segmentation_pass:
+            out = [self.project_seg(hid)]
+        else:
+            fgr_residual, pha = self.project_mat(hid).split([3, 1], dim=2)
+            if refine or (refine is None and downsample_ratio != 1):
+                fgr_residual, pha = (o.unflatten(0, src.shape[:2]) for o in self.refiner(
+                    src.flatten(0, 1), src_sm.flatten(0, 1), fgr_residual.flatten(0, 1),
+                    pha.flatten(0, 1), hid.flatten(0, 1)))
+            out = [(fgr_residual + src).clamp(0.0, 1.0), pha.clamp(0.0, 1.0)]
+        if single:
+            out = [o.squeeze(1) for o in out]
+        return out + rec
+
+
+def _scale(x: Tensor, ratio: float) -> Tensor:
+    """Bilinear resize by ``ratio`` (output floor(H·ratio); sampling with exactly 1/ratio)."""
+    return F.interpolate(x, scale_factor=ratio, mode="bilinear", align_corners=False,
+                         recompute_scale_factor=False)

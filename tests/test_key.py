@@ -1,0 +1,97 @@
+"""mattekit key: FFmpeg's keying filters on the CorridorKey green-screen sample."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from mattekit.cli.main import main
+from mattekit.io.video_reader import read_rgba_frames
+
+
+@pytest.fixture(scope="module")
+def small_greenscreen(shared_data, tmp_path_factory):
+    """girl_4k.mp4 (15 frames, 3840x2026) scaled to 480x254 (H.264, near-lossless) for speed."""
+    path = tmp_path_factory.mktemp("key") / "girl.mp4"
+    with av.open(str(shared_data / "greenscreen" / "girl_4k.mp4")) as src, av.open(str(path), "w") as dst:
+        stream = dst.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 480, 254, "yuv444p"
+        stream.options = {"crf": "8", "preset": "ultrafast"}
+        for frame in src.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24", width=480, height=254)
+            dst.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        dst.mux(stream.encode(None))
+    return path
+
+
+def test_auto_key_makes_screen_transparent_and_person_opaque(small_greenscreen, tmp_path, capsys):
+    out = tmp_path / "girl.webm"
+    assert main(["key", str(small_greenscreen), "-o", str(out)]) == 0
+    assert "15 frames" in capsys.readouterr().out
+    frames = [f.rgba for f in read_rgba_frames(out)]
+    assert len(frames) == 15
+    for rgba in frames:
+        alpha = rgba[:, :, 3].astype(np.float32) / 255
+        assert alpha[:25].mean() < 0.02  # the screen above the head
+        assert alpha[:, -60:].mean() < 0.02  # right of the person
+        assert alpha[:, :60].mean() < 0.1  # left: a darker, shadowed part of the screen
+        assert alpha[100:140, 200:260].mean() > 0.97  # face
+        assert alpha[200:240, 180:300].mean() > 0.97  # shirt
+        # despill: the opaque foreground has no green cast left (G not above both R and B)
+        fg = rgba[alpha > 0.99][:, :3].astype(int)
+        assert (fg[:, 1] > np.maximum(fg[:, 0], fg[:, 2]) + 3).mean() < 0.01
+
+
+def test_given_colour_alpha_png_sequence_and_backgroundkey(small_greenscreen, tmp_path):
+    from PIL import Image
+
+    alpha_dir = tmp_path / "alpha"
+    assert main(["key", str(small_greenscreen), "-a", str(alpha_dir), "--output-type", "png_sequence",
+                 "--color", "#5b6e46", "--method", "hsvkey", "-q"]) == 0
+    assert len(list(alpha_dir.glob("*.png"))) == 15
+    # a clean plate: the first frame with the person replaced by the screen's colour -> the keyer
+    # sees a difference exactly where the person is
+    with av.open(str(small_greenscreen)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    plate = first.copy()
+    plate[:, 110:370] = np.median(first[:20].reshape(-1, 3), axis=0).astype(np.uint8)
+    Image.fromarray(plate).save(tmp_path / "plate.png")
+    out = tmp_path / "bg"
+    assert main(["key", str(small_greenscreen), "-a", str(out), "--output-type", "png_sequence", "--method",
+                 "backgroundkey", "--clean-plate", str(tmp_path / "plate.png"), "-q"]) == 0
+    alpha = np.asarray(Image.open(sorted(out.glob("*.png"))[0]), np.float32) / 255
+    assert alpha[:, :100].mean() < 0.05 and alpha[100:140, 200:260].mean() > 0.9
+
+
+def test_bad_inputs_give_one_line_errors(small_greenscreen, tmp_path, capsys):
+    assert main(["key", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "x.webm")]) == 2
+    assert "missing.mp4: file not found" in capsys.readouterr().err
+    assert main(["key", str(small_greenscreen), "-o", str(tmp_path / "x.mp4"), "--output-type", "video"]) == 3
+    assert "no transparency" in capsys.readouterr().err
+    (tmp_path / "keep.webm").write_bytes(b"mine")
+    assert main(["key", str(small_greenscreen), "-o", str(tmp_path / "keep.webm")]) == 3
+    assert (tmp_path / "keep.webm").read_bytes() == b"mine"
+    assert main(["key", str(small_greenscreen), "-o", str(tmp_path / "y.webm"), "--color", "notacolour"]) == 2
+    plate = tmp_path / "plate.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(plate)
+    assert main(["key", str(small_greenscreen), "-a", str(tmp_path / "a.webm"), "--method", "backgroundkey",
+                 "--clean-plate", str(plate)]) == 2
+    assert "clean plate is 10x10" in capsys.readouterr().err
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_thresholds_must_be_finite_numbers_in_0_1(small_greenscreen, tmp_path, capsys):
+    for bad in ("nan", "inf", "-0.1", "2"):
+        assert main(["key", str(small_greenscreen), "-o", str(tmp_path / "x.webm"), "--similarity", bad]) == 2
+        assert "between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.webm").exists()
+
+
+def test_same_path_for_both_outputs_is_refused(small_greenscreen, tmp_path, capsys):
+    same = tmp_path / "out.webm"
+    assert main(["key", str(small_greenscreen), "-o", str(same), "-a", str(same)]) == 3
+    assert "the same path is given for two outputs" in capsys.readouterr().err
+    assert not same.exists()
