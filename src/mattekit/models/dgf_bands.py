@@ -57,12 +57,19 @@ def network_input(frame: np.ndarray, ratio: float) -> np.ndarray:
     Returns:
         1×3×h×w float32 in 0..1 with ``h = floor(H · ratio)``, ``w = floor(W · ratio)`` (computed in
         float32 like ONNX Runtime). Only the 2 source rows around each output row are read.
+
+    Raises:
+        ValueError: ``h`` or ``w`` would be 0 (the published graph fails there too; the ratio
+            rule that avoids it is :func:`mattekit.params.min_downsample_ratio`).
     """
     planar = frame.dtype != np.uint8
     height, width = frame.shape[2:] if planar else frame.shape[:2]
     r = np.float32(ratio)
-    h = max(1, int(np.floor(np.float32(height) * r)))
-    w = max(1, int(np.floor(np.float32(width) * r)))
+    h = int(np.floor(np.float32(height) * r))
+    w = int(np.floor(np.float32(width) * r))
+    if h < 1 or w < 1:
+        raise ValueError(f"downsample_ratio {ratio} leaves the network {w}x{h} px of a {width}x{height} frame "
+                         "(at least 1 px needed)")
     y0, y1, ty = _taps(h, height, 1.0 / float(r))
     x0, x1, tx = _taps(w, width, 1.0 / float(r))
     if planar:
