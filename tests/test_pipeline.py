@@ -62,14 +62,14 @@ def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path,
     """Frames reach the network in order with the previous frame's state: the threaded run's
     alpha is bit-identical to a one-thread loop on the same frames."""
     seen = []
-    step = rvm_session.step
+    step = rvm_session.step_deferred
 
-    def recording_step(src, state, ratio):
-        result = step(src, state, ratio)
-        seen.append(result.pha[0, 0].copy())
-        return result
+    def recording_step(src, state, ratio, guide=None):
+        matte, new_state = step(src, state, ratio, guide)
+        seen.append(FrameCompositor(matte.height, matte.width).alpha_plane(matte).copy())
+        return matte, new_state
 
-    monkeypatch.setattr(rvm_session, "step", recording_step)
+    monkeypatch.setattr(rvm_session, "step_deferred", recording_step)
     out = tmp_path / "alpha"
     result = convert_video(frames_dir, output_type="png_sequence", output_alpha=out, progress=False,
                            model=rvm_session, downsample_ratio=RATIO)

@@ -100,15 +100,23 @@ def clip(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("side", [1, 7, 180])
 def test_network_minimum_is_one_pixel_measured_with_the_real_model(rvm_session, side):
     """The rule in mattekit.params is the network's own: min_downsample_ratio runs, the next
-    float32 below it fails inside ONNX Runtime."""
+    float32 below it fails inside ONNX Runtime (the published graph) and is refused by the cut
+    graph's encoder input (mattekit.models.dgf_bands.network_input)."""
+    from mattekit.models.rvm_onnx import RVMSession
+
+    whole = RVMSession(rvm_session.path, cut=False)
+    assert whole.cut_path is None and rvm_session.cut_path is not None
     h, w = side, side + 3
     src = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     low = params.min_downsample_ratio(h, w)
-    result = rvm_session.step(src, rvm_session.initial_state(), low)
-    assert result.pha.shape == (1, 1, h, w)
+    for session in (whole, rvm_session):
+        result = session.step(src, session.initial_state(), low)
+        assert result.pha.shape == (1, 1, h, w)
     below = float(np.nextafter(np.float32(1.0 / side), np.float32(0)))
     assert params.network_side(below, side) == 0
     with pytest.raises(Exception, match="Invalid input shape"):
+        whole.step(src, whole.initial_state(), below)
+    with pytest.raises(ValueError, match=rf"leaves the network \d+x0 px of a {w}x{h} frame \(at least 1 px"):
         rvm_session.step(src, rvm_session.initial_state(), below)
     with pytest.raises(ParameterError):
         params.validate_downsample_ratio(below, h, w)

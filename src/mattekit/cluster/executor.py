@@ -292,7 +292,7 @@ class _Driver:
 
 
 def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_video_mbps: float | None,
-                       downsample_ratio: float | None, model, overwrite: bool,
+                       downsample_ratio: float | None, model, overwrite: bool, preset: str | None = None,
                        cancel: threading.Event | None, progress, on_file, on_start,
                        address: str | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                        warmup: int = DEFAULT_WARMUP, cpus_per_task: float = 1) -> BatchResult:
@@ -300,7 +300,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
 
     Args:
         jobs: ``(source, {kind: final path}, label)`` per input, as ``convert_folder`` plans them.
-        output_type, background, output_video_mbps, downsample_ratio, model, overwrite, cancel,
+        output_type, background, output_video_mbps, downsample_ratio, model, overwrite, preset, cancel,
             on_file, on_start: as for ``convert_folder``.
         progress: ``True`` for one bar over the whole job (frames done on every worker, fps,
             ETA), ``False``, or a callable ``progress(done, total)``.
@@ -340,7 +340,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
             if isinstance(index, str):  # the input could not be read
                 driver.fail(file, index, total, exit_code=2)
                 continue
-            job = VideoJob(source, output_type, background, bit_rate, downsample_ratio, spec)
+            job = VideoJob(source, output_type, background, bit_rate, downsample_ratio, spec, preset)
             if len(chunks) < 2:
                 driver.submit([file], run_whole.remote(job, targets, driver.counter, f"{position}"), "whole")
                 continue

@@ -113,6 +113,7 @@ class VideoJob:
     bit_rate: int | None
     downsample_ratio: float | None
     model: ModelSpec
+    preset: str | None = None
 
 
 def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[str, Path],
@@ -155,7 +156,8 @@ def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[s
             bg.prepare(source.frame_rate)
         for kind, path in segments.items():
             writers[kind] = open_writer(path, job.output_type, source.width, source.height, source.frame_rate,
-                                        source.time_base, audio_source=None, bit_rate=job.bit_rate)
+                                        source.time_base, audio_source=None, bit_rate=job.bit_rate,
+                                        preset=job.preset)
         _stream(source, session, ratio, {k: _AfterWarmup(w, chunk.start) for k, w in writers.items()}, bg,
                 job.output_type in TRANSPARENT_TYPES, bar, None, f"{job.source} chunk {chunk.index}")
         for kind in list(writers):
@@ -184,7 +186,7 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
                            output_foreground=targets.get("foreground"),
                            output_video_mbps=job.bit_rate / 1e6 if job.bit_rate else None,
                            downsample_ratio=job.downsample_ratio, background=job.background,
-                           progress=report or False, model=session, overwrite=True)
+                           preset=job.preset, progress=report or False, model=session, overwrite=True)
     return result.frames, result.warning
 
 

@@ -11,6 +11,12 @@ temporaries). :class:`FrameCompositor`
 keeps those buffers between frames and reads the network's planar N×3×H×W output as it is, so a
 video pipeline allocates nothing per frame; :func:`composite`, :func:`to_rgba` and :func:`to_gray`
 are the one-off forms for H×W×3 images. All of them round as ``floor(clip(x·255 + 0.5, 0, 255))``.
+
+:meth:`FrameCompositor.render` takes a :class:`~mattekit.models.base.FrameMatte` instead (a model
+whose full-resolution outputs are computed on demand, such as RVM's banded guided filter) and asks
+it, band by band, only for what the output needs: the alpha output never asks for the foreground
+colour, and a composition asks for it only in the columns of each band where alpha > 0 (elsewhere
+the result is the background itself, exactly).
 """
 
 from __future__ import annotations
@@ -188,6 +194,65 @@ class FrameCompositor:
             for c in range(3):
                 _quantize(fgr[c, band], out[band, :, c], scratch)
         return out
+
+    def render(self, kind: str, matte, background=None, alpha: np.ndarray | None = None) -> np.ndarray:
+        """One 8-bit output image of a :class:`~mattekit.models.base.FrameMatte`, band by band.
+
+        Args:
+            kind: ``composite`` (H×W×3 over ``background``), ``rgba`` (H×W×4 cut-out), ``rgb``
+                (H×W×3 foreground colour) or ``gray`` (H×W alpha).
+            matte: the frame's :class:`~mattekit.models.base.FrameMatte`.
+            background: for ``composite``: length-3 uint8 colour or H×W×3 uint8 RGB.
+            alpha: the frame's whole H×W alpha when the caller already has it (e.g. it made
+                the background from it); otherwise it is computed band by band.
+
+        Returns:
+            A view of this compositor's buffer for ``kind`` (valid until its next use).
+        """
+        channels = {"composite": 3, "rgba": 4, "rgb": 3, "gray": 1}[kind]
+        out = self._buffer(kind, channels)
+        width = self.width
+        if "alpha" not in self._buffers:
+            self._buffers["alpha"] = np.empty_like(self._scratch)
+            self._buffers["fgr"] = np.empty((3,) + self._scratch.shape, np.float32)
+        a_buf, f_buf = self._buffers["alpha"], self._buffers["fgr"]
+        for band, scratch in self._bands:
+            n = band.stop - band.start
+            a = None
+            if kind != "rgb":
+                a = alpha[band] if alpha is not None else matte.alpha(band, out=a_buf[:n])
+            if kind == "gray":
+                _quantize(a, out[band], scratch)
+                continue
+            if kind == "composite":
+                bg = _rows(background, band)
+                out[band] = bg
+                columns = np.flatnonzero(a.max(axis=0) > 0)
+                if columns.size == 0:
+                    continue
+                cols = slice(int(columns[0]), int(columns[-1]) + 1)
+                w = cols.stop - cols.start
+                fgr = matte.fgr(band, cols, out=f_buf[:, :n, :w])
+                _over(fgr, a[:, cols], bg if bg.ndim == 1 else bg[:, cols], out[band, cols], scratch[:, :w])
+                continue
+            fgr = matte.fgr(band, slice(0, width), out=f_buf[:, :n])
+            for c in range(3):
+                _quantize(fgr[c], out[band, :, c], scratch)
+            if kind == "rgba":
+                _quantize(a, out[band, :, 3], scratch)
+        return out
+
+    def alpha_plane(self, matte) -> np.ndarray:
+        """The whole H×W float32 alpha of a :class:`~mattekit.models.base.FrameMatte`, in a
+        buffer of this compositor (valid until its next use)."""
+        plane = self._buffers.get("alpha_plane")
+        if plane is None:
+            plane = self._buffers["alpha_plane"] = np.empty((self.height, self.width), np.float32)
+        for band, _ in self._bands:
+            a = matte.alpha(band, out=plane[band])
+            if a.ctypes.data != plane[band].ctypes.data:
+                plane[band] = a
+        return plane
 
     def gray(self, alpha: np.ndarray) -> np.ndarray:
         """H×W uint8 from an H×W float plane in 0..1 (e.g. the alpha matte)."""

@@ -72,7 +72,11 @@ class VideoFormat:
 
 
 VIDEO_FORMATS: dict[str, VideoFormat] = {
-    "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "veryfast"), ("crf", "18")),
+    # libx264 "ultrafast" at CRF 18, measured on 1080p composites (benchmarks/bench_presets.py,
+    # docs/benchmarks.md): 15 ms of CPU per frame against 44 for "veryfast" (29 for "superfast",
+    # 63 "faster", 75 "medium"), PSNR 44.3 vs 43.0 dB and SSIM 0.9956 vs 0.9954 against the
+    # uncompressed composite, files 2.7x larger; --preset veryfast for small files.
+    "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "ultrafast"), ("crf", "18")),
                          suffixes=(".mp4", ".m4v", ".mov", ".mkv"), odd_pix_fmt="yuv444p"),
     # VP9 codes the alpha plane as a second VP9 stream (Matroska BlockAdditional, alpha_mode=1).
     # "realtime" at cpu-used 6 encoded 720p RGBA 5.6x faster than "good"/5 (22.6 vs 4.0 fps on 2
@@ -89,6 +93,26 @@ VIDEO_FORMATS: dict[str, VideoFormat] = {
                           suffixes=(".mov",), bit_rate=False, odd_codec="prores_ks"),
     "gif": VideoFormat(".gif", "gif", "pal8", True, suffixes=(".gif",), audio=False, bit_rate=False),
 }
+
+#: libx264's speed presets, fastest first (``--preset``; x264 documentation, ``x264 --fullhelp``).
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+#: mattekit's default for the ``video`` type, chosen by measurement (docs/benchmarks.md, "Encoder presets").
+DEFAULT_X264_PRESET = dict(VIDEO_FORMATS["video"].options)["preset"]
+
+
+def check_preset(preset: str | None, output_type: str) -> None:
+    """Check a ``--preset`` value: a libx264 preset, and only for the ``video`` (H.264) type.
+
+    Raises:
+        ValueError: unknown preset, or a preset for another output type.
+    """
+    if preset is None:
+        return
+    if preset not in X264_PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(X264_PRESETS)}, not {preset!r}")
+    if output_type != "video":
+        raise ValueError(f"preset applies to the video (H.264) output type, not {output_type}")
+
 
 # output types that keep transparency (png_sequence writes RGBA PNGs)
 TRANSPARENT_TYPES = ("png_sequence", *(name for name, f in VIDEO_FORMATS.items() if f.alpha))
@@ -150,6 +174,8 @@ class VideoWriter(FrameWriter):
         time_base: unit of the ``pts`` passed to :meth:`write` (the source stream's).
         audio_source: a media file whose audio tracks go into the output, or ``None``.
         bit_rate: target bits per second, or ``None`` for the format's quality default.
+        preset: encoder speed preset (libx264: one of :data:`X264_PRESETS`), or ``None`` for
+            the format's own; ignored by encoders without presets.
 
     Raises:
         mattekit.errors.OutputError: the container or encoder cannot be opened.
@@ -157,7 +183,7 @@ class VideoWriter(FrameWriter):
 
     def __init__(self, path: str | os.PathLike, fmt: VideoFormat, width: int, height: int,
                  frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
-                 bit_rate: int | None = None):
+                 bit_rate: int | None = None, preset: str | None = None):
         self.path = Path(path)
         self._temp = start_temp(self.path)
         self._fmt = fmt
@@ -181,6 +207,8 @@ class VideoWriter(FrameWriter):
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
             options = dict(fmt.options)
+            if preset is not None and "preset" in options:
+                options["preset"] = preset
             if bit_rate and fmt.bit_rate:
                 stream.bit_rate = int(bit_rate)
                 options.pop("crf", None)
@@ -347,8 +375,9 @@ class PngSequenceWriter(FrameWriter):
 
 def open_writer(path: str | os.PathLike, output_type: str, width: int, height: int,
                 frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
-                bit_rate: int | None = None) -> FrameWriter:
-    """Open the writer of ``output_type`` (see :data:`VIDEO_FORMATS` and ``png_sequence``).
+                bit_rate: int | None = None, preset: str | None = None) -> FrameWriter:
+    """Open the writer of ``output_type`` (see :data:`VIDEO_FORMATS` and ``png_sequence``);
+    ``preset`` is libx264's speed preset for the ``video`` type (see :func:`check_preset`).
 
     Raises:
         ValueError: unknown output type.
@@ -358,6 +387,10 @@ def open_writer(path: str | os.PathLike, output_type: str, width: int, height: i
         return PngSequenceWriter(path)
     if output_type not in VIDEO_FORMATS:
         raise ValueError(f"unknown output type {output_type!r}")
+    check_preset(preset, output_type)
     fmt = VIDEO_FORMATS[output_type]
-    cls = GifWriter if fmt.codec == "gif" else VideoWriter
-    return cls(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source, bit_rate=bit_rate)
+    if fmt.codec == "gif":
+        return GifWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source,
+                         bit_rate=bit_rate)
+    return VideoWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source,
+                       bit_rate=bit_rate, preset=preset)

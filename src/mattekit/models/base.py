@@ -114,6 +114,46 @@ class MatteResult:
     state: Any
 
 
+class FrameMatte(ABC):
+    """One matted frame whose full-resolution outputs are computed on demand, band by band.
+
+    Returned by :meth:`ModelSession.step_deferred`, so that a caller (the video pipeline's writer
+    threads) computes only the rows, columns and outputs it writes, in cache-sized pieces. Safe
+    to read from several threads at once.
+
+    Attributes:
+        height, width: the frame's size in pixels.
+    """
+
+    height: int
+    width: int
+
+    @abstractmethod
+    def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
+        """Alpha of rows ``rows`` (a step-1 slice): n×W float32 in 0..1 (may be a view)."""
+
+    @abstractmethod
+    def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        """Foreground colour of ``rows`` × ``cols``: 3×n×w float32 RGB in 0..1 (may be a view)."""
+
+
+class ArrayMatte(FrameMatte):
+    """A :class:`FrameMatte` over whole arrays already computed (``pha`` 1×1×H×W, ``fgr`` 1×3×H×W,
+    or ``None`` for a model that predicts no foreground colour: :meth:`fgr` then raises)."""
+
+    def __init__(self, pha: np.ndarray, fgr: np.ndarray | None):
+        self.height, self.width = pha.shape[2:]
+        self.pha, self.fgr_array = pha, fgr
+
+    def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
+        return self.pha[0, 0, rows]
+
+    def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        if self.fgr_array is None:
+            raise ValueError("this model predicts no foreground colour")
+        return self.fgr_array[0, :, rows, cols]
+
+
 class ModelSession(ABC):
     """A loaded matting model (one per process may serve many videos at once).
 
@@ -157,6 +197,30 @@ class ModelSession(ABC):
             A :class:`MatteResult` (alpha at the input's H×W).
         """
 
+    #: True when :meth:`step_deferred` given a ``guide`` does not read ``src`` (the caller may then
+    #: skip making the full-resolution float copy and pass ``None``).
+    guide_only: bool = False
+
+    def step_deferred(self, src: np.ndarray, state: Any, downsample_ratio: float | None,
+                      guide: np.ndarray | None = None) -> tuple[FrameMatte, Any]:
+        """Like :meth:`step` for one frame, with the full-resolution outputs left to the caller.
+
+        Backends whose last stage is cheap per band of rows (RVM's guided filter) return a
+        :class:`FrameMatte` that computes alpha and foreground on demand; the default runs
+        :meth:`step` and wraps its arrays (an :class:`ArrayMatte`, without foreground when the
+        model predicts none).
+
+        Args:
+            src, state, downsample_ratio: as for :meth:`step` (N = 1).
+            guide: the same frame as H×W×3 uint8 RGB; when given, ``src`` may be reused by the
+                caller as soon as this returns (the result reads ``guide`` instead).
+
+        Returns:
+            ``(matte, state)``.
+        """
+        result = self.step(src, state, downsample_ratio)
+        return ArrayMatte(result.pha, result.fgr), result.state
+
     def auto_downsample_ratio(self, height: int, width: int) -> float:
         """The model's own ratio for an H×W frame (from its size policy)."""
         return self.capabilities.size_policy.ratio(height, width)
@@ -192,8 +256,13 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_onnx(path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None):
+def load_onnx(path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None,
+              spinning: bool = True):
     """An ``onnxruntime.InferenceSession`` of ``path`` with mattekit's measured CPU settings.
+
+    ``spinning=False`` makes ONNX Runtime's idle worker threads block instead of spinning
+    (``session.intra_op.allow_spinning=0``), for sessions whose caller does other work on the
+    same cores between runs (see :mod:`mattekit.pipeline.video`).
 
     Raises:
         mattekit.errors.ModelError: the file cannot be loaded (one line, naming the file).
@@ -210,6 +279,8 @@ def load_onnx(path: str | Path, providers: list[str] | None = None, intra_op_thr
     options.enable_cpu_mem_arena = True
     if intra_op_threads:
         options.intra_op_num_threads = intra_op_threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=providers or default_providers())
     except Exception as exc:  # onnxruntime raises several unrelated types

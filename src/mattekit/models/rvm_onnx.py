@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError
-from mattekit.models.base import Capabilities, MatteResult, ModelSession, SizePolicy, load_onnx
+from mattekit.models.base import Capabilities, FrameMatte, MatteResult, ModelSession, SizePolicy, load_onnx
 from mattekit.params import AUTO_LONG_SIDE, auto_downsample_ratio
 
 INPUT_NAMES = ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
@@ -39,6 +39,11 @@ class RVMSession(ModelSession):
             :func:`~mattekit.models.base.default_providers`.
         intra_op_threads: threads for one operator; ``None`` lets ONNX Runtime decide
             (all physical cores).
+        cut: on the CPU, run the graph cut before the Deep Guided Filter's full-resolution step
+            (:mod:`mattekit.models.rvm_cut`, built once and cached) and do that step in bands
+            (:mod:`mattekit.models.dgf_bands`); ``False`` runs the published graph as it is.
+            Files whose graph does not end in RVM's guided filter, and accelerators (CUDA), always
+            run the whole graph.
 
     Raises:
         mattekit.errors.ModelError: the file cannot be loaded or lacks RVM's inputs/outputs.
@@ -51,7 +56,7 @@ class RVMSession(ModelSession):
               "github.com/PeterL1n/RobustVideoMatting")
 
     def __init__(self, path: str | os.PathLike, providers: list[str] | None = None,
-                 intra_op_threads: int | None = None):
+                 intra_op_threads: int | None = None, cut: bool = True):
         self.path = self.source_path = Path(path)
         self.name = self.path.stem
         self._session = load_onnx(self.path, providers, intra_op_threads)
@@ -66,6 +71,19 @@ class RVMSession(ModelSession):
 
         device = device_for(self.providers)
         self._bound = BoundStepper(self._session, device) if device else None
+        #: the path of the cut graph in use, or ``None`` when the whole graph runs
+        self.cut_path: Path | None = None
+        if cut and self._bound is None:
+            from mattekit.models.rvm_cut import cut_model
+
+            try:
+                self.cut_path = cut_model(self.path)
+            except ModelError:
+                self.cut_path = None  # not RVM's guided filter (or no cache): the whole graph runs
+            else:
+                # its full-resolution step now runs in the caller's other threads: ONNX Runtime's
+                # idle workers block instead of spinning on the cores those threads need
+                self._session = load_onnx(self.cut_path, providers, intra_op_threads, spinning=False)
 
     def auto_downsample_ratio(self, height: int, width: int) -> float:
         """RVM's own ratio (:func:`mattekit.params.auto_downsample_ratio`: longer side at most 512,
@@ -99,14 +117,60 @@ class RVMSession(ModelSession):
         if self._bound is not None:
             fgr, pha, new_state = self._bound.step(src, state, ratio)
             return MatteResult(fgr=fgr, pha=pha, state=new_state)
-        run_options = None
-        if release_memory:
-            import onnxruntime as ort
+        run_options = arena_release_options() if release_memory else None
+        if self.cut_path is None:
+            fgr, pha, r1, r2, r3, r4 = self._session.run(list(OUTPUT_NAMES), feeds(src, state, ratio), run_options)
+            return MatteResult(fgr=fgr, pha=pha, state=(r1, r2, r3, r4))
+        from mattekit.models.dgf_bands import fill_arrays
 
-            run_options = ort.RunOptions()
-            run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-        fgr, pha, r1, r2, r3, r4 = self._session.run(list(OUTPUT_NAMES), feeds(src, state, ratio), run_options)
-        return MatteResult(fgr=fgr, pha=pha, state=(r1, r2, r3, r4))
+        coefs, states = [], []
+        for i in range(src.shape[0]):  # each item with its own state, as the whole graph does
+            item_state = tuple(s[i:i + 1] if s.shape[0] == src.shape[0] else s for s in state)
+            last = i == src.shape[0] - 1
+            coef_a, coef_b, *new_state = self._run_cut(src[i:i + 1], item_state, ratio,
+                                                        run_options if last else None)
+            coefs.append((coef_a, coef_b))
+            states.append(new_state)
+        fgr, pha = fill_arrays(np.concatenate([c[0] for c in coefs]), np.concatenate([c[1] for c in coefs]), src)
+        return MatteResult(fgr=fgr, pha=pha, state=tuple(np.concatenate(s) for s in zip(*states)))
+
+    def _run_cut(self, frame: np.ndarray, state: RecurrentState, ratio: float,
+                 run_options=None) -> list[np.ndarray]:
+        """Run the cut graph on one frame (H×W×3 uint8 or 1×3×H×W float32)."""
+        from mattekit.models.dgf_bands import network_input
+        from mattekit.models.rvm_cut import SMALL_INPUT
+
+        return self._session.run(None, {SMALL_INPUT: network_input(frame, ratio), "r1i": state[0],
+                                        "r2i": state[1], "r3i": state[2], "r4i": state[3]},
+                                 run_options)
+
+    @property
+    def guide_only(self) -> bool:
+        """True when :meth:`step_deferred` reads only ``guide`` (``src`` may be ``None``)."""
+        return self.cut_path is not None
+
+    def step_deferred(self, src: np.ndarray | None, state: RecurrentState, downsample_ratio: float | None,
+                      guide: np.ndarray | None = None) -> tuple[FrameMatte, RecurrentState]:
+        """One frame, its full-resolution guided-filter step left to the caller (see
+        :meth:`ModelSession.step_deferred` and :class:`~mattekit.models.dgf_bands.GuidedFinish`).
+        With the cut graph and a ``guide``, ``src`` is not read (may be ``None``)."""
+        if self.cut_path is None:
+            return super().step_deferred(src, state, downsample_ratio, guide)
+        from mattekit.models.dgf_bands import GuidedFinish
+
+        frame = guide if guide is not None else src
+        ratio = downsample_ratio or auto_downsample_ratio(*(frame.shape[:2] if guide is not None else src.shape[2:]))
+        coef_a, coef_b, *new_state = self._run_cut(frame, state, ratio)
+        return GuidedFinish(coef_a, coef_b, frame), tuple(new_state)
+
+
+def arena_release_options():
+    """ONNX Runtime run options that give the CPU arena's unused memory back after the run."""
+    import onnxruntime as ort
+
+    run_options = ort.RunOptions()
+    run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return run_options
 
 
 def feeds(src: np.ndarray, state: RecurrentState, downsample_ratio: float) -> dict[str, np.ndarray]:

@@ -224,6 +224,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                    progress=False,
                    on_file: Callable[[FileOutcome, int, int], None] | None = None,
                    on_start: Callable[[Path, int, int], None] | None = None,
+                   preset: str | None = None,
                    executor: str = "local",
                    ray_address: str | None = None,
                    ray_options: dict | None = None) -> BatchResult:
@@ -239,7 +240,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
             :data:`~mattekit.io.video_reader.VIDEO_SUFFIXES` files.
         output_dir: where results go (created; may lie inside the input folder, it is not searched).
         recursive: also search sub-folders, keeping their structure in ``output_dir``.
-        output_type, background, output_video_mbps, downsample_ratio: as for
+        output_type, background, output_video_mbps, downsample_ratio, preset: as for
             :func:`~mattekit.pipeline.video.convert_video`.
         outputs: which outputs each file gets (any of ``composition``, ``alpha``, ``foreground``).
         model: ``None``, a name, an ONNX path or a :class:`~mattekit.models.ModelSession`; loaded
@@ -303,7 +304,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
 
         return convert_folder_ray(jobs, output_type=output_type, background=background,
                                   output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
-                                  model=model, overwrite=overwrite, cancel=cancel, progress=progress,
+                                  preset=preset, model=model, overwrite=overwrite, cancel=cancel, progress=progress,
                                   on_file=on_file, on_start=on_start, address=ray_address, **(ray_options or {}))
     session = new_session(model)
 
@@ -314,7 +315,7 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                                output_foreground=targets.get("foreground"),
                                output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
                                background=background, progress=progress, model=session,
-                               overwrite=True, cancel=cancel)
+                               overwrite=True, cancel=cancel, preset=preset)
         return result.frames, result.warning and result.warning.removeprefix(f"{source}: ")
 
     return _run(jobs, process, overwrite, cancel, on_file, on_start)

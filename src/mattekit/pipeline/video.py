@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mattekit.compose.background import Background, parse_background
+from mattekit.compose.background import Background, BlurBackground, parse_background
 from mattekit.compose.composite import FrameCompositor
 from mattekit.errors import Cancelled, InputError, OutputError
 from mattekit.io.atomic import check_outputs, existing_paths
 from mattekit.io.video_reader import FrameSource, open_source
 from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
-                                      open_writer)
+                                      check_preset, open_writer)
 from mattekit.models import ModelSession, new_session
-from mattekit.models.base import to_src
+from mattekit.models.base import ArrayMatte, FrameMatte, to_src
 from mattekit.params import (validate_cancel, validate_downsample_ratio, validate_frame_rate,
                              validate_output_video_mbps, validate_seq_chunk)
 from mattekit.pipeline.progress import Progress
@@ -154,10 +154,10 @@ class _Tally:
 
 
 def _open_writer(path: Path, output_type: str, source: FrameSource, with_audio: bool,
-                 bit_rate: int | None) -> FrameWriter:
+                 bit_rate: int | None, preset: str | None) -> FrameWriter:
     audio = source.path if with_audio and source.has_audio else None
     return open_writer(path, output_type, source.width, source.height, source.frame_rate, source.time_base,
-                       audio_source=audio, bit_rate=bit_rate)
+                       audio_source=audio, bit_rate=bit_rate, preset=preset)
 
 
 def convert_video(input_source: str | os.PathLike,
@@ -174,7 +174,8 @@ def convert_video(input_source: str | os.PathLike,
                   *,
                   overwrite: bool = False,
                   cancel: threading.Event | None = None,
-                  frame_rate: float | None = None) -> VideoResult:
+                  frame_rate: float | None = None,
+                  preset: str | None = None) -> VideoResult:
     """Matte every frame of a video and write the requested outputs.
 
     The keyword names are those of Robust Video Matting's ``inference.convert_video``
@@ -214,6 +215,10 @@ def convert_video(input_source: str | os.PathLike,
             :class:`~mattekit.errors.Cancelled`.
         frame_rate: frame rate given to a folder of frames, in [0.01, 1000] (default 30);
             ignored for videos.
+        preset: libx264 speed preset of the ``video`` type (``ultrafast`` ... ``veryslow``,
+            :data:`~mattekit.io.video_writer.X264_PRESETS`); ``None`` for mattekit's default
+            (``ultrafast``, chosen by measurement: docs/benchmarks.md). ``veryfast`` makes files
+            about 2.7x smaller at the same quality (CRF 18) for 3x the encoding time.
 
     Returns:
         A :class:`VideoResult`. Written videos keep the source's size, frame count, exact frame
@@ -231,7 +236,8 @@ def convert_video(input_source: str | os.PathLike,
             documents, or a ratio that leaves the network less than 1 px of this input's frames.
         mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number, or
             ``cancel`` is not an Event.
-        ValueError: unknown ``output_type``.
+        ValueError: unknown ``output_type``, or ``preset`` not a libx264 preset (or given for
+            another type than ``video``).
     """
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
@@ -240,6 +246,7 @@ def convert_video(input_source: str | os.PathLike,
     output_video_mbps = validate_output_video_mbps(output_video_mbps)
     frame_rate = validate_frame_rate(frame_rate)
     validate_cancel(cancel)
+    check_preset(preset, output_type)
     requested = {"composition": output_composition, "alpha": output_alpha,
                  "foreground": output_foreground}
     requested = {k: Path(v) for k, v in requested.items() if v is not None}
@@ -269,7 +276,7 @@ def convert_video(input_source: str | os.PathLike,
             bg.prepare(source.frame_rate)
         for kind, path in requested.items():
             writers[kind] = _open_writer(path, output_type, source, kind != "alpha",
-                                         int(output_video_mbps * 1e6) if output_video_mbps else None)
+                                         int(output_video_mbps * 1e6) if output_video_mbps else None, preset)
         stage_seconds = _stream(source, session, ratio, writers, bg, transparent_type, bar, cancel,
                                 str(input_path))
         finish = time.perf_counter()
@@ -330,7 +337,9 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     q_in: queue.Queue = queue.Queue(depth_in)
     # input buffers handed round: decoder fills one, the network reads one, the rest wait in q_in
     free: queue.Queue = queue.Queue()
-    for _ in range(depth_in + 2):
+    # a session that reads only the uint8 frame (RVM with its cut graph) needs no float copy
+    guide_only = getattr(session, "guide_only", False)
+    for _ in range(0 if guide_only else depth_in + 2):
         free.put(np.empty((1, 3, h, w), dtype=np.float32))
     q_out = {kind: queue.Queue(depth_out) for kind in writers}
     tally = _Tally(writers, bar)
@@ -370,10 +379,12 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             if frame.rgb.shape != (h, w, 3):
                 raise InputError(source.path, f"frame {frame.index} is {frame.rgb.shape[1]}x{frame.rgb.shape[0]}, "
                                               f"not {w}x{h} like the first frame")
-            src = _get(free, halt)
-            t0 = time.perf_counter()
-            to_src(frame.rgb, out=src)
-            busy["convert"] += time.perf_counter() - t0
+            src = None
+            if not guide_only:
+                src = _get(free, halt)
+                t0 = time.perf_counter()
+                to_src(frame.rgb, out=src)
+                busy["convert"] += time.perf_counter() - t0
             _put(q_in, (frame, src), halt)
         _put(q_in, _END, halt)
 
@@ -386,10 +397,9 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             item = _get(q, halt)
             if item is _END:
                 return
-            frame, fgr, pha = item
+            frame, matte = item
             t0 = time.perf_counter()
-            image = _render_output(kind, compositor, frame, None if fgr is None else fgr[0], pha[0, 0], bg,
-                                   transparent_type)
+            image = _render_output(kind, compositor, frame, matte, bg, transparent_type)
             t1 = time.perf_counter()
             writer.write(image, frame.pts, frame.index)
             busy[render_key] += t1 - t0
@@ -412,13 +422,16 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
                 break
             frame, src = item
             t0 = time.perf_counter()
-            result = session.step(src, state, ratio)
+            # the full-resolution outputs are computed by the writers, band by band, as each
+            # needs them (mattekit.models.base.FrameMatte); the matte reads frame.rgb, not src
+            matte, state = session.step_deferred(src, state, ratio, guide=frame.rgb)
             busy["network"] += time.perf_counter() - t0
-            fgr = result.fgr if result.fgr is not None or not needs_fgr else _estimate_fgr(src, result.pha)
-            free.put(src)
-            state = result.state
+            if isinstance(matte, ArrayMatte) and matte.fgr_array is None and needs_fgr:
+                matte = ArrayMatte(matte.pha, _estimate_fgr(src, matte.pha))
+            if src is not None:
+                free.put(src)
             for q in q_out.values():
-                _put(q, (frame, fgr, result.pha), halt_main)
+                _put(q, (frame, matte), halt_main)
         for t in threads:
             while t.is_alive():
                 halt_main()
@@ -442,7 +455,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     return busy
 
 
-def _render_output(kind: str, compositor: FrameCompositor, frame, fgr: np.ndarray, alpha: np.ndarray,
+def _render_output(kind: str, compositor: FrameCompositor, frame, matte: FrameMatte,
                    bg: Background | None, transparent_type: bool) -> np.ndarray:
     """The 8-bit image written to output ``kind`` for one frame.
 
@@ -450,21 +463,22 @@ def _render_output(kind: str, compositor: FrameCompositor, frame, fgr: np.ndarra
         kind: ``composition``, ``alpha`` or ``foreground``.
         compositor: this output's :class:`FrameCompositor` (the result is one of its buffers).
         frame: the :class:`~mattekit.io.video_reader.SourceFrame`.
-        fgr: 3×H×W float32 RGB in 0..1 (``None`` for the alpha output of a model without one);
-            alpha: H×W float32 in 0..1.
+        matte: the frame's :class:`~mattekit.models.base.FrameMatte` (alpha and foreground on
+            demand; the foreground of a model without one is supplied by :func:`_estimate_fgr`).
         bg: the background, or ``None`` for an RGBA composition.
         transparent_type: the output type keeps alpha (the foreground is then written as RGBA).
     """
     if kind == "composition":
         if bg is None:
-            return compositor.rgba(fgr, alpha)
-        return compositor.composite(fgr, alpha, bg.frame(frame.index, alpha.shape[0], alpha.shape[1],
-                                                         frame.rgb, alpha))
+            return compositor.render("rgba", matte)
+        h, w = matte.height, matte.width
+        if isinstance(bg, BlurBackground):  # the blur leaves the person out: it needs the whole alpha
+            alpha = compositor.alpha_plane(matte)
+            return compositor.render("composite", matte, bg.frame(frame.index, h, w, frame.rgb, alpha), alpha)
+        return compositor.render("composite", matte, bg.frame(frame.index, h, w, frame.rgb))
     if kind == "alpha":
-        return compositor.gray(alpha)
-    if transparent_type:
-        return compositor.rgba(fgr, alpha)
-    return compositor.rgb(fgr)
+        return compositor.render("gray", matte)
+    return compositor.render("rgba" if transparent_type else "rgb", matte)
 
 
 def _estimate_fgr(src: np.ndarray, pha: np.ndarray) -> np.ndarray:
