@@ -168,7 +168,7 @@ def test_temporaries_of_long_names_fit_and_stale_ones_are_still_found(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     for final in (tmp_path / ("\u00e9" * ((limit - 4) // 2) + ".mp4"),   # 2-byte characters, 254 bytes
-                  tmp_path / ("x" * (limit - 5) + ".mov"),                # 255 bytes: the limit itself
+                  tmp_path / ("x" * (limit - 4) + ".mov"),                # 255 bytes: the limit itself
                   tmp_path / ("\u00e9" * ((limit - 1) // 2))):            # a frame folder, no suffix
         temp = atomic.temp_sibling(final)
         assert len(os.fsencode(temp.name)) <= limit and temp.name.endswith(final.suffix)
