@@ -410,6 +410,7 @@ def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"mattekit: error: {data / 'jobs.db'}: not a usable "
                                                    "mattekit job database ("), err
+        assert err[0].count("jobs.db") == 1, err  # the path once, though the store's message names it too
         assert (data / "jobs.db").read_bytes() == content  # left as it was
     # the port is free again and the lock released: a good database serves
     (data / "jobs.db").unlink()

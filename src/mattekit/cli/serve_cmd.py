@@ -85,7 +85,7 @@ def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, max_m
                              allowed_hosts=(*machine_names(host), *(h.lower() for h in allow_host)))
         except StoreError as exc:
             sock.close()
-            raise OutputError(data_dir / "jobs.db", str(exc)) from None
+            raise OutputError(exc.path, exc.problem) from None
         url = server_url(host, sock.getsockname()[1])
         if not local:
             click.echo(f"mattekit: warning: listening on {host}, beyond this computer: there are no user "
