@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import socket
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -214,6 +215,18 @@ def stop(proc) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def test_serve_exits_0_after_a_graceful_sigterm_shutdown(tmp_path):
+    """systemd, docker stop and kill send SIGTERM: a server that shut down cleanly exits 0 (as
+    uvicorn and gunicorn do), where the other verbs exit 143 (their job was interrupted)."""
+    proc, err = start_serve(tmp_path, "--port", "0")
+    assert proc.poll() is None, err
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0, (tmp_path / "serve.err").read_text()
+    err = (tmp_path / "serve.err").read_text()
+    assert "Application shutdown complete" in err and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "mattekit: server stopped (SIGTERM)", err
 
 
 def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
