@@ -244,3 +244,20 @@ def test_finetune_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tiny_da
     state = load_checkpoint(checkpoint)
     assert state["step"] == done + 1 and len(state["losses"]) == done + 1
     assert out.is_file()
+
+
+def test_train_verb_exports_an_efficientnetv2_model_mattekit_video_runs(tiny_data, tmp_path, capsys):
+    """`train --export` for a variant without a published graph (traced by torch.onnx.export)."""
+    out = tmp_path / "effnet.onnx"
+    settings = [f"foreground={tiny_data / 'rgba'}", f"backgrounds={tiny_data / 'bg'}", "segmentation=",
+                "resolution_lr=64", "seq_length_lr=2", "steps=1", "variant=efficientnetv2",
+                f"checkpoint_dir={tmp_path / 'ckpt'}", "validation_fraction=0.3", "device=cpu"]
+    args = ["train", "--config", "stage1", "--export", str(out), "--threads", "1"]
+    for setting in settings:
+        args += ["--set", setting]
+    assert main(args) == 0
+    assert "ONNX vs PyTorch max |Δ|" in capsys.readouterr().out
+    alpha = tmp_path / "alpha"
+    assert main(["video", str(tiny_data / "pairs" / "fgr"), "-a", str(alpha), "--output-type", "png_sequence",
+                 "--model", str(out), "-q"]) == 0
+    assert len(list(alpha.glob("*.png"))) == 6

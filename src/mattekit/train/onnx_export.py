@@ -4,7 +4,14 @@ Inputs ``src`` (N×3×H×W float32 0..1), ``r1i..r4i`` (recurrent states, 1×1×
 start), ``downsample_ratio`` (float32 [1]); outputs ``fgr, pha, r1o..r4o``: what
 :class:`mattekit.models.rvm_onnx.RVMSession` (and so every verb, the API and the web page) runs.
 
-Method: the published RVM graph is the template. Each batch norm of the network is folded into
+Two methods, both checked against PyTorch (:func:`max_export_error`):
+
+* :func:`trace_onnx` (any variant): ``torch.onnx.export`` (the TorchScript exporter) of one
+  frame step; ``downsample_ratio`` stays a graph input because the network's resize exports as
+  a ``Resize`` whose scales are computed from it (``model.matting_network.ResizeByRatio``).
+* filling the published graph (``mobilenetv3``, the default there, described below).
+
+Filling: the published RVM graph is the template. Each batch norm of the network is folded into
 the convolution before it (``W' = W·γ/√(σ²+ε)``, ``b' = (b − μ)·γ/√(σ²+ε) + β``) and the
 template's convolution initializers are replaced, in execution order (:mod:`mattekit.train.conv_order`),
 by the network's. Everything else (the dynamic ``downsample_ratio`` resize, the state
@@ -16,6 +23,7 @@ The template must be the same architecture: the published MobileNetV3 file for t
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +53,98 @@ def folded_weights(model: MattingNetwork) -> list[tuple[np.ndarray, np.ndarray |
     return out
 
 
+#: ONNX opset of traced files: ONNX Runtime 1.31 runs it (IR version 8), as do runtimes from 1.10 on
+TRACE_OPSET = 17
+
+
 def export_onnx(model: MattingNetwork, output: str | os.PathLike, template: str | os.PathLike | None = None) -> Path:
     """Write ``model`` as an RVM ONNX file at ``output`` (atomically: temporary name, then rename).
 
+    ``mobilenetv3`` networks fill the published graph (``template``); the other variants are
+    traced (:func:`trace_onnx`).
+
     Args:
-        model: a ``mobilenetv3`` MattingNetwork (batch norms are folded with their running statistics).
+        model: a MattingNetwork (batch norms are folded with their running statistics).
         output: the .onnx path to write (replaced if it exists; callers check overwrite rules).
-        template: an RVM ONNX file of the same architecture; default the registered ``rvm-mobilenetv3``.
+        template: for ``mobilenetv3``, an RVM ONNX file of the same architecture; default the
+            registered ``rvm-mobilenetv3``. Ignored for other variants.
+
+    Raises:
+        mattekit.errors.ModelError: the template's convolutions do not match the network.
+    """
+    if model.variant != "mobilenetv3":
+        return trace_onnx(model, output)
+    return fill_template(model, output, template)
+
+
+class _FrameStep(torch.nn.Module):
+    """One frame of RVM's ONNX signature: (src, r1i..r4i, downsample_ratio) -> fgr, pha, r1o..r4o."""
+
+    def __init__(self, model: MattingNetwork):
+        super().__init__()
+        self.model = model
+
+    def forward(self, src, r1i, r2i, r3i, r4i, downsample_ratio):  # noqa: D102
+        return tuple(self.model(src, r1i, r2i, r3i, r4i, downsample_ratio=downsample_ratio, refine=True))
+
+
+def trace_onnx(model: MattingNetwork, output: str | os.PathLike, opset: int = TRACE_OPSET) -> Path:
+    """Write any variant of ``model`` as an RVM ONNX file by ``torch.onnx.export`` (TorchScript exporter).
+
+    Inputs ``src`` N×3×H×W float32 0..1, ``r1i..r4i`` (1×1×1×1 zeros at the start, broadcast),
+    ``downsample_ratio`` float32 [1]; outputs ``fgr`` N×3×H×W, ``pha`` N×1×H×W, ``r1o..r4o``;
+    N, H, W and the state sizes dynamic. The guided filter is always applied (as in RVM's file).
+    Batch norms are folded by the exporter (eval mode, running statistics). Written atomically.
+
+    Raises:
+        mattekit.errors.ModelError: the exporter failed.
+    """
+    from mattekit.models.rvm_onnx import INPUT_NAMES, OUTPUT_NAMES
+
+    final = Path(output).expanduser()
+    temp = temp_sibling(final)
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval().cpu()
+    zeros = torch.zeros(1, 1, 1, 1)
+    args = (torch.rand(1, 3, 144, 256), zeros, zeros, zeros, zeros, torch.tensor([0.5]))
+    state_axes = {0: "batch_size", 1: "channels", 2: "height", 3: "width"}
+    frame_axes = {0: "batch_size", 2: "height", 3: "width"}
+    axes = {"src": frame_axes, "fgr": frame_axes, "pha": frame_axes}
+    for i in range(1, 5):
+        axes[f"r{i}i"] = axes[f"r{i}o"] = {k: f"r{i}_{v}" for k, v in state_axes.items()}
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's note on ResizeByRatio's float: intended
+            torch.onnx.export(_FrameStep(model), args, os.fspath(temp), input_names=list(INPUT_NAMES),
+                              output_names=list(OUTPUT_NAMES), dynamic_axes=axes, opset_version=opset,
+                              do_constant_folding=True, dynamo=False)
+        _set_doc_string(temp)
+        commit(temp, final)
+    except Exception as exc:
+        discard(temp)
+        raise ModelError(f"{final}: ONNX export of the {model.variant} network failed: {exc}") from exc
+    except BaseException:
+        discard(temp)
+        raise
+    finally:
+        model.to(device).train(was_training)
+    return final
+
+
+def _set_doc_string(path: Path) -> None:
+    import onnx
+
+    graph_model = onnx.load(os.fspath(path))
+    graph_model.doc_string = DOC_STRING
+    onnx.save(graph_model, os.fspath(path))
+
+
+DOC_STRING = "Robust Video Matting (Lin et al., WACV 2022), fine-tuned with mattekit"
+
+
+def fill_template(model: MattingNetwork, output: str | os.PathLike, template: str | os.PathLike | None = None) -> Path:
+    """Write a ``mobilenetv3`` ``model`` into a copy of the published graph (see the module notes).
 
     Raises:
         mattekit.errors.ModelError: the template's convolutions do not match the network.
@@ -80,7 +173,7 @@ def export_onnx(model: MattingNetwork, output: str | os.PathLike, template: str 
         elif has_bias:
             inits[node.input[2]].CopyFrom(numpy_helper.from_array(
                 b if b is not None else np.zeros(w.shape[0], np.float32), node.input[2]))
-    graph_model.doc_string = "Robust Video Matting (Lin et al., WACV 2022), fine-tuned with mattekit"
+    graph_model.doc_string = DOC_STRING
     final = Path(output).expanduser()
     temp = temp_sibling(final)
     try:
@@ -94,9 +187,18 @@ def export_onnx(model: MattingNetwork, output: str | os.PathLike, template: str 
 
 def max_export_error(model: MattingNetwork, onnx_path: str | os.PathLike, frames: np.ndarray,
                      downsample_ratio: float) -> float:
-    """Largest |Δ| of fgr and alpha between ``model`` and the exported file on a clip.
+    """Largest |Δ| of fgr and alpha between ``model`` and the exported file on a clip
+    (the larger of :func:`export_errors`)."""
+    return max(export_errors(model, onnx_path, frames, downsample_ratio))
 
-    ``frames``: T×H×W×3 uint8 RGB; the recurrent state is carried through both.
+
+def export_errors(model: MattingNetwork, onnx_path: str | os.PathLike, frames: np.ndarray,
+                  downsample_ratio: float) -> tuple[float, float]:
+    """(max |Δfgr|, max |Δα|) over every pixel and frame between ``model`` in PyTorch and the
+    exported file in ONNX Runtime (:class:`mattekit.models.rvm_onnx.RVMSession`).
+
+    ``frames``: T×H×W×3 uint8 RGB; the recurrent state is carried through both, starting from
+    RVM's 1×1×1×1 zeros in ONNX Runtime and from None in PyTorch.
     """
     from mattekit.models.base import to_src
     from mattekit.models.rvm_onnx import RVMSession
@@ -104,7 +206,7 @@ def max_export_error(model: MattingNetwork, onnx_path: str | os.PathLike, frames
     session = RVMSession(onnx_path, intra_op_threads=torch.get_num_threads())
     state = session.initial_state()
     rec = [None] * 4
-    worst = 0.0
+    worst_fgr = worst_pha = 0.0
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -113,6 +215,7 @@ def max_export_error(model: MattingNetwork, onnx_path: str | os.PathLike, frames
             result = session.step(src, state, downsample_ratio)
             state = result.state
             fgr, pha, *rec = model(torch.from_numpy(src), *rec, downsample_ratio=downsample_ratio, refine=True)
-            worst = max(worst, float(np.abs(fgr.numpy() - result.fgr).max()), float(np.abs(pha.numpy() - result.pha).max()))
+            worst_fgr = max(worst_fgr, float(np.abs(fgr.numpy() - result.fgr).max()))
+            worst_pha = max(worst_pha, float(np.abs(pha.numpy() - result.pha).max()))
     model.train(was_training)
-    return worst
+    return worst_fgr, worst_pha

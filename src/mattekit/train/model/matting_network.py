@@ -7,6 +7,7 @@ Fig. 2 and Sec. 3; the module structure follows github.com/PeterL1n/RobustVideoM
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -16,7 +17,7 @@ from mattekit.train.model.deep_guided_filter import DeepGuidedFilterRefiner
 from mattekit.train.model.encoders import EfficientNetV2SEncoder, MobileNetV3LargeEncoder, ResNet50Encoder
 from mattekit.train.model.lraspp import LRASPP
 from mattekit.train.model.projection import Projection
-from mattekit.train.model.time_series import per_frame
+from mattekit.train.model.time_series import fold, per_frame, unfold
 
 # variant -> (encoder class, context module factory, context output channels, decoder channels)
 VARIANTS = {
@@ -37,7 +38,8 @@ class MattingNetwork(nn.Module):
     - ``src``: B×T×3×H×W (a clip) or B×3×H×W (one frame), float32 RGB in 0..1.
     - ``r1..r4``: recurrent states from the previous call (None at the start of a clip; any
       tensor broadcastable to the state's shape, such as RVM's 1×1×1×1 zeros, is accepted).
-    - ``downsample_ratio``: in (0, 1]; the encoder/decoder see ``src`` scaled by it.
+    - ``downsample_ratio``: in (0, 1]; the encoder/decoder see ``src`` scaled by it. A float32
+      tensor of shape [1] (how ONNX export passes it) always resizes, even at 1.
     - ``refine``: apply the Deep Guided Filter; ``None`` = only when ``downsample_ratio != 1``
       (RVM's training rule); the published ONNX file always applies it (``True``).
     - returns ``[fgr, pha, r1, r2, r3, r4]`` (fgr B×T×3×H×W, pha B×T×1×H×W, both in 0..1), or
@@ -69,25 +71,54 @@ class MattingNetwork(nn.Module):
         single = src.ndim == 4
         if single:
             src = src.unsqueeze(1)
-        src_sm = src if downsample_ratio == 1 else per_frame(lambda x: _scale(x, downsample_ratio), src)
-        f1, f2, f3, f4 = (f.unflatten(0, src_sm.shape[:2]) for f in self.backbone(src_sm.flatten(0, 1)))
+        # a tensor ratio (ONNX export: an input of the graph) always resizes, as RVM's file does
+        resize = isinstance(downsample_ratio, Tensor) or downsample_ratio != 1
+        src_sm = per_frame(lambda x: _scale(x, downsample_ratio), src) if resize else src
+        b, t = src.shape[:2]
+        f1, f2, f3, f4 = (unfold(f, b, t) for f in self.backbone(fold(src_sm)))
         f4 = per_frame(self.aspp, f4)
         hid, *rec = self.decoder(src_sm, f1, f2, f3, f4, r1, r2, r3, r4)
         if segmentation_pass:
             out = [self.project_seg(hid)]
         else:
             fgr_residual, pha = self.project_mat(hid).split([3, 1], dim=2)
-            if refine or (refine is None and downsample_ratio != 1):
-                fgr_residual, pha = (o.unflatten(0, src.shape[:2]) for o in self.refiner(
-                    src.flatten(0, 1), src_sm.flatten(0, 1), fgr_residual.flatten(0, 1),
-                    pha.flatten(0, 1), hid.flatten(0, 1)))
+            if refine or (refine is None and resize):
+                fgr_residual, pha = (unfold(o, b, t) for o in self.refiner(
+                    fold(src), fold(src_sm), fold(fgr_residual), fold(pha), fold(hid)))
             out = [(fgr_residual + src).clamp(0.0, 1.0), pha.clamp(0.0, 1.0)]
         if single:
             out = [o.squeeze(1) for o in out]
         return out + rec
 
 
-def _scale(x: Tensor, ratio: float) -> Tensor:
-    """Bilinear resize by ``ratio`` (output floor(H·ratio); sampling with exactly 1/ratio)."""
+def _scale(x: Tensor, ratio: float | Tensor) -> Tensor:
+    """Bilinear resize by ``ratio`` (output floor(H·ratio); sampling with exactly 1/ratio).
+
+    A float32 [1] tensor ``ratio`` goes through :class:`ResizeByRatio`, which exports as one ONNX
+    ``Resize`` whose scales are computed from that tensor (so it stays a graph input)."""
+    if isinstance(ratio, Tensor):
+        return ResizeByRatio.apply(x, ratio)
     return F.interpolate(x, scale_factor=ratio, mode="bilinear", align_corners=False,
                          recompute_scale_factor=False)
+
+
+class ResizeByRatio(torch.autograd.Function):
+    """``_scale`` with the ratio as a float32 [1] tensor, exported as ONNX
+    ``Resize(x, roi=[], scales=[1, 1, r, r])`` (linear, half-pixel): the operation RVM's published
+    file uses, so the exported graph takes ``downsample_ratio`` as an input instead of baking the
+    tracing value in (RVM's onnx branch solves the same problem with a custom resize op)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, ratio: Tensor) -> Tensor:  # noqa: D102
+        return _scale(x, float(ratio.reshape(-1)[0]))
+
+    @staticmethod
+    def symbolic(g, x, ratio):  # noqa: D102
+        ones = g.op("Constant", value_t=torch.ones(2, dtype=torch.float32))
+        scales = g.op("Concat", ones, ratio, ratio, axis_i=0)
+        roi = g.op("Constant", value_t=torch.zeros(0, dtype=torch.float32))
+        out = g.op("Resize", x, roi, scales, mode_s="linear",
+                   coordinate_transformation_mode_s="half_pixel")
+        # height and width depend on the ratio input: unknown to the exporter, which would
+        # otherwise take the traced sizes and fold every later shape into a constant
+        return out.setType(x.type().with_sizes([None] * 4))
