@@ -162,6 +162,49 @@ def test_commit_refuses_a_folder_filled_after_the_check(tmp_path):
     assert [p.name for p in final.iterdir()] == ["user.txt"]
 
 
+
+def test_temporaries_of_long_names_fit_and_stale_ones_are_still_found(tmp_path):
+    limit = atomic.name_max(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for final in (tmp_path / ("\u00e9" * ((limit - 4) // 2) + ".mp4"),   # 2-byte characters, 254 bytes
+                  tmp_path / ("x" * (limit - 4) + ".mov"),                # 255 bytes: the limit itself
+                  tmp_path / ("\u00e9" * ((limit - 1) // 2))):            # a frame folder, no suffix
+        temp = atomic.temp_sibling(final)
+        assert len(os.fsencode(temp.name)) <= limit and temp.name.endswith(final.suffix)
+        assert temp.name.startswith(".") and ".partial-" in temp.name
+        temp.write_bytes(b"this run")  # the file system accepts the name
+        stale = temp.with_name(temp.name.replace(f".partial-{os.getpid()}-", f".partial-{dead.pid}-"))
+        stale.write_bytes(b"a dead run's leftover")
+        atomic.remove_partials(final)
+        assert not stale.exists() and temp.read_bytes() == b"this run"
+        atomic.commit(temp, final)
+        assert final.read_bytes() == b"this run"
+    frames = tmp_path / ("\u00e9" * ((limit - 1) // 2))
+    frames.unlink()
+    for run in range(2):  # the second run replaces the folder output through a hidden .replaced- name
+        temp = atomic.start_temp(frames)
+        temp.mkdir()
+        (temp / "00000.png").write_bytes(b"run %d" % run)
+        atomic.seal_folder(temp)
+        atomic.commit(temp, frames)
+    assert (frames / "00000.png").read_bytes() == b"run 1"
+    names = [p.name for p in tmp_path.iterdir()]
+    assert len(names) == 3 and not [n for n in names if n.startswith(".")], names  # no temporary left
+
+
+def test_output_name_longer_than_the_file_system_allows_is_refused(proj, tmp_path, capsys):
+    limit = atomic.name_max(tmp_path)
+    before = tree(tmp_path)
+    name = "x" * (limit - 3) + ".mp4"
+    refused(*cli(["video", proj / "input.mp4", "-c", tmp_path / name, "-q"], capsys),
+            f"{name}: file name too long ({limit + 1} bytes; this file system allows {limit})")
+    long_folder = "\u00e9" * limit  # a folder on the way: 2 bytes a character
+    refused(*cli(["video", proj / "input.mp4", "-c", tmp_path / long_folder / "out.mp4", "-q"], capsys),
+            f"{long_folder}: file name too long ({2 * limit} bytes")
+    assert tree(tmp_path) == before
+
+
 # ---------------------------------------------------------------- 4. every input of a job is protected
 
 def test_background_model_and_input_are_protected_through_any_spelling(proj, tmp_path, capsys, monkeypatch):

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import socket
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -216,6 +217,18 @@ def stop(proc) -> None:
         proc.wait()
 
 
+def test_serve_exits_0_after_a_graceful_sigterm_shutdown(tmp_path):
+    """systemd, docker stop and kill send SIGTERM: a server that shut down cleanly exits 0 (as
+    uvicorn and gunicorn do), where the other verbs exit 143 (their job was interrupted)."""
+    proc, err = start_serve(tmp_path, "--port", "0")
+    assert proc.poll() is None, err
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0, (tmp_path / "serve.err").read_text()
+    err = (tmp_path / "serve.err").read_text()
+    assert "Application shutdown complete" in err and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "mattekit: server stopped (SIGTERM)", err
+
+
 def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
     proc, err = start_serve(tmp_path, "--host", "0.0.0.0", "--port", "0")
     try:
@@ -410,6 +423,7 @@ def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"mattekit: error: {data / 'jobs.db'}: not a usable "
                                                    "mattekit job database ("), err
+        assert err[0].count("jobs.db") == 1, err  # the path once, though the store's message names it too
         assert (data / "jobs.db").read_bytes() == content  # left as it was
     # the port is free again and the lock released: a good database serves
     (data / "jobs.db").unlink()

@@ -520,14 +520,7 @@ def _(root):
 # -- the test ---------------------------------------------------------------------------------------
 
 # case id -> why it is still expected to fail (the issue item and the failing line)
-XFAIL: dict[str, str] = {
-    'long-file-name-image': (
-        "corpus (beyond issue 9's list), still failing on main: a raw exception, not a clear problem: "
-        '"mattekit: error: xxx....png: OSError: [Errno 36] File name too long: \'out/.xxx......'),
-    'long-output-name-video': (
-        "corpus (beyond issue 9's list), still failing on main: traceback: av.error.OSError: [Errno 36] File "
-        'name too long'),
-}
+XFAIL: dict[str, str] = {}
 
 
 def _params():

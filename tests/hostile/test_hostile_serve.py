@@ -3,7 +3,7 @@
 What only a real server shows: what ``serve`` prints for ``--host 0.0.0.0`` / ``--port 0`` /
 ``--host ::1``, whether the Host check survives a non-loopback address, a client that disconnects
 in the middle of an upload, and the server's peak memory (VmHWM) for a 12-megapixel PNG of 40 KB.
-Every case ends with SIGTERM: the server must stop within 15 s (exit 0 or 143) with no traceback
+Every case ends with SIGTERM: the server must stop within 15 s (exit 0) with no traceback
 in its log.
 """
 
@@ -218,8 +218,8 @@ def _memory_bomb(tmp: Path) -> None:
 
 def _ended_cleanly(server: Server) -> None:
     assert_no_traceback(server.text())
-    # 0 (uvicorn's graceful stop) or 143 (128 + SIGTERM, as every other verb exits on SIGTERM)
-    assert server.code in (0, 143), f"serve did not stop cleanly on SIGTERM (code {server.code})"
+    # 0 after a graceful SIGTERM shutdown, as uvicorn and gunicorn exit (systemd counts 143 as failed)
+    assert server.code == 0, f"serve did not stop cleanly on SIGTERM (code {server.code})"
 
 
 CASES: dict[str, tuple[str, Callable, tuple]] = {

@@ -244,12 +244,7 @@ def _(root):
 # -- the test ---------------------------------------------------------------------------------------
 
 # case id -> why it is still expected to fail (the issue item and the failing line)
-XFAIL: dict[str, str] = {
-    'jobs-db-not-sqlite': (
-        'issue 9 item 18, still failing on main: create_app on a damaged jobs.db raises a message that does '
-        'not name the file: "mattekit.server.db.StoreError: not a usable mattekit job database (file is not '
-        'a database); move it away to start with an empty one" (the CLI adds the path: that case passes)'),
-}
+XFAIL: dict[str, str] = {}
 
 
 def _params():

@@ -12,7 +12,9 @@ output follows (checked by :func:`check_output` before any work, and again by :f
   output. Folder outputs carry a hidden list of what they hold (:data:`FOLDER_MANIFEST`), and only
   a folder whose every entry is on that list may be replaced (with ``overwrite``); an empty
   folder is used as if it did not exist;
-* temporaries are named ``.<stem>.partial-<pid>-<random><suffix>`` beside the output.
+* an output name longer than its file system allows (``NAME_MAX``, 255 bytes on most) is refused;
+* temporaries are named ``.<stem>.partial-<pid>-<random><suffix>`` beside the output, the stem
+  cut short (in bytes, on a character boundary) so the name always fits in ``NAME_MAX``.
   :func:`remove_partials` removes those of an output whose writing process has ended (a run killed
   outright by SIGKILL or a power cut) and never those of a process still running.
 """
@@ -36,13 +38,52 @@ FOLDER_MANIFEST = ".mattekit-output"
 _MANIFEST_HEADER = "# written by mattekit as one output; these entries may be replaced by a re-run"
 
 
+def name_max(folder: str | os.PathLike) -> int:
+    """The longest file name, in bytes, the file system of ``folder`` (or of its nearest existing
+    parent) allows; 255 when it cannot be asked (Windows, a missing folder)."""
+    folder = Path(folder)
+    for candidate in (folder, *folder.parents):
+        try:
+            return int(os.pathconf(candidate, "PC_NAME_MAX"))
+        except (OSError, ValueError, AttributeError):
+            if os.path.isdir(candidate) or not hasattr(os, "pathconf"):
+                break
+    return 255
+
+
+def _name_bytes(name: str) -> int:
+    return len(os.fsencode(name))
+
+
+#: the widest process id and random part a temporary's name holds, so the shortened stem does not
+#: depend on the writing process (:func:`remove_partials` finds a dead run's temporaries)
+_PID_WIDTH, _RANDOM_WIDTH = 10, 8
+
+
+def _short_stem(stem: str, budget: int) -> str:
+    """``stem`` cut to at most ``budget`` bytes (file system encoding) on a character boundary."""
+    while stem and _name_bytes(stem) > budget:
+        stem = stem[:-1]
+    return stem
+
+
+def _hidden_name(final: Path, kind: str, suffix: str) -> tuple[str, str]:
+    """The fixed head and tail of a hidden sibling name of ``final``: ``.<stem>.<kind>-`` and
+    ``suffix``, the stem shortened so that head + pid + ``-`` + random + tail fits in ``NAME_MAX``."""
+    fixed = _name_bytes(f"..{kind}--{suffix}") + _PID_WIDTH + _RANDOM_WIDTH
+    stem = _short_stem(final.name if not suffix else final.name[:-len(suffix)], name_max(final.parent) - fixed)
+    return f".{stem}.{kind}-", suffix
+
+
 def temp_sibling(path: Path) -> Path:
     """A hidden temporary name beside ``path`` that keeps its suffix (so containers are guessed).
 
     The name holds this process's id, so :func:`remove_partials` can tell a dead run's leftover
-    from the temporary of a run still in progress.
+    from the temporary of a run still in progress. The stem is shortened (in bytes, UTF-8 aware)
+    so the name fits in the file system's ``NAME_MAX`` whatever the output's name.
     """
-    return path.with_name(f".{path.stem}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+    head, tail = _hidden_name(path, "partial", path.suffix)
+    return path.with_name(f"{head}{os.getpid()}-{uuid.uuid4().hex[:_RANDOM_WIDTH]}{tail}")
 
 
 def start_temp(path: Path) -> Path:
@@ -189,9 +230,11 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
         mattekit.errors.OutputError: the path is an input (also through a link) or holds one, is
             the current folder or holds it, is a folder for a file output or a file, link or
             folder with foreign content for a folder output, exists and ``overwrite`` is false,
-            or its folder cannot be created or written.
+            or its folder cannot be created or written, or its name (or the name of a folder on its
+            way) is longer than the file system allows.
     """
     out = Path(path).expanduser()
+    _check_name_length(out)
     resolved = _resolve(out)
     for item in inputs:
         item = Path(item).expanduser()
@@ -222,6 +265,17 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = 
     except OSError as exc:
         raise OutputError(ancestor, f"output folder is not writable ({exc.strerror or exc})") from None
     return out
+
+
+def _check_name_length(out: Path) -> None:
+    """Refuse an output whose own name (or a folder name on its way) exceeds ``NAME_MAX``."""
+    for part in (out, *out.parents):
+        if not part.name:
+            continue
+        size, limit = _name_bytes(part.name), name_max(part.parent)
+        if size > limit:
+            raise OutputError(out if part == out else part,
+                              f"file name too long ({size} bytes; this file system allows {limit})")
 
 
 def check_outputs(paths: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike] = (),
@@ -310,7 +364,8 @@ def _commit_folder(temp: Path, final: Path) -> None:
         return
     # moved aside under a name remove_partials never matches: should anything foreign appear in
     # it meanwhile, it is left there rather than removed with a stale temporary
-    old = final.with_name(f".{final.name}.replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    head, tail = _hidden_name(final, "replaced", "")
+    old = final.with_name(f"{head}{os.getpid()}-{uuid.uuid4().hex[:_RANDOM_WIDTH]}{tail}")
     os.replace(final, old)
     os.replace(temp, final)
     _remove_folder_output(old)
@@ -351,8 +406,9 @@ def remove_partials(final: Path) -> None:
     does. Temporaries of a process still running (another run writing the same output, or this
     process's other threads) are left alone, as is every name not of that exact form.
     """
-    pattern = re.compile(re.escape(f".{final.stem}.partial-") + r"([0-9]{1,10})-[0-9a-f]{8}"
-                         + re.escape(final.suffix) + r"\Z")
+    head, tail = _hidden_name(final, "partial", final.suffix)
+    pattern = re.compile(re.escape(head) + f"([0-9]{{1,{_PID_WIDTH}}})-[0-9a-f]{{{_RANDOM_WIDTH}}}"
+                         + re.escape(tail) + r"\Z")
     try:
         names = os.listdir(final.parent)
     except OSError:

@@ -57,7 +57,15 @@ CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
 
 
 class StoreError(Exception):
-    """The database file cannot be used (not SQLite, damaged, unreadable); ``str()`` is one line."""
+    """The database file cannot be used (not SQLite, damaged, unreadable).
+
+    ``str()`` is one line, ``<path>: <problem>``; ``path`` and ``problem`` are also attributes (the
+    CLI puts ``path`` in its own error line).
+    """
+
+    def __init__(self, path: str | Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = Path(path), problem
 
 
 class DamagedJob(Exception):
@@ -154,7 +162,7 @@ class JobStore:
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                          timeout=30.0)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the job database ({exc})") from None
+            raise StoreError(self.path, f"cannot open the job database ({exc})") from None
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -172,7 +180,7 @@ class JobStore:
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             self._conn.close()
-            raise StoreError(f"not a usable mattekit job database ({exc}); move it away to start "
+            raise StoreError(self.path, f"not a usable mattekit job database ({exc}); move it away to start "
                              "with an empty one") from None
 
     def close(self) -> None:
