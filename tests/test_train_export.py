@@ -50,7 +50,8 @@ def frames(count=3, height=90, width=130):
 def test_traced_export_matches_pytorch_with_state_carried(variant, tmp_path):
     import onnx
 
-    from mattekit.models.rvm_onnx import INPUT_NAMES, OUTPUT_NAMES, RVMSession, to_src
+    from mattekit.models.base import to_src
+    from mattekit.models.rvm_onnx import INPUT_NAMES, OUTPUT_NAMES, RVMSession
     from mattekit.train.onnx_export import export_errors, trace_onnx
 
     model = random_model(variant)
