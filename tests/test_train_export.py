@@ -64,7 +64,8 @@ def test_traced_export_matches_pytorch_with_state_carried(variant, tmp_path):
     for ratio in (1.0, 0.4):
         fgr_error, pha_error = export_errors(model, path, clip, ratio)
         assert fgr_error < 1e-4 and pha_error < 1e-4, (ratio, fgr_error, pha_error)
-    result = RVMSession(path).step(to_src(clip[0]), RVMSession.initial_state(), 0.4)
+    session = RVMSession(path)
+    result = session.step(to_src(clip[0]), session.initial_state(), 0.4)
     assert result.pha.shape == (1, 1, 90, 130) and result.fgr.shape == (1, 3, 90, 130)
     assert float(result.pha.std()) > 1e-3 and 0 < float(result.pha.mean()) < 1  # alpha not one clamped value
 
