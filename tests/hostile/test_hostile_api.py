@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import hostile_inputs as gen
+from hostile_harness import case_params
 from hostile_harness import (RAW_EXCEPTION, assert_only_declared_changes, killed_run_partials, mattekit_argv, partials,
                              snapshot)
 
@@ -251,15 +252,7 @@ def _(root, session):
 XFAIL: dict[str, str] = {}
 
 
-def _params():
-    for case_id, (item, fn, marks) in CASES.items():
-        all_marks = list(marks)
-        if case_id in XFAIL and not os.environ.get("HOSTILE_NO_XFAIL"):  # =1: see every case's real result
-            all_marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[case_id]))
-        yield pytest.param(case_id, id=f"{case_id}[#{item}]", marks=all_marks)
-
-
-@pytest.mark.parametrize("case_id", list(_params()))
+@pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_api_hostile_input(case_id, tmp_path, rvm_session, caplog):
     item, build, _ = CASES[case_id]
     root = tmp_path / "case"

@@ -27,6 +27,7 @@ import pytest
 from PIL import Image
 
 import hostile_inputs as gen
+from hostile_harness import case_params
 from hostile_harness import (assert_no_traceback, assert_one_error_line, assert_only_declared_changes, diff,
                              killed_run_partials, mattekit_argv, partials, run_child, snapshot, terminate_when)
 
@@ -523,15 +524,7 @@ def _(root):
 XFAIL: dict[str, str] = {}
 
 
-def _params():
-    for case_id, (item, fn, marks) in CASES.items():
-        all_marks = list(marks)
-        if case_id in XFAIL and not os.environ.get("HOSTILE_NO_XFAIL"):  # =1: see every case's real result
-            all_marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[case_id]))
-        yield pytest.param(case_id, id=f"{case_id}[#{item}]", marks=all_marks)
-
-
-@pytest.mark.parametrize("case_id", list(_params()))
+@pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_cli_hostile_input(case_id, tmp_path):
     item, build, _ = CASES[case_id]
     root = tmp_path / "case"

@@ -10,7 +10,6 @@ in its log.
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import signal
 import socket
@@ -24,6 +23,7 @@ from typing import Callable
 import pytest
 
 import hostile_inputs as gen
+from hostile_harness import case_params
 from hostile_harness import KILL_RSS_MB, assert_no_traceback, mattekit_argv, rss_mb
 
 INFERENCE = pytest.mark.inference
@@ -233,15 +233,7 @@ CASES: dict[str, tuple[str, Callable, tuple]] = {
 XFAIL: dict[str, str] = {}
 
 
-def _params():
-    for case_id, (item, fn, marks) in CASES.items():
-        all_marks = list(marks)
-        if case_id in XFAIL and not os.environ.get("HOSTILE_NO_XFAIL"):  # =1: see every case's real result
-            all_marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[case_id]))
-        yield pytest.param(case_id, id=f"{case_id}[#{item}]", marks=all_marks)
-
-
-@pytest.mark.parametrize("case_id", list(_params()))
+@pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_serve_hostile(case_id, tmp_path):
     item, run, _ = CASES[case_id]
     run(tmp_path)

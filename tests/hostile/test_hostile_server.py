@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pytest
 from PIL import Image
 
 import hostile_inputs as gen
+from hostile_harness import case_params
 from hostile_harness import partials
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
@@ -247,21 +247,13 @@ def _(root):
 XFAIL: dict[str, str] = {}
 
 
-def _params():
-    for case_id, (item, fn, marks) in CASES.items():
-        all_marks = list(marks)
-        if case_id in XFAIL and not os.environ.get("HOSTILE_NO_XFAIL"):  # =1: see every case's real result
-            all_marks.append(pytest.mark.xfail(strict=True, reason=XFAIL[case_id]))
-        yield pytest.param(case_id, id=f"{case_id}[#{item}]", marks=all_marks)
-
-
 def _stored(data: Path) -> list[str]:
     jobs = sorted(p.name for p in (data / "jobs").iterdir()) if (data / "jobs").is_dir() else []
     uploads = sorted(p.name for p in (data / "uploads").iterdir()) if (data / "uploads").is_dir() else []
     return jobs + uploads
 
 
-@pytest.mark.parametrize("case_id", list(_params()))
+@pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_server_hostile_input(case_id, tmp_path, rvm_session, caplog):
     item, build, _ = CASES[case_id]
     root = tmp_path / "files"
