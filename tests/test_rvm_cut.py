@@ -32,25 +32,30 @@ def whole(rvm_session):
     return RVMSession(rvm_session.path, cut=False)
 
 
+@pytest.fixture(scope="module")
+def cut_session(rvm_session):
+    return RVMSession(rvm_session.path, cut=True)
+
+
 @pytest.mark.parametrize("source", ["720p", "1080p"])
-def test_cut_graph_equals_published_graph(shared_data, rvm_session, whole, source):
+def test_cut_graph_equals_published_graph(shared_data, cut_session, whole, source):
     """Worst-frame mean |Δα| and |Δfgr| < 1e-5 against the published graph, state fed back; the
     whole-array step, the deferred step over uint8 frames, and any band/column split agree."""
-    assert rvm_session.cut_path is not None
+    assert cut_session.cut_path is not None
     if source == "720p":
         frames = clip_frames(shared_data / "people" / "test-sample1.mp4", 12)
     else:
         frames = [np.asarray(Image.open(shared_data / "people" / "sample0" / f"{i:04d}.jpg").convert("RGB"))
                   for i in range(6)]
     h, w = frames[0].shape[:2]
-    ratio = rvm_session.auto_downsample_ratio(h, w)
+    ratio = cut_session.auto_downsample_ratio(h, w)
     s_ref = s_cut = s_def = whole.initial_state()
     worst_a = worst_f = 0.0
     for rgb in frames:
         src = to_src(rgb)
         ref = whole.step(src, s_ref, ratio)
-        cut = rvm_session.step(src, s_cut, ratio)
-        matte, s_def = rvm_session.step_deferred(src, s_def, ratio, guide=rgb)
+        cut = cut_session.step(src, s_cut, ratio)
+        matte, s_def = cut_session.step_deferred(src, s_def, ratio, guide=rgb)
         src[:] = 0  # the deferred result reads the uint8 guide, not the caller's buffer
         s_ref, s_cut = ref.state, cut.state
         worst_a = max(worst_a, float(np.abs(cut.pha - ref.pha).mean()))
@@ -74,7 +79,7 @@ def test_cut_is_cached_by_source_hash_never_beside_the_source(rvm_session, tmp_p
     stamp = first.stat().st_mtime_ns
     assert cut_model(user) == first and first.stat().st_mtime_ns == stamp  # built once
     assert not [p for p in first.parent.iterdir() if p.name.endswith(".partial")]
-    session = RVMSession(user)
+    session = RVMSession(user, cut=True)
     assert session.cut_path == first
 
 
@@ -94,7 +99,7 @@ def test_graph_without_the_guided_filter_is_refused_and_runs_whole(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]), str(path))
     with pytest.raises(ModelError, match="guided filter"):
         cut_model(path, tmp_path / "cache")
-    session = RVMSession(path)
+    session = RVMSession(path, cut=True)
     assert session.cut_path is None
     src = np.random.default_rng(0).random((1, 3, 8, 10), dtype=np.float32)
     matte, _ = session.step_deferred(src, session.initial_state(), 1.0)

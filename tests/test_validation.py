@@ -105,11 +105,12 @@ def test_network_minimum_is_one_pixel_measured_with_the_real_model(rvm_session, 
     from mattekit.models.rvm_onnx import RVMSession
 
     whole = RVMSession(rvm_session.path, cut=False)
-    assert whole.cut_path is None and rvm_session.cut_path is not None
+    cut = RVMSession(rvm_session.path, cut=True)
+    assert whole.cut_path is None and cut.cut_path is not None
     h, w = side, side + 3
     src = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
     low = params.min_downsample_ratio(h, w)
-    for session in (whole, rvm_session):
+    for session in (whole, cut):
         result = session.step(src, session.initial_state(), low)
         assert result.pha.shape == (1, 1, h, w)
     below = float(np.nextafter(np.float32(1.0 / side), np.float32(0)))
@@ -117,7 +118,7 @@ def test_network_minimum_is_one_pixel_measured_with_the_real_model(rvm_session, 
     with pytest.raises(Exception, match="Invalid input shape"):
         whole.step(src, whole.initial_state(), below)
     with pytest.raises(ValueError, match=rf"leaves the network \d+x0 px of a {w}x{h} frame \(at least 1 px"):
-        rvm_session.step(src, rvm_session.initial_state(), below)
+        cut.step(src, cut.initial_state(), below)
     with pytest.raises(ParameterError):
         params.validate_downsample_ratio(below, h, w)
 
