@@ -32,3 +32,14 @@ def fake_session():
     from mattekit.models import new_session
 
     return new_session("fake")
+
+
+@pytest.fixture
+def torch_one_thread():
+    """PyTorch on one thread for the test (the training tests; two cores are shared with other work)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

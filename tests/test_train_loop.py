@@ -15,12 +15,7 @@ from mattekit.cli.main import main  # noqa: E402
 from mattekit.errors import Cancelled, InputError  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # two cores are shared with other work
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
