@@ -177,6 +177,20 @@ def _ipv6_url(tmp: Path) -> None:
     _ended_cleanly(server)
 
 
+def _sigterm_at_startup(tmp: Path) -> None:
+    """SIGTERM as soon as the address is printed, before uvicorn has installed its own handlers:
+    still a graceful stop (exit 0), not an interrupted verb (143). CI once hit this window."""
+    server = start(tmp, wait_port=False)
+    try:
+        deadline = time.monotonic() + 20
+        while "serving" not in server.text() and time.monotonic() < deadline and server.proc.poll() is None:
+            time.sleep(0.005)
+        assert "serving" in server.text(), f"serve printed no address:\n{server.text()[-500:]}"
+    finally:
+        server.code = stop(server)
+    _ended_cleanly(server)
+
+
 def _disconnect_mid_upload(tmp: Path) -> None:
     server = start(tmp)
     try:
@@ -226,6 +240,7 @@ CASES: dict[str, tuple[str, Callable, tuple]] = {
     "serve-all-interfaces-host-check-and-warning": ("8", _all_interfaces, ()),
     "serve-port-0-prints-real-port": ("22", _port_zero, ()),
     "serve-ipv6-url": ("22", _ipv6_url, ()),
+    "serve-sigterm-at-startup": ("5", _sigterm_at_startup, ()),
     "serve-client-disconnects-mid-upload": ("21", _disconnect_mid_upload, ()),
     "serve-memory-bomb-4000x3000": ("7", _memory_bomb, (INFERENCE,)),
 }

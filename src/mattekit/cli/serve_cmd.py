@@ -93,46 +93,43 @@ def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, max_m
                                      if token else " and no token: anyone who reaches the port can use it"),
                        err=True)
         link = f"{url}?token={token}" if token else url
-        click.echo(f"mattekit: serving {link}  (data in {data_dir})", err=True)
         config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
-        if run_server(uvicorn.Server(config), sock):
+        announce = lambda: click.echo(f"mattekit: serving {link}  (data in {data_dir})", err=True)  # noqa: E731
+        if run_server(uvicorn.Server(config), sock, announce):
             click.echo("mattekit: server stopped (SIGTERM)", err=True)
     finally:
         lock.release()
 
 
-def run_server(server, sock) -> bool:
-    """Run the uvicorn ``server`` on ``sock`` until it stops; True when it shut down gracefully on
-    SIGTERM.
+def run_server(server, sock, announce=lambda: None) -> bool:
+    """Call ``announce`` (print the address), then run the uvicorn ``server`` on ``sock`` until it
+    stops; True when it shut down gracefully on SIGTERM.
 
     Like uvicorn and gunicorn on their own, a server stopped by SIGTERM (systemd, ``docker stop``,
     ``kill``) after a graceful shutdown (running jobs re-queued, the database closed) then exits 0,
     which systemd counts as a clean stop; every other verb exits 143 because SIGTERM interrupted
-    its job. uvicorn handles SIGINT and SIGTERM while it serves and, once shut down, raises the
-    signal again for the handler that was there before (the CLI's, which would make it 143); that
-    handler is replaced here by one that only notes it. A SIGTERM before uvicorn took over (during
-    start-up) still goes to the CLI's handler. Ctrl-C keeps exit 130.
+    its job. From before the address is printed until uvicorn installs its own handlers, a SIGTERM
+    asks the server to stop (uvicorn then starts, sees ``should_exit`` and shuts down at once);
+    uvicorn handles SIGINT and SIGTERM while it serves and, once shut down, raises the signal again
+    for the handler that was there before, which here only notes it. Ctrl-C keeps exit 130.
     """
     import signal
     import threading
 
     if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        announce()
         server.run(sockets=[sock])
         return False
     previous = signal.getsignal(signal.SIGTERM)
     stopped: list[int] = []
 
-    def handed_back(signum, frame) -> None:
-        if server.should_exit:  # uvicorn stopped on it and raised it again after the shutdown
-            stopped.append(signum)
-        elif callable(previous):  # start-up, before uvicorn's own handler: interrupted as before
-            previous(signum, frame)
-        else:
-            signal.signal(signum, previous)
-            signal.raise_signal(signum)
+    def stop_gracefully(signum, frame) -> None:
+        stopped.append(signum)
+        server.should_exit = True
 
-    signal.signal(signal.SIGTERM, handed_back)
+    signal.signal(signal.SIGTERM, stop_gracefully)
     try:
+        announce()
         server.run(sockets=[sock])
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
