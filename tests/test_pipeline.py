@@ -186,6 +186,8 @@ def test_ctrl_c_cancels_cleanly(frames_dir, fake_session, tmp_path):
     def progress(done, total):
         if done == 3:
             _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+        elif done > 3:  # keep the job running until the main thread has seen it (it once finished first)
+            time.sleep(0.2)
 
     with pytest.raises(Cancelled, match="interrupted"):
         convert_video(frames_dir, output_composition=tmp_path / "com.mp4", output_alpha=tmp_path / "pha",
