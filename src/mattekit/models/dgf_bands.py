@@ -30,7 +30,6 @@ from mattekit.models.base import FrameMatte
 _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
 _255 = np.float32(255.0)
-_THIRD = np.float32(1.0 / 3.0)
 
 
 def _taps(out_size: int, in_size: int, scale: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,72 +93,75 @@ class GuidedFinish(FrameMatte):
     Args:
         coef_a, coef_b: 1×4×h×w float32 (the cut graph's ``coef_a``, ``coef_b``).
         guide: the full-resolution frame: 1×3×H×W float32 RGB in 0..1 (the network's input) or
-            H×W×3 uint8 RGB (converted per band as ``x / 255`` in float32, RVM's own recipe). It
-            must not change while this object is in use.
+            H×W×3 uint8 RGB (read as ``x / 255``, RVM's own recipe, with the ``1/255`` folded into
+            the low-resolution coefficients so the frame is never converted as a whole). It must
+            not change while this object is in use.
+
+    Cost (measured, one thread, 4K frame, all bands; ``benchmarks/profile_finish.py``): alpha
+    ~25 ms, foreground ~45 ms of CPU. The constants of the formulas (``+1`` of the residual,
+    ``1/255``, the ``1/3`` of the mean) are applied to the h×w coefficients, never per pixel;
+    each coefficient plane is stretched along the rows once per frame (``cv2.resize``), and a
+    band's rows are ``P[i0] + t·(P[i0+1] − P[i0])`` with the row differences also made once.
     """
 
     def __init__(self, coef_a: np.ndarray, coef_b: np.ndarray, guide: np.ndarray):
         if guide.dtype == np.uint8:
             self.height, self.width = guide.shape[:2]
             self._planar = False
+            unit = _255
         else:
             self.height, self.width = guide.shape[2:]
             self._planar = True
+            unit = _ONE
         self._guide = guide
-        self._a = coef_a[0]
-        self._b = coef_b[0]
-        self._i0, self._i1, self._t = _taps(self.height, self._a.shape[1])
-        self._stretched: dict[tuple[str, int], np.ndarray] = {}
+        a, b = coef_a[0], coef_b[0]
+        # fgr_c = (A_c + 1)·x_c + b_c; pha = A_3·(R + G + B)/3 + b_3, with x = guide / unit
+        self._low = {("a", c): (a[c] + _ONE) / unit for c in range(3)}
+        self._low[("a", 3)] = a[3] / (np.float32(3.0) * unit)
+        self._low.update({("b", c): b[c] for c in range(4)})
+        self._i0, _, self._t = _taps(self.height, a.shape[1])
+        self._stretched: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ pieces
-    def _plane(self, which: str, c: int) -> np.ndarray:
-        """Coefficient plane ``which`` (``a`` or ``b``) channel ``c`` stretched to h×W (cached)."""
+    def _plane(self, which: str, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """Folded coefficient plane ``(which, c)`` stretched to h×W, and its row differences."""
         key = (which, c)
-        plane = self._stretched.get(key)
-        if plane is None:
+        planes = self._stretched.get(key)
+        if planes is None:
             import cv2
 
             with self._lock:
-                plane = self._stretched.get(key)
-                if plane is None:
-                    low = (self._a if which == "a" else self._b)[c]
-                    if which == "a" and c < 3:
-                        low = low + _ONE  # fgr = A·x + b + x = (A + 1)·x + b
-                    plane = cv2.resize(np.ascontiguousarray(low), (self.width, low.shape[0]),
-                                       interpolation=cv2.INTER_LINEAR)
-                    self._stretched[key] = plane
-        return plane
+                planes = self._stretched.get(key)
+                if planes is None:
+                    low = np.ascontiguousarray(self._low[key])
+                    plane = cv2.resize(low, (self.width, low.shape[0]), interpolation=cv2.INTER_LINEAR)
+                    plane = plane.reshape(low.shape[0], self.width)  # OpenCV drops a 1-row axis
+                    step = np.zeros_like(plane)
+                    np.subtract(plane[1:], plane[:-1], out=step[:-1])
+                    planes = self._stretched[key] = (plane, step)
+        return planes
 
     def _upsample(self, which: str, c: int, rows: slice, cols: slice, out: np.ndarray) -> np.ndarray:
         """Rows ``rows`` × columns ``cols`` of the full-resolution coefficient plane, into ``out``.
 
-        Two-tap lerp of the stretched plane's rows, in place. (A BLAS product with the tap matrix
-        was 2x cheaper at 1080p but multi-threaded OpenBLAS spun: 447 instead of 27 ms of CPU
-        per 720p frame.)"""
-        plane = self._plane(which, c)[:, cols]
-        t = self._t[rows, None]
-        np.take(plane, self._i1[rows], axis=0, out=out)
-        lower = np.take(plane, self._i0[rows], axis=0)
-        out -= lower
-        out *= t
-        out += lower
-        return out
-
-    def _guide_channel(self, c: int, rows: slice, cols: slice, out: np.ndarray) -> np.ndarray:
-        if self._planar:
-            np.copyto(out, self._guide[0, c, rows, cols])
+        Contiguous row gathers of whole-width planes (``np.take`` of a column view copies the
+        whole plane first: that made a 4K composition cost 660 instead of 85 ms)."""
+        plane, step = self._plane(which, c)
+        i0, t = self._i0[rows], self._t[rows, None]
+        if cols.start == 0 and cols.stop == self.width:
+            np.take(plane, i0, axis=0, out=out)
+            delta = np.take(step, i0, axis=0)
         else:
-            np.divide(self._guide[rows, cols, c], _255, out=out)
+            out[...] = plane[i0, cols]
+            delta = step[i0, cols]
+        delta *= t
+        out += delta
         return out
 
-    def _gray(self, rows: slice, cols: slice, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
-        """mean(R, G, B) of the guide (the 4th guide channel of RVM's filter), into ``out``."""
-        self._guide_channel(0, rows, cols, out)
-        out += self._guide_channel(1, rows, cols, tmp)
-        out += self._guide_channel(2, rows, cols, tmp)
-        out *= _THIRD
-        return out
+    def _guide_channel(self, c: int, rows: slice, cols: slice) -> np.ndarray:
+        """Channel ``c`` of the guide (in the guide's own units: 0..1 float or 0..255 uint8)."""
+        return self._guide[0, c, rows, cols] if self._planar else self._guide[rows, cols, c]
 
     # ------------------------------------------------------------ FrameMatte
     def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
@@ -167,10 +169,11 @@ class GuidedFinish(FrameMatte):
         cols = slice(0, self.width)
         out = np.empty((n, self.width), np.float32) if out is None else out
         a = np.empty((n, self.width), np.float32)
-        tmp = np.empty((n, self.width), np.float32)
+        gray = np.add(self._guide_channel(0, rows, cols), self._guide_channel(1, rows, cols), dtype=np.float32)
+        gray += self._guide_channel(2, rows, cols)
         self._upsample("b", 3, rows, cols, out)
         self._upsample("a", 3, rows, cols, a)
-        a *= self._gray(rows, cols, tmp, np.empty_like(tmp))
+        a *= gray
         out += a
         np.clip(out, _ZERO, _ONE, out=out)
         return out
@@ -180,11 +183,10 @@ class GuidedFinish(FrameMatte):
         n, w = rows.stop - rows.start, cols.stop - cols.start
         out = np.empty((3, n, w), np.float32) if out is None else out
         a = np.empty((n, w), np.float32)
-        x = np.empty((n, w), np.float32)
         for c in range(3):
             self._upsample("b", c, rows, cols, out[c])
             self._upsample("a", c, rows, cols, a)
-            a *= self._guide_channel(c, rows, cols, x)
+            a *= self._guide_channel(c, rows, cols)
             out[c] += a
         np.clip(out, _ZERO, _ONE, out=out)
         return out
