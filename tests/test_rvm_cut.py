@@ -64,6 +64,13 @@ def test_cut_graph_equals_published_graph(shared_data, cut_session, whole, sourc
         assert np.abs(matte.alpha(rows) - cut.pha[0, 0, rows]).max() < 1e-6
         assert np.abs(matte.fgr(rows, cols) - cut.fgr[0, :, rows, cols]).max() < 1e-6
         assert 0 <= cut.pha.min() and cut.pha.max() <= 1 and 0 <= cut.fgr.min() and cut.fgr.max() <= 1
+    # the fused composition (GuidedFinish.over, foreground never stored) gives the bytes of
+    # compositing its own whole-array foreground and alpha, over a colour and over a picture
+    everything = slice(0, h)
+    fgr, alpha = matte.fgr(everything), matte.alpha(everything)
+    for bg in (np.array([120, 255, 155], np.uint8), np.ascontiguousarray(rgb[::-1])):
+        assert np.array_equal(FrameCompositor(h, w).render("composite", matte, bg),
+                              FrameCompositor(h, w).composite(fgr, alpha, bg))
     assert worst_a < 1e-5 and worst_f < 1e-5
     assert ref.pha.mean() > 0.05  # a person is there: the comparison is not between empty mattes
 

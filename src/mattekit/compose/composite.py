@@ -232,6 +232,9 @@ class FrameCompositor:
                     continue
                 cols = slice(int(columns[0]), int(columns[-1]) + 1)
                 w = cols.stop - cols.start
+                if hasattr(matte, "over"):  # fused (RVM's banded guided filter): same bytes, one pass
+                    matte.over(band, cols, a[:, cols], bg if bg.ndim == 1 else bg[:, cols], out[band, cols])
+                    continue
                 fgr = matte.fgr(band, cols, out=f_buf[:, :n, :w])
                 _over(fgr, a[:, cols], bg if bg.ndim == 1 else bg[:, cols], out[band, cols], scratch[:, :w])
                 continue

@@ -10,10 +10,11 @@ where ``↑`` is bilinear upsampling with half-pixel centres (ONNX ``Resize``, m
 ``pytorch_half_pixel``; Wu et al., "Fast End-to-End Trainable Guided Filter", CVPR 2018; Lin et
 al., RVM, WACV 2022). The upsampling is separable: each needed coefficient plane is first
 stretched along the rows with OpenCV (``h×w -> h×W``, small), then every band of output rows is
-the two-tap vertical interpolation of its rows (numpy, in place, in a cache-sized block),
-combined with the frame in place. Nothing of size
-H×W×4 is ever built; alpha alone never touches the colour coefficients, and the foreground can be
-computed for a column range only (e.g. where alpha > 0).
+the two-tap vertical interpolation of its rows fused with ``A·x + b`` in one compiled pass
+(:mod:`mattekit.models.dgf_kernels`). Nothing of size H×W×4 is ever built; alpha alone never
+touches the colour coefficients, the foreground can be computed for a column range only (e.g.
+where alpha > 0), and a composition over a background is written straight to 8 bits
+(:meth:`GuidedFinish.over`) without storing the foreground.
 
 One :class:`GuidedFinish` holds one frame; several threads may read it at once (the row
 stretching of each plane is done once, under a lock).
@@ -28,7 +29,6 @@ import numpy as np
 from mattekit.models.base import FrameMatte
 
 _ONE = np.float32(1.0)
-_ZERO = np.float32(0.0)
 _255 = np.float32(255.0)
 
 
@@ -97,99 +97,84 @@ class GuidedFinish(FrameMatte):
             the low-resolution coefficients so the frame is never converted as a whole). It must
             not change while this object is in use.
 
-    Cost (measured, one thread, 4K frame, all bands; ``benchmarks/profile_finish.py``): alpha
-    ~25 ms, foreground ~45 ms of CPU. The constants of the formulas (``+1`` of the residual,
-    ``1/255``, the ``1/3`` of the mean) are applied to the h×w coefficients, never per pixel;
-    each coefficient plane is stretched along the rows once per frame (``cv2.resize``), and a
-    band's rows are ``P[i0] + t·(P[i0+1] − P[i0])`` with the row differences also made once.
+    Each needed coefficient plane (with the constants of the formulas, ``+1`` of the residual,
+    ``1/255`` and the ``1/3`` of the mean, folded in at low resolution) is stretched along the
+    rows once per frame (``cv2.resize``, h×w -> h×W); every band is then one fused pass per output
+    (:mod:`mattekit.models.dgf_kernels`). Measured (``benchmarks/profile_finish.py``, one thread,
+    4K frame, every band): see docs/benchmarks.md.
     """
 
     def __init__(self, coef_a: np.ndarray, coef_b: np.ndarray, guide: np.ndarray):
         if guide.dtype == np.uint8:
             self.height, self.width = guide.shape[:2]
-            self._planar = False
+            self._guide = guide
             unit = _255
         else:
             self.height, self.width = guide.shape[2:]
-            self._planar = True
+            self._guide = guide[0].transpose(1, 2, 0)  # H×W×3 view of the planar input
             unit = _ONE
-        self._guide = guide
         a, b = coef_a[0], coef_b[0]
         # fgr_c = (A_c + 1)·x_c + b_c; pha = A_3·(R + G + B)/3 + b_3, with x = guide / unit
         self._low = {("a", c): (a[c] + _ONE) / unit for c in range(3)}
         self._low[("a", 3)] = a[3] / (np.float32(3.0) * unit)
         self._low.update({("b", c): b[c] for c in range(4)})
-        self._i0, _, self._t = _taps(self.height, a.shape[1])
-        self._stretched: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._i0, self._i1, self._t = _taps(self.height, a.shape[1])
+        self._stretched: dict[tuple[str, int], np.ndarray] = {}
         self._lock = threading.Lock()
 
-    # ------------------------------------------------------------ pieces
-    def _plane(self, which: str, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """Folded coefficient plane ``(which, c)`` stretched to h×W, and its row differences."""
+    def _plane(self, which: str, c: int) -> np.ndarray:
+        """Folded coefficient plane ``(which, c)`` stretched to h×W (made once, cached)."""
         key = (which, c)
-        planes = self._stretched.get(key)
-        if planes is None:
+        plane = self._stretched.get(key)
+        if plane is None:
             import cv2
 
             with self._lock:
-                planes = self._stretched.get(key)
-                if planes is None:
+                plane = self._stretched.get(key)
+                if plane is None:
                     low = np.ascontiguousarray(self._low[key])
                     plane = cv2.resize(low, (self.width, low.shape[0]), interpolation=cv2.INTER_LINEAR)
-                    plane = plane.reshape(low.shape[0], self.width)  # OpenCV drops a 1-row axis
-                    step = np.zeros_like(plane)
-                    np.subtract(plane[1:], plane[:-1], out=step[:-1])
-                    planes = self._stretched[key] = (plane, step)
-        return planes
+                    plane = self._stretched[key] = plane.reshape(low.shape[0], self.width)  # 1-row case
+        return plane
 
-    def _upsample(self, which: str, c: int, rows: slice, cols: slice, out: np.ndarray) -> np.ndarray:
-        """Rows ``rows`` × columns ``cols`` of the full-resolution coefficient plane, into ``out``.
-
-        Contiguous row gathers of whole-width planes (``np.take`` of a column view copies the
-        whole plane first: that made a 4K composition cost 660 instead of 85 ms)."""
-        plane, step = self._plane(which, c)
-        i0, t = self._i0[rows], self._t[rows, None]
-        if cols.start == 0 and cols.stop == self.width:
-            np.take(plane, i0, axis=0, out=out)
-            delta = np.take(step, i0, axis=0)
-        else:
-            out[...] = plane[i0, cols]
-            delta = step[i0, cols]
-        delta *= t
-        out += delta
-        return out
-
-    def _guide_channel(self, c: int, rows: slice, cols: slice) -> np.ndarray:
-        """Channel ``c`` of the guide (in the guide's own units: 0..1 float or 0..255 uint8)."""
-        return self._guide[0, c, rows, cols] if self._planar else self._guide[rows, cols, c]
+    def _pair(self, c: int) -> tuple:
+        return self._plane("a", c), self._plane("b", c), self._i0, self._i1, self._t, self._guide
 
     # ------------------------------------------------------------ FrameMatte
     def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
-        n = rows.stop - rows.start
-        cols = slice(0, self.width)
-        out = np.empty((n, self.width), np.float32) if out is None else out
-        a = np.empty((n, self.width), np.float32)
-        gray = np.add(self._guide_channel(0, rows, cols), self._guide_channel(1, rows, cols), dtype=np.float32)
-        gray += self._guide_channel(2, rows, cols)
-        self._upsample("b", 3, rows, cols, out)
-        self._upsample("a", 3, rows, cols, a)
-        a *= gray
-        out += a
-        np.clip(out, _ZERO, _ONE, out=out)
+        from mattekit.models.dgf_kernels import alpha_rows
+
+        out = np.empty((rows.stop - rows.start, self.width), np.float32) if out is None else out
+        alpha_rows(*self._pair(3), rows.start, 0, out)
         return out
 
     def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        from mattekit.models.dgf_kernels import fgr_rows
+
         cols = slice(*cols.indices(self.width))
-        n, w = rows.stop - rows.start, cols.stop - cols.start
-        out = np.empty((3, n, w), np.float32) if out is None else out
-        a = np.empty((n, w), np.float32)
+        out = np.empty((3, rows.stop - rows.start, cols.stop - cols.start), np.float32) if out is None else out
         for c in range(3):
-            self._upsample("b", c, rows, cols, out[c])
-            self._upsample("a", c, rows, cols, a)
-            a *= self._guide_channel(c, rows, cols)
-            out[c] += a
-        np.clip(out, _ZERO, _ONE, out=out)
+            fgr_rows(*self._pair(c), c, rows.start, cols.start, out[c])
         return out
+
+    def over(self, rows: slice, cols: slice, alpha: np.ndarray, background: np.ndarray, out: np.ndarray) -> None:
+        """The composition of ``rows`` × ``cols`` over ``background``, 8-bit, in one pass per channel
+        (the foreground colour is never stored): ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))``,
+        bit for bit :func:`mattekit.compose.composite.composite` of :meth:`fgr`.
+
+        Args:
+            rows, cols: step-1 slices of the frame.
+            alpha: n×w float32 in 0..1, this block's alpha.
+            background: length-3 uint8 colour, or n×w×3 uint8 RGB (this block's).
+            out: n×w×3 uint8, written.
+        """
+        from mattekit.models.dgf_kernels import over_rows
+
+        background = np.asarray(background, dtype=np.uint8)
+        if background.ndim == 1:
+            background = background.reshape(1, 1, 3)
+        for c in range(3):
+            over_rows(*self._pair(c), c, rows.start, cols.start, alpha, background, out)
 
 
 #: Rows per band when whole arrays are filled (about 256 KiB of float32 per plane at 1080p).
