@@ -137,9 +137,35 @@ def mattekit_run(session, path: Path, out: Path, alpha_only: bool = False) -> di
             "cpu": cpu_seconds() - c0}
 
 
-def stage_costs(path: Path, limit: int) -> dict:
+def finish_costs(session, frames: list, ratio: float) -> dict:
+    """CPU seconds per frame of the cut network and of each output's full-resolution finish
+    (the banded guided filter + 8-bit rendering, one thread), on decoded frames, for a session
+    that defers that step (``session.guide_only``); empty otherwise."""
+    from mattekit.compose.composite import FrameCompositor
+
+    if not getattr(session, "guide_only", False):
+        return {}
+    h, w = frames[0].rgb.shape[:2]
+    compositor = FrameCompositor(h, w)
+    costs = dict.fromkeys(("network (cut graph)", "finish: composition", "finish: alpha", "finish: foreground"), 0.0)
+    state = session.initial_state()
+    session.step_deferred(None, state, ratio, guide=frames[0].rgb)  # warm-up (compiled loops, arena)
+    for f in frames:
+        c0 = cpu_seconds()
+        matte, state = session.step_deferred(None, state, ratio, guide=f.rgb)
+        costs["network (cut graph)"] += cpu_seconds() - c0
+        for key, kind, bg in (("finish: composition", "composite", np.asarray(GREEN, np.uint8)),
+                              ("finish: alpha", "gray", None), ("finish: foreground", "rgb", None)):
+            c0 = time.thread_time()
+            compositor.render(kind, matte, bg)
+            costs[key] += time.thread_time() - c0
+    return {k: v / len(frames) for k, v in costs.items()}
+
+
+def stage_costs(path: Path, limit: int, session=None, ratio: float = 0.0) -> dict:
     """CPU seconds per frame of each stage but the network, run alone on the clip's first frames
-    (process CPU time, so the decoder's and encoder's own threads count): robust to other load."""
+    (process CPU time, so the decoder's and encoder's own threads count): robust to other load.
+    With a ``session`` that defers its full-resolution step, also :func:`finish_costs`."""
     from mattekit.compose.composite import FrameCompositor
     from mattekit.io.audio import AudioMuxer
     from mattekit.io.video_reader import VideoFileReader
@@ -182,7 +208,10 @@ def stage_costs(path: Path, limit: int) -> dict:
             costs["audio"] = cpu_seconds() - c0
             muxer.close()
     reader.close()
-    return {k: v / len(frames) for k, v in costs.items()}
+    costs = {k: v / len(frames) for k, v in costs.items()}
+    if session is not None:
+        costs.update(finish_costs(session, frames, ratio))
+    return costs
 
 
 def sequential_run(session, path: Path, out: Path, ratio: float) -> dict:
@@ -337,10 +366,21 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append(("CPU time (ms per frame, all threads) and cores kept busy (CPU time / wall time)",
                     ["size", "bare model", "mattekit", "alpha-only", "sequential",
                      "cores: bare", "cores: mattekit", "cores: alpha-only", "cores: sequential"], rows))
+    rows = []
+    for size, r in results["sizes"].items():
+        for i, fps in enumerate(r.get("rounds", [])):
+            rows.append([size, str(i + 1)] + [f"{fps[k]:.2f}" for k in ("model", "mattekit", "alpha", "sequential")]
+                        + [f"{fps['mattekit'] / fps['model']:.2f}", f"{fps['alpha'] / fps['model']:.2f}",
+                           f"{fps['mattekit'] / fps['sequential']:.2f}"])
+    if len(rows) > len(results["sizes"]):
+        out.append(("Every round (fps; the spread of the ratios is the noise of this run)",
+                    ["size", "round", "bare model", "mattekit", "alpha-only", "sequential",
+                     "mattekit / bare", "alpha-only / bare", "mattekit / sequential"], rows))
     for size, r in results["sizes"].items():
         e, s, m, alone = r["mattekit"], r["sequential"], r["model"], r["stages_alone"]
         n, ns = e["frames"], s["frames"]
         mk = e["stages"]
+        both = {**r["alpha"]["stages"], **mk}  # render:alpha comes from the alpha-only run
         names = [("decode", "decode", "decode"), ("convert", "convert", "convert"),
                  ("network", "network", "network"), ("composite", "composite", "render:composition"),
                  ("encode (+audio)", "encode", "encode:composition"), ("audio mux", "audio", None),
@@ -358,6 +398,11 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                 seq = f"{1e3 * (s['stages']['encode'] + s['stages']['audio']) / ns:.1f}"
             mkv = f"{1e3 * mk[mkey] / n:.1f}" if mkey in mk else ""
             rows.append([label, cost, seq, mkv])
+        for key in ("network (cut graph)", "finish: composition", "finish: alpha", "finish: foreground"):
+            if key in alone:  # mattekit's own network and banded full-resolution finish, run alone
+                rows.append([key, f"{1e3 * alone[key]:.1f}", "",
+                             f"{1e3 * both[key.replace('finish: ', 'render:')] / n:.1f}"
+                             if key.replace("finish: ", "render:") in both else ""])
         busy = sum(v for k, v in mk.items() if k != "finish") / e["seconds"]
         rows.append(["total (wall)", "", f"{1e3 * s['seconds'] / ns:.1f}", f"{1e3 * e['seconds'] / n:.1f}"])
         rows.append(["stage busy time / wall", "", "1.00", f"{busy:.2f}"])
@@ -413,6 +458,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="720p,1080p,4k", help="comma list of 720p, 1080p, 4k")
     ap.add_argument("--frames", type=int, default=100, help="frames per run at 720p and 1080p")
     ap.add_argument("--frames-4k", type=int, default=30, help="frames per run at 4K")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="interleaved rounds of the four runs per size (median reported, every round's "
+                         "ratios in their own table); use 3 on a shared machine")
     ap.add_argument("--rss-frames", default="100,1000", help="input lengths for the memory runs ('' to skip)")
     ap.add_argument("--rss-size", default="1080p")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "mattekit-bench",
@@ -448,19 +496,22 @@ def main() -> None:
             n = args.frames_4k if size == "4k" else args.frames
             clip = make_input(args.cache / f"bench-{w}x{h}-{n}.mp4", w, h, n)
             ratio = auto_downsample_ratio(h, w)
-            print(f"{size}: bare model ...", file=sys.stderr, flush=True)
             srcs = decoded_sources(clip, n)
-            model = model_only(bare, srcs, ratio)
+            runs: dict[str, list] = {"model": [], "mattekit": [], "alpha": [], "sequential": []}
+            for k in range(args.rounds):  # interleaved: bare, mattekit, alpha, sequential, bare, ...
+                print(f"{size}: round {k + 1}/{args.rounds}: bare model, mattekit, alpha-only, sequential ...",
+                      file=sys.stderr, flush=True)
+                runs["model"].append(model_only(bare, srcs, ratio))
+                runs["mattekit"].append(mattekit_run(session, clip, Path(tmp) / f"mattekit-{size}.mp4"))
+                runs["alpha"].append(mattekit_run(session, clip, Path(tmp) / f"alpha-{size}.mp4", alpha_only=True))
+                runs["sequential"].append(sequential_run(bare, clip, Path(tmp) / f"sequential-{size}.mp4", ratio))
             del srcs
-            print(f"{size}: mattekit ...", file=sys.stderr, flush=True)
-            mk = mattekit_run(session, clip, Path(tmp) / f"mattekit-{size}.mp4")
-            print(f"{size}: alpha-only ...", file=sys.stderr, flush=True)
-            alpha = mattekit_run(session, clip, Path(tmp) / f"alpha-{size}.mp4", alpha_only=True)
-            print(f"{size}: sequential ...", file=sys.stderr, flush=True)
-            seq = sequential_run(bare, clip, Path(tmp) / f"sequential-{size}.mp4", ratio)
-            alone = stage_costs(clip, min(n, 30))
-            results["sizes"][size] = {"width": w, "height": h, "ratio": ratio, "model": model,
-                                      "mattekit": mk, "alpha": alpha, "sequential": seq, "stages_alone": alone}
+            alone = stage_costs(clip, min(n, 30), session, ratio)
+            results["sizes"][size] = {"width": w, "height": h, "ratio": ratio, "stages_alone": alone,
+                                      "rounds": [{k: v[i]["fps"] for k, v in runs.items()}
+                                                 for i in range(args.rounds)]}
+            for key, values in runs.items():  # the median run of each way (by fps)
+                results["sizes"][size][key] = sorted(values, key=lambda x: x["fps"])[len(values) // 2]
     w, h = SIZES[args.rss_size]
     for n in [int(x) for x in args.rss_frames.split(",") if x.strip()]:
         clip = make_input(args.cache / f"bench-{w}x{h}-{n}.mp4", w, h, n)

@@ -30,9 +30,17 @@ def still(shared_data):
 
 
 @pytest.fixture(scope="module")
-def full_run(still, rvm_session):
+def whole(rvm_session):
+    """RVM with its published graph (no banded finish): takes the working-size path above the cap."""
+    from mattekit.models.rvm_onnx import RVMSession
+
+    return RVMSession(rvm_session.path, cut=False)
+
+
+@pytest.fixture(scope="module")
+def full_run(still, whole):
     """The 1920×1080 still matted at its own size (the cap above it)."""
-    return matte_image(still, rvm_session, fg_estimate="network")
+    return matte_image(still, whole, fg_estimate="network")
 
 
 def old_path(rgb, session, fg_estimate):
@@ -50,7 +58,8 @@ def old_path(rgb, session, fg_estimate):
 
 
 @pytest.mark.parametrize("fg_estimate", ["network", "ml"])
-def test_at_the_cap_the_result_is_the_old_one(still, rvm_session, monkeypatch, fg_estimate):
+def test_at_the_cap_the_result_is_the_old_one(still, whole, monkeypatch, fg_estimate):
+    rvm_session = whole
     rgb = cv2.resize(still, (480, 270), interpolation=cv2.INTER_AREA)
     monkeypatch.setenv("MATTEKIT_WORKING_PIXELS", str(480 * 270))
     matte = matte_image(rgb, rvm_session, fg_estimate=fg_estimate)
@@ -63,11 +72,11 @@ def test_at_the_cap_the_result_is_the_old_one(still, rvm_session, monkeypatch, f
     assert not np.array_equal(matte_image(rgb, rvm_session, fg_estimate=fg_estimate).alpha, alpha)
 
 
-def test_above_the_cap_alpha_and_foreground_match_the_full_size_run(still, rvm_session, full_run, monkeypatch):
+def test_above_the_cap_alpha_and_foreground_match_the_full_size_run(still, whole, full_run, monkeypatch):
     """Working size half the width and height (factor 2): measured mean |Δα| 0.00064, 0.35 % of
     pixels off by more than 0.05, foreground colour error 1.0/255 (guided upsampling)."""
     monkeypatch.setenv("MATTEKIT_WORKING_PIXELS", str(1920 * 1080 // 4))
-    capped = matte_image(still, rvm_session, fg_estimate="network")
+    capped = matte_image(still, whole, fg_estimate="network")
     assert capped.alpha.shape == (1080, 1920) and capped.alpha.dtype == np.float32
     assert capped.fgr.shape == (1080, 1920, 3) and capped.fgr.dtype == np.float32
     d = np.abs(capped.alpha - full_run.alpha)
@@ -76,6 +85,22 @@ def test_above_the_cap_alpha_and_foreground_match_the_full_size_run(still, rvm_s
     visible = full_run.alpha > 0.01
     colour = (np.abs(capped.fgr - full_run.fgr).max(axis=2) * full_run.alpha)[visible]
     assert colour.mean() < 2 / 255
+
+
+def test_banded_finish_mattes_at_full_size_as_the_published_graph(still, rvm_session, whole, monkeypatch):
+    """RVM on the CPU (cut graph + banded guided filter) mattes a still above the working-size cap
+    at its own size: alpha and foreground equal the published graph run on the whole image
+    (worst mean |Δ| < 1e-5), where the capped path differs by ~6e-4."""
+    assert rvm_session.guide_only and not whole.guide_only
+    monkeypatch.setenv("MATTEKIT_WORKING_PIXELS", str(1920 * 1080 // 4))
+    banded = matte_image(still, rvm_session, fg_estimate="network")
+    alpha, fgr = old_path(still, whole, "network")
+    assert banded.alpha.shape == alpha.shape and banded.fgr.shape == fgr.shape
+    assert np.abs(banded.alpha - alpha).mean() < 1e-5
+    assert np.abs(banded.fgr - fgr).mean() < 1e-5
+    assert 0.05 < alpha.mean() < 0.9  # a person is there
+    capped = matte_image(still, whole, fg_estimate="network")
+    assert np.abs(capped.alpha - alpha).mean() > 1e-4  # the check can fail: the capped path differs
 
 
 def test_tiled_foreground_matches_the_whole_solve(still, full_run):
@@ -168,6 +193,7 @@ def test_out_of_memory_is_one_line_naming_the_file_and_size(tmp_path, rvm_sessio
         raise MemoryError()
 
     monkeypatch.setattr(image_module, "_matte", exhausted)
+    monkeypatch.setattr(image_module, "_matte_banded", exhausted)
     with pytest.raises(InputError) as info:
         matte_image(path, rvm_session)
     assert str(info.value) == f"{path}: out of memory matting this 40×30 image (0 megapixels)"

@@ -93,13 +93,12 @@ class GuidedFinish(FrameMatte):
     Args:
         coef_a, coef_b: 1×4×h×w float32 (the cut graph's ``coef_a``, ``coef_b``).
         guide: the full-resolution frame: 1×3×H×W float32 RGB in 0..1 (the network's input) or
-            H×W×3 uint8 RGB (read as ``x / 255``, RVM's own recipe, with the ``1/255`` folded into
-            the low-resolution coefficients so the frame is never converted as a whole). It must
-            not change while this object is in use.
+            H×W×3 uint8 RGB (read pixel by pixel as ``x / 255`` in float32, RVM's own recipe, so
+            the results equal those of its float32 copy bit for bit; the frame is never converted
+            as a whole). It must not change while this object is in use.
 
-    Each needed coefficient plane (with the constants of the formulas, ``+1`` of the residual,
-    ``1/255`` and the ``1/3`` of the mean, folded in at low resolution) is stretched along the
-    rows once per frame (``cv2.resize``, h×w -> h×W); every band is then one fused pass per output
+    Each needed coefficient plane (with the ``+1`` of the residual folded in at low resolution)
+    is stretched along the rows once per frame (``cv2.resize``, h×w -> h×W); every band is then one fused pass per output
     (:mod:`mattekit.models.dgf_kernels`). Measured (``benchmarks/profile_finish.py``, one thread,
     4K frame, every band): see docs/benchmarks.md.
     """
@@ -107,17 +106,14 @@ class GuidedFinish(FrameMatte):
     def __init__(self, coef_a: np.ndarray, coef_b: np.ndarray, guide: np.ndarray):
         if guide.dtype == np.uint8:
             self.height, self.width = guide.shape[:2]
-            self._guide = guide
-            unit = _255
+            self._guide, self._unit = guide, _255
         else:
             self.height, self.width = guide.shape[2:]
-            self._guide = guide[0].transpose(1, 2, 0)  # H×W×3 view of the planar input
-            unit = _ONE
+            self._guide, self._unit = guide[0].transpose(1, 2, 0), _ONE  # H×W×3 view of the planar input
         a, b = coef_a[0], coef_b[0]
-        # fgr_c = (A_c + 1)·x_c + b_c; pha = A_3·(R + G + B)/3 + b_3, with x = guide / unit
-        self._low = {("a", c): (a[c] + _ONE) / unit for c in range(3)}
-        self._low[("a", 3)] = a[3] / (np.float32(3.0) * unit)
-        self._low.update({("b", c): b[c] for c in range(4)})
+        # fgr_c = (A_c + 1)·x_c + b_c (the graph adds src to the residual); pha = A_3·mean(x) + b_3
+        self._low = {("a", c): a[c] + _ONE for c in range(3)}
+        self._low.update({("a", 3): a[3]} | {("b", c): b[c] for c in range(4)})
         self._i0, self._i1, self._t = _taps(self.height, a.shape[1])
         self._stretched: dict[tuple[str, int], np.ndarray] = {}
         self._lock = threading.Lock()
@@ -138,7 +134,7 @@ class GuidedFinish(FrameMatte):
         return plane
 
     def _pair(self, c: int) -> tuple:
-        return self._plane("a", c), self._plane("b", c), self._i0, self._i1, self._t, self._guide
+        return self._plane("a", c), self._plane("b", c), self._i0, self._i1, self._t, self._guide, self._unit
 
     # ------------------------------------------------------------ FrameMatte
     def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:

@@ -1,13 +1,14 @@
 """Fused per-pixel loops of RVM's guided-filter finish (:mod:`mattekit.models.dgf_bands`), compiled
 with Numba (already installed with pymatting, which mattekit depends on).
 
-Each loop reads the coefficient planes already stretched along the rows (h×W float32, the ``1/255``,
-``+1`` and ``1/3`` of the formulas folded in), interpolates them between two of their rows
-(``P[i0] + t·(P[i1] − P[i0])``, the half-pixel bilinear rule of ONNX ``Resize``) and applies them to
-the full-resolution guide (``H×W×3`` view, uint8 or float32) in one pass, with no temporaries: a
-4K frame's alpha, foreground and composition each touch every pixel once. The arithmetic is
-numpy's, operation by operation in float32 (no fast-math), so the results equal the array version
-bit for bit.
+Each loop reads the coefficient planes already stretched along the rows (h×W float32, the ``+1``
+of the residual folded in), interpolates them between two of their rows (``P[i0] + t·(P[i1] −
+P[i0])``, the half-pixel bilinear rule of ONNX ``Resize``) and applies them to the full-resolution
+guide (``H×W×3`` view: uint8, read as ``x / 255`` exactly as :func:`mattekit.models.base.to_src`
+makes the network's input, or float32 with ``unit`` 1) in one pass, with no temporaries: a 4K
+frame's alpha, foreground and composition each touch every pixel once. The arithmetic is done
+operation by operation in float32 (no fast-math), so a uint8 frame and its float32 copy give
+bit-identical results.
 
 The loops release the GIL (``nogil``) so the video pipeline's writer threads run them side by
 side; compiled code is cached on disk (``cache=True``) after a process's first call.
@@ -22,11 +23,12 @@ _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 _255 = np.float32(255.0)
 _HALF = np.float32(0.5)
+_THIRD = np.float32(1.0 / 3.0)
 
 
 @njit(nogil=True, cache=True)
-def alpha_rows(pa, pb, i0, i1, t, guide, row0, col0, out):  # pragma: no cover - compiled
-    """``out[r, j] = clip(A(y, x)·(R + G + B) + B(y, x), 0, 1)`` for ``y = row0 + r``, ``x = col0 + j``.
+def alpha_rows(pa, pb, i0, i1, t, guide, unit, row0, col0, out):  # pragma: no cover - compiled
+    """``out[r, j] = clip(A(y, x)·mean(R, G, B) + B(y, x), 0, 1)`` for ``y = row0 + r``, ``x = col0 + j``.
 
     ``pa``, ``pb``: h×W stretched planes; ``i0``, ``i1``, ``t``: per output row (H); ``guide``:
     H×W×3; ``out``: n×w float32."""
@@ -40,14 +42,14 @@ def alpha_rows(pa, pb, i0, i1, t, guide, row0, col0, out):  # pragma: no cover -
             b0 = pb[k0, x]
             a = a0 + (pa[k1, x] - a0) * tt
             b = b0 + (pb[k1, x] - b0) * tt
-            g = np.float32(guide[y, x, 0]) + np.float32(guide[y, x, 1])
-            g = g + np.float32(guide[y, x, 2])
+            g = np.float32(guide[y, x, 0]) / unit + np.float32(guide[y, x, 1]) / unit
+            g = (g + np.float32(guide[y, x, 2]) / unit) * _THIRD
             v = b + a * g
             out[r, j] = min(max(v, _ZERO), _ONE)
 
 
 @njit(nogil=True, cache=True)
-def fgr_rows(pa, pb, i0, i1, t, guide, c, row0, col0, out):  # pragma: no cover - compiled
+def fgr_rows(pa, pb, i0, i1, t, guide, unit, c, row0, col0, out):  # pragma: no cover - compiled
     """Channel ``c`` of the foreground: ``out[r, j] = clip(A(y, x)·x_c + B(y, x), 0, 1)``."""
     n, w = out.shape
     for r in range(n):
@@ -59,12 +61,12 @@ def fgr_rows(pa, pb, i0, i1, t, guide, c, row0, col0, out):  # pragma: no cover 
             b0 = pb[k0, x]
             a = a0 + (pa[k1, x] - a0) * tt
             b = b0 + (pb[k1, x] - b0) * tt
-            v = b + a * np.float32(guide[y, x, c])
+            v = b + a * (np.float32(guide[y, x, c]) / unit)
             out[r, j] = min(max(v, _ZERO), _ONE)
 
 
 @njit(nogil=True, cache=True)
-def over_rows(pa, pb, i0, i1, t, guide, c, row0, col0, alpha, background, out):  # pragma: no cover
+def over_rows(pa, pb, i0, i1, t, guide, unit, c, row0, col0, alpha, background, out):  # pragma: no cover
     """Channel ``c`` of the composition, 8-bit: ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))`` with
     ``F`` as :func:`fgr_rows`, ``α`` = ``alpha`` (n×w), ``B`` = ``background`` (n×w×3 uint8, or
     1×1×3 for a colour: read at [0, 0]) and ``out`` n×w×3 uint8 (channel ``c`` written)."""
@@ -79,7 +81,7 @@ def over_rows(pa, pb, i0, i1, t, guide, c, row0, col0, alpha, background, out): 
             b0 = pb[k0, x]
             a = a0 + (pa[k1, x] - a0) * tt
             b = b0 + (pb[k1, x] - b0) * tt
-            f = min(max(b + a * np.float32(guide[y, x, c]), _ZERO), _ONE)
+            f = min(max(b + a * (np.float32(guide[y, x, c]) / unit), _ZERO), _ONE)
             if colour:
                 bg = np.float32(background[0, 0, c])
                 s = (f * _255 - bg) * alpha[r, j] + (bg + _HALF)

@@ -39,14 +39,18 @@ class RVMSession(ModelSession):
             :func:`~mattekit.models.base.default_providers`.
         intra_op_threads: threads for one operator; ``None`` lets ONNX Runtime decide
             (all physical cores).
-        cut: on the CPU, run the graph cut before the Deep Guided Filter's full-resolution step
-            (:mod:`mattekit.models.rvm_cut`, built once and cached) and do that step in bands
-            (:mod:`mattekit.models.dgf_bands`); ``False`` (the default) runs the published graph as
-            it is. Measured on a quiet 2-core machine: the cut makes alpha-only video faster (1080p
-            8.95 against 7.22 fps) and composites slower (1080p 5.28 against 6.03, 4K 1.42 against
-            2.51 fps), so it is opt-in until the banded stage is faster.
-            Files whose graph does not end in RVM's guided filter, and accelerators (CUDA), always
-            run the whole graph.
+        cut: run the graph cut before the Deep Guided Filter's full-resolution step
+            (:mod:`mattekit.models.rvm_cut`, built once from the file and cached) and do that step
+            in bands, fused, only for the outputs asked (:mod:`mattekit.models.dgf_bands`).
+            ``None`` (the default) decides: the cut on the CPU, the whole graph on an accelerator
+            (CUDA keeps the recurrent state on the device instead). ``False`` runs the published
+            graph as it is (the reference of ``benchmarks/bench_video.py``'s bare-model column).
+            Files whose graph does not end in RVM's guided filter always run whole. Why the cut
+            is the CPU default whatever the outputs (docs/benchmarks.md): with it a 1080p job
+            used about half the CPU per frame of the whole graph for a composition and for alpha
+            alone (busy machine, interleaved runs), and its finish costs less than the graph's
+            own full-resolution tail for every output kind (4K: composition 132 ms of one
+            thread, alpha 22, foreground 79, against ~350 ms of CPU in the graph).
 
     Raises:
         mattekit.errors.ModelError: the file cannot be loaded or lacks RVM's inputs/outputs.
@@ -59,7 +63,7 @@ class RVMSession(ModelSession):
               "github.com/PeterL1n/RobustVideoMatting")
 
     def __init__(self, path: str | os.PathLike, providers: list[str] | None = None,
-                 intra_op_threads: int | None = None, cut: bool = False):
+                 intra_op_threads: int | None = None, cut: bool | None = None):
         self.path = self.source_path = Path(path)
         self.name = self.path.stem
         self._session = load_onnx(self.path, providers, intra_op_threads)
@@ -76,6 +80,8 @@ class RVMSession(ModelSession):
         self._bound = BoundStepper(self._session, device) if device else None
         #: the path of the cut graph in use, or ``None`` when the whole graph runs
         self.cut_path: Path | None = None
+        if cut is None:
+            cut = self._bound is None  # the CPU: the cut (see above); an accelerator: the whole graph
         if cut and self._bound is None:
             from mattekit.models.rvm_cut import cut_model
 

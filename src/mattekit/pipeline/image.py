@@ -48,7 +48,12 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     3 passes comes from a measurement on real photos (see ``STILL_PASSES``). A per-frame model
     (ISNet, a model with a card) runs once.
 
-    Memory is bounded by design: an image of more than :data:`WORKING_PIXELS` pixels (4 MP;
+    Memory is bounded by design. With RVM on the CPU (its guided filter's full-resolution step
+    done outside the network, :mod:`mattekit.models.dgf_bands`), the network sees only the
+    encoder-size image and the alpha (and network foreground) are computed at the image's own
+    size in bands of rows, as the published graph would compute them on the whole photo.
+    Otherwise (other models, ``refine``, or a ratio that gives the encoder more than the working
+    size), an image of more than :data:`WORKING_PIXELS` pixels (4 MP;
     ``MATTEKIT_WORKING_PIXELS`` overrides it) is matted at a working size of about that many
     pixels (area-averaged), and its alpha (and, with ``fg_estimate="network"``, foreground) is
     brought to full size by a guided upsampling with the full photo, in bands of rows
@@ -105,6 +110,8 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         ratio = validate_downsample_ratio(downsample_ratio, height, width,
                                           source=None if isinstance(image, np.ndarray) else image)
     try:
+        if _full_resolution_finish(session, ratio, height, width, refine):
+            return _matte_banded(rgb, session, ratio, passes, fg_estimate, working_pixels())
         return _matte(rgb, session, ratio, downsample_ratio is None, passes, fg_estimate, refine,
                       working_pixels())
     except MemoryError:
@@ -152,6 +159,46 @@ def _working_ratio(ratio: float, height: int, width: int, work_height: int, work
     1 px on each side. (With auto, the model's own ratio for the working size is used instead.)"""
     scaled = min(1.0, ratio * max(height / work_height, width / work_width))
     return max(scaled, min_downsample_ratio(work_height, work_width))
+
+
+def _full_resolution_finish(session: ModelSession, ratio: float, height: int, width: int, refine: bool) -> bool:
+    """True when the image is matted by :func:`_matte_banded`: the model's full-resolution step is
+    done in bands from the uint8 image (RVM's cut graph: ``session.guide_only``), the encoder's
+    input stays within :func:`working_pixels`, and no refinement (which works at the working size)
+    is asked."""
+    encoder_pixels = height * ratio * width * ratio
+    return bool(getattr(session, "guide_only", False)) and not refine and encoder_pixels <= working_pixels()
+
+
+def _matte_banded(rgb: np.ndarray, session: ModelSession, ratio: float, passes: int, fg_estimate: str,
+                  max_pixels: int) -> Matte:
+    """Matte at the image's own size with the model's full-resolution step in bands of rows.
+
+    The network sees only the encoder-size image (e.g. 512 px on the longer side), so its memory
+    does not grow with the photo; its guided-filter finish fills the full-size alpha (and, with
+    ``fg_estimate="network"``, foreground) band by band from the uint8 image (RVM:
+    :class:`mattekit.models.dgf_bands.GuidedFinish`), equal to running the published graph on the
+    whole photo (within 1e-6). Peak memory is the image, the alpha and the foreground (4 + 12
+    bytes per pixel) plus the tiled multilevel solve; measured in docs/benchmarks.md."""
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
+    from mattekit.models.dgf_bands import band_rows
+
+    height, width = rgb.shape[:2]
+    state = session.initial_state()
+    for _ in range(passes if session.capabilities.recurrent else 1):
+        matte, state = session.step_deferred(None, state, ratio, guide=rgb)
+    alpha = np.empty((height, width), np.float32)
+    step = band_rows(width)
+    bands = [slice(y, min(height, y + step)) for y in range(0, height, step)]
+    for band in bands:
+        matte.alpha(band, out=alpha[band])
+    if fg_estimate == "ml":
+        del matte
+        return Matte(alpha=alpha, fgr=estimate_foreground_ml(rgb, alpha, max_pixels), image=rgb)
+    fgr = np.empty((height, width, 3), np.float32)
+    for band in bands:
+        fgr[band] = matte.fgr(band).transpose(1, 2, 0)
+    return Matte(alpha=alpha, fgr=fgr, image=rgb)
 
 
 def _matte(rgb: np.ndarray, session: ModelSession, ratio: float, auto: bool, passes: int, fg_estimate: str,

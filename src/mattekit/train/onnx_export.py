@@ -203,7 +203,7 @@ def export_errors(model: MattingNetwork, onnx_path: str | os.PathLike, frames: n
     from mattekit.models.base import to_src
     from mattekit.models.rvm_onnx import RVMSession
 
-    session = RVMSession(onnx_path, intra_op_threads=torch.get_num_threads())
+    session = RVMSession(onnx_path, intra_op_threads=torch.get_num_threads(), cut=False)
     state = session.initial_state()
     rec = [None] * 4
     worst_fgr = worst_pha = 0.0
