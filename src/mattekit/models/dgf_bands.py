@@ -154,8 +154,8 @@ class GuidedFinish(FrameMatte):
         return out
 
     def over(self, rows: slice, cols: slice, alpha: np.ndarray, background: np.ndarray, out: np.ndarray) -> None:
-        """The composition of ``rows`` × ``cols`` over ``background``, 8-bit, in one pass per channel
-        (the foreground colour is never stored): ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))``,
+        """The composition of ``rows`` × ``cols`` over ``background``, 8-bit, in one pass (the
+        foreground colour is never stored, and not computed where alpha is 0): ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))``,
         bit for bit :func:`mattekit.compose.composite.composite` of :meth:`fgr`.
 
         Args:
@@ -169,8 +169,9 @@ class GuidedFinish(FrameMatte):
         background = np.asarray(background, dtype=np.uint8)
         if background.ndim == 1:
             background = background.reshape(1, 1, 3)
-        for c in range(3):
-            over_rows(*self._pair(c), c, rows.start, cols.start, alpha, background, out)
+        planes = [self._plane(which, c) for which in "ab" for c in range(3)]
+        over_rows(*planes, self._i0, self._i1, self._t, self._guide, self._unit, rows.start, cols.start,
+                  alpha, background, out)
 
 
 #: Rows per band when whole arrays are filled (about 256 KiB of float32 per plane at 1080p).

