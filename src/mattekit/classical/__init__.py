@@ -1,7 +1,8 @@
 """Classical trimap matting with pymatting, and refinement of a network's alpha.
 
 One public function per module: :func:`estimate_alpha` (cf, knn, lkm, rw, lbdm, sm),
-:func:`estimate_foreground`, :func:`estimate_foreground_blur_fusion`, :func:`matte_trimap`, :func:`read_trimap`, :func:`refine_alpha`.
+:func:`estimate_foreground`, :func:`estimate_foreground_blur_fusion`, :func:`matte_trimap`, :func:`read_trimap`,
+:func:`refine_alpha`.
 """
 
 from mattekit.classical.estimate_alpha import METHODS, estimate_alpha
