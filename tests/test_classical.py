@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -12,8 +10,9 @@ from mattekit.classical import estimate_alpha, estimate_foreground, matte_trimap
 from mattekit.cli.main import main
 from mattekit.errors import InputError
 from mattekit.metrics import sad
+from media import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alphamatting"
+DATA = SHARED_DATA / "alphamatting"
 SCALE = 0.25  # GT01 becomes 200×124: every method but lkm runs in a few seconds
 
 

@@ -15,13 +15,14 @@ import threading
 import time
 import zipfile
 import zlib
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from media import SHARED_DATA, cut_clip
+
+SHARED = SHARED_DATA
 STILL = SHARED / "people" / "stills" / "0001_img.png"
 VIDEO = SHARED / "people" / "test-sample1.mp4"
 
@@ -63,29 +64,10 @@ def real_client(tmp_path, rvm_session):
         yield c
 
 
-def cut_video(path: Path, frames: int, width: int, height: int) -> Path:
-    """The first ``frames`` frames of test-sample1.mp4 scaled to width×height (H.264), with PyAV."""
-    import av
-
-    with av.open(str(VIDEO)) as src, av.open(str(path), "w") as dst:
-        out = dst.add_stream("libx264", rate=25)
-        out.width, out.height, out.pix_fmt = width, height, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == frames:
-                break
-            small = frame.reformat(width=width, height=height, format="yuv420p")
-            small.pts, small.time_base = i, Fraction(1, 25)
-            for packet in out.encode(small):
-                dst.mux(packet)
-        for packet in out.encode():
-            dst.mux(packet)
-    return path
-
-
 @pytest.fixture(scope="module")
 def small_video(tmp_path_factory) -> Path:
     """12 frames at 320×180."""
-    return cut_video(tmp_path_factory.mktemp("video") / "small.mp4", 12, 320, 180)
+    return cut_clip(VIDEO, tmp_path_factory.mktemp("video") / "small.mp4", 12, (320, 180))
 
 
 def assert_json_error(response, status: int, code: str | None = None) -> dict:
@@ -476,7 +458,7 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
             assert proc.poll() is None and time.monotonic() < deadline, "mattekit serve did not start"
             time.sleep(0.2)
 
-    clip = cut_video(tmp_path / "clip.mp4", 40, 640, 360)
+    clip = cut_clip(VIDEO, tmp_path / "clip.mp4", 40, (640, 360))
     proc, client = start()
     try:
         job = upload(client, clip, "clip.mp4", downsample_ratio="0.25").json()

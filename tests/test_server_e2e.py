@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media import SHARED_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 STILL = SHARED / "people" / "stills" / "0001_img.png"
 VIDEO = SHARED / "people" / "test-sample1.mp4"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
