@@ -183,6 +183,7 @@ def test_exif_orientation_is_applied(tmp_path):
     assert np.abs(shown.astype(int) - expected).mean() < 6
 
 
+@pytest.mark.slow
 def test_large_photo_reads_in_bounded_memory(tmp_path):
     """An 8000x6000 JPEG is read with peak memory close to its 144 MB of RGB pixels."""
     path = tmp_path / "big.jpg"

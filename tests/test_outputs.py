@@ -136,6 +136,7 @@ def test_cli_webm_with_alpha(clip, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_fg_estimate_ml_recovers_fur_colour_better(shared_data, rvm_session):
     """Rendered fur with exact straight colour F and alpha, over a real room. Given the true
     alpha, pymatting's estimate (the default ``ml``) is closer to F in the semi-transparent fur

@@ -58,6 +58,7 @@ def rvm_recipe_src(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
 
 
+@pytest.mark.slow
 def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path, monkeypatch):
     """Frames reach the network in order with the previous frame's state: the threaded run's
     alpha is bit-identical to a one-thread loop on the same frames."""
@@ -98,6 +99,7 @@ def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path,
     assert 0.05 < expected[-1].mean() < 0.9
 
 
+@pytest.mark.slow
 def test_recurrent_state_as_device_values(frames_dir, rvm_session, tmp_path):
     """The pipeline passes the state on without looking at it: with the I/O-binding stepper
     (state as OrtValue, here on the CPU device) the alpha is the same as with plain run."""

@@ -347,6 +347,7 @@ def long_clip(tmp_path_factory):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.slow
 def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(sig, long_clip, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -368,6 +369,7 @@ def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(sig, long_clip
 
 
 @pytest.mark.parametrize("verb", ["image", "batch"])
+@pytest.mark.slow
 def test_sigterm_in_other_verbs(verb, long_clip, tmp_path):
     from PIL import Image
 

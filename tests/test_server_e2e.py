@@ -38,6 +38,7 @@ if not (STILL.exists() and VIDEO.exists()):
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("Chromium is not installed: run `make chromium` (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # headless Chromium against a served page (50 s here)
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 httpx = pytest.importorskip("httpx")
 

@@ -217,6 +217,7 @@ def stop(proc) -> None:
         proc.wait()
 
 
+@pytest.mark.slow
 def test_serve_exits_0_after_a_graceful_sigterm_shutdown(tmp_path):
     """systemd, docker stop and kill send SIGTERM: a server that shut down cleanly exits 0 (as
     uvicorn and gunicorn do), where the other verbs exit 143 (their job was interrupted)."""
@@ -229,6 +230,7 @@ def test_serve_exits_0_after_a_graceful_sigterm_shutdown(tmp_path):
     assert err.strip().splitlines()[-1] == "mattekit: server stopped (SIGTERM)", err
 
 
+@pytest.mark.slow
 def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
     proc, err = start_serve(tmp_path, "--host", "0.0.0.0", "--port", "0")
     try:
@@ -272,6 +274,7 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
     assert len([l for l in log.splitlines() if "abandoned by the client" in l]) == 1, log
 
 
+@pytest.mark.slow
 def test_serve_ipv6_any_prints_a_bracketed_url_and_env_token(tmp_path):
     if not socket.has_ipv6:
         pytest.skip("no IPv6")

@@ -479,6 +479,7 @@ def noisy_clip(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("output_type,name", [("video", "fg.mp4"), ("png_sequence", "fg"), ("webm", "fg.webm")])
+@pytest.mark.slow
 def test_disk_full_tmpfs(output_type, name, noisy_clip, tmp_path):
     with small_tmpfs(tmp_path / "disk", "64k") as disk:
         proc = run(["video", noisy_clip, "-f", disk / name, "--output-type", output_type, "-q"])
@@ -499,6 +500,7 @@ def test_disk_full_image_output(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE semantics are Linux's")
 @pytest.mark.parametrize("output_type,name", [("video", "fg.mp4"), ("prores", "fg.mov")])
+@pytest.mark.slow
 def test_file_size_limit_efbig(output_type, name, noisy_clip, tmp_path):
     """Works without root: the kernel refuses to grow a file past RLIMIT_FSIZE (EFBIG); Python
     ignores SIGXFSZ, so the write fails instead of killing the process."""
@@ -516,6 +518,7 @@ def test_file_size_limit_efbig(output_type, name, noisy_clip, tmp_path):
 
 # ---------------------------------------------------------------- item 16: unwritable model cache
 
+@pytest.mark.slow
 def test_model_home_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -525,6 +528,7 @@ def test_model_home_that_cannot_be_created(tmp_path):
                                  f"({reason}); set MATTEKIT_HOME to a writable folder")
 
 
+@pytest.mark.slow
 def test_read_only_model_home(tmp_path):
     from mattekit.models.fetch import cached_path
 
@@ -578,6 +582,7 @@ def stream_ends(path: Path, rate: int = 24) -> tuple[int, float, float]:
     return len(frames), video_end, audio_end(path)
 
 
+@pytest.mark.slow
 def test_damaged_packets_are_skipped_and_reported(rvm_session, tmp_path, capsys):
     src = make_clip(tmp_path / "clean.mp4", frames=24, size=(96, 64), noise=True)
     bad = tmp_path / "damaged.mp4"

@@ -14,6 +14,8 @@ from mattekit import convert_video
 from mattekit.cli.main import main
 from media import write_clip
 
+pytestmark = pytest.mark.slow  # the real model over real clips (one test runs 195 s here)
+
 
 def reference_alphas(model_path, video_path, downsample_ratio):
     """RVM's documented ONNX recipe, written out plainly (docs/inference.md of RVM)."""
