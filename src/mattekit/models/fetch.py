@@ -22,7 +22,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from mattekit.errors import ModelError
-from mattekit.models.registry import ModelSpec, get_spec
+from mattekit.models.registry import ModelSpec, get_spec, load_object
 
 
 def cache_dir() -> Path:
@@ -164,3 +164,30 @@ def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, boo
                                  f"expected {spec.sha256}")
             os.replace(extracted, target)
     return target, True
+
+
+def resolve_precision(spec: ModelSpec, precision: str | None) -> tuple[ModelSpec, Path | None, Path | None]:
+    """The entry and file to load for ``spec`` at ``precision`` (``None``: as published).
+
+    Fetches the file on first use; a derived precision (a builder function) is built from the
+    published file and cached by its builder (in the model cache).
+
+    Returns:
+        ``(spec, path, source)``: the registry entry whose backend loads the file, the file, and
+        the published file it comes from (``source == path`` unless derived; both ``None`` for a
+        model without a file).
+
+    Raises:
+        mattekit.errors.ModelError: the model has no such precision, or fetching/building fails.
+    """
+    if precision is None or precision == spec.precision:
+        path = fetch(spec.name) if spec.filename else None
+        return spec, path, path
+    variant = spec.variants.get(precision)
+    if variant is None:
+        raise ModelError(f"model {spec.name!r} has no precision {precision!r} "
+                         f"(known: {', '.join(spec.precisions)})")
+    if ":" in variant:
+        source = fetch(spec.name)
+        return spec, Path(load_object(variant)(source)), source
+    return resolve_precision(get_spec(variant), None)
