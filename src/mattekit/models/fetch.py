@@ -11,7 +11,6 @@ once; a cached file with a wrong hash is replaced.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -22,42 +21,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from mattekit.errors import ModelError
+from mattekit.models.cache import cache_dir, sha256_of
 from mattekit.models.registry import ModelSpec, get_spec, load_object
-
-
-def cache_dir() -> Path:
-    """Return the model cache folder (created when missing).
-
-    ``$MATTEKIT_HOME/models`` when the environment variable is set, else the platform's per-user
-    cache folder for mattekit (``~/.cache/mattekit/models`` on Linux).
-
-    Raises:
-        mattekit.errors.ModelError: the folder does not exist and cannot be created (read-only
-            file system, a file in the way), naming it and the reason.
-    """
-    home = os.environ.get("MATTEKIT_HOME")
-    if home:
-        root = Path(home).expanduser()
-    else:
-        from platformdirs import user_cache_dir
-
-        root = Path(user_cache_dir("mattekit"))
-    folder = root / "models"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"{folder}: cannot create the model cache folder ({exc.strerror or exc}); "
-                         f"set MATTEKIT_HOME to a writable folder") from None
-    return folder
-
-
-def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cached_path(name: str) -> Path:

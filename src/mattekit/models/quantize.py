@@ -60,7 +60,7 @@ def int8_path_for(fp32_sha256: str) -> Path:
     Keyed by content, so two copies of one model share it, an edited model gets a new one, and
     the folder of a user's model is never written to.
     """
-    from mattekit.models.fetch import cache_dir
+    from mattekit.models.cache import cache_dir
 
     if len(fp32_sha256) != 64 or not all(c in "0123456789abcdef" for c in fp32_sha256):
         raise ValueError(f"not a hex SHA-256: {fp32_sha256!r}")
@@ -184,7 +184,7 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from mattekit.models.fetch import sha256_of
+    from mattekit.models.cache import sha256_of
 
     fp32_path = Path(fp32_path)
     fp32_sha = sha256_of(fp32_path)
