@@ -79,7 +79,7 @@ MODELS: dict[str, ModelSpec] = {
         size=14_975_696,
         license="GPL-3.0",
         description="Robust Video Matting, MobileNetV3 encoder, recurrent, predicts foreground colour",
-        source="Lin et al., Robust High-Resolution Video Matting with Temporal Guidance, "
+        source='Lin et al., "Robust High-Resolution Video Matting with Temporal Guidance", '
         "WACV 2022; github.com/PeterL1n/RobustVideoMatting",
         precision="fp32",
         variants={"int8": "mattekit.models.quantize:build_int8"},
@@ -96,7 +96,7 @@ MODELS: dict[str, ModelSpec] = {
         size=88_188_479,
         license="MIT (weights); AGPL-3.0 (npm package)",
         description="ISNet (DIS) as exported by IMG.LY, 1024x1024, per frame, FP16 weights",
-        source="Qin et al., Highly Accurate Dichotomous Image Segmentation, ECCV 2022; "
+        source='Qin et al., "Highly Accurate Dichotomous Image Segmentation", ECCV 2022; '
         "github.com/xuebinqin/DIS; export: npm @imgly/background-removal-data",
         precision="fp16",
         variants={"int8": "isnet-int8"},
@@ -113,7 +113,7 @@ MODELS: dict[str, ModelSpec] = {
         size=44_342_436,
         license="MIT (weights); AGPL-3.0 (npm package)",
         description="ISNet (DIS) as exported by IMG.LY, 1024x1024, per frame, 8-bit quantized",
-        source="Qin et al., Highly Accurate Dichotomous Image Segmentation, ECCV 2022; "
+        source='Qin et al., "Highly Accurate Dichotomous Image Segmentation", ECCV 2022; '
         "github.com/xuebinqin/DIS; export: npm @imgly/background-removal-data",
         precision="int8",
     ),
