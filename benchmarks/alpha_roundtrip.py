@@ -24,8 +24,8 @@ from PIL import Image
 from mattekit import convert_video
 from mattekit.io.rgba_reader import read_rgba_frames
 from mattekit.models import new_session
-from mattekit.models.rvm_onnx import auto_downsample_ratio
 from mattekit.models.base import to_src
+from mattekit.models.rvm_onnx import auto_downsample_ratio
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -68,7 +68,7 @@ def main() -> None:
                 with av.open(str(out)) as c:
                     audio = ",".join(s.codec_context.name for s in c.streams.audio) or "-"
             assert len(decoded) == len(alphas), (output_type, len(decoded))
-            errs = [np.abs(d.astype(np.float32) - a) for d, a in zip(decoded, alphas)]
+            errs = [np.abs(d.astype(np.float32) - a) for d, a in zip(decoded, alphas, strict=True)]
             mae = float(np.mean([e.mean() for e in errs]))
             worst = float(max(e.mean() for e in errs))
             peak = float(max(e.max() for e in errs))

@@ -44,7 +44,7 @@ class OutputError(PathError):
     exit_code = 3
 
     @classmethod
-    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> "OutputError":
+    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> OutputError:
         """The error for ``exc``, raised while writing ``path`` (``started``: the caller removes
         the partial file) or while creating it."""
         reason = exc.strerror or str(exc)

@@ -12,4 +12,13 @@ from mattekit.classical.matte_trimap import matte_trimap
 from mattekit.classical.refine import refine_alpha, refinement_trimap
 from mattekit.io.trimap import read_trimap
 
-__all__ = ["METHODS", "estimate_alpha", "estimate_foreground", "estimate_foreground_blur_fusion", "matte_trimap", "read_trimap", "refine_alpha", "refinement_trimap"]
+__all__ = [
+    "METHODS",
+    "estimate_alpha",
+    "estimate_foreground",
+    "estimate_foreground_blur_fusion",
+    "matte_trimap",
+    "read_trimap",
+    "refine_alpha",
+    "refinement_trimap",
+]

@@ -14,8 +14,8 @@ def estimate_foreground_blur_fusion(image: np.ndarray, alpha: np.ndarray) -> np.
 
     Forte & Pitié: each pass takes the alpha-weighted local means of the foreground and background
     estimates (box filters of size 90, then 6) and moves the foreground mean along the compositing
-    equation so that it explains the pixel. About 6x faster than the multilevel estimate and 2.4x more accurate than using the
-    image's own colour, on the hairball clip (``docs/models.md``).
+    equation so that it explains the pixel. About 6x faster than the multilevel estimate and 2.4x
+    more accurate than using the image's own colour, on the hairball clip (``docs/models.md``).
 
     Args:
         image: H×W×3 float32 RGB in 0..1.

@@ -13,8 +13,8 @@ from mattekit.io.trimap import read_trimap
 
 
 def matte_trimap(
-    image: "str | os.PathLike | np.ndarray",
-    trimap: "str | os.PathLike | np.ndarray",
+    image: str | os.PathLike | np.ndarray,
+    trimap: str | os.PathLike | np.ndarray,
     method: str = "cf",
     foreground: bool = True,
 ):

@@ -36,7 +36,7 @@ def refinement_trimap(alpha: np.ndarray, band: int | None = None) -> np.ndarray:
     a = np.asarray(alpha, dtype=np.float32)
     h, w = a.shape
     if band is None:
-        band = max(2, int(round(BAND_FRACTION * np.sqrt(h * w))))
+        band = max(2, round(BAND_FRACTION * np.sqrt(h * w)))
     fg = (a >= 0.5).astype(np.uint8)
     # distance of every pixel to the other side of the 0.5 contour
     dist_in = cv2.distanceTransform(fg, cv2.DIST_L2, 3)

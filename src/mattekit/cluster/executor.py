@@ -27,8 +27,8 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mattekit.cluster.chunks import DEFAULT_CHUNK_FRAMES, Chunk, FrameIndex, plan_chunks, scan_frames
 from mattekit.cluster.segments import SPLITTABLE_TYPES, join_segments
@@ -334,7 +334,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
         driver = _Driver(progress, total_frames, overwrite, cancel, on_file, on_start, "matting")
         driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
-        for position, (source, targets, label, frames, index, chunks) in enumerate(plans):
+        for position, (source, targets, label, _frames, index, chunks) in enumerate(plans):
             file = driver.skip_or_start(position, source, targets, label, total)
             if file is None:
                 continue

@@ -9,9 +9,9 @@ node into the model cache (its file lock keeps concurrent workers from fetching 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from mattekit.cluster.chunks import Chunk, ChunkReader, FrameIndex
 
@@ -34,7 +34,7 @@ class ModelSpec:
     options: tuple = field(default_factory=tuple)
 
     @classmethod
-    def of(cls, session) -> "ModelSpec":
+    def of(cls, session) -> ModelSpec:
         """The spec that rebuilds a loaded session on another machine."""
         from mattekit.models import MODELS
 

@@ -9,9 +9,9 @@ check what mattekit wrote with it, and users may read their outputs back (docs/o
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -37,7 +37,7 @@ class DecodedRGBA:
     pix_fmt: str
 
 
-def _alpha_plane(frame: "av.VideoFrame") -> np.ndarray | None:
+def _alpha_plane(frame: av.VideoFrame) -> np.ndarray | None:
     """The alpha plane of a planar YUVA frame as uint8, rounded from its bit depth."""
     name = frame.format.name
     if not name.startswith("yuva"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -163,10 +164,8 @@ class VideoFileReader(FrameSource):
                 self.damaged_packets += 1
                 self._last_error = exc
         if self._stopped is not None:  # demux ended on an error: flush what the decoder holds
-            try:
+            with contextlib.suppress(av.error.FFmpegError):
                 yield from self._stream.codec_context.decode(None)
-            except av.error.FFmpegError:
-                pass
 
     def __iter__(self) -> Iterator[SourceFrame]:
         how = self.orientation
@@ -300,7 +299,7 @@ def _ffmpeg_reason(exc: Exception) -> str:
     return text.split(":")[-1].strip() if ":" in text and "Errno" in text else text.strip()
 
 
-def display_orientation(frame: "av.VideoFrame", stream=None) -> str:
+def display_orientation(frame: av.VideoFrame, stream=None) -> str:
     """How to turn a decoded frame so it looks as a player shows it.
 
     Follows FFmpeg's own autorotation (fftools): the display matrix FFmpeg attaches to every

@@ -29,7 +29,7 @@ from mattekit.metrics import image as _image
 from mattekit.metrics import video as _video
 
 IMAGE_METRICS = ("SAD", "MSE", "MAD", "Grad", "Conn")
-VIDEO_METRICS = IMAGE_METRICS + ("dtSSD", "MESSDdt")
+VIDEO_METRICS = (*IMAGE_METRICS, "dtSSD", "MESSDdt")
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class Convention:
         if f == 1.0:
             return metric
         if f > 1.0:
-            return f"{metric} ×1e{int(round(np.log10(f)))}"
-        return f"{metric} ÷{int(round(1.0 / f))}"
+            return f"{metric} ×1e{round(np.log10(f))}"
+        return f"{metric} ÷{round(1.0 / f)}"
 
 
 CONVENTIONS: dict[str, Convention] = {

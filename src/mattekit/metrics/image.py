@@ -198,7 +198,7 @@ def connectivity_levels(pred: np.ndarray, gt: np.ndarray, step: float = CONN_STE
     -------
     ndarray, H×W float64 in 0..1
     """
-    n = int(round(1.0 / step))
+    n = round(1.0 / step)
     thresholds = np.round(np.arange(n + 1) * step, 10)
     level = np.full(gt.shape, -1.0)
     for i in range(1, n + 1):

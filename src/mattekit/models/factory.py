@@ -9,7 +9,7 @@ from mattekit.errors import InputError, ModelError
 from mattekit.models.base import ModelSession
 
 
-def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, precision: str | None = None,
+def new_session(model: str | os.PathLike | ModelSession | None = None, *, precision: str | None = None,
                 card=None, providers: list[str] | None = None, intra_op_threads: int | None = None,
                 **options) -> ModelSession:
     """Load a matting model, or return ``model`` if it is already a session.
@@ -83,7 +83,7 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
     return session
 
 
-def model_file(model: "str | os.PathLike | None" = None) -> Path:
+def model_file(model: str | os.PathLike | None = None) -> Path:
     """The ONNX file of a registered model (fetched into the cache on first use) or of a path.
 
     Raises:
