@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 
@@ -21,8 +22,8 @@ class MattekitError(Exception):
 class PathError(MattekitError):
     """A problem with one file or folder; the message is ``"<path>: <problem>"``."""
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 

@@ -42,9 +42,9 @@ def refinement_trimap(alpha: np.ndarray, band: int | None = None) -> np.ndarray:
     dist_in = cv2.distanceTransform(fg, cv2.DIST_L2, 3)
     dist_out = cv2.distanceTransform(1 - fg, cv2.DIST_L2, 3)
     near_edge = np.where(fg == 1, dist_in, dist_out) <= band
-    soft = ((a > SOFT_RANGE[0]) & (a < SOFT_RANGE[1])).astype(np.uint8)
+    soft_seed = ((a > SOFT_RANGE[0]) & (a < SOFT_RANGE[1])).astype(np.uint8)
     grow = max(1, band // 2)
-    soft = cv2.dilate(soft, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))) > 0
+    soft = cv2.dilate(soft_seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))) > 0
     trimap = np.where(fg == 1, 255, 0).astype(np.uint8)
     trimap[near_edge | soft] = 128
     return trimap

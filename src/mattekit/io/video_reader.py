@@ -246,7 +246,7 @@ class ImageSequenceReader(FrameSource):
         if not self.files:
             raise InputError(self.path, "folder holds no image files")
         first = read_image(self.files[0])
-        self._first = first
+        self._first: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
         frame_rate = validate_frame_rate(frame_rate)
         self.frame_rate = Fraction(frame_rate).limit_denominator(1001) if frame_rate else DEFAULT_SEQUENCE_RATE
@@ -258,7 +258,7 @@ class ImageSequenceReader(FrameSource):
 
     def __iter__(self) -> Iterator[SourceFrame]:
         for i, file in enumerate(self.files):
-            rgb = self._first if i == 0 else read_image(file)
+            rgb = self._first if i == 0 and self._first is not None else read_image(file)
             if rgb.shape[:2] != (self.height, self.width):
                 raise InputError(file, f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the "
                                        f"first frame's {self.width}x{self.height}")
@@ -294,7 +294,7 @@ def _not_a_video(path: Path, reason: str | None) -> InputError:
     return (InputError if kind and "video" in kind else FormatError)(path, f"not a readable video ({reason})")
 
 
-def _ffmpeg_reason(exc: Exception) -> str:
+def _ffmpeg_reason(exc: BaseException | None) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(":")[-1].strip() if ":" in text and "Errno" in text else text.strip()
 

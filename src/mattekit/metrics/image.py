@@ -8,8 +8,9 @@ used by Robust Video Matting and PaddleSeg tables.
 
 References
 ----------
-Rhemann et al., "A Perceptually Motivated Online Benchmark for Image Matting", CVPR 2009 (SAD, MSE, gradient error, connectivity error; Gaussian
-first-derivative filters with sigma = 1.4, connectivity thresholds in steps of 0.1, theta = 0.15).
+Rhemann et al., "A Perceptually Motivated Online Benchmark for Image Matting", CVPR 2009 (SAD, MSE,
+gradient error, connectivity error; Gaussian first-derivative filters with sigma = 1.4,
+connectivity thresholds in steps of 0.1, theta = 0.15).
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def mse(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None) -> f
 def mad(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None) -> float:
     """Mean absolute difference over the region, mean |pred - gt| (0 for an empty region).
 
-    Parameters and errors as :func:`sad`. Robust Video Matting (Lin et al., "Robust High-Resolution Video Matting with Temporal
-    Guidance", WACV 2022) prints it ×1e3.
+    Parameters and errors as :func:`sad`. Robust Video Matting (Lin et al., "Robust High-Resolution
+    Video Matting with Temporal Guidance", WACV 2022) prints it ×1e3.
     """
     p, g, m = _prepare(pred, gt, trimap)
     n = int(m.sum())

