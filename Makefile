@@ -7,10 +7,11 @@ LINT_STAMP := $(VENV)/.installed-lint
 
 .PHONY: demo test test-fast lint bench clean chromium
 
+# what the tests need: the test extra pulls in every other extra (pyproject.toml)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[demo,test,train,ray]'
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 # The lint extra (ruff, mypy pinned in pyproject.toml) on top of the project's own install: mypy
@@ -28,7 +29,14 @@ lint: $(LINT_STAMP)
 	$(VENV)/bin/mypy || status=1; \
 	exit $$status
 
-demo: $(STAMP)
+
+# what the demo needs: the core install and the demo extra
+$(VENV)/.installed-demo: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(VENV)/bin/mattekit models fetch
 	$(VENV)/bin/mattekit demo --output-dir demo-output --overwrite
 

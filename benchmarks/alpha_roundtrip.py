@@ -1,7 +1,7 @@
 """Alpha after the round trip: write each transparent output type, decode it back, compare.
 
 Runs ``convert_video`` on people/test-sample1.mp4 (1280x720, 79 frames, with audio) once per
-output type, decodes the written file with :func:`mattekit.io.video_reader.read_rgba_frames`
+output type, decodes the written file with :func:`mattekit.io.rgba_reader.read_rgba_frames`
 (libvpx for WebM's alpha layer) and compares its alpha plane with the model's alpha (float, from
 stepping the same RVM session over the same frames). Prints a table: mean absolute error in
 0..255 units (over all pixels and frames), the worst frame's mean, the largest single-pixel
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from mattekit import convert_video
-from mattekit.io.video_reader import read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
 from mattekit.models import new_session
 from mattekit.models.base import to_src
 from mattekit.models.rvm_onnx import auto_downsample_ratio

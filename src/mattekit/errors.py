@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 
 class MattekitError(Exception):
@@ -22,7 +23,7 @@ class PathError(MattekitError):
     """A problem with one file or folder; the message is ``"<path>: <problem>"``."""
 
     def __init__(self, path: str | os.PathLike, problem: str):
-        self.path = os.fsdecode(path)
+        self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 

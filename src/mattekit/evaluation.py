@@ -23,9 +23,9 @@ import numpy as np
 
 from mattekit.errors import InputError
 from mattekit.io.image import IMAGE_SUFFIXES, read_image_unchanged
+from mattekit.io.trimap import read_trimap
+from mattekit.io.video_reader import VIDEO_SUFFIXES
 from mattekit.metrics import IMAGE_METRICS, VIDEO_METRICS, get_convention, image_metrics, video_metrics
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 
 
 def read_alpha(path: str | os.PathLike) -> np.ndarray:
@@ -207,8 +207,6 @@ def evaluate_images(
     InputError
         Missing folders or files, unreadable images, or sizes that differ from the ground truth.
     """
-    from mattekit.classical.read_trimap import read_trimap  # imports pymatting: only when needed
-
     conv = get_convention(convention)
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     pairs = match_files(gt_dir, pred_dir, "prediction")

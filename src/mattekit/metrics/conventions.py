@@ -4,7 +4,8 @@ The metric functions return unscaled values (alpha in 0..1). Papers print them s
 conventions are common:
 
 ``rvm``
-    Robust Video Matting (Lin et al., WACV 2022; PeterL1n/RobustVideoMatting, evaluation/):
+    Robust Video Matting (Lin et al., "Robust High-Resolution Video Matting with Temporal
+    Guidance", WACV 2022; PeterL1n/RobustVideoMatting, evaluation/):
     MAD and MSE ×1e3, Grad and Conn ÷1000, dtSSD ×1e2, computed over the whole frame; Grad on
     min-max-stretched alphas; a clip's dtSSD is averaged over its T frames with 0 for the first frame,
     as that evaluator does. RVM prints no SAD or MESSDdt: here SAD is ÷1000 as in Deep Image Matting

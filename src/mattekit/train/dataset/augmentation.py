@@ -1,4 +1,5 @@
-"""The augmentations of RVM's training data (Lin et al., WACV 2022, Sec. 4.2).
+"""The augmentations of RVM's training data (Lin et al., "Robust High-Resolution Video Matting with
+Temporal Guidance", WACV 2022, Sec. 4.2).
 
 "Motion" is an affine transform (scale, rotation, shear, translation) whose parameters move from
 a random start to a random end over the clip with a random easing, so a still foreground or

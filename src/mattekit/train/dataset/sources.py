@@ -118,7 +118,7 @@ def open_foreground(path: str | os.PathLike, max_side: int | None = None) -> For
     if p.suffix.lower() in IMAGE_SUFFIXES:
         frame = _read(p, "RGBA", max_side)
         return ForegroundSource(str(p), 1, lambda i: frame)
-    from mattekit.io.video_reader import read_rgba_frames
+    from mattekit.io.rgba_reader import read_rgba_frames
 
     frames: list[np.ndarray] = []
     try:
