@@ -36,8 +36,7 @@ from mattekit.cluster.segments import SPLITTABLE_TYPES, join_segments
 from mattekit.cluster.work import ImageJob, ModelSpec, VideoJob
 from mattekit.errors import MattekitError
 from mattekit.io.atomic import file_key
-from mattekit.pipeline.outcome import (CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome,
-                                       failure_reason)
+from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, failure_reason
 
 # Warm-up frames before each chunk, chosen from the table in docs/cluster.md: RVM on the real
 # clips, worst frame's mean |Δα| to the one-machine run in the 16 frames after a chunk start: W=16
