@@ -175,7 +175,7 @@ def stage_costs(path: Path, limit: int, session=None, ratio: float = 0.0) -> dic
     costs = {}
     reader = VideoFileReader(path)
     c0 = cpu_seconds()
-    frames = [f for _, f in zip(range(limit), reader)]
+    frames = [f for _, f in zip(range(limit), reader, strict=False)]
     costs["decode"] = cpu_seconds() - c0
     h, w = reader.height, reader.width
     src = np.empty((1, 3, h, w), np.float32)

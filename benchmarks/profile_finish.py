@@ -32,7 +32,7 @@ GREEN = np.array([120, 255, 155], np.uint8)
 
 def stages(module, coef_a, coef_b, frame, compositor) -> dict:
     """name -> callable running that stage over the whole frame, band by band."""
-    h, w = frame.shape[:2]
+    w = frame.shape[1]
     bands = [band for band, _ in compositor._bands]
     rows = bands[0].stop - bands[0].start
     alpha_buf = np.empty((rows, w), np.float32)
@@ -43,11 +43,11 @@ def stages(module, coef_a, coef_b, frame, compositor) -> dict:
 
     def alpha(m):
         for band in bands:
-            m.alpha(band, out=alpha_buf[:band.stop - band.start])
+            m.alpha(band, out=alpha_buf[: band.stop - band.start])
 
     def fgr(m):
         for band in bands:
-            m.fgr(band, slice(0, w), out=fgr_buf[:, :band.stop - band.start])
+            m.fgr(band, slice(0, w), out=fgr_buf[:, : band.stop - band.start])
 
     return {
         "alpha (all bands)": lambda: alpha(finish()),
@@ -92,7 +92,7 @@ def main() -> None:
         versions = {"compare": load_module(args.compare), "current": dgf_bands}
     session = RVMSession(cache_dir() / "rvm_mobilenetv3_fp32.onnx", cut=True)
     with av.open(str(DATA)) as c:
-        clip = [f.to_ndarray(format="rgb24") for _, f in zip(range(args.frames), c.decode(video=0))]
+        clip = [f.to_ndarray(format="rgb24") for _, f in zip(range(args.frames), c.decode(video=0), strict=False)]
     print(f"load average {os.getloadavg()[0]:.2f}; OpenCV threads {cv2.getNumThreads()}")
     for size in args.sizes.split(","):
         width, height = SIZES[size]
@@ -102,16 +102,22 @@ def main() -> None:
         for frame in frames:
             coef_a, coef_b, *state = session._run_cut(frame, state, ratio)
         compositor = FrameCompositor(height, width)
-        table = {"network input (encoder-size frame)": {k: best_ms(lambda: network_input(frames[-1], ratio),
-                                                                   args.repeat) for k in versions}}
+        last = frames[-1]
+        table = {
+            "network input (encoder-size frame)": {
+                k: best_ms(lambda last=last, ratio=ratio: network_input(last, ratio), args.repeat) for k in versions
+            }
+        }
         runs = {k: stages(m, coef_a, coef_b, frames[-1], compositor) for k, m in versions.items()}
         for name in runs["current"]:
             table[name] = {}
             for _ in range(args.repeat):  # interleaved: A, B, A, B
                 for k in versions:
                     table[name][k] = min(table[name].get(k, float("inf")), best_ms(runs[k][name], 1))
-        print(f"\n{size} ({width}×{height}), CPU ms per frame, one thread, best of {args.repeat}; "
-              f"load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"\n{size} ({width}×{height}), CPU ms per frame, one thread, best of {args.repeat}; "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
         print("| stage | " + " | ".join(versions) + " |")
         print("|---|" + "---|" * len(versions))
         for name, row in table.items():

@@ -3,8 +3,6 @@ checked against the published graph on real frames."""
 
 from __future__ import annotations
 
-import os
-
 import av
 import numpy as np
 import pytest
@@ -65,7 +63,7 @@ def test_cut_graph_equals_published_graph(shared_data, cut_session, whole, sourc
         rows, cols = slice(h // 3, h // 3 + 37), slice(w // 5, w // 5 + 301)
         assert np.abs(matte.alpha(rows) - cut.pha[0, 0, rows]).max() < 1e-6
         assert np.abs(matte.fgr(rows, cols) - cut.fgr[0, :, rows, cols]).max() < 1e-6
-        assert 0 <= cut.pha.min() and cut.pha.max() <= 1 and 0 <= cut.fgr.min() and cut.fgr.max() <= 1
+        assert cut.pha.min() >= 0 and cut.pha.max() <= 1 and cut.fgr.min() >= 0 and cut.fgr.max() <= 1
     # the fused composition (GuidedFinish.over, foreground never stored) gives the bytes of
     # compositing its own whole-array foreground and alpha, over a colour and over a picture
     everything = slice(0, h)

@@ -67,8 +67,9 @@ def network_input(frame: np.ndarray, ratio: float) -> np.ndarray:
     h = int(np.floor(np.float32(height) * r))
     w = int(np.floor(np.float32(width) * r))
     if h < 1 or w < 1:
-        raise ValueError(f"downsample_ratio {ratio} leaves the network {w}x{h} px of a {width}x{height} frame "
-                         "(at least 1 px needed)")
+        raise ValueError(
+            f"downsample_ratio {ratio} leaves the network {w}x{h} px of a {width}x{height} frame (at least 1 px needed)"
+        )
     y0, y1, ty = _taps(h, height, 1.0 / float(r))
     x0, x1, tx = _taps(w, width, 1.0 / float(r))
     if planar:
@@ -79,11 +80,11 @@ def network_input(frame: np.ndarray, ratio: float) -> np.ndarray:
         bottom = np.divide(frame[y1], _255, dtype=np.float32)
     bottom -= top
     bottom *= ty[:, None, None]
-    top += bottom                                   # h×W×3
+    top += bottom  # h×W×3
     left, right = top[:, x0], top[:, x1]
     right -= left
     right *= tx[None, :, None]
-    left += right                                   # h×w×3
+    left += right  # h×w×3
     return np.ascontiguousarray(left.transpose(2, 0, 1)[None])
 
 
@@ -98,7 +99,8 @@ class GuidedFinish(FrameMatte):
             as a whole). It must not change while this object is in use.
 
     Each needed coefficient plane (with the ``+1`` of the residual folded in at low resolution)
-    is stretched along the rows once per frame (``cv2.resize``, h×w -> h×W); every band is then one fused pass per output
+    is stretched along the rows once per frame (``cv2.resize``, h×w -> h×W); every band is then one
+    fused pass per output
     (:mod:`mattekit.models.dgf_kernels`). Measured (``benchmarks/profile_finish.py``, one thread,
     4K frame, every band): see docs/benchmarks.md.
     """
@@ -141,7 +143,7 @@ class GuidedFinish(FrameMatte):
         from mattekit.models.dgf_kernels import alpha_rows
 
         out = np.empty((rows.stop - rows.start, self.width), np.float32) if out is None else out
-        alpha_rows(*self._pair(3), rows.start, 0, out)
+        alpha_rows(*self._pair(3), rows.start, 0, out)  # type: ignore[call-arg]  # Numba dispatcher
         return out
 
     def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
@@ -150,12 +152,13 @@ class GuidedFinish(FrameMatte):
         cols = slice(*cols.indices(self.width))
         out = np.empty((3, rows.stop - rows.start, cols.stop - cols.start), np.float32) if out is None else out
         for c in range(3):
-            fgr_rows(*self._pair(c), c, rows.start, cols.start, out[c])
+            fgr_rows(*self._pair(c), c, rows.start, cols.start, out[c])  # type: ignore[call-arg]
         return out
 
     def over(self, rows: slice, cols: slice, alpha: np.ndarray, background: np.ndarray, out: np.ndarray) -> None:
         """The composition of ``rows`` × ``cols`` over ``background``, 8-bit, in one pass (the
-        foreground colour is never stored, and not computed where alpha is 0): ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))``,
+        foreground colour is never stored, and not computed where alpha is 0):
+        ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))``,
         bit for bit :func:`mattekit.compose.composite.composite` of :meth:`fgr`.
 
         Args:
@@ -170,8 +173,19 @@ class GuidedFinish(FrameMatte):
         if background.ndim == 1:
             background = background.reshape(1, 1, 3)
         planes = [self._plane(which, c) for which in "ab" for c in range(3)]
-        over_rows(*planes, self._i0, self._i1, self._t, self._guide, self._unit, rows.start, cols.start,
-                  alpha, background, out)
+        over_rows(  # type: ignore[call-arg]
+            *planes,
+            self._i0,
+            self._i1,
+            self._t,
+            self._guide,
+            self._unit,
+            rows.start,
+            cols.start,
+            alpha,
+            background,
+            out,
+        )
 
 
 #: Rows per band when whole arrays are filled (about 256 KiB of float32 per plane at 1080p).
@@ -188,7 +202,7 @@ def fill_arrays(coef_a: np.ndarray, coef_b: np.ndarray, src: np.ndarray) -> tupl
     pha = np.empty((n, 1, height, width), np.float32)
     step = band_rows(width)
     for i in range(n):
-        finish = GuidedFinish(coef_a[i:i + 1], coef_b[i:i + 1], src[i:i + 1])
+        finish = GuidedFinish(coef_a[i : i + 1], coef_b[i : i + 1], src[i : i + 1])
         for y in range(0, height, step):
             rows = slice(y, min(height, y + step))
             finish.alpha(rows, out=pha[i, 0, rows])

@@ -66,8 +66,9 @@ def fgr_rows(pa, pb, i0, i1, t, guide, unit, c, row0, col0, out):  # pragma: no 
 
 
 @njit(nogil=True, cache=True)
-def over_rows(pa0, pa1, pa2, pb0, pb1, pb2, i0, i1, t, guide, unit, row0, col0, alpha, background,
-              out):  # pragma: no cover - compiled
+def over_rows(
+    pa0, pa1, pa2, pb0, pb1, pb2, i0, i1, t, guide, unit, row0, col0, alpha, background, out
+):  # pragma: no cover - compiled
     """The composition, 8-bit: ``floor(clip(α·(F·255 − B) + B + 0.5, 0, 255))`` per channel, with
     ``F`` as :func:`fgr_rows` (planes ``pa0..2``, ``pb0..2`` of R, G, B), ``α`` = ``alpha`` (n×w),
     ``B`` = ``background`` (n×w×3 uint8, or 1×1×3 for a colour) and ``out`` n×w×3 uint8. Where
@@ -97,8 +98,5 @@ def over_rows(pa0, pa1, pa2, pb0, pb1, pb2, i0, i1, t, guide, unit, row0, col0, 
                 b = b0 + (pb[k1, x] - b0) * tt
                 f = min(max(b + a * (np.float32(guide[y, x, c]) / unit), _ZERO), _ONE)
                 bg = np.float32(background[rb, jb, c])
-                if colour:
-                    s = (f * _255 - bg) * al + (bg + _HALF)
-                else:
-                    s = (f * _255 - bg) * al + bg + _HALF
+                s = (f * _255 - bg) * al + (bg + _HALF) if colour else (f * _255 - bg) * al + bg + _HALF
                 out[r, j, c] = np.uint8(min(max(s, _ZERO), _255))
