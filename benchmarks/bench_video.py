@@ -468,7 +468,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--markdown", type=Path, help="also write the tables here as Markdown")
     ap.add_argument("--image-mp", default="12,48,100", help="photo sizes in megapixels ('' to skip)")
-    ap.add_argument("--image-ml-mp", default="12,48",
+    ap.add_argument("--image-ml-mp", default="12,48,100",
                     help="photo sizes also run with the default multilevel foreground estimate ('' to skip)")
     ap.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--image-child", help=argparse.SUPPRESS)
