@@ -138,7 +138,7 @@ def test_openapi_lists_every_endpoint(client):
 
 def test_image_job_composite_over_colour(client):
     """Composite over a colour: same size as the input, the colour exactly where alpha is ~0."""
-    r = upload(client, STILL, "0001_img.png", background="#0a28fa", output="composite")
+    r = upload(client, STILL, "0001_img.png", background="#0a28fa", output="composition")
     assert r.status_code == 201, r.text
     job = r.json()
     assert job["kind"] == "image" and job["state"] in ("queued", "running")
@@ -147,10 +147,11 @@ def test_image_job_composite_over_colour(client):
     assert done["state"] == "done", done
     assert done["progress"]["frames_done"] == done["progress"]["frames_total"] == 1
     [out] = done["outputs"]
-    assert out["name"] == "composite.png" and out["media_type"] == "image/png"
+    assert out["name"] == "composition.png" and out["media_type"] == "image/png"
     got = client.get(out["url"])
     assert got.status_code == 200 and got.headers["content-type"] == "image/png"
-    assert "0001_img_composite.png" in got.headers["content-disposition"]
+    assert "0001_img_composition.png" in got.headers["content-disposition"]
+    assert "deprecation" not in r.headers and job["warnings"] == []
     composite = np.asarray(Image.open(io.BytesIO(got.content)).convert("RGB")).astype(int)
     assert composite.shape == (1080, 1920, 3)
 
@@ -202,7 +203,7 @@ def test_sync_matte_returns_cutout(real_client):
     # the blurred original as background: where the alpha is ~0 the result is much smoother
     # than the photo (variance of the Laplacian, a sharpness measure)
     blurred = real_client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())},
-                          data={"output": "composite", "background": "blur"})
+                          data={"output": "composition", "background": "blur"})
     assert blurred.status_code == 200, blurred.text
     out = np.asarray(Image.open(io.BytesIO(blurred.content)).convert("L")).astype(float)
     gray = np.asarray(Image.open(STILL).convert("L")).astype(float)
@@ -223,8 +224,9 @@ def test_sync_matte_returns_cutout(real_client):
 def test_video_job_alpha_and_png_sequence(client, small_video):
     import av
 
-    a = upload(client, small_video, "small.mp4", output="alpha", video_format="mp4").json()
-    t = upload(client, small_video, "small.mp4", output="transparent", video_format="png").json()
+    a = upload(client, small_video, "small.mp4", output="alpha", output_type="video").json()
+    t = upload(client, small_video, "small.mp4", output="composition", background="transparent",
+               output_type="png_sequence").json()
     assert a["kind"] == "video" and a["media"]["width"] == 320 and a["progress"]["frames_total"] == 12
     listed = client.get("/api/jobs").json()["jobs"]
     assert [j["id"] for j in listed[:2]] == [t["id"], a["id"]]  # newest first
@@ -240,7 +242,7 @@ def test_video_job_alpha_and_png_sequence(client, small_video):
     assert frames[0].min() < 20 and frames[0].max() > 235
 
     z = client.get(t["outputs"][0]["url"])
-    assert t["outputs"][0]["name"] == "transparent.zip" and z.headers["content-type"] == "application/zip"
+    assert t["outputs"][0]["name"] == "composition.zip" and z.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
         names = sorted(n for n in zf.namelist() if n.endswith(".png"))
         assert len(names) == 12
@@ -319,13 +321,16 @@ def test_bad_uploads_get_clear_4xx_and_server_stays_healthy(client, tmp_path):
     assert_json_error(client.post("/api/matte", files={"file": ("t.png", truncated)}), 422, "undecodable")
 
     assert_json_error(upload(client, b"", "empty.png"), 422, "empty")
-    assert_json_error(client.post("/api/jobs", files={"output": (None, "composite")}), 400, "missing_file")
-    assert_json_error(client.post("/api/jobs", data={"output": "composite"}), 415, "not_multipart")
+    assert_json_error(client.post("/api/jobs", files={"output": (None, "composition")}), 400, "missing_file")
+    assert_json_error(client.post("/api/jobs", data={"output": "composition"}), 415, "not_multipart")
     assert_json_error(client.post("/api/jobs", content=b"{}", headers={"content-type": "application/json"}),
                       415, "not_multipart")
     assert_json_error(upload(client, STILL, "x.png", background="no-such-colour"), 422, "bad_option")
     assert_json_error(upload(client, STILL, "x.png", downsample_ratio="2"), 422, "bad_option")
-    assert_json_error(upload(client, VIDEO, "x.mp4", output="transparent", video_format="mp4"), 422, "bad_option")
+    assert_json_error(upload(client, VIDEO, "x.mp4", background="transparent", output_type="video"), 422, "bad_option")
+    assert_json_error(upload(client, VIDEO, "x.mp4", output_type="mp4"), 422, "bad_option")
+    assert_json_error(upload(client, VIDEO, "x.mp4", output="composite", video_format="png", output_type="webm"),
+                      422, "bad_option")
     assert_json_error(client.post("/api/jobs", files={"file": ("x.png", data), "other": ("y.png", data)}),
                       400, "bad_form")
     # a background picture must be an image
@@ -392,7 +397,7 @@ def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
     data = tmp_path / "server"
     # a server that accepts uploads but whose workers never ran (its lifespan is not started)
     first = TestClient(create_app(data, model=session), raise_server_exceptions=False)
-    interrupted = upload(first, STILL, "0001_img.png", output="transparent", downsample_ratio="0.25").json()
+    interrupted = upload(first, STILL, "0001_img.png", background="transparent", downsample_ratio="0.25").json()
     queued = upload(first, STILL, "0001_img.png", output="alpha", downsample_ratio="0.25").json()
     first.app.state.store.close()
     # make it look as if the server died while running the first job, mid-way through its outputs
@@ -401,9 +406,9 @@ def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
     store.close()
     job_dir = data / "jobs" / interrupted["id"]
     (job_dir / "work-1").mkdir()
-    (job_dir / "work-1" / "transparent.png.tmp").write_bytes(b"partial")
+    (job_dir / "work-1" / "composition.png.tmp").write_bytes(b"partial")
     (job_dir / "out").mkdir()
-    (job_dir / "out" / "transparent.png").write_bytes(b"partial")
+    (job_dir / "out" / "composition.png").write_bytes(b"partial")
     (data / "uploads" / "upload-dead.part").write_bytes(b"half an upload")
 
     with TestClient(create_app(data, model=session), raise_server_exceptions=False) as client:
@@ -414,7 +419,7 @@ def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
         assert j["state"] in ("queued", "running", "done") and "interrupted" in (j["note"] or "")
         if j["state"] != "done":
             assert j["outputs"] == []
-            assert_json_error(client.get(f"/api/jobs/{j['id']}/outputs/transparent.png"), 409, "not_done")
+            assert_json_error(client.get(f"/api/jobs/{j['id']}/outputs/composition.png"), 409, "not_done")
         a = wait_state(client, interrupted["id"])
         b = wait_state(client, queued["id"])
         assert a["state"] == "done" and b["state"] == "done", (a, b)
@@ -497,7 +502,7 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
             assert sum(1 for _ in c.decode(video=0)) == 40
         job_dir = data / "jobs" / job["id"]
         assert sorted(p.name for p in job_dir.iterdir()) == ["input.mp4", "out"]
-        assert [p.name for p in (job_dir / "out").iterdir()] == ["composite.mp4"]
+        assert [p.name for p in (job_dir / "out").iterdir()] == ["composition.mp4"]
     finally:
         client.close()
         proc.terminate()
@@ -573,7 +578,7 @@ def test_refine_changes_alpha_only_near_edges(real_client):
     outside = np.abs(plain - refined)[~band]
     assert (outside > 0).mean() < 0.002, ((outside > 0).mean(), outside.max())
     assert (np.abs(plain - refined)[band] > 2).mean() > 0.01  # re-solved inside it
-    job = upload(real_client, small.getvalue(), "s.png", refine="yes", output="transparent").json()
+    job = upload(real_client, small.getvalue(), "s.png", refine="yes", background="transparent").json()
     assert job["options"]["refine"] is True
     assert wait_state(real_client, job["id"])["state"] == "done"
     assert_json_error(upload(real_client, small.getvalue(), "s.png", refine="maybe"), 422, "bad_option")
@@ -638,3 +643,59 @@ def test_a_request_chooses_the_model(client, rvm_session):
     assert done["state"] == "done", done
     got = np.asarray(Image.open(io.BytesIO(client.get(done["outputs"][0]["url"]).content)))
     assert np.array_equal(got, chosen)
+
+
+def test_old_spellings_work_with_a_deprecation(client, small_video):
+    """output=transparent / composite and video_format=mp4|webm|png keep working: the answer says
+    so (Deprecation: true, and the words in ``warnings`` or ``Warning``); the new words do not."""
+    r = upload(client, small_video, "small.mp4", output="transparent", video_format="png")
+    assert r.status_code == 201, r.text
+    assert r.headers["deprecation"] == "true"
+    job = r.json()
+    assert job["warnings"] == ["output=transparent is deprecated; use output=composition with background=transparent",
+                               "video_format=png is deprecated; use output_type=png_sequence"]
+    assert {k: job["options"][k] for k in ("output", "background", "output_type")} == {
+        "output": "composition", "background": "transparent", "output_type": "png_sequence"}
+    done = wait_state(client, job["id"])
+    assert done["state"] == "done" and done["warnings"] == [], done
+    assert done["outputs"][0]["name"] == "composition.zip"
+    with zipfile.ZipFile(io.BytesIO(client.get(done["outputs"][0]["url"]).content)) as zf:
+        names = sorted(n for n in zf.namelist() if n.endswith(".png"))
+        first = Image.open(io.BytesIO(zf.read(names[0])))
+    assert len(names) == 12 and first.mode == "RGBA"
+
+    small = io.BytesIO()
+    Image.open(STILL).resize((320, 180)).save(small, format="PNG")
+    old = client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output": "composite"})
+    assert old.status_code == 200 and old.headers["deprecation"] == "true"
+    assert old.headers["warning"] == '299 mattekit "output=composite is deprecated; use output=composition"'
+    assert Image.open(io.BytesIO(old.content)).mode == "RGB"  # over the default colour, as before
+    new = client.post("/api/matte", files={"file": ("s.png", small.getvalue())})
+    assert new.status_code == 200 and "deprecation" not in new.headers and "warning" not in new.headers
+    assert Image.open(io.BytesIO(new.content)).mode == "RGBA"  # the cut-out: background=transparent
+    assert "s_composition.png" in new.headers["content-disposition"]
+    fg = client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output": "foreground"})
+    assert fg.status_code == 200 and np.array_equal(np.asarray(Image.open(io.BytesIO(fg.content))),
+                                                    np.asarray(Image.open(io.BytesIO(new.content))))
+
+
+def test_a_job_stored_with_the_old_words_still_runs(tmp_path, session):
+    """A job queued by an earlier server (options output=composite, background #0a28fa) runs after
+    an upgrade and is shown and written with the new words."""
+    from mattekit.server.db import Job, new_job_id
+
+    data = tmp_path / "server"
+    job_id = new_job_id()
+    (data / "jobs" / job_id).mkdir(parents=True)
+    Image.open(STILL).resize((320, 180)).save(data / "jobs" / job_id / "input.png")
+    store = JobStore(data / "jobs.db")
+    store.insert(Job(id=job_id, kind="image", state="queued", created=time.time(), filename="s.png",
+                     input="input.png", options={"output": "composite", "background": "#0a28fa", "model": None,
+                                                 "downsample_ratio": None, "refine": False}))
+    store.close()
+    with TestClient(create_app(data, model=session), raise_server_exceptions=False) as client:
+        done = wait_state(client, job_id)
+        assert done["state"] == "done", done
+        assert done["options"]["output"] == "composition" and done["outputs"][0]["name"] == "composition.png"
+        rgb = np.asarray(Image.open(io.BytesIO(client.get(done["outputs"][0]["url"]).content)))
+    assert rgb.shape == (180, 320, 3) and (np.abs(rgb.astype(int) - BLUE).max(axis=2) <= 3).mean() > 0.1

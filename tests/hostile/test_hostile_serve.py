@@ -213,7 +213,7 @@ def _memory_bomb(tmp: Path) -> None:
     server = start(tmp)
     try:
         bomb = gen.png_bomb(tmp / "bomb.png", 4000, 3000).read_bytes()
-        body, ctype = multipart("bomb.png", bomb, output="transparent")
+        body, ctype = multipart("bomb.png", bomb, background="transparent")
         try:
             status, headers, content = server.request("POST", "/api/matte", body, {"Content-Type": ctype})
         except OSError:

@@ -28,15 +28,15 @@ import numpy as np
 
 from mattekit.errors import Cancelled, MattekitError
 from mattekit.server.db import Job, JobStore
+from mattekit.server.errors import problem_text
+from mattekit.server.options import Options
 
 log = logging.getLogger("mattekit.server")
 
-OUTPUT_KINDS = ("composite", "transparent", "alpha")
-VIDEO_FORMATS = ("mp4", "webm", "png")  # png: a PNG sequence, downloaded as one .zip
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
 
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4",
-               ".webm": "video/webm", ".zip": "application/zip"}
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4", ".webm": "video/webm",
+               ".mov": "video/quicktime", ".gif": "image/gif", ".zip": "application/zip"}
 
 
 def default_workers(cpus: int | None = None) -> tuple[int, int]:
@@ -48,31 +48,6 @@ def default_workers(cpus: int | None = None) -> tuple[int, int]:
     """
     cpus = cpus or os.cpu_count() or 1
     return max(1, cpus // 2), 1
-
-
-def video_output_types() -> tuple[str, ...]:
-    """The ``output_type`` values the installed :func:`mattekit.convert_video` accepts."""
-    from mattekit.pipeline import video
-
-    return tuple(getattr(video, "OUTPUT_TYPES", ("video", "png_sequence")))
-
-
-def video_format_supported(fmt: str) -> bool:
-    """Whether a job's ``video_format`` can be produced by this installation."""
-    if fmt == "mp4":
-        return "video" in video_output_types()
-    if fmt == "png":
-        return "png_sequence" in video_output_types()
-    return fmt in video_output_types()
-
-
-def problem_text(exc: BaseException) -> str:
-    """The user-facing part of an error, without the server's own file paths."""
-    problem = getattr(exc, "problem", None)
-    if problem:
-        return str(problem)
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:500]
 
 
 def failure_text(exc: BaseException) -> str:
@@ -90,17 +65,21 @@ def background_arg(option: str | None, picture: Path | None):
     """The ``background`` argument of the matting calls for a job's ``background`` option.
 
     Returns:
-        ``None`` (default colour), the uploaded picture's path (option ``"image"``), an
-        (r, g, b) tuple for a colour (so no file of that name is looked for), or the word
-        ``"transparent"`` / ``"blur"``.
+        ``None`` (the default colour), the uploaded picture's path (option ``"image"``), or a
+        :class:`~mattekit.compose.background.Background` (a colour, transparent, the input
+        blurred), so that no file named like the option is ever looked for.
     """
-    from mattekit.compose.background import parse_color
+    from mattekit.compose.background import (BlurBackground, ColorBackground, TransparentBackground,
+                                             parse_color)
 
     if option == "image":
         return str(picture)
-    if option and option not in ("transparent", "blur"):
-        return parse_color(option)
-    return option
+    if option == "transparent":
+        return TransparentBackground()
+    if option == "blur":
+        return BlurBackground()
+    rgb = parse_color(option) if option else None
+    return ColorBackground(rgb) if rgb is not None else None
 
 
 def release_memory() -> None:
@@ -170,7 +149,7 @@ class Engine:
                 self._sessions[name] = new_session(self._model if name is None else name)
             return self._sessions[name]
 
-    def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "transparent",
+    def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "composition",
                     refine: bool = False, model: str | None = None):
         """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
         (closed-form matting). For an alpha-only output the network's own foreground is kept
@@ -183,18 +162,21 @@ class Engine:
 
     @staticmethod
     def render_image(matte, output: str, background) -> np.ndarray:
-        """The array to save for one image output.
+        """The array saved as the PNG of one image output (see :func:`background_arg`).
 
         Returns:
-            H×W×4 uint8 (transparent), H×W×3 uint8 (composite) or H×W uint8 (alpha).
+            H×W uint8 (alpha), H×W×4 uint8 (foreground, or a composition over transparency) or
+            H×W×3 uint8 (a composition over another background).
         """
+        from mattekit.compose.background import TransparentBackground
+
         if output == "alpha":
             return matte.alpha_image()
-        if output == "transparent" or background == "transparent":
+        if output == "foreground" or isinstance(background, TransparentBackground):
             return matte.rgba()
         return matte.composite(background)
 
-    def convert_video(self, input_path: Path, work: Path, output: str, fmt: str, background,
+    def convert_video(self, input_path: Path, work: Path, output: str, output_type: str, background,
                       downsample_ratio: float | None, progress, cancel: threading.Event,
                       model: str | None = None):
         """Run :func:`mattekit.convert_video` for one output with the server's model or the
@@ -204,21 +186,13 @@ class Engine:
             (the path it wrote, its :class:`~mattekit.pipeline.video.VideoResult`).
         """
         from mattekit import convert_video
+        from mattekit.io.video_writer import output_suffix
 
-        output_type = {"mp4": "video", "png": "png_sequence"}.get(fmt, fmt)
-        suffix = "" if fmt == "png" else "." + fmt
-        target = work / f"{output}{suffix}"
-        kwargs = dict(output_type=output_type, downsample_ratio=downsample_ratio, progress=progress,
-                      model=self.session(model), cancel=cancel)
-        if output == "alpha":
-            kwargs["output_alpha"] = str(target)
-        else:
-            kwargs["output_composition"] = str(target)
-            if output == "transparent":
-                kwargs["background"] = None if fmt == "png" else "transparent"
-            else:
-                kwargs["background"] = background
-        result = convert_video(str(input_path), **kwargs)
+        target = work / f"{output}{output_suffix(output_type)}"
+        result = convert_video(str(input_path), output_type, **{f"output_{output}": str(target)},
+                               background=background if output == "composition" else None,
+                               downsample_ratio=downsample_ratio, progress=progress,
+                               model=self.session(model), cancel=cancel)
         return target, result
 
 
@@ -381,13 +355,14 @@ class JobRunner:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _background(self, job: Job, job_dir: Path):
-        picture = job.options.get("background_file")
-        return background_arg(job.options.get("background"), job_dir / picture if picture else None)
+    @staticmethod
+    def _background(opts: Options, job_dir: Path):
+        picture = opts.background_file
+        return background_arg(opts.background, job_dir / picture if picture else None)
 
     def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event):
         """Returns (outputs made, frames written, the pipeline's warning without server paths)."""
-        opts = job.options
+        opts = Options.from_stored(job.options)
         started = time.monotonic()
         last = [0.0]
 
@@ -401,32 +376,32 @@ class JobRunner:
                 self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
 
         target, result = self.engine.convert_video(
-            job_dir / job.input, work, opts["output"], opts["video_format"],
-            self._background(job, job_dir), opts.get("downsample_ratio"), progress, cancel, opts.get("model"))
+            job_dir / job.input, work, opts.output, opts.output_type or "video",
+            self._background(opts, job_dir), opts.downsample_ratio, progress, cancel, opts.model)
         warning = result.warning
         if warning:  # the pipeline names the file by its path on this server: the user knows it by name
             warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
-        return [(opts["output"], target)], result.frames, warning
+        return [(opts.output, target)], result.frames, warning
 
     def _run_image(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
         from mattekit.io.image import write_image
 
-        opts = job.options
+        opts = Options.from_stored(job.options)
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
         with self.engine.image_slot():
             if cancel.is_set():
                 raise Cancelled()
-            matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
-                                            bool(opts.get("refine")), opts.get("model"))
+            matte = self.engine.matte_image(job_dir / job.input, opts.downsample_ratio, opts.output,
+                                            bool(opts.refine), opts.model)
             if cancel.is_set():
                 raise Cancelled()
-            array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
+            array = self.engine.render_image(matte, opts.output, self._background(opts, job_dir))
             del matte
-            target = write_image(work / f"{opts['output']}.png", array)
+            target = write_image(work / f"{opts.output}.png", array)
             del array
         self.store.update_progress(job.id, 1, 1, 1.0 / max(time.monotonic() - started, 1e-6))
-        return [(opts["output"], target)]
+        return [(opts.output, target)]
 
     @staticmethod
     def _publish(produced: list[tuple[str, Path]], out_dir: Path) -> list[dict]:

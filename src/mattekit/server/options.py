@@ -1,0 +1,235 @@
+"""A request's form fields -> the job's validated options (and the words it used that are deprecated).
+
+The fields (the same for ``POST /api/jobs`` and ``POST /api/matte``):
+
+* ``output``: ``composition`` (the person over ``background``), ``alpha`` or ``foreground``;
+* ``background``: a colour name or ``#rrggbb``, ``transparent``, ``blur`` (the input blurred), or
+  ``image`` with a ``background_file`` (a picture; for a video job also a video);
+* ``output_type`` (videos): ``video`` (H.264 .mp4), ``webm`` (VP9, keeps alpha), ``prores``
+  (ProRes 4444 .mov), ``gif`` or ``png_sequence`` (downloaded as one .zip);
+* ``downsample_ratio``: ``auto`` or a number in (0, 1]; ``refine`` (images): ``true``/``false``;
+  ``model``: a registered model name.
+
+Earlier spellings keep working and are reported in :attr:`Options.warnings` (the route then adds
+``Deprecation: true``): ``output=composite`` is ``composition``; ``output=transparent`` is
+``output=composition`` with ``background=transparent``; ``video_format=mp4|webm|png`` is
+``output_type=video|webm|png_sequence``. Jobs stored by an earlier server carry the old words in
+their options; :meth:`Options.from_stored` reads them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mattekit.errors import ParameterError
+from mattekit.params import parse, validate_downsample_ratio
+from mattekit.server.errors import ApiError
+
+OUTPUTS = ("composition", "alpha", "foreground")
+OUTPUT_TYPES = ("video", "webm", "prores", "gif", "png_sequence")
+TRANSPARENT_TYPES = ("webm", "prores", "gif", "png_sequence")
+#: the words ``background`` takes besides a colour (``image`` needs a ``background_file``)
+BACKGROUND_WORDS = ("transparent", "blur", "image")
+_OLD_OUTPUTS = {"composite": "composition", "transparent": "composition"}
+_OLD_VIDEO_FORMATS = {"mp4": "video", "webm": "webm", "png": "png_sequence"}
+_BOOLEANS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False,
+             "no": False, "": False}
+
+#: the form's fields as the OpenAPI document shows them
+FORM_FIELDS: dict[str, dict[str, Any]] = {
+    "file": {"type": "string", "format": "binary", "description": "the image or video"},
+    "output": {"type": "string", "enum": list(OUTPUTS),
+               "description": "composition: the person over background; alpha: the matte (gray); "
+               "foreground: the person's colour (with alpha where the type keeps it). "
+               "Deprecated: composite (= composition), transparent (= composition + background=transparent)"},
+    "background": {"type": "string", "description": "colour name or #rrggbb, 'transparent', "
+                   "'blur', or 'image' with background_file"},
+    "background_file": {"type": "string", "format": "binary",
+                        "description": "a background picture (or, for a video job, a video)"},
+    "output_type": {"type": "string", "enum": list(OUTPUT_TYPES),
+                    "description": "videos only: video (H.264 .mp4), webm (VP9, keeps transparency), "
+                    "prores (ProRes 4444 .mov), gif, png_sequence (downloaded as .zip); default video, "
+                    "or webm for a transparent composition"},
+    "video_format": {"type": "string", "enum": list(_OLD_VIDEO_FORMATS), "deprecated": True,
+                     "description": "deprecated: use output_type (mp4 = video, png = png_sequence)"},
+    "downsample_ratio": {"type": "string", "description": "'auto' or a number in (0, 1]"},
+    "refine": {"type": "boolean", "description": "images only: re-solve the alpha near its edges with "
+               "closed-form matting (Levin et al. 2008), slower"},
+    "model": {"type": "string", "description": "a registered model name (see /api/health 'models'); "
+              "default the server's model"},
+}
+
+
+def multipart_doc(fields: list[str]) -> dict:
+    """The OpenAPI ``requestBody`` of a multipart form with ``fields`` (``file`` required)."""
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {k: FORM_FIELDS[k] for k in fields}}}}}}
+
+
+@dataclass
+class Options:
+    """A job's validated options (stored with the job as :meth:`stored`).
+
+    Attributes:
+        output: ``composition``, ``alpha`` or ``foreground``.
+        background: ``None`` (the default colour), a colour as typed, ``transparent``, ``blur`` or
+            ``image`` (the job's ``background_file``).
+        output_type: how a video's output is stored; ``None`` for an image (a PNG).
+        downsample_ratio: ``None`` (auto) or in (0, 1].
+        refine: images only; ``None`` for a video.
+        model: a registered model name, or ``None`` for the server's.
+        background_file: the stored background picture's name in the job folder, or ``None``.
+        warnings: deprecated words the request used (not stored).
+    """
+
+    output: str
+    background: str | None = None
+    output_type: str | None = None
+    downsample_ratio: float | None = None
+    refine: bool | None = None
+    model: str | None = None
+    background_file: str | None = None
+    warnings: list[str] = field(default_factory=list, compare=False)
+
+    def stored(self) -> dict:
+        """The options as stored in the job's row (and shown by the API)."""
+        data = asdict(self)
+        del data["warnings"]
+        return {k: v for k, v in data.items() if v is not None or k in ("background", "model")}
+
+    @classmethod
+    def from_stored(cls, data: dict) -> Options:
+        """A stored job's options, also one stored by an earlier server with the old words."""
+        data = dict(data)
+        output, fmt = data.pop("output", "composition"), data.pop("video_format", None)
+        if output == "transparent":
+            data["background"] = "transparent"
+        if fmt is not None and "output_type" not in data:
+            data["output_type"] = _OLD_VIDEO_FORMATS.get(fmt, fmt)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "warnings"}
+        return cls(output=_OLD_OUTPUTS.get(output, output), **known)
+
+
+def _text(fields: dict[str, str], name: str) -> str:
+    return (fields.get(name) or "").strip()
+
+
+def _bad(detail: str) -> ApiError:
+    return ApiError(422, "bad_option", detail)
+
+
+def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
+                  default_background: str | None = None, size: tuple[int, int] | None = None) -> Options:
+    """Check a form's fields and return the job's options.
+
+    Args:
+        fields: the form's text fields.
+        kind: ``"image"`` or ``"video"`` (what the upload is).
+        has_background_file: the form carries a ``background_file``.
+        default_background: the background when the form names none (``POST /api/matte``:
+            ``"transparent"``; jobs: ``None``, the default colour).
+        size: the input's (width, height), to check that ``downsample_ratio`` leaves the network
+            at least one pixel on each side.
+
+    Raises:
+        ApiError: 422 ``bad_option`` naming the field and the accepted values.
+    """
+    warnings: list[str] = []
+    output = _text(fields, "output").lower() or "composition"
+    background = _parse_background(_text(fields, "background"), has_background_file)
+    if output in _OLD_OUTPUTS:
+        if output == "composite":  # it meant the default colour wherever the default is transparent
+            default_background = None
+        warnings.append(f"output={output} is deprecated; use output=composition"
+                        + (" with background=transparent" if output == "transparent" else ""))
+        if output == "transparent":
+            if background not in (None, "transparent"):
+                warnings.append(f"background {background!r} is ignored with output=transparent")
+            background = "transparent"
+        output = "composition"
+    if output not in OUTPUTS:
+        raise _bad(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+    if background is None and not has_background_file:
+        background = default_background
+    options = Options(output=output, background=background, model=_model_option(fields),
+                      downsample_ratio=_ratio_option(fields, size), warnings=warnings)
+    refine = _text(fields, "refine").lower()
+    if refine not in _BOOLEANS:
+        raise _bad(f"refine must be true or false, not {refine!r}")
+    output_type = _output_type_option(fields, warnings)
+    if kind == "image":
+        options.refine = _BOOLEANS[refine]
+        if output_type is not None:
+            warnings.append(f"output_type {output_type} applies to videos; an image's output is a PNG")
+        return options
+    if _BOOLEANS[refine]:
+        raise _bad("refine is available for images only (it is too slow for every frame of a video)")
+    transparent = output == "composition" and background == "transparent"
+    options.output_type = output_type or ("webm" if transparent else "video")
+    if transparent and options.output_type not in TRANSPARENT_TYPES:
+        raise _bad(f"a transparent video needs output_type {', '.join(TRANSPARENT_TYPES)} "
+                   f"({options.output_type} has no alpha channel)")
+    return options
+
+
+def _parse_background(text: str, has_background_file: bool) -> str | None:
+    from mattekit.compose.background import parse_color
+
+    word = text.lower()
+    if has_background_file and word in ("", "image"):
+        return "image"
+    if word == "image":
+        raise _bad("background 'image' needs a picture in background_file")
+    if word in BACKGROUND_WORDS:
+        return word
+    if text and parse_color(text) is None:
+        raise _bad(f"background {text!r} is not a colour name or #rrggbb, 'transparent', 'blur' or 'image'")
+    return text or None
+
+
+def _output_type_option(fields: dict[str, str], warnings: list[str]) -> str | None:
+    output_type, old = _text(fields, "output_type").lower(), _text(fields, "video_format").lower()
+    if old:
+        if old not in _OLD_VIDEO_FORMATS:
+            raise _bad(f"video_format must be one of {', '.join(_OLD_VIDEO_FORMATS)}, not {old!r} "
+                       "(video_format is deprecated; use output_type)")
+        new = _OLD_VIDEO_FORMATS[old]
+        if output_type and output_type != new:
+            raise _bad(f"video_format={old} contradicts output_type={output_type}; give output_type only")
+        warnings.append(f"video_format={old} is deprecated; use output_type={new}")
+        output_type = new
+    if output_type and output_type not in OUTPUT_TYPES:
+        raise _bad(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
+    return output_type or None
+
+
+def _ratio_option(fields: dict[str, str], size: tuple[int, int] | None) -> float | None:
+    """``downsample_ratio``, checked by the same validator as the CLI's and the Python API's."""
+    try:
+        ratio = parse(_text(fields, "downsample_ratio") or "auto", validate_downsample_ratio, words={"auto": None})
+        if ratio is not None and size is not None:
+            validate_downsample_ratio(ratio, height=size[1], width=size[0])
+    except ParameterError as exc:
+        raise _bad(str(exc)) from None
+    return ratio
+
+
+def selectable_models() -> list[dict]:
+    """The registered models a request may name (test-only models are not offered)."""
+    from mattekit.models.registry import MODELS
+
+    return [{"name": s.name, "kind": s.kind, "precision": s.precision, "license": s.license,
+             "description": s.description} for s in MODELS.values() if not s.hidden]
+
+
+def _model_option(fields: dict[str, str]) -> str | None:
+    """The ``model`` field: ``None`` (the server's model) or a registered name; never a path."""
+    name = _text(fields, "model")
+    if not name:
+        return None
+    names = [m["name"] for m in selectable_models()]
+    if name not in names:
+        raise _bad(f"model must be one of {', '.join(names)}, not {name!r}")
+    return name
