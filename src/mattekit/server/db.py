@@ -12,14 +12,16 @@ each method is one short transaction.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA_VERSION = 2  # 2: the ``warning`` column
 
@@ -101,7 +103,7 @@ class Job:
     cancel_requested: bool = False
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row: sqlite3.Row) -> Job:
         """The job of one row.
 
         Raises:
@@ -110,7 +112,8 @@ class Job:
         data = dict(row)
         job_id = str(data.get("id"))
         try:
-            for key, kind in (("media", dict), ("options", dict), ("outputs", list)):
+            json_columns: tuple[tuple[str, type], ...] = (("media", dict), ("options", dict), ("outputs", list))
+            for key, kind in json_columns:
                 data[key] = json.loads(data[key])
                 if not isinstance(data[key], kind):
                     raise ValueError(f"{key} is not a JSON {kind.__name__}")
@@ -128,7 +131,8 @@ class Job:
 
 
 _NUMBER = (int, float)
-_COLUMN_TYPES = {"id": str, "kind": str, "state": str, "created": _NUMBER, "filename": str, "input": str,
+_COLUMN_TYPES: dict[str, type | tuple[type, ...]] = {
+                 "id": str, "kind": str, "state": str, "created": _NUMBER, "filename": str, "input": str,
                  "started": (*_NUMBER, type(None)), "finished": (*_NUMBER, type(None)),
                  "frames_done": int, "frames_total": (int, type(None)), "fps": (*_NUMBER, type(None)),
                  "error": (str, type(None)), "note": (str, type(None)), "warning": (str, type(None)),
@@ -202,10 +206,11 @@ class JobStore:
     def list(self, limit: int = 100, offset: int = 0, states: Iterable[str] | None = None
              ) -> tuple[list[Job], list[DamagedJob]]:
         """Jobs, newest first, and the rows of that page that do not make a job (skipped)."""
-        sql, args = "SELECT * FROM jobs", []
+        sql = "SELECT * FROM jobs"
+        args: list[str | int] = []
         states = list(states or [])
         if states:
-            sql += " WHERE state IN (%s)" % ",".join("?" * len(states))
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
             args += states
         sql += " ORDER BY created DESC LIMIT ? OFFSET ?"
         args += [limit, offset]
@@ -223,7 +228,7 @@ class JobStore:
         states = list(states)
         with self._lock:
             return self._conn.execute(
-                "SELECT COUNT(*) FROM jobs WHERE state IN (%s)" % ",".join("?" * len(states)),
+                f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(states))})",
                 states).fetchone()[0]
 
     # -- writing ---------------------------------------------------------------------------------
@@ -279,11 +284,10 @@ class JobStore:
                 "UPDATE jobs SET frames_done = ?, frames_total = COALESCE(?, frames_total), fps = ?"
                 " WHERE id = ? AND state = 'running'", (done, total, fps, job_id))
 
-    def finish(self, job_id: str, state: str, *, outputs: list[dict] | None = None,
+    def finish(self, job_id: str, state: str, *, outputs: builtins.list[dict] | None = None,
                error: str | None = None, warning: str | None = None,
                frames_done: int | None = None) -> None:
         """Move a running job to a final state; ``frames_done``, when given, is the real count."""
-        assert state in FINAL_STATES
         with self._lock:
             self._conn.execute(
                 "UPDATE jobs SET state = ?, finished = ?, outputs = ?, error = ?, warning = ?,"
@@ -330,7 +334,7 @@ class JobStore:
             cur = self._conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         return cur.rowcount > 0
 
-    def recover(self) -> tuple[list[str], list[str]]:
+    def recover(self) -> tuple[builtins.list[str], builtins.list[str]]:
         """After a restart: re-queue the jobs left ``running``, fail those interrupted too often.
 
         Returns:

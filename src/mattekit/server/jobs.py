@@ -23,13 +23,15 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mattekit.errors import Cancelled, MattekitError
+from mattekit.plan import OutputPlan
 from mattekit.server.db import Job, JobStore
 from mattekit.server.errors import problem_text
-from mattekit.server.options import Options
+from mattekit.server.options import Options, background_of
 
 log = logging.getLogger("mattekit.server")
 
@@ -59,27 +61,6 @@ def failure_text(exc: BaseException) -> str:
         if exc.strerror:
             return f"the output could not be written ({exc.strerror})"
     return problem_text(exc)
-
-
-def background_arg(option: str | None, picture: Path | None):
-    """The ``background`` argument of the matting calls for a job's ``background`` option.
-
-    Returns:
-        ``None`` (the default colour), the uploaded picture's path (option ``"image"``), or a
-        :class:`~mattekit.compose.background.Background` (a colour, transparent, the input
-        blurred), so that no file named like the option is ever looked for.
-    """
-    from mattekit.compose.background import (BlurBackground, ColorBackground, TransparentBackground,
-                                             parse_color)
-
-    if option == "image":
-        return str(picture)
-    if option == "transparent":
-        return TransparentBackground()
-    if option == "blur":
-        return BlurBackground()
-    rgb = parse_color(option) if option else None
-    return ColorBackground(rgb) if rgb is not None else None
 
 
 def release_memory() -> None:
@@ -149,51 +130,42 @@ class Engine:
                 self._sessions[name] = new_session(self._model if name is None else name)
             return self._sessions[name]
 
-    def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "composition",
+    def matte_image(self, path: Path, downsample_ratio: float | None, kinds: tuple[str, ...],
                     refine: bool = False, model: str | None = None):
         """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
-        (closed-form matting). For an alpha-only output the network's own foreground is kept
+        (closed-form matting). For alpha-only ``kinds`` the network's own foreground is kept
         (``fg_estimate="network"``), skipping a foreground estimation nobody sees."""
         from mattekit import matte_image
 
-        extra = {"fg_estimate": "network"} if output == "alpha" else {}
+        extra: dict[str, Any] = {"fg_estimate": "network"} if kinds == ("alpha",) else {}
         return matte_image(str(path), model=self.session(model), downsample_ratio=downsample_ratio,
                            refine=refine, **extra)
 
     @staticmethod
-    def render_image(matte, output: str, background) -> np.ndarray:
-        """The array saved as the PNG of one image output (see :func:`background_arg`).
+    def render_image(matte, plan: OutputPlan, kind: str) -> np.ndarray:
+        """The picture of output ``kind`` of ``plan`` (its :meth:`~mattekit.plan.OutputPlan.image_kind`).
 
         Returns:
-            H×W uint8 (alpha), H×W×4 uint8 (foreground, or a composition over transparency) or
-            H×W×3 uint8 (a composition over another background).
+            H×W uint8 (alpha), H×W×4 uint8 (a cut-out) or H×W×3 uint8 (a composition over an
+            opaque background).
         """
-        from mattekit.compose.background import TransparentBackground
-
-        if output == "alpha":
+        image_kind = plan.image_kind(kind)  # "rgb" never: a PNG keeps alpha, so a foreground is RGBA
+        if image_kind == "gray":
             return matte.alpha_image()
-        if output == "foreground" or isinstance(background, TransparentBackground):
+        if image_kind == "rgba":
             return matte.rgba()
-        return matte.composite(background)
+        return matte.composite(plan.background)
 
-    def convert_video(self, input_path: Path, work: Path, output: str, output_type: str, background,
-                      downsample_ratio: float | None, progress, cancel: threading.Event,
-                      model: str | None = None):
-        """Run :func:`mattekit.convert_video` for one output with the server's model or the
-        registered model ``model``.
-
-        Returns:
-            (the path it wrote, its :class:`~mattekit.pipeline.video.VideoResult`).
-        """
+    def convert_video(self, input_path: Path, plan: OutputPlan, downsample_ratio: float | None, progress,
+                      cancel: threading.Event, model: str | None = None):
+        """Run :func:`mattekit.convert_video` for ``plan``'s outputs with the server's model or the
+        registered model ``model``; returns its :class:`~mattekit.pipeline.video.VideoResult`."""
         from mattekit import convert_video
-        from mattekit.io.video_writer import output_suffix
 
-        target = work / f"{output}{output_suffix(output_type)}"
-        result = convert_video(str(input_path), output_type, **{f"output_{output}": str(target)},
-                               background=background if output == "composition" else None,
-                               downsample_ratio=downsample_ratio, progress=progress,
-                               model=self.session(model), cancel=cancel)
-        return target, result
+        outputs: dict[str, Any] = {f"output_{k}": str(p) for k, p in plan.paths.items()}
+        return convert_video(str(input_path), plan.output_type, **outputs, background=plan.background,
+                             downsample_ratio=downsample_ratio, progress=progress, model=self.session(model),
+                             cancel=cancel)
 
 
 @dataclass
@@ -356,9 +328,10 @@ class JobRunner:
             shutil.rmtree(work, ignore_errors=True)
 
     @staticmethod
-    def _background(opts: Options, job_dir: Path):
-        picture = opts.background_file
-        return background_arg(opts.background, job_dir / picture if picture else None)
+    def _plan(opts: Options, job_dir: Path, work: Path) -> OutputPlan:
+        """The job's output plan, its outputs in ``work``."""
+        picture = job_dir / opts.background_file if opts.background_file else None
+        return opts.plan(work, background_of(opts.background, picture))
 
     def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event):
         """Returns (outputs made, frames written, the pipeline's warning without server paths)."""
@@ -375,13 +348,16 @@ class JobRunner:
                 elapsed = now - started
                 self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
 
-        target, result = self.engine.convert_video(
-            job_dir / job.input, work, opts.output, opts.output_type or "video",
-            self._background(opts, job_dir), opts.downsample_ratio, progress, cancel, opts.model)
+        plan = self._plan(opts, job_dir, work)
+        try:
+            result = self.engine.convert_video(job_dir / job.input, plan, opts.downsample_ratio, progress,
+                                               cancel, opts.model)
+        finally:
+            plan.close()
         warning = result.warning
         if warning:  # the pipeline names the file by its path on this server: the user knows it by name
             warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
-        return [(opts.output, target)], result.frames, warning
+        return list(plan.paths.items()), result.frames, warning
 
     def _run_image(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
         from mattekit.io.image import write_image
@@ -389,19 +365,22 @@ class JobRunner:
         opts = Options.from_stored(job.options)
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
-        with self.engine.image_slot():
+        with self.engine.image_slot():  # the background picture too is held only in the slot
             if cancel.is_set():
                 raise Cancelled()
-            matte = self.engine.matte_image(job_dir / job.input, opts.downsample_ratio, opts.output,
-                                            bool(opts.refine), opts.model)
-            if cancel.is_set():
-                raise Cancelled()
-            array = self.engine.render_image(matte, opts.output, self._background(opts, job_dir))
-            del matte
-            target = write_image(work / f"{opts.output}.png", array)
-            del array
+            plan = self._plan(opts, job_dir, work)
+            try:
+                matte = self.engine.matte_image(job_dir / job.input, opts.downsample_ratio, plan.kinds,
+                                                bool(opts.refine), opts.model)
+                for kind, path in plan.paths.items():
+                    if cancel.is_set():
+                        raise Cancelled()
+                    write_image(path, self.engine.render_image(matte, plan, kind))
+                del matte
+            finally:
+                plan.close()
         self.store.update_progress(job.id, 1, 1, 1.0 / max(time.monotonic() - started, 1e-6))
-        return [(opts.output, target)]
+        return list(plan.paths.items())
 
     @staticmethod
     def _publish(produced: list[tuple[str, Path]], out_dir: Path) -> list[dict]:

@@ -2,7 +2,8 @@
 
 The fields (the same for ``POST /api/jobs`` and ``POST /api/matte``):
 
-* ``output``: ``composition`` (the person over ``background``), ``alpha`` or ``foreground``;
+* ``output``: ``composition`` (the person over ``background``), ``alpha`` or ``foreground``, or
+  several, comma-separated (``composition,alpha``: one pass, one file each);
 * ``background``: a colour name or ``#rrggbb``, ``transparent``, ``blur`` (the input blurred), or
   ``image`` with a ``background_file`` (a picture; for a video job also a video);
 * ``output_type`` (videos): ``video`` (H.264 .mp4), ``webm`` (VP9, keeps alpha), ``prores``
@@ -10,8 +11,12 @@ The fields (the same for ``POST /api/jobs`` and ``POST /api/matte``):
 * ``downsample_ratio``: ``auto`` or a number in (0, 1]; ``refine`` (images): ``true``/``false``;
   ``model``: a registered model name.
 
-Earlier spellings keep working and are reported in :attr:`Options.warnings` (the route then adds
-``Deprecation: true``): ``output=composite`` is ``composition``; ``output=transparent`` is
+The rules of which outputs, output types and backgrounds combine are the output plan's
+(:class:`mattekit.plan.OutputPlan`): this module turns the fields into its arguments, builds it to
+check them, and answers a broken rule with 422.
+
+Earlier spellings keep working and are reported in :attr:`Options.warnings` (the route then
+adds ``Deprecation: true``): ``output=composite`` is ``composition``; ``output=transparent`` is
 ``output=composition`` with ``background=transparent``; ``video_format=mp4|webm|png`` is
 ``output_type=video|webm|png_sequence``. Jobs stored by an earlier server carry the old words in
 their options; :meth:`Options.from_stored` reads them too.
@@ -20,29 +25,46 @@ their options; :meth:`Options.from_stored` reads them too.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from mattekit.compose.background import (
+    DEFAULT_COLOR,
+    Background,
+    BlurBackground,
+    ColorBackground,
+    TransparentBackground,
+    parse_background,
+    parse_color,
+)
 from mattekit.errors import ParameterError
 from mattekit.params import parse, validate_downsample_ratio
+from mattekit.plan import (
+    IMAGE,
+    OLD_OUTPUTS,
+    OLD_VIDEO_FORMATS,
+    OUTPUT_TYPES,
+    OutputPlan,
+    check_kinds,
+    check_output_type,
+    default_output_type,
+    deprecation,
+    output_suffix,
+)
 from mattekit.server.errors import ApiError
 
-OUTPUTS = ("composition", "alpha", "foreground")
-OUTPUT_TYPES = ("video", "webm", "prores", "gif", "png_sequence")
-TRANSPARENT_TYPES = ("webm", "prores", "gif", "png_sequence")
 #: the words ``background`` takes besides a colour (``image`` needs a ``background_file``)
 BACKGROUND_WORDS = ("transparent", "blur", "image")
-_OLD_OUTPUTS = {"composite": "composition", "transparent": "composition"}
-_OLD_VIDEO_FORMATS = {"mp4": "video", "webm": "webm", "png": "png_sequence"}
 _BOOLEANS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False,
              "no": False, "": False}
 
 #: the form's fields as the OpenAPI document shows them
 FORM_FIELDS: dict[str, dict[str, Any]] = {
     "file": {"type": "string", "format": "binary", "description": "the image or video"},
-    "output": {"type": "string", "enum": list(OUTPUTS),
-               "description": "composition: the person over background; alpha: the matte (gray); "
-               "foreground: the person's colour (with alpha where the type keeps it). "
-               "Deprecated: composite (= composition), transparent (= composition + background=transparent)"},
+    "output": {"type": "string", "description": "composition (the person over background), alpha (the "
+               "matte, gray) or foreground (the person's colour, with alpha where the type keeps it); "
+               "for a job also several, comma-separated, e.g. composition,alpha. Deprecated: composite "
+               "(= composition), transparent (= composition with background=transparent)"},
     "background": {"type": "string", "description": "colour name or #rrggbb, 'transparent', "
                    "'blur', or 'image' with background_file"},
     "background_file": {"type": "string", "format": "binary",
@@ -51,7 +73,7 @@ FORM_FIELDS: dict[str, dict[str, Any]] = {
                     "description": "videos only: video (H.264 .mp4), webm (VP9, keeps transparency), "
                     "prores (ProRes 4444 .mov), gif, png_sequence (downloaded as .zip); default video, "
                     "or webm for a transparent composition"},
-    "video_format": {"type": "string", "enum": list(_OLD_VIDEO_FORMATS), "deprecated": True,
+    "video_format": {"type": "string", "enum": list(OLD_VIDEO_FORMATS), "deprecated": True,
                      "description": "deprecated: use output_type (mp4 = video, png = png_sequence)"},
     "downsample_ratio": {"type": "string", "description": "'auto' or a number in (0, 1]"},
     "refine": {"type": "boolean", "description": "images only: re-solve the alpha near its edges with "
@@ -68,15 +90,37 @@ def multipart_doc(fields: list[str]) -> dict:
         "properties": {k: FORM_FIELDS[k] for k in fields}}}}}}
 
 
+def background_of(option: str | None, picture: Path | None) -> Background | None:
+    """The ``background`` of a job's plan for its ``background`` option.
+
+    Returns:
+        ``None`` (the plan's default) or a :class:`~mattekit.compose.background.Background`: the
+        uploaded picture or video ``picture`` (option ``"image"``; opened here), a colour,
+        transparent or the input blurred (built here, so that no file named like the option is
+        ever looked for).
+
+    Raises:
+        mattekit.errors.InputError: the picture cannot be read.
+    """
+    if option == "image":
+        return parse_background(picture)
+    if option == "transparent":
+        return TransparentBackground()
+    if option == "blur":
+        return BlurBackground()
+    rgb = parse_color(option) if option else None
+    return ColorBackground(rgb) if rgb is not None else None
+
+
 @dataclass
 class Options:
     """A job's validated options (stored with the job as :meth:`stored`).
 
     Attributes:
-        output: ``composition``, ``alpha`` or ``foreground``.
-        background: ``None`` (the default colour), a colour as typed, ``transparent``, ``blur`` or
+        output: the outputs, comma-separated (``composition``, ``alpha``, ``foreground``).
+        background: ``None`` (the plan's default), a colour as typed, ``transparent``, ``blur`` or
             ``image`` (the job's ``background_file``).
-        output_type: how a video's output is stored; ``None`` for an image (a PNG).
+        output_type: how a video's outputs are stored; ``None`` for an image (PNGs).
         downsample_ratio: ``None`` (auto) or in (0, 1].
         refine: images only; ``None`` for a video.
         model: a registered model name, or ``None`` for the server's.
@@ -93,6 +137,23 @@ class Options:
     background_file: str | None = None
     warnings: list[str] = field(default_factory=list, compare=False)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The outputs asked for, in order."""
+        return tuple(self.output.split(","))
+
+    def plan(self, folder: Path, background: Background | None) -> OutputPlan:
+        """The job's :class:`~mattekit.plan.OutputPlan`: its outputs in ``folder``
+        (``<output>.png`` for an image, ``<output><suffix of the type>`` for a video).
+
+        Raises:
+            mattekit.errors.ParameterError: the plan breaks one of its rules.
+        """
+        if self.output_type is None:
+            return OutputPlan({k: folder / f"{k}.png" for k in self.kinds}, IMAGE, background)
+        suffix = output_suffix(self.output_type)
+        return OutputPlan({k: folder / f"{k}{suffix}" for k in self.kinds}, self.output_type, background)
+
     def stored(self) -> dict:
         """The options as stored in the job's row (and shown by the API)."""
         data = asdict(self)
@@ -103,13 +164,14 @@ class Options:
     def from_stored(cls, data: dict) -> Options:
         """A stored job's options, also one stored by an earlier server with the old words."""
         data = dict(data)
-        output, fmt = data.pop("output", "composition"), data.pop("video_format", None)
-        if output == "transparent":
-            data["background"] = "transparent"
-        if fmt is not None and "output_type" not in data:
-            data["output_type"] = _OLD_VIDEO_FORMATS.get(fmt, fmt)
+        output, old_format = data.pop("output", "composition"), data.pop("video_format", None)
+        output, implied = OLD_OUTPUTS.get(output, (output, None))
+        if implied is not None:
+            data["background"] = implied
+        if old_format is not None and "output_type" not in data:
+            data["output_type"] = OLD_VIDEO_FORMATS.get(old_format, old_format)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "warnings"}
-        return cls(output=_OLD_OUTPUTS.get(output, output), **known)
+        return cls(output=output, **known)
 
 
 def _text(fields: dict[str, str], name: str) -> str:
@@ -129,31 +191,35 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
         kind: ``"image"`` or ``"video"`` (what the upload is).
         has_background_file: the form carries a ``background_file``.
         default_background: the background when the form names none (``POST /api/matte``:
-            ``"transparent"``; jobs: ``None``, the default colour).
+            ``"transparent"``; jobs: ``None``, the plan's default).
         size: the input's (width, height), to check that ``downsample_ratio`` leaves the network
             at least one pixel on each side.
 
     Raises:
-        ApiError: 422 ``bad_option`` naming the field and the accepted values.
+        ApiError: 422 ``bad_option`` naming the field and the accepted values, or the rule of the
+            output plan the request breaks.
     """
     warnings: list[str] = []
     output = _text(fields, "output").lower() or "composition"
     background = _parse_background(_text(fields, "background"), has_background_file)
-    if output in _OLD_OUTPUTS:
-        if output == "composite":  # it meant the default colour wherever the default is transparent
+    if output in OLD_OUTPUTS:
+        new, implied = OLD_OUTPUTS[output]
+        if implied is None:  # it meant the default colour wherever the default is transparent
             default_background = None
-        warnings.append(f"output={output} is deprecated; use output=composition"
-                        + (" with background=transparent" if output == "transparent" else ""))
-        if output == "transparent":
-            if background not in (None, "transparent"):
-                warnings.append(f"background {background!r} is ignored with output=transparent")
-            background = "transparent"
-        output = "composition"
-    if output not in OUTPUTS:
-        raise _bad(f"output must be one of {', '.join(OUTPUTS)}, not {output!r}")
+        else:
+            if background not in (None, implied):
+                warnings.append(f"background {background!r} is ignored with output={output}")
+            background = implied
+        warnings.append(deprecation(f"output={output}", f"output={new}"
+                                    + (f" with background={implied}" if implied else "")))
+        output = new
+    try:
+        kinds = check_kinds(output)
+    except ParameterError as exc:
+        raise _bad(f"output: {exc.problem}") from None
     if background is None and not has_background_file:
         background = default_background
-    options = Options(output=output, background=background, model=_model_option(fields),
+    options = Options(output=",".join(kinds), background=background, model=_model_option(fields),
                       downsample_ratio=_ratio_option(fields, size), warnings=warnings)
     refine = _text(fields, "refine").lower()
     if refine not in _BOOLEANS:
@@ -162,21 +228,21 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
     if kind == "image":
         options.refine = _BOOLEANS[refine]
         if output_type is not None:
-            warnings.append(f"output_type {output_type} applies to videos; an image's output is a PNG")
-        return options
-    if _BOOLEANS[refine]:
+            warnings.append(f"output_type {output_type} applies to videos; an image's outputs are PNGs")
+    elif _BOOLEANS[refine]:
         raise _bad("refine is available for images only (it is too slow for every frame of a video)")
-    transparent = output == "composition" and background == "transparent"
-    options.output_type = output_type or ("webm" if transparent else "video")
-    if transparent and options.output_type not in TRANSPARENT_TYPES:
-        raise _bad(f"a transparent video needs output_type {', '.join(TRANSPARENT_TYPES)} "
-                   f"({options.output_type} has no alpha channel)")
+    else:
+        options.output_type = output_type or default_output_type(background)
+    # the plan's rules: an uploaded picture or video is an opaque background (opened when the job runs)
+    stand_in = ColorBackground(DEFAULT_COLOR) if background == "image" else background_of(background, None)
+    try:
+        options.plan(Path("."), stand_in)
+    except ParameterError as exc:
+        raise _bad(str(exc)) from None
     return options
 
 
 def _parse_background(text: str, has_background_file: bool) -> str | None:
-    from mattekit.compose.background import parse_color
-
     word = text.lower()
     if has_background_file and word in ("", "image"):
         return "image"
@@ -192,17 +258,22 @@ def _parse_background(text: str, has_background_file: bool) -> str | None:
 def _output_type_option(fields: dict[str, str], warnings: list[str]) -> str | None:
     output_type, old = _text(fields, "output_type").lower(), _text(fields, "video_format").lower()
     if old:
-        if old not in _OLD_VIDEO_FORMATS:
-            raise _bad(f"video_format must be one of {', '.join(_OLD_VIDEO_FORMATS)}, not {old!r} "
+        if old not in OLD_VIDEO_FORMATS:
+            raise _bad(f"video_format must be one of {', '.join(OLD_VIDEO_FORMATS)}, not {old!r} "
                        "(video_format is deprecated; use output_type)")
-        new = _OLD_VIDEO_FORMATS[old]
+        new = OLD_VIDEO_FORMATS[old]
         if output_type and output_type != new:
             raise _bad(f"video_format={old} contradicts output_type={output_type}; give output_type only")
-        warnings.append(f"video_format={old} is deprecated; use output_type={new}")
+        warnings.append(deprecation(f"video_format={old}", f"output_type={new}"))
         output_type = new
-    if output_type and output_type not in OUTPUT_TYPES:
-        raise _bad(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
-    return output_type or None
+    if not output_type:
+        return None
+    try:
+        if output_type == IMAGE:  # the type of stills: an image's outputs are PNGs anyway
+            raise ParameterError("output_type", f"must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
+        return check_output_type(output_type)
+    except ParameterError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _ratio_option(fields: dict[str, str], size: tuple[int, int] | None) -> float | None:

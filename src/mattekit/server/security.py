@@ -25,6 +25,7 @@ DNS rebinding (e.g. Jupyter's ``allow_origin``/token, the OWASP CSRF cheat sheet
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -48,7 +49,8 @@ _DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-in
              "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
              "form-action 'self'; frame-ancestors 'none'")
 # an uploaded or produced file opened on its own: no script, no plug-in, no framing
-_FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+_FILE_CSP = ("default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox; "
+             "frame-ancestors 'none'")
 
 
 def host_name(host: str) -> str:
@@ -88,10 +90,8 @@ def machine_names(bind_host: str) -> tuple[str, ...]:
         if not name:
             continue
         names.add(name.lower())
-        try:
-            names.update(info[4][0].split("%")[0].lower() for info in socket.getaddrinfo(name, None))
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            names.update(str(info[4][0]).split("%")[0].lower() for info in socket.getaddrinfo(name, None))
     for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as s:

@@ -20,9 +20,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import anyio
-from fastapi import Request
+from fastapi import Depends, Request
 
 from mattekit.server.config import ServerConfig
 from mattekit.server.db import Job, JobStore
@@ -114,3 +115,7 @@ class Server:
 def server(request: Request) -> Server:
     """The route dependency giving the app's :class:`Server`."""
     return request.app.state.server
+
+
+#: a route's parameter receiving the app's :class:`Server`
+ServerDep = Annotated[Server, Depends(server)]

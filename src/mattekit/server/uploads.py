@@ -12,6 +12,7 @@ refusal is an :class:`UploadError` carrying an HTTP status, a short code and one
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -268,10 +269,8 @@ def _discard(state: dict, form: Form) -> None:
     fh = state.get("fh")
     if fh is not None:
         state["fh"] = None
-        try:
+        with contextlib.suppress(OSError):  # the close flushes; on a full disk that fails too
             fh.close()
-        except OSError:  # the close flushes; on a full disk that fails too
-            pass
     form.cleanup()
 
 

@@ -7,8 +7,10 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path as PathParam, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,12 +18,13 @@ from mattekit.server.db import FINAL_STATES, DamagedJob, Job, new_job_id
 from mattekit.server.errors import ERRORS, ApiError
 from mattekit.server.options import FORM_FIELDS, Options, multipart_doc, parse_options
 from mattekit.server.schemas import JobListOut, JobOut
-from mattekit.server.state import Server, server
+from mattekit.server.state import ServerDep
 from mattekit.server.uploads import MediaInfo, probe_media, storage_error
 
 log = logging.getLogger("mattekit.server")
 
 JOB_ID = r"^[0-9a-f]{32}$"
+JobId = Annotated[str, PathParam(pattern=JOB_ID)]
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERRORS)
 
@@ -59,7 +62,7 @@ def mark_deprecated(response: Response, warnings: list[str]) -> None:
 
 
 @router.post("", status_code=201, response_model=JobOut, openapi_extra=multipart_doc(list(FORM_FIELDS)))
-async def create_job(request: Request, response: Response, srv: Server = Depends(server)):
+async def create_job(request: Request, response: Response, srv: ServerDep):
     """Upload an image or video with its options; the job is queued and runs in the background.
     A request that used deprecated words gets ``Deprecation: true`` and ``warnings``."""
     form = await srv.receive(request)
@@ -99,9 +102,9 @@ async def create_job(request: Request, response: Response, srv: Server = Depends
 
 
 @router.get("", response_model=JobListOut)
-async def list_jobs(limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
-                    state: str | None = Query(None, description="comma-separated states"),
-                    srv: Server = Depends(server)):
+async def list_jobs(srv: ServerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    offset: Annotated[int, Query(ge=0)] = 0,
+                    state: Annotated[str | None, Query(description="comma-separated states")] = None):
     """Jobs, newest first."""
     states = [s for s in (state or "").split(",") if s]
     jobs, damaged = await run_in_threadpool(srv.store.list, limit, offset, states)
@@ -114,13 +117,13 @@ async def list_jobs(limit: int = Query(100, ge=1, le=1000), offset: int = Query(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-async def read_job(job_id: str = PathParam(pattern=JOB_ID), srv: Server = Depends(server)):
+async def read_job(job_id: JobId, srv: ServerDep):
     """One job with its progress: frames done, total, fps and ETA."""
     return job_json(await run_in_threadpool(srv.get_job, job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-async def cancel_job(job_id: str = PathParam(pattern=JOB_ID), srv: Server = Depends(server)):
+async def cancel_job(job_id: JobId, srv: ServerDep):
     """Cancel a queued or running job (a running one stops at its next frame)."""
     state = await run_in_threadpool(srv.runner.cancel, job_id)
     if state is None:
@@ -131,7 +134,7 @@ async def cancel_job(job_id: str = PathParam(pattern=JOB_ID), srv: Server = Depe
 
 
 @router.delete("/{job_id}", status_code=204)
-async def delete_job(job_id: str = PathParam(pattern=JOB_ID), srv: Server = Depends(server)):
+async def delete_job(job_id: JobId, srv: ServerDep):
     """Delete a job and its files (a running job is cancelled first); also a damaged row."""
     try:
         job: Job | None = await run_in_threadpool(srv.get_job, job_id)
@@ -147,8 +150,7 @@ async def delete_job(job_id: str = PathParam(pattern=JOB_ID), srv: Server = Depe
 
 
 @router.get("/{job_id}/outputs/{name}", response_class=FileResponse)
-async def download_output(job_id: str = PathParam(pattern=JOB_ID), name: str = PathParam(),
-                          srv: Server = Depends(server)):
+async def download_output(job_id: JobId, name: str, srv: ServerDep):
     """Download one finished output (only from the job's own ``out`` folder)."""
     job = await run_in_threadpool(srv.get_job, job_id)
     if job.state != "done":
@@ -162,7 +164,7 @@ async def download_output(job_id: str = PathParam(pattern=JOB_ID), name: str = P
 
 
 @router.get("/{job_id}/input", response_class=FileResponse)
-async def download_input(job_id: str = PathParam(pattern=JOB_ID), srv: Server = Depends(server)):
+async def download_input(job_id: JobId, srv: ServerDep):
     """The uploaded file (for before/after previews), with the content type found in its
     content when it was uploaded (never one guessed from the name the client gave)."""
     job = await run_in_threadpool(srv.get_job, job_id)

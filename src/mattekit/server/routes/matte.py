@@ -6,15 +6,14 @@ import uuid
 from pathlib import Path
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from mattekit.server.errors import ERRORS
-from mattekit.server.jobs import background_arg
-from mattekit.server.options import multipart_doc, parse_options
-from mattekit.server.state import Server, server
+from mattekit.server.errors import ERRORS, ApiError
+from mattekit.server.options import background_of, multipart_doc, parse_options
+from mattekit.server.state import ServerDep
 from mattekit.server.uploads import probe_media, storage_error
 
 router = APIRouter(tags=["images"])
@@ -24,7 +23,7 @@ _FIELDS = ["file", "output", "background", "background_file", "downsample_ratio"
 
 @router.post("/api/matte", response_class=Response, openapi_extra=multipart_doc(_FIELDS),
              responses={**ERRORS, 200: {"content": {"image/png": {}}, "description": "the PNG result"}})
-async def matte_now(request: Request, srv: Server = Depends(server)):
+async def matte_now(request: Request, srv: ServerDep):
     """Matte one image and return the PNG at once: by default the RGBA cut-out (output=composition
     over background=transparent), or the composition over another ``background``, or
     output=alpha (gray) or output=foreground. A request that used deprecated words gets
@@ -41,7 +40,10 @@ async def matte_now(request: Request, srv: Server = Depends(server)):
                                         kinds=("image",))
             options = parse_options(form.fields, "image", bg_file is not None, default_background="transparent",
                                     size=(info.width, info.height))
-            background = background_arg(options.background, bg_file.path if bg_file else None)
+            if len(options.kinds) > 1:
+                raise ApiError(422, "bad_option", "output: POST /api/matte answers one picture; ask for one "
+                               "output, or create a job (POST /api/jobs) for several")
+            background = background_of(options.background, bg_file.path if bg_file else None)
             result = srv.uploads_dir / f"result-{uuid.uuid4().hex}.png"
             engine = srv.engine
 
@@ -51,10 +53,14 @@ async def matte_now(request: Request, srv: Server = Depends(server)):
                 # one full-size image at a time with the image jobs; the PNG goes to a file,
                 # so no encoded copy is held in memory while it is sent
                 with engine.image_slot():
-                    matte = engine.matte_image(upload.path, options.downsample_ratio, options.output,
-                                               bool(options.refine), model=options.model)
-                    array = engine.render_image(matte, options.output, background)
-                    del matte
+                    plan = options.plan(srv.uploads_dir, background)
+                    try:
+                        matte = engine.matte_image(upload.path, options.downsample_ratio, plan.kinds,
+                                                   bool(options.refine), model=options.model)
+                        array = engine.render_image(matte, plan, options.output)
+                        del matte
+                    finally:
+                        plan.close()
                     write_image(result, array, compress_level=3)
                     del array
 

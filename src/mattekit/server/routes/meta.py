@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 import mattekit
-from mattekit.server.options import BACKGROUND_WORDS, OUTPUT_TYPES, OUTPUTS, selectable_models
+from mattekit.plan import OUTPUT_TYPES, OUTPUTS
+from mattekit.server.options import BACKGROUND_WORDS, selectable_models
 from mattekit.server.schemas import HealthOut
-from mattekit.server.state import Server, server
+from mattekit.server.state import ServerDep
 
 router = APIRouter(tags=["server"])
 
 
 @router.get("/api/health", response_model=HealthOut)
-async def health(srv: Server = Depends(server)):
+async def health(srv: ServerDep):
     """Whether the server is up, its queue and its workers, and the values its fields take."""
     store, runner = srv.store, srv.runner
     queued, running = await run_in_threadpool(lambda: (store.count(["queued"]), store.count(["running"])))
