@@ -48,14 +48,14 @@ def session():
     return new_session("fake")
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(tmp_path, session):
     app = create_app(tmp_path / "server", model=session)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
 
-@pytest.fixture()
+@pytest.fixture
 def real_client(tmp_path, rvm_session):
     """A server with the real RVM model, for the tests that need a person-shaped matte."""
     app = create_app(tmp_path / "server", model=rvm_session)
@@ -263,7 +263,7 @@ def test_video_job_alpha_and_png_sequence(client, small_video):
         src = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
     assert len(got) == len(src) == 12
     # where the alpha is ~0 the result is the background video's frame (H.264 noise aside)
-    diffs = [np.abs(g - s)[al < 3].mean() for g, s, al in zip(got, src, frames)]
+    diffs = [np.abs(g - s)[al < 3].mean() for g, s, al in zip(got, src, frames, strict=True)]
     assert max(diffs) < 4
 
     # filter by state
@@ -699,3 +699,46 @@ def test_a_job_stored_with_the_old_words_still_runs(tmp_path, session):
         assert done["options"]["output"] == "composition" and done["outputs"][0]["name"] == "composition.png"
         rgb = np.asarray(Image.open(io.BytesIO(client.get(done["outputs"][0]["url"]).content)))
     assert rgb.shape == (180, 320, 3) and (np.abs(rgb.astype(int) - BLUE).max(axis=2) <= 3).mean() > 0.1
+
+
+def test_one_job_writes_several_outputs(client, small_video):
+    """output=composition,alpha: one pass over the video, one file each, the same matte in both;
+    the output plan's rules answer 422 with its message; /api/matte answers one picture only."""
+    import av
+
+    r = upload(client, small_video, "small.mp4", output="composition,alpha", background="#0a28fa")
+    assert r.status_code == 201, r.text
+    assert r.json()["options"]["output"] == "composition,alpha" and r.json()["options"]["output_type"] == "video"
+    job = wait_state(client, r.json()["id"])
+    assert job["state"] == "done", job
+    assert [(o["name"], o["kind"]) for o in job["outputs"]] == [("composition.mp4", "composition"),
+                                                                ("alpha.mp4", "alpha")]
+
+    def frames(url, fmt):
+        with av.open(io.BytesIO(client.get(url).content)) as c:
+            return [f.to_ndarray(format=fmt).astype(int) for f in c.decode(video=0)]
+
+    comp, alpha = frames(job["outputs"][0]["url"], "rgb24"), frames(job["outputs"][1]["url"], "gray")
+    assert len(comp) == len(alpha) == 12
+    for c, a in zip(comp, alpha, strict=True):
+        assert (a < 3).mean() > 0.2
+        assert np.abs(c[a < 3] - np.array(BLUE)).mean() < 6  # the colour where alpha is ~0 (H.264 noise aside)
+
+    small = io.BytesIO()
+    Image.open(STILL).resize((320, 180)).save(small, format="PNG")
+    r = upload(client, small.getvalue(), "s.png", output="alpha,foreground")
+    image_job = wait_state(client, r.json()["id"])
+    assert [o["name"] for o in image_job["outputs"]] == ["alpha.png", "foreground.png"]
+    gray, rgba = (np.asarray(Image.open(io.BytesIO(client.get(o["url"]).content))).astype(int)
+                  for o in image_job["outputs"])
+    assert gray.shape == (180, 320) and rgba.shape == (180, 320, 4)
+    assert np.abs(rgba[..., 3] - gray).max() <= 1
+
+    body = assert_json_error(upload(client, small_video, "small.mp4", background="transparent", output_type="video"),
+                             422, "bad_option")
+    assert body["detail"].startswith("background: transparent needs an output type that keeps alpha"), body
+    body = assert_json_error(upload(client, small_video, "small.mp4", output="composition,matte"), 422, "bad_option")
+    assert body["detail"] == "output: must be among composition, alpha, foreground, not matte", body
+    body = assert_json_error(client.post("/api/matte", files={"file": ("s.png", small.getvalue())},
+                                         data={"output": "composition,alpha"}), 422, "bad_option")
+    assert "one picture" in body["detail"]

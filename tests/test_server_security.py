@@ -17,8 +17,8 @@ import io
 import logging
 import os
 import re
-import socket
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -63,7 +63,7 @@ def png(width=64, height=48, colour=(200, 30, 30)) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(tmp_path, session):
     app = create_app(tmp_path / "server", model=session, allowed_hosts=HOSTS)
     with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
@@ -195,7 +195,7 @@ def free_port() -> int:
 
 def start_serve(tmp_path, *args, env=None):
     """``mattekit serve ARGS`` as a process; returns (process, its stderr lines until 'serving')."""
-    err = open(tmp_path / "serve.err", "w+")
+    err = open(tmp_path / "serve.err", "w+")  # noqa: SIM115 (the server's stderr; the caller reads and closes it)
     proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--data-dir", str(tmp_path / "data"),
                              "--log-level", "info", *args], stdout=subprocess.DEVNULL, stderr=err,
                             env={**os.environ, **(env or {})})
@@ -233,7 +233,7 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
     proc, err = start_serve(tmp_path, "--host", "0.0.0.0", "--port", "0")
     try:
         assert proc.poll() is None, err
-        lines = [l for l in err.splitlines() if l.startswith("mattekit:")]
+        lines = [line for line in err.splitlines() if line.startswith("mattekit:")]
         assert lines[0].startswith("mattekit: warning: listening on 0.0.0.0, beyond this computer: "
                                    "there are no user accounts"), lines
         m = re.fullmatch(r"mattekit: serving http://0\.0\.0\.0:(\d+)/\?token=([\w-]{20,})  \(data in .*\)", lines[1])
@@ -269,7 +269,7 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
         stop(proc)
     log = (tmp_path / "serve.err").read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log
-    assert len([l for l in log.splitlines() if "abandoned by the client" in l]) == 1, log
+    assert len([line for line in log.splitlines() if "abandoned by the client" in line]) == 1, log
 
 
 def test_serve_ipv6_any_prints_a_bracketed_url_and_env_token(tmp_path):
@@ -351,7 +351,8 @@ def test_non_images_are_415_and_too_small_ratios_422(client):
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>'
     html = b"<!doctype html><script>alert(1)</script>"
     for endpoint in ("/api/jobs", "/api/matte"):
-        for name, data in (("a.svg", svg), ("a.png", svg), ("a.html", html), ("a.pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n")):
+        pdf = b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n"
+        for name, data in (("a.svg", svg), ("a.png", svg), ("a.html", html), ("a.pdf", pdf)):
             body = assert_json_error(client.post(endpoint, files={"file": (name, data)}), 415,
                                      "unsupported_media")
             if data is svg:

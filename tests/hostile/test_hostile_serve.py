@@ -16,15 +16,13 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 import hostile_inputs as gen
-from hostile_harness import case_params
-from hostile_harness import KILL_RSS_MB, assert_no_traceback, mattekit_argv, rss_mb
+import pytest
+from hostile_harness import KILL_RSS_MB, assert_no_traceback, case_params, mattekit_argv, rss_mb
 
 INFERENCE = pytest.mark.inference
 # peak resident memory of the server matting one 4000×3000 upload (12 megapixels, a phone photo; the
@@ -74,7 +72,7 @@ def start(tmp: Path, *args: str, port: int | None = None, wait_port: bool = True
     """Start ``mattekit serve`` and wait until it answers (or printed its address, for port 0)."""
     port = free_port() if port is None else port
     log = tmp / "serve.log"
-    fh = open(log, "wb")
+    fh = open(log, "wb")  # noqa: SIM115 (the server's log for its whole life; closed by the caller)
     proc = subprocess.Popen(mattekit_argv("serve", "--data-dir", str(tmp / "data"), "--port", str(port), *args,
                                           "--log-level", "info"),
                             stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp)
@@ -250,5 +248,5 @@ XFAIL: dict[str, str] = {}
 
 @pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_serve_hostile(case_id, tmp_path):
-    item, run, _ = CASES[case_id]
+    _item, run, _ = CASES[case_id]
     run(tmp_path)
