@@ -157,6 +157,10 @@ def test_page_end_to_end(server, browser):
     d.get(server + "/")
     WebDriverWait(d, 10).until(lambda d: d.find_element(By.ID, "version").text)
     shot(d, "01-empty")
+    # the model choice offers the server's default and every model /api/health offers
+    models = [m["name"] for m in httpx.get(f"{server}/api/health").json()["models"]]
+    WebDriverWait(d, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) > 1)
+    assert [o.get_attribute("value") for o in d.find_elements(By.CSS_SELECTOR, "#model option")] == ["", *models]
 
     # keyboard: Tab reaches the file chooser, the options and the start button
     d.execute_script("document.activeElement && document.activeElement.blur()")
