@@ -740,3 +740,15 @@ def test_one_job_writes_several_outputs(client, small_video):
     body = assert_json_error(client.post("/api/matte", files={"file": ("s.png", small.getvalue())},
                                          data={"output": "composition,alpha"}), 422, "bad_option")
     assert "one picture" in body["detail"]
+
+
+def test_an_ignored_field_is_a_warning_not_a_deprecation(client):
+    """output_type on an image is ignored (its outputs are PNGs) and said so, without Deprecation."""
+    small = io.BytesIO()
+    Image.open(STILL).resize((320, 180)).save(small, format="PNG")
+    r = upload(client, small.getvalue(), "s.png", output="alpha", output_type="webm")
+    assert r.status_code == 201 and "deprecation" not in r.headers, r.headers
+    assert r.json()["warnings"] == ["output_type webm applies to videos; an image's outputs are PNGs"]
+    m = client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output_type": "gif"})
+    assert m.status_code == 200 and "deprecation" not in m.headers
+    assert m.headers["warning"] == '299 mattekit "output_type gif applies to videos; an image\'s outputs are PNGs"'

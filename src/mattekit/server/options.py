@@ -15,11 +15,11 @@ The rules of which outputs, output types and backgrounds combine are the output 
 (:class:`mattekit.plan.OutputPlan`): this module turns the fields into its arguments, builds it to
 check them, and answers a broken rule with 422.
 
-Earlier spellings keep working and are reported in :attr:`Options.warnings` (the route then
-adds ``Deprecation: true``): ``output=composite`` is ``composition``; ``output=transparent`` is
-``output=composition`` with ``background=transparent``; ``video_format=mp4|webm|png`` is
-``output_type=video|webm|png_sequence``. Jobs stored by an earlier server carry the old words in
-their options; :meth:`Options.from_stored` reads them too.
+Earlier spellings keep working and are reported in :attr:`Options.warnings` (with
+:attr:`Options.deprecated` set, so the route adds ``Deprecation: true``): ``output=composite`` is
+``composition``; ``output=transparent`` is ``output=composition`` with ``background=transparent``;
+``video_format=mp4|webm|png`` is ``output_type=video|webm|png_sequence``. Jobs stored by an
+earlier server carry the old words in their options; :meth:`Options.from_stored` reads them too.
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ class Options:
         refine: images only; ``None`` for a video.
         model: a registered model name, or ``None`` for the server's.
         background_file: the stored background picture's name in the job folder, or ``None``.
-        warnings: deprecated words the request used (not stored).
+        warnings: what the request should know: the deprecated words it used, fields that were
+            ignored (not stored).
+        deprecated: the request used a deprecated word (not stored).
     """
 
     output: str
@@ -136,6 +138,7 @@ class Options:
     model: str | None = None
     background_file: str | None = None
     warnings: list[str] = field(default_factory=list, compare=False)
+    deprecated: bool = field(default=False, compare=False)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -157,7 +160,7 @@ class Options:
     def stored(self) -> dict:
         """The options as stored in the job's row (and shown by the API)."""
         data = asdict(self)
-        del data["warnings"]
+        del data["warnings"], data["deprecated"]
         return {k: v for k, v in data.items() if v is not None or k in ("background", "model")}
 
     @classmethod
@@ -165,12 +168,13 @@ class Options:
         """A stored job's options, also one stored by an earlier server with the old words."""
         data = dict(data)
         output, old_format = data.pop("output", "composition"), data.pop("video_format", None)
-        output, implied = OLD_OUTPUTS.get(output, (output, None))
-        if implied is not None:
-            data["background"] = implied
-        if old_format is not None and "output_type" not in data:
+        if isinstance(output, str) and output in OLD_OUTPUTS:
+            output, implied = OLD_OUTPUTS[output]
+            if implied is not None:
+                data["background"] = implied
+        if isinstance(old_format, str) and "output_type" not in data:
             data["output_type"] = OLD_VIDEO_FORMATS.get(old_format, old_format)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "warnings"}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("warnings", "deprecated")}
         return cls(output=output, **known)
 
 
@@ -199,20 +203,13 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
         ApiError: 422 ``bad_option`` naming the field and the accepted values, or the rule of the
             output plan the request breaks.
     """
-    warnings: list[str] = []
-    output = _text(fields, "output").lower() or "composition"
-    background = _parse_background(_text(fields, "background"), has_background_file)
-    if output in OLD_OUTPUTS:
-        new, implied = OLD_OUTPUTS[output]
-        if implied is None:  # it meant the default colour wherever the default is transparent
-            default_background = None
-        else:
-            if background not in (None, implied):
-                warnings.append(f"background {background!r} is ignored with output={output}")
-            background = implied
-        warnings.append(deprecation(f"output={output}", f"output={new}"
-                                    + (f" with background={implied}" if implied else "")))
-        output = new
+    output, background, warnings = _old_output(_text(fields, "output").lower() or "composition",
+                                               _parse_background(_text(fields, "background"), has_background_file))
+    if warnings and background is None:  # output=composite meant the default colour, as before
+        default_background = None
+    output_type, old_format = _output_type_option(fields)
+    if old_format:
+        warnings.append(deprecation(f"video_format={old_format}", f"output_type={output_type}"))
     try:
         kinds = check_kinds(output)
     except ParameterError as exc:
@@ -220,11 +217,10 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
     if background is None and not has_background_file:
         background = default_background
     options = Options(output=",".join(kinds), background=background, model=_model_option(fields),
-                      downsample_ratio=_ratio_option(fields, size), warnings=warnings)
+                      downsample_ratio=_ratio_option(fields, size), deprecated=bool(warnings))
     refine = _text(fields, "refine").lower()
     if refine not in _BOOLEANS:
         raise _bad(f"refine must be true or false, not {refine!r}")
-    output_type = _output_type_option(fields, warnings)
     if kind == "image":
         options.refine = _BOOLEANS[refine]
         if output_type is not None:
@@ -233,6 +229,7 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
         raise _bad("refine is available for images only (it is too slow for every frame of a video)")
     else:
         options.output_type = output_type or default_output_type(background)
+    options.warnings = warnings
     # the plan's rules: an uploaded picture or video is an opaque background (opened when the job runs)
     stand_in = ColorBackground(DEFAULT_COLOR) if background == "image" else background_of(background, None)
     try:
@@ -240,6 +237,20 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
     except ParameterError as exc:
         raise _bad(str(exc)) from None
     return options
+
+
+def _old_output(output: str, background: str | None) -> tuple[str, str | None, list[str]]:
+    """(output, background, deprecation messages) for a deprecated ``output`` word
+    (``composite``, ``transparent``); other words pass unchanged with no message."""
+    if output not in OLD_OUTPUTS:
+        return output, background, []
+    new, implied = OLD_OUTPUTS[output]
+    messages = [deprecation(f"output={output}", f"output={new}" + (f" with background={implied}" if implied else ""))]
+    if implied is not None:
+        if background not in (None, implied):
+            messages.append(f"background {background!r} is ignored with output={output}")
+        background = implied
+    return new, background, messages
 
 
 def _parse_background(text: str, has_background_file: bool) -> str | None:
@@ -255,7 +266,8 @@ def _parse_background(text: str, has_background_file: bool) -> str | None:
     return text or None
 
 
-def _output_type_option(fields: dict[str, str], warnings: list[str]) -> str | None:
+def _output_type_option(fields: dict[str, str]) -> tuple[str | None, str | None]:
+    """(``output_type`` or ``None``, the deprecated ``video_format`` it came from or ``None``)."""
     output_type, old = _text(fields, "output_type").lower(), _text(fields, "video_format").lower()
     if old:
         if old not in OLD_VIDEO_FORMATS:
@@ -264,14 +276,13 @@ def _output_type_option(fields: dict[str, str], warnings: list[str]) -> str | No
         new = OLD_VIDEO_FORMATS[old]
         if output_type and output_type != new:
             raise _bad(f"video_format={old} contradicts output_type={output_type}; give output_type only")
-        warnings.append(deprecation(f"video_format={old}", f"output_type={new}"))
         output_type = new
     if not output_type:
-        return None
+        return None, None
     try:
         if output_type == IMAGE:  # the type of stills: an image's outputs are PNGs anyway
             raise ParameterError("output_type", f"must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
-        return check_output_type(output_type)
+        return check_output_type(output_type), old or None
     except ParameterError as exc:
         raise _bad(str(exc)) from None
 

@@ -55,16 +55,11 @@ def job_json(job: Job) -> dict:
     }
 
 
-def mark_deprecated(response: Response, warnings: list[str]) -> None:
-    """``Deprecation: true`` on a response to a request that used deprecated words."""
-    if warnings:
-        response.headers["Deprecation"] = "true"
-
-
 @router.post("", status_code=201, response_model=JobOut, openapi_extra=multipart_doc(list(FORM_FIELDS)))
 async def create_job(request: Request, response: Response, srv: ServerDep):
     """Upload an image or video with its options; the job is queued and runs in the background.
-    A request that used deprecated words gets ``Deprecation: true`` and ``warnings``."""
+    A request that used deprecated words gets ``Deprecation: true``; ``warnings`` says which
+    (and which fields were ignored)."""
     form = await srv.receive(request)
     try:
         upload = form.files["file"]
@@ -97,7 +92,8 @@ async def create_job(request: Request, response: Response, srv: ServerDep):
     finally:
         form.cleanup()
     srv.runner.notify()
-    mark_deprecated(response, options.warnings)
+    if options.deprecated:
+        response.headers["Deprecation"] = "true"
     return {**job_json(job), "warnings": options.warnings}
 
 

@@ -27,7 +27,7 @@ async def matte_now(request: Request, srv: ServerDep):
     """Matte one image and return the PNG at once: by default the RGBA cut-out (output=composition
     over background=transparent), or the composition over another ``background``, or
     output=alpha (gray) or output=foreground. A request that used deprecated words gets
-    ``Deprecation: true`` and one ``Warning`` header per word."""
+    ``Deprecation: true``; ``Warning`` says which (and which fields were ignored)."""
     with srv.sync_place():
         form = await srv.receive(request)
         try:
@@ -71,9 +71,8 @@ async def matte_now(request: Request, srv: ServerDep):
                 raise storage_error(exc, "the result") from None
         finally:
             form.cleanup()
-    headers = {}
+    headers = {"Deprecation": "true"} if options.deprecated else {}
     if options.warnings:
-        headers["Deprecation"] = "true"
         headers["Warning"] = ", ".join(f'299 mattekit "{_ascii_header(w)}"' for w in options.warnings)
     stem = Path(upload.filename).stem or "image"
     return FileResponse(result, media_type="image/png", content_disposition_type="inline",
