@@ -163,9 +163,9 @@ class Engine:
         from mattekit import convert_video
 
         outputs: dict[str, Any] = {f"output_{k}": str(p) for k, p in plan.paths.items()}
-        return convert_video(str(input_path), plan.output_type, **outputs, background=plan.background,
-                             downsample_ratio=downsample_ratio, progress=progress, model=self.session(model),
-                             cancel=cancel)
+        return convert_video(input_source=str(input_path), output_type=plan.output_type, **outputs,
+                             background=plan.background, downsample_ratio=downsample_ratio, progress=progress,
+                             model=self.session(model), cancel=cancel)
 
 
 @dataclass
