@@ -752,3 +752,23 @@ def test_an_ignored_field_is_a_warning_not_a_deprecation(client):
     m = client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output_type": "gif"})
     assert m.status_code == 200 and "deprecation" not in m.headers
     assert m.headers["warning"] == '299 mattekit "output_type gif applies to videos; an image\'s outputs are PNGs"'
+
+
+@pytest.mark.parametrize(("output_type", "name", "media_type"), [("prores", "composition.mov", "video/quicktime"),
+                                                                  ("gif", "composition.gif", "image/gif")])
+def test_every_output_type_the_plan_offers(client, small_video, output_type, name, media_type):
+    """ProRes 4444 and GIF (the types the old video_format could not ask for) over transparency."""
+    import av
+
+    r = upload(client, small_video, "small.mp4", background="transparent", output_type=output_type)
+    job = wait_state(client, r.json()["id"])
+    assert job["state"] == "done", job
+    [out] = job["outputs"]
+    assert (out["name"], out["media_type"]) == (name, media_type)
+    got = client.get(out["url"])
+    assert got.headers["content-type"].startswith(media_type)
+    with av.open(io.BytesIO(got.content)) as c:
+        frames = [f.to_ndarray(format="rgba") for f in c.decode(video=0)]
+    assert len(frames) == 12 and frames[0].shape == (180, 320, 4)
+    alpha = frames[6][..., 3]
+    assert (alpha < 5).mean() > 0.2 and (alpha > 250).mean() > 0.05  # a person on transparency
