@@ -125,17 +125,6 @@ def check_output_type(output_type) -> str:
     return output_type
 
 
-def check_kinds(kinds: str | Iterable[str]) -> tuple[str, ...]:
-    """Rule 1 for a list of output names (a batch's ``outputs=``, or ``"composition,alpha"``):
-    known ones, at least one, each once, in the order given."""
-    if isinstance(kinds, str):
-        kinds = [k.strip() for k in kinds.split(",") if k.strip()]
-    names = _known(list(kinds))
-    if not names:
-        raise ParameterError("outputs", f"must be among {', '.join(OUTPUTS)}, not none")
-    return names
-
-
 def check_preset(preset, output_type: str) -> str | None:
     """Rule 7: ``None``, or a libx264 preset (:data:`~mattekit.io.video_writer.X264_PRESETS`)
     for the ``video`` type only."""
@@ -177,9 +166,9 @@ class OutputPlan:
 
     Args / attributes:
         outputs: output name (:data:`OUTPUTS`) -> path; or, for a batch whose paths are chosen
-            per file, a list of output names (the paths are then ``None`` until :meth:`at` or
-            :meth:`named` gives them). A mapping's ``None`` values are left out (RVM's
-            ``output_alpha=None``).
+            per file, a list of output names or one comma-separated string (the paths are then
+            ``None`` until :meth:`at` gives them, see :meth:`named`). A mapping's ``None``
+            values are left out (RVM's ``output_alpha=None``).
         output_type: :data:`OUTPUT_TYPES` or :data:`IMAGE`.
         background: anything :func:`~mattekit.compose.background.parse_background` takes, or
             ``None`` for the default of the type (rule 4); held parsed (a
@@ -281,9 +270,9 @@ class OutputPlan:
 
     # -- batches: one plan, paths per file ---------------------------------------------------------
 
-    def at(self, paths: Mapping[str, str | os.PathLike]) -> OutputPlan:
-        """This plan with ``paths`` (a subset of its outputs) as its outputs; the background is
-        the same object (not parsed again).
+    def at(self, paths: Mapping[str, str | os.PathLike], overwrite: bool | None = None) -> OutputPlan:
+        """This plan with ``paths`` (a subset of its outputs) as its outputs (and ``overwrite``,
+        unless ``None``); the background is the same object (not parsed again).
 
         Raises:
             mattekit.errors.ParameterError: an output this plan does not hold, or a path of
@@ -293,7 +282,8 @@ class OutputPlan:
         if extra:
             raise ParameterError("outputs", f"{', '.join(extra)} not in this plan ({', '.join(self.kinds)})")
         return replace(self, outputs={k: Path(p) for k, p in paths.items()},
-                       background=self.background if "composition" in paths else None)
+                       background=self.background if "composition" in paths else None,
+                       overwrite=self.overwrite if overwrite is None else overwrite)
 
     def named(self, folder: str | os.PathLike, stem: str) -> dict[str, Path]:
         """The paths a batch gives a file's outputs: ``<folder>/<stem>_<output><suffix>`` (videos:
@@ -316,7 +306,9 @@ class OutputPlan:
 def _outputs(outputs, source) -> dict[str, Path | None]:
     """Rule 1: output name -> ``Path`` (or ``None``: chosen later), known names, at least one."""
     result: dict[str, Path | None]
-    if isinstance(outputs, Mapping):
+    if isinstance(outputs, str):  # "composition,alpha" (a batch's --outputs)
+        result = dict.fromkeys(_known([k.strip() for k in outputs.split(",") if k.strip()]))
+    elif isinstance(outputs, Mapping):
         result = {k: Path(os.fspath(outputs[k])) for k in _known([k for k, v in outputs.items() if v is not None])}
     else:
         result = dict.fromkeys(_known(list(outputs)))
