@@ -149,23 +149,21 @@ class Engine:
             H×W uint8 (alpha), H×W×4 uint8 (a cut-out) or H×W×3 uint8 (a composition over an
             opaque background).
         """
-        image_kind = plan.image_kind(kind)  # "rgb" never: a PNG keeps alpha, so a foreground is RGBA
-        if image_kind == "gray":
-            return matte.alpha_image()
-        if image_kind == "rgba":
-            return matte.rgba()
-        return matte.composite(plan.background)
+        return matte.render(plan.image_kind(kind), plan.background)
 
     def convert_video(self, input_path: Path, plan: OutputPlan, downsample_ratio: float | None, progress,
                       cancel: threading.Event, model: str | None = None):
-        """Run :func:`mattekit.convert_video` for ``plan``'s outputs with the server's model or the
-        registered model ``model``; returns its :class:`~mattekit.pipeline.video.VideoResult`."""
-        from mattekit import convert_video
+        """Matte a video into ``plan``'s outputs
+        (:func:`~mattekit.pipeline.video.convert_with_plan`, what :func:`mattekit.convert_video`
+        runs) with the server's model or the registered model ``model``.
 
-        outputs: dict[str, Any] = {f"output_{k}": str(p) for k, p in plan.paths.items()}
-        return convert_video(input_source=str(input_path), output_type=plan.output_type, **outputs,
-                             background=plan.background, downsample_ratio=downsample_ratio, progress=progress,
-                             model=self.session(model), cancel=cancel)
+        Returns:
+            The :class:`~mattekit.pipeline.video.VideoResult`.
+        """
+        from mattekit.pipeline.video import convert_with_plan
+
+        return convert_with_plan(input_path, plan, model=self.session(model), downsample_ratio=downsample_ratio,
+                                 progress=progress, cancel=cancel)
 
 
 @dataclass
@@ -348,12 +346,9 @@ class JobRunner:
                 elapsed = now - started
                 self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
 
-        plan = self._plan(opts, job_dir, work)
-        try:
-            result = self.engine.convert_video(job_dir / job.input, plan, opts.downsample_ratio, progress,
-                                               cancel, opts.model)
-        finally:
-            plan.close()
+        plan = self._plan(opts, job_dir, work)  # its background is closed by the pipeline
+        result = self.engine.convert_video(job_dir / job.input, plan, opts.downsample_ratio, progress, cancel,
+                                           opts.model)
         warning = result.warning
         if warning:  # the pipeline names the file by its path on this server: the user knows it by name
             warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)

@@ -45,7 +45,6 @@ from mattekit.plan import (
     OLD_VIDEO_FORMATS,
     OUTPUT_TYPES,
     OutputPlan,
-    check_kinds,
     check_output_type,
     default_output_type,
     deprecation,
@@ -143,7 +142,7 @@ class Options:
     @property
     def kinds(self) -> tuple[str, ...]:
         """The outputs asked for, in order."""
-        return tuple(self.output.split(","))
+        return tuple(k.strip() for k in self.output.split(",") if k.strip())
 
     def plan(self, folder: Path, background: Background | None) -> OutputPlan:
         """The job's :class:`~mattekit.plan.OutputPlan`: its outputs in ``folder``
@@ -210,13 +209,9 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
     output_type, old_format = _output_type_option(fields)
     if old_format:
         warnings.append(deprecation(f"video_format={old_format}", f"output_type={output_type}"))
-    try:
-        kinds = check_kinds(output)
-    except ParameterError as exc:
-        raise _bad(f"output: {exc.problem}") from None
     if background is None and not has_background_file:
         background = default_background
-    options = Options(output=",".join(kinds), background=background, model=_model_option(fields),
+    options = Options(output=output, background=background, model=_model_option(fields),
                       downsample_ratio=_ratio_option(fields, size), deprecated=bool(warnings))
     refine = _text(fields, "refine").lower()
     if refine not in _BOOLEANS:
@@ -233,9 +228,10 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
     # the plan's rules: an uploaded picture or video is an opaque background (opened when the job runs)
     stand_in = ColorBackground(DEFAULT_COLOR) if background == "image" else background_of(background, None)
     try:
-        options.plan(Path("."), stand_in)
-    except ParameterError as exc:
-        raise _bad(str(exc)) from None
+        plan = options.plan(Path("."), stand_in)
+    except ParameterError as exc:  # the plan's "outputs" is this form's "output"
+        raise _bad(f"{'output' if exc.name == 'outputs' else exc.name}: {exc.problem}") from None
+    options.output = ",".join(plan.kinds)
     return options
 
 
