@@ -176,7 +176,7 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
     """Matte a whole video (or folder of frames) in one task with :func:`convert_video`.
 
     Returns:
-        (frames, warning or ``None``).
+        (frames, warning or ``None``), the warning as the one-machine batch reports it.
     """
     from mattekit.pipeline.video import convert_video
 
@@ -187,7 +187,8 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
                            output_video_mbps=job.bit_rate / 1e6 if job.bit_rate else None,
                            downsample_ratio=job.downsample_ratio, background=job.background,
                            preset=job.preset, progress=report or False, model=session, overwrite=True)
-    return result.frames, result.warning
+    # the batch's row names the file already: its warning without the "<source>: " prefix
+    return result.frames, result.warning and result.warning.removeprefix(f"{job.source}: ")
 
 
 @dataclass(frozen=True)
