@@ -314,12 +314,16 @@ class _Driver:
                                 if f.outcome is not None]
         return self.result
 
-    def cancel_pending(self, file: _File) -> None:
-        """Cancel ``file``'s tasks and forget them (their results, if any, are dropped)."""
-        for ref in file.pending:
+    def cancel_pending(self, file: _File, grace: float = 0.0) -> None:
+        """Cancel ``file``'s tasks and forget them (their results, if any, are dropped); with
+        ``grace``, wait up to that many seconds for running ones to stop writing."""
+        refs = list(file.pending)
+        for ref in refs:
             self.ray.cancel(ref, force=False)
             self.tasks.pop(ref, None)
         file.pending.clear()
+        if grace and refs:
+            self.ray.wait(refs, num_returns=len(refs), timeout=grace)
 
     def stop_tasks(self, grace: float = 10.0) -> None:
         """Cancel every task and give running ones ``grace`` seconds to remove their temporaries
@@ -427,7 +431,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
                 return
             if what == "whole":
                 file.frames, file.warning = value
-                if file.folder is not None:  # chunks given up for a damaged packet
+                if file.folder is not None:  # a chunk cancelled late may have written there again
                     _remove_work_folders(file.folder)
             else:
                 file.frames += value
@@ -442,7 +446,8 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
             file = files[0]
             if not isinstance(cause, DamagedChunk) or not file.chunks or file.outcome is not None:
                 return False
-            driver.cancel_pending(file)
+            driver.cancel_pending(file, grace=30)  # its other chunks stop before their folder goes
+            _remove_work_folders(file.folder)
             for chunk in file.chunks:
                 driver.counter.set.remote(f"{file.position}:{chunk.index}", 0)
             file.chunks, file.frames = [], 0
