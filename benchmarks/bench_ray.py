@@ -176,6 +176,7 @@ def throughput() -> None:
     for label, extra in (("one machine", []),
                          ("--executor ray --chunk-frames 60", ["--executor", "ray", "--chunk-frames", "60"])):
         out = tmp / label.split()[0].strip("-")
+        print(f"  {label}: load average before {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
         started = time.perf_counter()
         # Ray's memory monitor off: on a shared machine others' processes would get our workers killed
         subprocess.run([exe, "video", str(folder), "-o", str(out), "--outputs", "composition,alpha", "-q",
@@ -183,7 +184,15 @@ def throughput() -> None:
         seconds = time.perf_counter() - started
         rows.append((label, seconds, total / seconds))
         print(f"  {label}: {seconds:.1f} s", file=sys.stderr, flush=True)
-    print(f"\n{total} frames (2 clips of {frames} frames, 1280x720, GOP 30), composition + alpha\n")
+    from mattekit.cluster.chunks import plan_chunks, scan_frames
+    from mattekit.cluster.executor import DEFAULT_WARMUP
+
+    chunks = plan_chunks(scan_frames(folder / "long.mp4"), frames, 60, DEFAULT_WARMUP)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "?")
+    print(f"\n{total} frames (2 clips of {frames} frames, 1280x720, GOP 30), composition + alpha; ray: "
+          f"{len(chunks)} chunks per clip (starts {[c.start for c in chunks]}), W = {DEFAULT_WARMUP}; "
+          f"{os.cpu_count()} CPUs ({cpu}); load average at the end {os.getloadavg()[0]:.1f}\n")
     print("| run | seconds | fps | ratio |\n|---|---|---|---|")
     for label, seconds, fps in rows:
         print(f"| {label} | {seconds:.1f} | {fps:.2f} | {fps / rows[0][2]:.2f} |")
