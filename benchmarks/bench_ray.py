@@ -225,5 +225,5 @@ def threads() -> None:
 
 
 if __name__ == "__main__":
-    {"warmup": warmup_table, "where": where, "throughput": throughput, "threads": threads}[sys.argv[1] if len(sys.argv) > 1
-                                                                          else "warmup"]()
+    commands = {"warmup": warmup_table, "where": where, "throughput": throughput, "threads": threads}
+    commands[sys.argv[1] if len(sys.argv) > 1 else "warmup"]()

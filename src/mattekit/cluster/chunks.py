@@ -13,8 +13,8 @@ warm-up length).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import av
 import numpy as np
@@ -135,7 +135,8 @@ def plan_chunks(index: FrameIndex | None, frame_count: int, chunk_frames: int = 
         end = starts[i + 1] if i + 1 < len(starts) else frame_count
         run_in = min(warmup, start)
         seek = None
-        if start:
+        if start:  # only an index gives starts past 0
+            assert index is not None
             first = start - run_in
             seek = index.pts[max(k for k in index.keyframes if k <= first)]
         chunks.append(Chunk(i, start, end, run_in, seek))

@@ -20,23 +20,25 @@ a model given as a path must be on storage every node sees (docs/cluster.md).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mattekit.cluster.chunks import DEFAULT_CHUNK_FRAMES, Chunk, DamagedChunk, FrameIndex, plan_chunks, scan_frames
 from mattekit.cluster.segments import SPLITTABLE_TYPES, join_segments
 from mattekit.cluster.work import ImageJob, ModelSpec, VideoJob
 from mattekit.errors import MattekitError
 from mattekit.io.atomic import file_key
-from mattekit.pipeline.batch import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, _reason
+from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, failure_reason
 
 # Warm-up frames before each chunk, chosen from the table in docs/cluster.md (RVM, continuous real
 # footage, worst frame's mean |Δα| to the one-machine run in the 16 frames after a chunk start):
@@ -81,7 +83,7 @@ def connect(address: str | None = None) -> bool:
     handlers = _signal_handlers()
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=True, logging_level="ERROR")
+                 configure_logging=True, logging_level=logging.ERROR)
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError from ray.init
         raise RayUnavailable(f"cannot join the Ray cluster at {address or 'a new local cluster'}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -181,7 +183,7 @@ def _task_error(exc: BaseException, source: Path) -> str:
     """One line for a failed Ray task: the application's error, or what happened to the worker."""
     cause = getattr(exc, "cause", None)
     if cause is not None and not type(cause).__name__.startswith("Ray"):
-        return _reason(cause, source)
+        return failure_reason(cause, source)
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'task lost'}"
 
 
@@ -283,7 +285,7 @@ class _Driver:
                     except MattekitError as exc:
                         for file in files:
                             if file.outcome is None:
-                                self.fail(file, _reason(exc, file.source), total, exc.exit_code)
+                                self.fail(file, failure_reason(exc, file.source), total, exc.exit_code)
         except KeyboardInterrupt:
             self._stop()
         finally:
@@ -331,10 +333,9 @@ class _Driver:
         refs = list(self.tasks)
         for ref in refs:
             self.ray.cancel(ref, force=False)
-        try:
-            self.ray.wait(refs, num_returns=len(refs), timeout=grace)
-        except BaseException:  # a second Ctrl-C, or Ray going away: stop waiting
-            pass
+        if refs:  # a second Ctrl-C, or Ray going away, ends the wait
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                self.ray.wait(refs, num_returns=len(refs), timeout=grace)
 
     def _progress(self) -> None:
         try:
@@ -365,7 +366,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
         cpus_per_task: CPUs Ray reserves per task; ONNX Runtime gets as many threads.
 
     Returns:
-        A :class:`~mattekit.pipeline.batch.BatchResult` in input order.
+        A :class:`~mattekit.pipeline.outcome.BatchResult` in input order.
 
     Raises:
         RayUnavailable: Ray missing or the cluster unreachable.
@@ -388,7 +389,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
         driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
         try:
-            for position, (source, targets, label, frames, index, chunks) in enumerate(plans):
+            for position, (source, targets, label, _frames, index, chunks) in enumerate(plans):
                 file = driver.skip_or_start(position, source, targets, label, total)
                 if file is None:
                     continue
@@ -419,7 +420,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
                     try:
                         _join(file, output_type)
                     except MattekitError as exc:
-                        driver.fail(file, _reason(exc, source), total, exc.exit_code)
+                        driver.fail(file, failure_reason(exc, source), total, exc.exit_code)
                         continue
                     driver.done(file, total)
         except KeyboardInterrupt:  # before every task was submitted
@@ -447,7 +448,8 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
             if not isinstance(cause, DamagedChunk) or not file.chunks or file.outcome is not None:
                 return False
             driver.cancel_pending(file, grace=30)  # its other chunks stop before their folder goes
-            _remove_work_folders(file.folder)
+            if file.folder is not None:
+                _remove_work_folders(file.folder)
             for chunk in file.chunks:
                 driver.counter.set.remote(f"{file.position}:{chunk.index}", 0)
             file.chunks, file.frames = [], 0
@@ -471,14 +473,14 @@ def _plan(source: Path, output_type: str, chunk_frames: int, warmup: int):
         try:
             index = scan_frames(source)
         except MattekitError as exc:
-            return 0, _reason(exc, source), []
+            return 0, failure_reason(exc, source), []
         if index is not None:
             return len(index.pts), index, plan_chunks(index, len(index.pts), chunk_frames, warmup)
     try:
         with open_source(source) as reader:
             frames = reader.frame_count or 0
     except MattekitError as exc:
-        return 0, _reason(exc, source), []
+        return 0, failure_reason(exc, source), []
     return frames, None, []
 
 
@@ -496,11 +498,13 @@ def _segments(folder: Path, chunk: Chunk, targets: dict[str, Path], output_type:
 
 def _join(file: _File, output_type: str) -> None:
     """Join every output of a chunked file, then remove its work folder."""
+    folder, index = file.folder, file.index
+    assert folder is not None and index is not None, "only a file cut into chunks is joined"
     for kind, final in file.targets.items():
-        segments = [_segments(file.folder, c, file.targets, output_type)[kind] for c in file.chunks]
+        segments = [_segments(folder, c, file.targets, output_type)[kind] for c in file.chunks]
         join_segments(segments, final, output_type, file.source if kind != "alpha" else None,
-                      [list(file.index.pts[c.start:c.end]) for c in file.chunks], file.time_base)
-    _remove_work_folders(file.folder)
+                      [list(index.pts[c.start:c.end]) for c in file.chunks], file.time_base)
+    _remove_work_folders(folder)
 
 
 def _remove_work_folders(folder: Path) -> None:
@@ -519,13 +523,13 @@ def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ra
     Args:
         jobs: ``(source, {kind: final path}, label)`` per image.
         composite, options, downsample_ratio: as ``matte_folder`` passes them to
-            :func:`~mattekit.pipeline.batch.matte_one_image`.
+            :func:`~mattekit.pipeline.image.matte_one_image`.
         model, overwrite, cancel, on_file, on_start, progress, address, cpus_per_task: as for
             :func:`convert_folder_ray`.
         images_per_task: images per Ray task (>= 1).
 
     Returns:
-        A :class:`~mattekit.pipeline.batch.BatchResult` in input order.
+        A :class:`~mattekit.pipeline.outcome.BatchResult` in input order.
     """
     from mattekit.models import new_session
 

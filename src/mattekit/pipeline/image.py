@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 
 import numpy as np
 
-from mattekit.errors import InputError
+from mattekit.errors import Cancelled, InputError
 from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import to_src
@@ -222,3 +224,43 @@ def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
         coefficients = fit_coefficients(channel_rows(small, c)(slice(None)), network_fgr[c])
         guided_upsample(coefficients, channel_rows(rgb, c), out_fgr[:, :, c])
     return out_alpha, out_fgr
+
+
+def matte_one_image(source: Path, targets: dict[str, Path], session, background, downsample_ratio: float | None,
+                    options: dict, cancel: threading.Event | None = None) -> int:
+    """Matte one image file of :func:`~mattekit.pipeline.batch.matte_folder` and write its outputs
+    (``rgba``, ``alpha``, ``composite``).
+
+    Args:
+        source: the image; targets: output kind -> path.
+        session: a loaded :class:`~mattekit.models.ModelSession`.
+        background: an opened :class:`~mattekit.compose.Background` for ``composite``, or ``None``.
+        downsample_ratio, options: passed to :func:`~mattekit.pipeline.image.matte_image`
+            (``options``: ``refine`` and optionally ``fg_estimate``).
+        cancel: checked after the network; set -> :class:`~mattekit.errors.Cancelled`.
+
+    Returns:
+        1 (frames matted).
+
+    Raises:
+        mattekit.errors.OutputError: an output is (or holds) an input, or cannot be written.
+        mattekit.errors.InputError: the image cannot be read.
+    """
+    from mattekit.compose.composite import composite as blend
+    from mattekit.io.atomic import check_outputs, existing_paths
+    from mattekit.io.image import read_image, write_image
+
+    check_outputs(targets.values(), existing_paths(source, background, session), overwrite=True)
+    rgb = read_image(source)
+    matte = matte_image(rgb, session, downsample_ratio, **options)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{source}: cancelled")
+    if "rgba" in targets:
+        write_image(targets["rgba"], matte.rgba())
+    if "alpha" in targets:
+        write_image(targets["alpha"], matte.alpha_image())
+    if "composite" in targets:
+        h, w = matte.alpha.shape
+        write_image(targets["composite"],
+                    blend(matte.fgr, matte.alpha, background.frame(0, h, w, rgb, matte.alpha)))
+    return 1
