@@ -19,7 +19,7 @@ error k frames after the start.
 throughput: a folder of two real clips (test-sample1.mp4 re-encoded with a 30-frame GOP and played
 forward then backward: 158 frames, 720p, with its audio) matted by ``mattekit video DIR -o OUT``
 and by the same command with ``--executor ray --chunk-frames 60`` (a local cluster on this
-machine, 3 chunks per clip), composition + alpha; fps = frames / wall seconds of the whole command
+machine, 2 chunks per clip), composition + alpha; fps = frames / wall seconds of the whole command
 (Ray start-up included).
 """
 

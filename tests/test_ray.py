@@ -11,6 +11,7 @@ audio track.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -113,15 +114,15 @@ def test_cut_at_keyframes_three_chunks(clips):
     assert len(index.pts) == 158 and len(chunks) == 3
     assert all(c.start in index.keyframes and c.frames >= CHUNK for c in chunks)
     assert [c.warmup for c in chunks] == [0, 8, 8]
-    assert chunks[-1].end == 158 and all(a.end == b.start for a, b in zip(chunks, chunks[1:]))
+    assert chunks[-1].end == 158 and all(a.end == b.start for a, b in itertools.pairwise(chunks))
 
 
 def test_folder_on_cluster_equals_one_machine(cluster, clips, tmp_path):
     """Videos (composition + alpha, with audio, VFR) and a PNG alpha sequence, split and joined."""
     seen = []
-    options = dict(outputs=("composition", "alpha"), background="#3050a0", model="fake")
+    options = {"outputs": ("composition", "alpha"), "background": "#3050a0", "model": "fake"}
     ray_result = convert_folder(clips, tmp_path / "ray", executor="ray", progress=lambda d, t: seen.append((d, t)),
-                                ray_options=dict(chunk_frames=CHUNK, warmup=8), **options)
+                                ray_options={"chunk_frames": CHUNK, "warmup": 8}, **options)
     local = convert_folder(clips, tmp_path / "local", **options)
     assert [o.status for o in ray_result.outcomes] == ["done"] * 3, [o.reason for o in ray_result.outcomes]
     assert [o.frames for o in ray_result.outcomes] == [o.frames for o in local.outcomes] == [158, 20, 12]
@@ -139,12 +140,13 @@ def test_folder_on_cluster_equals_one_machine(cluster, clips, tmp_path):
 
     # lossless PNG alpha: the fake model's chunked alpha equals the one-machine alpha exactly
     convert_folder(clips / "long.mp4", tmp_path / "ray_png", executor="ray", output_type="png_sequence",
-                   outputs=("alpha",), model="fake", ray_options=dict(chunk_frames=CHUNK, warmup=8))
+                   outputs=("alpha",), model="fake", ray_options={"chunk_frames": CHUNK, "warmup": 8})
     convert_folder(clips / "long.mp4", tmp_path / "local_png", output_type="png_sequence", outputs=("alpha",),
                    model="fake")
-    assert np.array_equal(png_alpha(tmp_path / "ray_png" / "long_alpha"), png_alpha(tmp_path / "local_png" / "long_alpha"))
+    assert np.array_equal(png_alpha(tmp_path / "ray_png" / "long_alpha"),
+                          png_alpha(tmp_path / "local_png" / "long_alpha"))
 
-    again = convert_folder(clips, tmp_path / "ray", executor="ray", ray_options=dict(chunk_frames=CHUNK), **options)
+    again = convert_folder(clips, tmp_path / "ray", executor="ray", ray_options={"chunk_frames": CHUNK}, **options)
     assert [o.status for o in again.outcomes] == ["skipped"] * 3 and again.ok
 
 
@@ -159,8 +161,8 @@ def continuous(shared_data, tmp_path_factory) -> Path:
 
 def test_real_model_chunk_starts_within_tolerance(cluster, continuous, tmp_path):
     """RVM: chunks warmed up on DEFAULT_WARMUP frames match the one-machine alpha within WARMUP_TOLERANCE."""
-    kwargs = dict(output_type="png_sequence", outputs=("alpha",))
-    convert_folder(continuous, tmp_path / "ray", executor="ray", ray_options=dict(chunk_frames=20), **kwargs)
+    kwargs = {"output_type": "png_sequence", "outputs": ("alpha",)}
+    convert_folder(continuous, tmp_path / "ray", executor="ray", ray_options={"chunk_frames": 20}, **kwargs)
     convert_folder(continuous, tmp_path / "local", **kwargs)
     chunked, whole = png_alpha(tmp_path / "ray" / "walk_alpha"), png_alpha(tmp_path / "local" / "walk_alpha")
     assert chunked.shape == whole.shape == (79, 90, 160)
@@ -198,7 +200,7 @@ def test_worker_killed_mid_chunk_is_retried(cluster, clips, tmp_path):
     result = {}
     run = threading.Thread(target=lambda: result.update(r=convert_folder(
         clips / "long.mp4", tmp_path / "ray", executor="ray", outputs=("alpha",), model=_slow_fake(),
-        ray_options=dict(chunk_frames=CHUNK, warmup=4))))
+        ray_options={"chunk_frames": CHUNK, "warmup": 4})))
     run.start()
     killed = None
     deadline = time.monotonic() + 60
@@ -248,7 +250,7 @@ def test_driver_killed_rerun_keeps_finished_chunks(cluster, clips, tmp_path):
     assert inodes
 
     result = convert_folder(clips / "long.mp4", out, executor="ray", output_type="png_sequence", outputs=("alpha",),
-                            model=_slow_fake(), ray_options=dict(chunk_frames=CHUNK, warmup=4))
+                            model=_slow_fake(), ray_options={"chunk_frames": CHUNK, "warmup": 4})
     assert result.ok and result.outcomes[0].frames == 158
     # the finished chunk's frames are the very files the killed run wrote (hard-linked, not redone)
     assert {n: (out / "long_alpha" / n).stat().st_ino for n in inodes} == inodes
@@ -264,8 +266,8 @@ def test_images_on_cluster_equal_one_machine(cluster, clips, tmp_path):
     for i, f in enumerate(list(read_rgba_frames(clips / "short_a.mp4"))[:5]):
         write_image(folder / f"frame{i}.png", np.ascontiguousarray(f.rgba[..., :3]))
     (folder / "broken.png").write_bytes(b"not a picture")
-    options = dict(alpha=True, composite="white", model="fake", fg_estimate="network")
-    ray_result = matte_folder(folder, tmp_path / "ray", executor="ray", ray_options=dict(images_per_task=2), **options)
+    options = {"alpha": True, "composite": "white", "model": "fake", "fg_estimate": "network"}
+    ray_result = matte_folder(folder, tmp_path / "ray", executor="ray", ray_options={"images_per_task": 2}, **options)
     local = matte_folder(folder, tmp_path / "local", **options)
     assert [(o.label, o.status) for o in ray_result.outcomes] == [(o.label, o.status) for o in local.outcomes]
     assert [o.status for o in ray_result.outcomes].count("done") == 5
@@ -298,7 +300,7 @@ def corrupt_frame(src: Path, dst: Path, frame: int) -> None:
     data = bytearray(src.read_bytes())
     with av.open(str(src)) as c:
         packets = [(p.pts, p.pos) for p in c.demux(video=0) if p.size]
-    pts, pos = sorted(packets)[frame]
+    _, pos = sorted(packets)[frame]
     data[pos:pos + 4] = b"\xff\xff\xff\xff"
     dst.write_bytes(bytes(data))
 
@@ -311,8 +313,8 @@ def test_damaged_packet_in_a_chunk_gives_one_machine_output(cluster, clips, tmp_
     corrupt_frame(clips / "long.mp4", bad, 65)
     chunks = plan_chunks(scan_frames(bad), 158, CHUNK, 8)
     assert len(chunks) == 3 and chunks[1].start <= 65 < chunks[1].end  # damage inside the middle chunk
-    kwargs = dict(output_type="png_sequence", outputs=("alpha",), model="fake")
-    ray_result = convert_folder(bad, tmp_path / "ray", executor="ray", ray_options=dict(chunk_frames=CHUNK, warmup=8),
+    kwargs = {"output_type": "png_sequence", "outputs": ("alpha",), "model": "fake"}
+    ray_result = convert_folder(bad, tmp_path / "ray", executor="ray", ray_options={"chunk_frames": CHUNK, "warmup": 8},
                                 **kwargs)
     local = convert_folder(bad, tmp_path / "local", **kwargs)
     r, loc = ray_result.outcomes[0], local.outcomes[0]
@@ -332,7 +334,7 @@ SLOW_CLI = ("import sys\n"
             "sys.exit(main(sys.argv[1:]))\n")
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_cli_signal_stops_cleanly_and_rerun_resumes(cluster, clips, tmp_path, sig, code):
     """Ctrl-C / SIGTERM on `mattekit video --executor ray`: the one-machine exit code, tasks
     cancelled (no worker still writing), nothing under a final name; the same command resumes."""
@@ -364,7 +366,7 @@ def test_cli_signal_stops_cleanly_and_rerun_resumes(cluster, clips, tmp_path, si
 
     # the same job again (in this process, to save a CLI start-up; the same options as the CLI's)
     again = convert_folder(clips / "long.mp4", out, executor="ray", output_type="png_sequence", outputs=("alpha",),
-                           model=_slow_fake(), ray_options=dict(chunk_frames=CHUNK))
+                           model=_slow_fake(), ray_options={"chunk_frames": CHUNK})
     assert again.ok and again.outcomes[0].frames == 158
     assert {n: (out / "long_alpha" / n).stat().st_ino for n in inodes} == inodes  # kept, not redone
     convert_folder(clips / "long.mp4", tmp_path / "local", output_type="png_sequence", outputs=("alpha",),
