@@ -111,23 +111,26 @@ def warmup_table() -> None:
 
 def where() -> None:
     """Where a chunk's alpha differs: inside the main subject (the largest region of one-machine
-    alpha > 0.5, dilated 15 px) or outside it. test-sample1.mp4, a chunk from frame 40 with W=32."""
+    alpha > 0.5, dilated 15 px) or outside it. test-sample1.mp4, chunks from frames 40 and 65
+    with W=32 (the worst start of the warm-up table at W=32 is 56 or 65)."""
     from scipy import ndimage
 
     from mattekit.models import new_session
 
     session = new_session()
     frames = real_frames("test-sample1.mp4")
-    reference, chunk = alphas(session, frames, 0, 56), alphas(session, frames, 8, 56)
-    print("| frame | mean abs(Δα) | share of it inside the subject | subject's area share | mean inside | "
-          "mean outside |\n|---|---|---|---|---|---|")
-    for i in (40, 44, 48, 55):
-        labels, n = ndimage.label(reference[i] > 0.5)
-        sizes = ndimage.sum(np.ones_like(labels), labels, range(1, n + 1))
-        subject = ndimage.binary_dilation(labels == 1 + int(np.argmax(sizes)), iterations=15)
-        d = np.abs(chunk[i] - reference[i])
-        print(f"| {i} | {d.mean():.4f} | {d[subject].sum() / d.sum():.3f} | {subject.mean():.3f} | "
-              f"{d[subject].mean():.4f} | {d[~subject].mean():.4f} |")
+    reference = alphas(session, frames, 0, len(frames))
+    print("| chunk start | frame | mean abs(Δα) | share of it inside the subject | subject's area share | "
+          "mean inside | mean outside |\n|---|---|---|---|---|---|---|")
+    for start, shown in ((40, (40, 44, 48, 55)), (65, (65, 68, 72, 78))):
+        chunk = alphas(session, frames, start - 32, len(frames))
+        for i in shown:
+            labels, n = ndimage.label(reference[i] > 0.5)
+            sizes = ndimage.sum(np.ones_like(labels), labels, range(1, n + 1))
+            subject = ndimage.binary_dilation(labels == 1 + int(np.argmax(sizes)), iterations=15)
+            d = np.abs(chunk[i] - reference[i])
+            print(f"| {start} | {i} | {d.mean():.4f} | {d[subject].sum() / d.sum():.3f} | {subject.mean():.3f} | "
+                  f"{d[subject].mean():.4f} | {d[~subject].mean():.4f} |", flush=True)
 
 
 def ping_pong(frames: list, loops: int) -> list:
