@@ -138,6 +138,7 @@ def plan_chunks(index: FrameIndex | None, frame_count: int, chunk_frames: int = 
         if start:  # only an index gives starts past 0
             assert index is not None
             first = start - run_in
+            assert index is not None  # starts after 0 are keyframes of the index
             seek = index.pts[max(k for k in index.keyframes if k <= first)]
         chunks.append(Chunk(i, start, end, run_in, seek))
     return chunks
