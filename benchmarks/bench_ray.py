@@ -1,6 +1,6 @@
 """Ray executor figures (issue 12): the warm-up table and one-machine vs ``--executor ray``.
 
-    .venv/bin/python benchmarks/bench_ray.py warmup        # |Δα| at chunk starts vs W (~6 min)
+    .venv/bin/python benchmarks/bench_ray.py warmup        # |Δα| at chunk starts vs W (~12 min at load 8)
     .venv/bin/python benchmarks/bench_ray.py where         # where that difference lies in the frame
     .venv/bin/python benchmarks/bench_ray.py throughput    # CLI fps, local vs ray (~3 min on an idle machine)
     .venv/bin/python benchmarks/bench_ray.py threads       # 2 x 1-thread vs 1 x 2-thread sessions
