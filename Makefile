@@ -3,16 +3,37 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LINT_STAMP := $(VENV)/.installed-lint
 
-.PHONY: demo test bench clean chromium
+.PHONY: demo test lint bench clean chromium
 
+# what the tests need: the test extra pulls in every other extra (pyproject.toml)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[demo,test,train,ray]'
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The lint extra (ruff, mypy pinned in pyproject.toml) on top of the project's own install: mypy
+# reads the installed packages' types.
+$(LINT_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[lint]'
+	touch $(LINT_STAMP)
+
+# Style and types (config in pyproject.toml). Checks only; `ruff format` rewrites nothing here.
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+
+# what the demo needs: the core install and the demo extra
+$(VENV)/.installed-demo: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[demo]'
+	touch $@
+
+demo: $(VENV)/.installed-demo
 	$(VENV)/bin/mattekit models fetch
 	$(VENV)/bin/mattekit demo --output-dir demo-output --overwrite
 

@@ -74,7 +74,7 @@ def warmup_table() -> None:
              "sample0 (1080p, x5 ping-pong)": (ping_pong(real_frames("sample0"), 5), (64, 96, 128))}
     rows = {w: [] for w in WARMUPS}
     for label, (frames, starts) in clips.items():
-        keep = set(i for s in starts for i in range(s, s + AFTER))
+        keep = {i for s in starts for i in range(s, s + AFTER)}
         reference = alphas(session, frames, 0, max(keep) + 1, keep)
         for w in WARMUPS:
             worst_mean, worst_pixel, first = 0.0, 0.0, 0.0

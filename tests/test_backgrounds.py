@@ -14,7 +14,7 @@ from mattekit.compose.background import (BlurBackground, ColorBackground, ImageB
                                          VideoBackground, parse_background)
 from mattekit.compose.composite import composite
 from mattekit.errors import InputError
-from mattekit.io.video_reader import read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
 
 
 def numbered_clip(path, rate, count, size=(64, 48), start_pts=0):

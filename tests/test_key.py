@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mattekit.cli.main import main
-from mattekit.io.video_reader import read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
 
 
 @pytest.fixture(scope="module")

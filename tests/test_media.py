@@ -15,7 +15,8 @@ from PIL import Image
 
 from mattekit import convert_video, matte_image
 from mattekit.io.image import read_image
-from mattekit.io.video_reader import VideoFileReader, read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
+from mattekit.io.video_reader import VideoFileReader
 
 RED = (230, 20, 20)
 BLUE = (20, 20, 230)

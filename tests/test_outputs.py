@@ -13,7 +13,7 @@ from PIL import Image
 from mattekit import convert_video
 from mattekit.cli.main import main
 from mattekit.errors import ParameterError
-from mattekit.io.video_reader import read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
 from mattekit.models.base import to_src
 
 FRAMES = 8

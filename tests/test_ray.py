@@ -28,7 +28,7 @@ ray = pytest.importorskip("ray")
 from mattekit.cluster.chunks import plan_chunks, scan_frames  # noqa: E402
 from mattekit.cluster.executor import DEFAULT_WARMUP, WARMUP_TOLERANCE  # noqa: E402
 from mattekit.io.image import read_image, write_image  # noqa: E402
-from mattekit.io.video_reader import read_rgba_frames  # noqa: E402
+from mattekit.io.rgba_reader import read_rgba_frames  # noqa: E402
 from mattekit.pipeline.batch import convert_folder, matte_folder  # noqa: E402
 
 CHUNK = 40  # frames per chunk in these tests: the long clip (158 frames) gives 3 chunks

@@ -16,7 +16,7 @@ import pytest
 
 from mattekit import convert_video
 from mattekit.errors import ModelError, ParameterError, ParameterTypeError
-from mattekit.io.video_reader import read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
 
 FRAMES, SIZE = 12, (320, 180)
 

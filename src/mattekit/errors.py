@@ -9,6 +9,7 @@ traceback.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 
@@ -21,8 +22,8 @@ class MattekitError(Exception):
 class PathError(MattekitError):
     """A problem with one file or folder; the message is ``"<path>: <problem>"``."""
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
@@ -44,7 +45,7 @@ class OutputError(PathError):
     exit_code = 3
 
     @classmethod
-    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> "OutputError":
+    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> OutputError:
         """The error for ``exc``, raised while writing ``path`` (``started``: the caller removes
         the partial file) or while creating it."""
         reason = exc.strerror or str(exc)

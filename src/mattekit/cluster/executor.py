@@ -27,15 +27,16 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mattekit.cluster.chunks import DEFAULT_CHUNK_FRAMES, Chunk, FrameIndex, plan_chunks, scan_frames
 from mattekit.cluster.segments import SPLITTABLE_TYPES, join_segments
 from mattekit.cluster.work import ImageJob, ModelSpec, VideoJob
 from mattekit.errors import MattekitError
 from mattekit.io.atomic import file_key
-from mattekit.pipeline.batch import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, _reason
+from mattekit.pipeline.outcome import (CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome,
+                                       failure_reason)
 
 # Warm-up frames before each chunk, chosen from the table in docs/cluster.md: RVM on the real
 # clips, worst frame's mean |Δα| to the one-machine run in the 16 frames after a chunk start: W=16
@@ -163,7 +164,7 @@ def _task_error(exc: BaseException, source: Path) -> str:
     """One line for a failed Ray task: the application's error, or what happened to the worker."""
     cause = getattr(exc, "cause", None)
     if cause is not None and not type(cause).__name__.startswith("Ray"):
-        return _reason(cause, source)
+        return failure_reason(cause, source)
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'task lost'}"
 
 
@@ -265,7 +266,7 @@ class _Driver:
                     except MattekitError as exc:
                         for file in files:
                             if file.outcome is None:
-                                self.fail(file, _reason(exc, file.source), total, exc.exit_code)
+                                self.fail(file, failure_reason(exc, file.source), total, exc.exit_code)
         except KeyboardInterrupt:
             for ref in self.tasks:
                 self.ray.cancel(ref, force=False)
@@ -311,7 +312,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
         cpus_per_task: CPUs Ray reserves per task; ONNX Runtime gets as many threads.
 
     Returns:
-        A :class:`~mattekit.pipeline.batch.BatchResult` in input order.
+        A :class:`~mattekit.pipeline.outcome.BatchResult` in input order.
 
     Raises:
         RayUnavailable: Ray missing or the cluster unreachable.
@@ -333,7 +334,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
         driver = _Driver(progress, total_frames, overwrite, cancel, on_file, on_start, "matting")
         driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
-        for position, (source, targets, label, frames, index, chunks) in enumerate(plans):
+        for position, (source, targets, label, _frames, index, chunks) in enumerate(plans):
             file = driver.skip_or_start(position, source, targets, label, total)
             if file is None:
                 continue
@@ -392,14 +393,14 @@ def _plan(source: Path, output_type: str, chunk_frames: int, warmup: int):
         try:
             index = scan_frames(source)
         except MattekitError as exc:
-            return 0, _reason(exc, source), []
+            return 0, failure_reason(exc, source), []
         if index is not None:
             return len(index.pts), index, plan_chunks(index, len(index.pts), chunk_frames, warmup)
     try:
         with open_source(source) as reader:
             frames = reader.frame_count or 0
     except MattekitError as exc:
-        return 0, _reason(exc, source), []
+        return 0, failure_reason(exc, source), []
     return frames, None, []
 
 
@@ -435,13 +436,13 @@ def matte_folder_ray(jobs: list[Job], *, background, options: dict, downsample_r
     Args:
         jobs: ``(source, {kind: final path}, label)`` per image.
         background, options, downsample_ratio: as ``matte_folder`` passes them to
-            :func:`~mattekit.pipeline.batch.matte_one_image`.
+            :func:`~mattekit.pipeline.image.matte_one_image`.
         model, overwrite, cancel, on_file, on_start, progress, address, cpus_per_task: as for
             :func:`convert_folder_ray`.
         images_per_task: images per Ray task (>= 1).
 
     Returns:
-        A :class:`~mattekit.pipeline.batch.BatchResult` in input order.
+        A :class:`~mattekit.pipeline.outcome.BatchResult` in input order.
     """
     from mattekit.models import new_session
 

@@ -8,12 +8,13 @@ timestamp of its frame (from the driver's packet scan), converted to the output'
 the rounding the one-machine writer's muxer applies, so the frame count, every frame's timestamp
 (variable frame rate included) and the audio are those of a one-machine run. (A segment's own
 timestamps are not used for that: MP4 stores a segment's start in an edit list in milliseconds,
-which moves a segment not starting at 0 by up to a millisecond.) A ``png_sequence`` chunk is a folder of ``<frame index>.png`` files; joining moves them into
-one folder.
+which moves a segment not starting at 0 by up to a millisecond.) A ``png_sequence`` chunk is a folder of
+``<frame index>.png`` files; joining moves them into one folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -111,7 +112,7 @@ def _remux(segments: list[Path], temp: Path, suffix: str, audio_source: Path | N
         out_tb = Fraction(stream.time_base)
         first.close()
         last_dts = None
-        for path, stamps in zip(segments, frame_pts):
+        for path, stamps in zip(segments, frame_pts, strict=True):
             with _open(path) as container:
                 seg = container.streams.video[0]
                 packets = [p for p in container.demux(seg) if p.pts is not None]
@@ -145,9 +146,7 @@ def _remux(segments: list[Path], temp: Path, suffix: str, audio_source: Path | N
     except BaseException:
         if audio is not None:
             audio.close()
-        try:
+        with contextlib.suppress(Exception):
             output.close()
-        except Exception:
-            pass
         first.close()
         raise

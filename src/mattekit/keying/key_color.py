@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 LIMITED_RANGE_CHROMA = 224.0 / 255.0
 
 
@@ -53,7 +52,7 @@ def chroma(rgb: np.ndarray) -> np.ndarray:
 def border_band(rgb: np.ndarray, fraction: float = 0.05) -> np.ndarray:
     """The pixels of a band along the four edges of an H×W×3 image, as N×3."""
     h, w = rgb.shape[:2]
-    k = max(1, int(round(min(h, w) * fraction)))
+    k = max(1, round(min(h, w) * fraction))
     return np.concatenate([rgb[:k].reshape(-1, 3), rgb[-k:].reshape(-1, 3),
                            rgb[k:-k, :k].reshape(-1, 3), rgb[k:-k, -k:].reshape(-1, 3)])
 

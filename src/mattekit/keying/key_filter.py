@@ -12,6 +12,7 @@ Methods (FFmpeg filter documentation, libavfilter ``vf_chromakey.c``, ``vf_hsvke
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import av
@@ -67,7 +68,7 @@ class KeyFilter:
             chain.append(self.graph.add("despill", f"type={settings.spill}"))
         chain.append(self.graph.add("format", "rgba"))
         chain.append(self.graph.add("buffersink"))
-        for a, b in zip(chain, chain[1:]):
+        for a, b in itertools.pairwise(chain):
             a.link_to(b)
         self.graph.configure()
         self._pts = 0

@@ -65,7 +65,7 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
     for path in requested.values():
         check_path(Path(path), output_type)
     targets = dict(zip(requested, check_outputs(requested.values(), existing_paths(input_source, clean_plate),
-                                                overwrite, folder=output_type == "png_sequence")))
+                                                overwrite, folder=output_type == "png_sequence"), strict=True))
     plate = None
     if method == "backgroundkey":
         if clean_plate is None:

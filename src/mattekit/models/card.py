@@ -93,7 +93,7 @@ def card_beside(model_path: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def load_card(card: "str | os.PathLike | dict | ModelCard") -> ModelCard:
+def load_card(card: str | os.PathLike | dict | ModelCard) -> ModelCard:
     """Parse and validate a card given as a shipped name, a TOML path, a dict or a card.
 
     Raises:

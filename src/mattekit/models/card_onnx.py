@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError
-from mattekit.models.base import (Capabilities, MatteResult, ModelSession, first_line, load_onnx,
-                                  resize_planar)
+from mattekit.models.base import Capabilities, MatteResult, ModelSession, first_line, load_onnx, resize_planar
 from mattekit.models.card import ModelCard, load_card
 
 

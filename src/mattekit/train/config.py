@@ -70,7 +70,7 @@ class StageConfig:
     checkpoint_every: int = 500
     validate_every: int = 0
 
-    def check(self) -> "StageConfig":
+    def check(self) -> StageConfig:
         """Raise ValueError naming the first setting that makes no sense."""
         positive = ("resolution_lr", "seq_length_lr", "seq_length_hr", "batch_size")
         for name in positive:
@@ -98,7 +98,7 @@ class StageConfig:
             raise ValueError("foreground and backgrounds must each name at least one path")
         return self
 
-    def override(self, assignments: list[str]) -> "StageConfig":
+    def override(self, assignments: list[str]) -> StageConfig:
         """A copy with ``key=value`` assignments applied (lists: comma-separated).
 
         Raises:

@@ -84,7 +84,7 @@ class _FrameStep(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, src, r1i, r2i, r3i, r4i, downsample_ratio):  # noqa: D102
+    def forward(self, src, r1i, r2i, r3i, r4i, downsample_ratio):
         return tuple(self.model(src, r1i, r2i, r3i, r4i, downsample_ratio=downsample_ratio, refine=True))
 
 
@@ -161,7 +161,7 @@ def fill_template(model: MattingNetwork, output: str | os.PathLike, template: st
     weights = folded_weights(model)
     if len(nodes) != len(weights):
         raise ModelError(f"{template}: {len(nodes)} convolutions, the {model.variant} network runs {len(weights)}")
-    for node, (w, b) in zip(nodes, weights):
+    for node, (w, b) in zip(nodes, weights, strict=True):
         old = inits[node.input[1]]
         if tuple(old.dims) != w.shape:
             raise ModelError(f"{template}: {node.name} has shape {tuple(old.dims)}, the network {w.shape}")

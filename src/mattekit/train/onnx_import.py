@@ -79,7 +79,7 @@ def load_onnx_weights(model: MattingNetwork, path: str | os.PathLike) -> Matting
     if len(convs) != len(calls):
         raise ModelError(f"{path}: {len(convs)} convolutions, the {model.variant} network runs {len(calls)}")
     loaded: dict[int, np.ndarray] = {}
-    for (node, weight, bias, attrs), call in zip(convs, calls):
+    for (node, weight, bias, attrs), call in zip(convs, calls, strict=True):
         _check_same_layer(path, node, call.conv, weight, attrs, call.name)
         if id(call.conv) in loaded:  # a module called twice (the guided filter's box filter)
             if not np.array_equal(loaded[id(call.conv)], weight):

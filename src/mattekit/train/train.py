@@ -14,9 +14,9 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,8 +24,14 @@ import torch
 from mattekit.errors import Cancelled, InputError
 from mattekit.train.checkpoint import load_checkpoint, save_checkpoint
 from mattekit.train.config import StageConfig
-from mattekit.train.dataset import (CompositingDataset, SegmentationDataset, SegmentationSource, ValidationClip,
-                                    open_backgrounds, open_foreground)
+from mattekit.train.dataset import (
+    CompositingDataset,
+    SegmentationDataset,
+    SegmentationSource,
+    ValidationClip,
+    open_backgrounds,
+    open_foreground,
+)
 from mattekit.train.device import select_device
 from mattekit.train.loss import matting_loss, segmentation_loss
 from mattekit.train.model import MattingNetwork

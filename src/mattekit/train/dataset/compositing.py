@@ -67,7 +67,7 @@ class CompositingDataset:
     def batch(self, first_index: int, batch_size: int):
         """Samples ``first_index .. first_index + batch_size - 1`` stacked: B×T×C×H×W each."""
         items = [self[first_index + k] for k in range(batch_size)]
-        return tuple(torch.stack(parts) for parts in zip(*items))
+        return tuple(torch.stack(parts) for parts in zip(*items, strict=True))
 
 
 class SegmentationDataset:
@@ -92,7 +92,7 @@ class SegmentationDataset:
 
     def batch(self, first_index: int, batch_size: int):
         items = [self[first_index + k] for k in range(batch_size)]
-        return tuple(torch.stack(parts) for parts in zip(*items))
+        return tuple(torch.stack(parts) for parts in zip(*items, strict=True))
 
 
 class ValidationClip:
