@@ -199,3 +199,16 @@ def test_cli_video_batch_outputs_error(photos, tmp_path, capsys):
                  "--model", "fake"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "mattekit: error: --outputs: must be among composition, alpha, foreground, not composite"]
+
+
+def test_a_prebuilt_plan_replaces_the_options_it_holds(photos, tmp_path, fake_session):
+    from mattekit import convert_folder
+    from mattekit.pipeline.batch import image_plan
+
+    with pytest.raises(TypeError, match=r"^give either plan= or outputs, background, not both$"):
+        convert_folder(photos, tmp_path / "v", plan=OutputPlan("alpha"), outputs=("alpha",), background="red")
+    with pytest.raises(TypeError, match=r"^give either plan= or alpha, not both$"):
+        matte_folder(photos, tmp_path / "i", plan=image_plan(), alpha=True)
+    result = matte_folder(photos, tmp_path / "i", plan=image_plan(alpha=True), model=fake_session)
+    assert [o.status for o in result.outcomes] == ["done"]
+    assert sorted(p.name for p in (tmp_path / "i").iterdir()) == ["a.png", "a_alpha.png"]
