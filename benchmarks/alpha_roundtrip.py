@@ -1,7 +1,7 @@
 """Alpha after the round trip: write each transparent output type, decode it back, compare.
 
 Runs ``convert_video`` on people/test-sample1.mp4 (1280x720, 79 frames, with audio) once per
-output type, decodes the written file with :func:`mattekit.io.video_reader.read_rgba_frames`
+output type, decodes the written file with :func:`mattekit.io.rgba_reader.read_rgba_frames`
 (libvpx for WebM's alpha layer) and compares its alpha plane with the model's alpha (float, from
 stepping the same RVM session over the same frames). Prints a table: mean absolute error in
 0..255 units (over all pixels and frames), the worst frame's mean, the largest single-pixel
@@ -22,10 +22,10 @@ import numpy as np
 from PIL import Image
 
 from mattekit import convert_video
-from mattekit.io.video_reader import read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
 from mattekit.models import new_session
-from mattekit.models.rvm_onnx import auto_downsample_ratio
 from mattekit.models.base import to_src
+from mattekit.models.rvm_onnx import auto_downsample_ratio
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -68,7 +68,7 @@ def main() -> None:
                 with av.open(str(out)) as c:
                     audio = ",".join(s.codec_context.name for s in c.streams.audio) or "-"
             assert len(decoded) == len(alphas), (output_type, len(decoded))
-            errs = [np.abs(d.astype(np.float32) - a) for d, a in zip(decoded, alphas)]
+            errs = [np.abs(d.astype(np.float32) - a) for d, a in zip(decoded, alphas, strict=True)]
             mae = float(np.mean([e.mean() for e in errs]))
             worst = float(max(e.mean() for e in errs))
             peak = float(max(e.max() for e in errs))

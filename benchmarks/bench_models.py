@@ -65,9 +65,9 @@ def alphamatting() -> None:
 
 def hairball() -> None:
     from mattekit.classical import estimate_foreground_blur_fusion
+    from mattekit.classical.estimate_foreground import estimate_foreground_ml
     from mattekit.metrics import video_metrics
     from mattekit.models.base import to_src
-    from mattekit.classical.estimate_foreground import estimate_foreground_ml
 
     frames = [np.asarray(Image.open(p)) for p in sorted((DATA / "hairball").glob("in*.png"))]
     h, w = frames[0].shape[:2]
@@ -76,7 +76,7 @@ def hairball() -> None:
     gt = np.stack([f[..., 3].astype(np.float32) / 255 for f in frames])
     fgr_gt = [f[..., :3].astype(np.float32) / 255 for f in frames]
     inputs = [np.floor((fg * a[..., None] + bg * (1 - a[..., None])) * 255 + 0.5).astype(np.uint8)
-              for fg, a in zip(fgr_gt, gt)]
+              for fg, a in zip(fgr_gt, gt, strict=True)]
     print(f"\n### hairball over a real background, {len(frames)} frames {w}x{h}, RVM convention ({load()})\n")
     print("| model | MAD ×1e3 | dtSSD ×1e2 | s/frame |\n|---|---|---|---|")
     for session in sessions():
@@ -98,7 +98,7 @@ def hairball() -> None:
                      np.floor(img * 255 + 0.5).astype(np.uint8), a)}
     for name, estimate in estimates.items():
         errors, seconds = [], 0.0
-        for rgb, a, f_gt in zip(inputs, gt, fgr_gt):
+        for rgb, a, f_gt in zip(inputs, gt, fgr_gt, strict=True):
             img = rgb.astype(np.float32) / 255
             started = time.perf_counter()
             f = estimate(img, a)

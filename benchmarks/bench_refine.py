@@ -98,7 +98,10 @@ def stills(folder: Path, crops: Path, console: Console) -> None:
         x0 = int(np.clip(cx - size // 2, 0, img.shape[1] - size))
         sl = (slice(y0, y0 + size), slice(x0, x0 + size))
         grey = np.full(img.shape, 128, np.float32)
-        comp = lambda a: np.clip(img * a[..., None] + grey * (1 - a[..., None]), 0, 255).astype(np.uint8)  # noqa: E731
+
+        def comp(a, img=img, grey=grey):
+            return np.clip(img * a[..., None] + grey * (1 - a[..., None]), 0, 255).astype(np.uint8)
+
         to3 = lambda a: np.repeat((a * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)  # noqa: E731
         panel = np.hstack([img[sl], to3(matte.alpha)[sl], to3(refined)[sl], comp(matte.alpha)[sl], comp(refined)[sl]])
         out = crops / f"{path.stem}_hair_before_after.png"

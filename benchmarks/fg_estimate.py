@@ -109,9 +109,9 @@ def main() -> None:
         rows_b.append([weighted_error(est[m], f_true, alpha, partial) for m in ("network", "ml")]
                       + [weighted_error(est[m], f_true, alpha, visible) for m in ("network", "ml")]
                       + [secs["network"], secs["ml"]])
-        rows_d.append(["alphamatting"] + protocol_d(est, synth_u8, f_true, alpha,
-                                                    cover_resize(back, *alpha.shape).astype(np.float64) / 255.0))
-        print(f"{name}: A net {rows_a[-1][0]:.2f} ml {rows_a[-1][1]:.2f} seen net {rows_a[-1][2]:.2f} ml {rows_a[-1][3]:.2f} | B partial net {rows_b[-1][0]:.2f} "
+        rows_d.append(["alphamatting", *protocol_d(est, synth_u8, f_true, alpha, cover_resize(back, *alpha.shape).astype(np.float64) / 255.0)])
+        print(f"{name}: A net {rows_a[-1][0]:.2f} ml {rows_a[-1][1]:.2f} seen net {rows_a[-1][2]:.2f} "
+              f"ml {rows_a[-1][3]:.2f} | B partial net {rows_b[-1][0]:.2f} "
               f"ml {rows_b[-1][1]:.2f} | B visible net {rows_b[-1][2]:.2f} ml {rows_b[-1][3]:.2f}", flush=True)
     new_bg = cover_resize(load(args.data / "alphamatting" / "input" / f"{names[0]}.png"), 540, 960) / 255.0
     for i in range(1, args.hairball_frames + 1):
@@ -123,7 +123,7 @@ def main() -> None:
         partial = (alpha > 0) & (alpha < 1)
         rows_c.append([weighted_error(est[m], f_true, alpha, partial) for m in ("network", "ml")]
                       + [weighted_error(est[m], f_true, alpha, alpha > 0) for m in ("network", "ml")])
-        rows_d.append(["hairball"] + protocol_d(est, synth_u8, f_true, alpha, new_bg))
+        rows_d.append(["hairball", *protocol_d(est, synth_u8, f_true, alpha, new_bg)])
     a, b, c = np.array(rows_a), np.array(rows_b), np.array(rows_c)
     print("\n| protocol | pixels | network fgr | ml (pymatting) | images where ml is better |")
     print("|---|---|---|---|---|")

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from mattekit import matte_image
-from mattekit.compose.background import cover_resize
 from mattekit.classical.estimate_foreground import estimate_foreground_ml
+from mattekit.compose.background import cover_resize
 from mattekit.models import new_session
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -80,7 +80,7 @@ def upsampling_table(session, files, factors, label):
             gui_a, gui_f = _upsample(rgb, small, pha, fgr)
             for name, a, fg in (("bilinear", bil_a, bil_f), ("guided", gui_a, gui_f)):
                 colour = colour_error(fg, full_fgr, full_pha)
-                rows[name].append(alpha_errors(a, full_pha) + (colour.mean() if colour.size else np.nan,))
+                rows[name].append((*alpha_errors(a, full_pha), colour.mean() if colour.size else np.nan))
         for name, values in rows.items():
             v = np.array(values)
             print(f"| {label} | {f:g} | {name} | {v[:, 0].mean():.5f} | {v[:, 0].max():.5f} | {v[:, 1].mean():.2f} % "

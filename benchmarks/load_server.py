@@ -73,7 +73,7 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     data = Path(tempfile.mkdtemp(prefix="mattekit-load-"))
-    log = open(data / "server.log", "w")
+    log = open(data / "server.log", "w")  # noqa: SIM115 (the server writes it until the end of the run)
     server = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
                                "--data-dir", str(data / "server"), "--log-level", "warning"],
                               stdout=log, stderr=subprocess.STDOUT)
@@ -112,7 +112,7 @@ def main() -> int:
         t_start = time.monotonic()
         video_bytes = args.video.read_bytes()
         job_ids, create_errors = [], []
-        for i in range(args.videos):
+        for _ in range(args.videos):
             r = client.post("/api/jobs", files={"file": (args.video.name, video_bytes)},
                             data={"output": "composition", "background": "green", "downsample_ratio": args.ratio})
             if r.status_code == 201:

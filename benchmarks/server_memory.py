@@ -27,9 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from load_server import free_port, proc_memory
 from PIL import Image
-
-from load_server import free_port, proc_memory  # noqa: E402 (benchmarks/ is on sys.path)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

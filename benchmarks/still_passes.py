@@ -16,8 +16,8 @@ import numpy as np
 
 from mattekit.io.image import read_image
 from mattekit.models import new_session
-from mattekit.models.rvm_onnx import auto_downsample_ratio
 from mattekit.models.base import to_src
+from mattekit.models.rvm_onnx import auto_downsample_ratio
 
 MAX_PASSES = 10
 

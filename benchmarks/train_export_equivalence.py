@@ -66,7 +66,8 @@ def main() -> None:
             seconds = time.perf_counter() - started
             for ratio in (1.0, 0.4):
                 fgr, pha = export_errors(model, path, clip, ratio)
-                print(f"| {name} | {method} | {ratio} | {fgr:.2e} | {pha:.2e} | {seconds:.1f} | {path.stat().st_size / 1e6:.1f} |")
+                megabytes = path.stat().st_size / 1e6
+                print(f"| {name} | {method} | {ratio} | {fgr:.2e} | {pha:.2e} | {seconds:.1f} | {megabytes:.1f} |")
 
 
 if __name__ == "__main__":

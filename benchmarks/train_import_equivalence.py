@@ -47,8 +47,10 @@ def main() -> None:
             frames += 1
     worst = int(np.argmax(mean_pha))
     print(f"{frames} frames in {time.perf_counter() - started:.0f} s")
-    print("| frames | worst-frame mean abs(Δα) | mean over frames | max abs(Δα) | max abs(Δfgr) |\n|---|---|---|---|---|")
-    print(f"| {frames} | {mean_pha[worst]:.2e} (frame {worst}) | {np.mean(mean_pha):.2e} | {max_pha:.2e} | {max_fgr:.2e} |")
+    print("| frames | worst-frame mean abs(Δα) | mean over frames | max abs(Δα) | max abs(Δfgr) |")
+    print("|---|---|---|---|---|")
+    print(f"| {frames} | {mean_pha[worst]:.2e} (frame {worst}) | {np.mean(mean_pha):.2e} "
+          f"| {max_pha:.2e} | {max_fgr:.2e} |")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ import time
 
 import torch
 
+from mattekit.train.config import StageConfig
 from mattekit.train.device import select_device
 from mattekit.train.loss import matting_loss
 from mattekit.train.onnx_import import pretrained
 from mattekit.train.train import make_optimizer, set_train_mode
-from mattekit.train.config import StageConfig
 
 
 def main() -> None:

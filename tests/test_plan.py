@@ -16,6 +16,7 @@ from mattekit.compose.background import BlurBackground, ColorBackground, Transpa
 from mattekit.compose.render import render_still
 from mattekit.errors import ParameterError, ParameterTypeError
 from mattekit.plan import IMAGE, OLD_OUTPUTS, OLD_VIDEO_FORMATS, OutputPlan, default_output_type, deprecation
+from media import write_clip
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -119,19 +120,7 @@ def test_one_function_renders_every_output_picture():
 
 
 def test_backgrounds_travel_to_cluster_workers(tmp_path):
-    import av
-
-    from mattekit.io.video_writer import VIDEO_FORMATS  # noqa: F401  (PyAV present)
-
-    clip = tmp_path / "bg.mp4"
-    with av.open(str(clip), "w") as c:
-        s = c.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = 32, 16, "yuv420p"
-        for i in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((16, 32, 3), 80 * i, np.uint8), format="rgb24")
-            c.mux(s.encode(frame))
-        c.mux(s.encode(None))
-    bg = VideoBackground(clip)
+    bg = VideoBackground(write_clip(tmp_path / "bg.mp4", frames=3, size=(32, 16), rate=10))
     before = bg.frame(2, 16, 32).copy()
     copy = pickle.loads(pickle.dumps(bg))
     assert np.array_equal(copy.frame(2, 16, 32), before)
@@ -199,3 +188,16 @@ def test_cli_video_batch_outputs_error(photos, tmp_path, capsys):
                  "--model", "fake"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "mattekit: error: --outputs: must be among composition, alpha, foreground, not composite"]
+
+
+def test_a_prebuilt_plan_replaces_the_options_it_holds(photos, tmp_path, fake_session):
+    from mattekit import convert_folder
+    from mattekit.pipeline.batch import image_plan
+
+    with pytest.raises(TypeError, match=r"^give either plan= or outputs, background, not both$"):
+        convert_folder(photos, tmp_path / "v", plan=OutputPlan("alpha"), outputs=("alpha",), background="red")
+    with pytest.raises(TypeError, match=r"^give either plan= or alpha, not both$"):
+        matte_folder(photos, tmp_path / "i", plan=image_plan(), alpha=True)
+    result = matte_folder(photos, tmp_path / "i", plan=image_plan(alpha=True), model=fake_session)
+    assert [o.status for o in result.outcomes] == ["done"]
+    assert sorted(p.name for p in (tmp_path / "i").iterdir()) == ["a.png", "a_alpha.png"]

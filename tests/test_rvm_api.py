@@ -7,36 +7,24 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from mattekit import convert_video
 from mattekit.errors import ModelError, ParameterError, ParameterTypeError
-from mattekit.io.video_reader import read_rgba_frames
+from mattekit.io.rgba_reader import read_rgba_frames
+from media import cut_clip
 
 FRAMES, SIZE = 12, (320, 180)
 
 
 @pytest.fixture(scope="module")
 def short_clip(shared_data, tmp_path_factory) -> Path:
-    """The first 12 frames of people/test-sample1.mp4 at 320x180 (real footage, no audio)."""
-    out = tmp_path_factory.mktemp("rvm") / "input.mp4"
-    with av.open(str(shared_data / "people" / "test-sample1.mp4")) as src, av.open(str(out), "w") as dst:
-        vout = dst.add_stream("libx264", rate=30)
-        vout.width, vout.height, vout.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-        vout.options = {"crf": "12"}
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == FRAMES:
-                break
-            small = frame.reformat(SIZE[0], SIZE[1], format="yuv420p", interpolation="AREA")
-            small.pts, small.time_base = i, Fraction(1, 30)
-            dst.mux(vout.encode(small))
-        dst.mux(vout.encode(None))
-    return out
+    """The first 12 frames of people/test-sample1.mp4 at 320x180, 30 fps (real footage, no audio)."""
+    return cut_clip(shared_data / "people" / "test-sample1.mp4", tmp_path_factory.mktemp("rvm") / "input.mp4",
+                    FRAMES, SIZE, 30, stream_options={"crf": "12"})
 
 
 def frames_of(path: Path) -> list[np.ndarray]:
@@ -62,6 +50,7 @@ convert_video(
 """
 
 
+@pytest.mark.slow
 def test_rvm_readme_script_runs_unchanged_with_the_real_model(short_clip, rvm_session, tmp_path):
     """The call of RVM's README, line for line (only the model line differs: no PyTorch hub here),
     in a fresh process; its alpha equals mattekit's own keyword call with the same model."""

@@ -6,8 +6,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from mattekit.evaluation import EvalTable, evaluate_images, match_files
 from mattekit.models.base import ModelSession
 
 
-def compare_models(models: "list[str | ModelSession]", images_dir: str | os.PathLike, gt_dir: str | os.PathLike,
+def compare_models(models: list[str | ModelSession], images_dir: str | os.PathLike, gt_dir: str | os.PathLike,
                    trimap_dir: str | os.PathLike | None = None, convention: str = "rvm",
                    progress: Callable[[str, int, int], None] | None = None) -> EvalTable:
     """Matte every image that has a ground-truth alpha with each model and evaluate the results.
@@ -51,7 +51,7 @@ def compare_models(models: "list[str | ModelSession]", images_dir: str | os.Path
     sessions = [new_session(m) for m in models]  # every model loads before any work starts
     table = None
     with tempfile.TemporaryDirectory(prefix="mattekit-eval-") as tmp:
-        for model, session in zip(models, sessions):
+        for model, session in zip(models, sessions, strict=True):
             label = f"{session.name} ({session.precision})" if isinstance(model, ModelSession) else str(model)
             out = Path(tmp) / re.sub(r"[^A-Za-z0-9_.-]", "_", f"{len(os.listdir(tmp))}-{label}")
             out.mkdir()
@@ -66,7 +66,9 @@ def compare_models(models: "list[str | ModelSession]", images_dir: str | os.Path
                     progress(label, i + 1, len(pairs))
             result = evaluate_images(out, gt_dir, trimap_dir, convention)
             if table is None:
-                table = EvalTable(result.convention, result.metrics + ["seconds"],
+                table = EvalTable(result.convention, [*result.metrics, "seconds"],
                                   {**result.labels, "seconds": "s/image"})
             table.rows.append((label, {**result.mean, "seconds": seconds / max(len(pairs), 1)}))
+    if table is None:
+        raise ValueError("compare_models: no model given")
     return table

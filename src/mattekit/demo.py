@@ -13,6 +13,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from mattekit.extras import require
+
 DEMO_SIZE = (1280, 720)
 DEMO_FRAMES = 90
 DEMO_RATE = Fraction(30)
@@ -43,6 +45,7 @@ def make_demo_clip(path: Path, frames: int = DEMO_FRAMES, size: tuple[int, int] 
 
 
 def _write_clip(path: Path, frames: int, size: tuple[int, int]) -> None:
+    require("demo", "the demo clip")
     from skimage import data
 
     photo = Image.fromarray(data.astronaut())  # 512×512 RGB

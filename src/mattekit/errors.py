@@ -9,7 +9,7 @@ traceback.
 from __future__ import annotations
 
 import errno
-from pathlib import Path
+import os
 
 
 class MattekitError(Exception):
@@ -21,10 +21,13 @@ class MattekitError(Exception):
 class PathError(MattekitError):
     """A problem with one file or folder; the message is ``"<path>: <problem>"``."""
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # picklable (a Ray task's error reaches the driver as itself)
+        return type(self), (self.path, self.problem)
 
 
 class InputError(PathError):
@@ -44,7 +47,7 @@ class OutputError(PathError):
     exit_code = 3
 
     @classmethod
-    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> "OutputError":
+    def writing(cls, path: str | os.PathLike, exc: OSError, started: bool = True) -> OutputError:
         """The error for ``exc``, raised while writing ``path`` (``started``: the caller removes
         the partial file) or while creating it."""
         reason = exc.strerror or str(exc)
@@ -68,10 +71,10 @@ class ParameterError(MattekitError, ValueError):
 
     exit_code = 2
 
-    def __init__(self, name: str, problem: str, path: str | Path | None = None):
+    def __init__(self, name: str | os.PathLike, problem: str, path: str | os.PathLike | None = None):
         self.name = str(name)
         self.problem = problem
-        self.path = str(path) if path is not None else None
+        self.path = os.fsdecode(path) if path is not None else None
         super().__init__(f"{self.name}: {problem}")
 
 

@@ -15,17 +15,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from mattekit.errors import InputError
 from mattekit.io.image import IMAGE_SUFFIXES, read_image_unchanged
+from mattekit.io.trimap import read_trimap
+from mattekit.io.video_reader import VIDEO_SUFFIXES
 from mattekit.metrics import IMAGE_METRICS, VIDEO_METRICS, get_convention, image_metrics, video_metrics
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 
 
 def read_alpha(path: str | os.PathLike) -> np.ndarray:
@@ -163,14 +163,13 @@ class EvalTable:
 def _csv(table: EvalTable, f) -> None:
     w = csv.writer(f)
     w.writerow(["name"] + [table.labels[m] for m in table.metrics])
-    for name, r in table.rows + [("mean", table.mean)]:
+    for name, r in [*table.rows, ("mean", table.mean)]:
         w.writerow([name] + [repr(float(r[m])) for m in table.metrics])
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
-    from mattekit.io.atomic import commit, discard, start_temp
-
     from mattekit.errors import OutputError
+    from mattekit.io.atomic import commit, discard, start_temp
 
     tmp = start_temp(path)
     try:
@@ -208,8 +207,6 @@ def evaluate_images(
     InputError
         Missing folders or files, unreadable images, or sizes that differ from the ground truth.
     """
-    from mattekit.classical.read_trimap import read_trimap  # imports pymatting: only when needed
-
     conv = get_convention(convention)
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     pairs = match_files(gt_dir, pred_dir, "prediction")
@@ -279,7 +276,7 @@ def read_clip(path: Path, names: list[str] | None = None) -> tuple[list[str], np
     else:
         names = sorted(files)
     frames = [read_alpha(files[n]) for n in names]
-    for n, f in zip(names, frames):
+    for n, f in zip(names, frames, strict=True):
         if f.shape != frames[0].shape:
             raise InputError(files[n], f"size {f.shape[1]}x{f.shape[0]} differs from the clip's first frame")
     return names, np.stack(frames)

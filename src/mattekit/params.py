@@ -93,7 +93,7 @@ def _in_range(value, name: str, low: float, high: float, unit: str = "") -> floa
 def network_side(ratio: float, side: int) -> int:
     """Pixels the network's encoder gets for a frame side of ``side`` px at ``ratio``
     (its resize computes ``floor(float32(ratio) * side)`` in float32)."""
-    return int(math.floor(np.float32(ratio) * np.float32(side)))
+    return math.floor(np.float32(ratio) * np.float32(side))
 
 
 def min_downsample_ratio(height: int, width: int) -> float:

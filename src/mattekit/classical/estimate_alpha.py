@@ -8,20 +8,20 @@ import pymatting
 #: Method name -> (pymatting function, reference). Adding a method is adding a line here.
 METHODS: dict[str, tuple] = {
     "cf": (pymatting.estimate_alpha_cf,
-           "closed-form matting: Levin, Lischinski, Weiss, 'A Closed-Form Solution to Natural Image Matting', "
-           "IEEE TPAMI 2008"),
+           "closed-form matting: Levin et al., \"A Closed-Form Solution to Natural Image Matting\", "
+           "TPAMI 2008"),
     "knn": (pymatting.estimate_alpha_knn,
-            "KNN matting: Chen, Li, Tang, 'KNN Matting', IEEE TPAMI 2013"),
+            "KNN matting: Chen et al., \"KNN Matting\", TPAMI 2013"),
     "lkm": (pymatting.estimate_alpha_lkm,
-            "large-kernel matting: He, Sun, Tang, 'Fast Matting Using Large Kernel Matting Laplacian "
-            "Matrices', CVPR 2010"),
+            "large-kernel matting: He et al., \"Fast Matting Using Large Kernel Matting Laplacian "
+            "Matrices\", CVPR 2010"),
     "rw": (pymatting.estimate_alpha_rw,
-           "random-walk matting: Grady, Schiwietz, Aharon, Westermann, 'Random Walks for Interactive "
-           "Alpha-Matting', VIIP 2005"),
+           "random-walk matting: Grady et al., \"Random Walks for Interactive Alpha-Matting\", "
+           "VIIP 2005"),
     "lbdm": (pymatting.estimate_alpha_lbdm,
-             "learning-based matting: Zheng, Kambhamettu, 'Learning Based Digital Matting', ICCV 2009"),
+             "learning-based matting: Zheng & Kambhamettu, \"Learning Based Digital Matting\", ICCV 2009"),
     "sm": (pymatting.estimate_alpha_sm,
-           "shared matting: Gastal, Oliveira, 'Shared Sampling for Real-Time Alpha Matting', "
+           "shared matting: Gastal & Oliveira, \"Shared Sampling for Real-Time Alpha Matting\", "
            "Computer Graphics Forum 2010"),
 }
 
@@ -72,7 +72,7 @@ def estimate_alpha(image: np.ndarray, trimap: np.ndarray, method: str = "cf", **
     trimap : ndarray, H×W, uint8 0/128/255 (or float 0/0.5/1)
         0 background, 255 foreground, anything else unknown.
     method : {'cf', 'knn', 'lkm', 'rw', 'lbdm', 'sm'}
-        The pymatting solver (Germer et al., 'PyMatting: A Python Library for Alpha Matting',
+        The pymatting solver (Germer et al., "PyMatting: A Python Library for Alpha Matting",
         JOSS 2020); see :data:`METHODS` for each method's paper.
     **kwargs
         Passed to the pymatting function (e.g. ``cg_kwargs``).

@@ -11,8 +11,8 @@ from mattekit.classical.estimate_alpha import as_float_image
 def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Estimate the straight (not premultiplied) foreground colour F in I = αF + (1-α)B.
 
-    Uses pymatting's multi-level foreground estimation: Germer, Uelwer, Conrad, Harmeling,
-    'Fast Multi-Level Foreground Estimation', ICPR 2020 (``estimate_foreground_ml``).
+    Uses pymatting's multi-level foreground estimation: Germer et al., "Fast Multi-Level
+    Foreground Estimation", ICPR 2020 (``estimate_foreground_ml``).
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def _ml32(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def estimate_foreground_ml(rgb: np.ndarray, alpha: np.ndarray, max_pixels: int | None = None) -> np.ndarray:
     """Foreground colour from an image and its alpha, by pymatting's multilevel estimation.
 
-    Germer, Uelwer, Conrad, Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020
+    Germer et al., "Fast Multi-Level Foreground Estimation", ICPR 2020
     (``pymatting.estimate_foreground_ml``), in float32. An image of more than ``max_pixels``
     pixels is solved in square tiles of about ``max_pixels`` pixels, each with
     :data:`TILE_OVERLAP` pixels of context on every side of the part it keeps, so memory is

@@ -1,4 +1,5 @@
-"""Fast foreground colour from an image and its alpha by blur fusion (Forte & Pitié, ICIP 2021)."""
+"""Fast foreground colour from an image and its alpha by blur fusion (Forte & Pitié,
+"Approximate Fast Foreground Colour Estimation", ICIP 2021)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ RADII = (90, 6)
 def estimate_foreground_blur_fusion(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Estimate the straight foreground colour F in I = αF + (1 − α)B with two box-blur passes.
 
-    Forte, Pitié, "Approximate Fast Foreground Colour Estimation", ICIP 2021: each pass takes the
-    alpha-weighted local means of the foreground and background estimates (box filters of size
-    90, then 6) and moves the foreground mean along the compositing equation so that it explains
-    the pixel. About 6x faster than the multilevel estimate and 2.4x more accurate than using the
-    image's own colour, on the hairball clip (``docs/models.md``).
+    Forte & Pitié: each pass takes the alpha-weighted local means of the foreground and background
+    estimates (box filters of size 90, then 6) and moves the foreground mean along the compositing
+    equation so that it explains the pixel. About 6x faster than the multilevel estimate and 2.4x
+    more accurate than using the image's own colour, on the hairball clip (``docs/models.md``).
 
     Args:
         image: H×W×3 float32 RGB in 0..1.

@@ -8,13 +8,13 @@ import numpy as np
 
 from mattekit.classical.estimate_alpha import estimate_alpha
 from mattekit.classical.estimate_foreground import estimate_foreground
-from mattekit.classical.read_trimap import read_trimap
 from mattekit.errors import InputError
+from mattekit.io.trimap import read_trimap
 
 
 def matte_trimap(
-    image: "str | os.PathLike | np.ndarray",
-    trimap: "str | os.PathLike | np.ndarray",
+    image: str | os.PathLike | np.ndarray,
+    trimap: str | os.PathLike | np.ndarray,
     method: str = "cf",
     foreground: bool = True,
 ):
@@ -25,7 +25,7 @@ def matte_trimap(
     image : path or ndarray H×W×3 uint8 RGB
     trimap : path or ndarray H×W uint8
         0 background, 255 foreground, other values unknown (3-channel PNGs are read by their first
-        channel, see :func:`mattekit.classical.read_trimap`).
+        channel, see :func:`mattekit.io.trimap.read_trimap`).
     method : {'cf', 'knn', 'lkm', 'rw', 'lbdm', 'sm'}
         See :data:`mattekit.classical.estimate_alpha.METHODS`; 'cf' (closed-form matting, Levin et
         al. 2008) is the default.

@@ -36,15 +36,15 @@ def refinement_trimap(alpha: np.ndarray, band: int | None = None) -> np.ndarray:
     a = np.asarray(alpha, dtype=np.float32)
     h, w = a.shape
     if band is None:
-        band = max(2, int(round(BAND_FRACTION * np.sqrt(h * w))))
+        band = max(2, round(BAND_FRACTION * np.sqrt(h * w)))
     fg = (a >= 0.5).astype(np.uint8)
     # distance of every pixel to the other side of the 0.5 contour
     dist_in = cv2.distanceTransform(fg, cv2.DIST_L2, 3)
     dist_out = cv2.distanceTransform(1 - fg, cv2.DIST_L2, 3)
     near_edge = np.where(fg == 1, dist_in, dist_out) <= band
-    soft = ((a > SOFT_RANGE[0]) & (a < SOFT_RANGE[1])).astype(np.uint8)
+    soft_seed = ((a > SOFT_RANGE[0]) & (a < SOFT_RANGE[1])).astype(np.uint8)
     grow = max(1, band // 2)
-    soft = cv2.dilate(soft, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))) > 0
+    soft = cv2.dilate(soft_seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))) > 0
     trimap = np.where(fg == 1, 255, 0).astype(np.uint8)
     trimap[near_edge | soft] = 128
     return trimap
@@ -54,8 +54,9 @@ def solve_cf_with_prior(image: np.ndarray, trimap: np.ndarray, prior: np.ndarray
     """Closed-form matting with the unknown pixels softly pulled towards a prior alpha.
 
     Minimises αᵀLα + weight·Σ_unknown (α - prior)² with α fixed to 0/1 in the trimap's known
-    regions, where L is the matting Laplacian of Levin et al. (TPAMI 2008, ``pymatting.cf_laplacian``);
-    with ``weight = 0`` this is plain closed-form matting. Solved with pymatting's preconditioned
+    regions, where L is the matting Laplacian of Levin et al., "A Closed-Form Solution to Natural
+    Image Matting", TPAMI 2008 (``pymatting.cf_laplacian``); with ``weight = 0`` this is plain
+    closed-form matting. Solved with pymatting's preconditioned
     conjugate gradients.
 
     Parameters
@@ -99,7 +100,7 @@ def refine_alpha(
     """Refine a coarse alpha (e.g. a network's) with a classical matting solver near its edges.
 
     A trimap is built from the alpha (:func:`refinement_trimap`); the solver (closed-form matting
-    by default, Levin et al., TPAMI 2008, via pymatting) runs only on the tiles of the image that
+    by default, Levin et al., via pymatting) runs only on the tiles of the image that
     contain unknown pixels, each with ``margin`` pixels of context, and the network's alpha is kept
     everywhere outside the unknown band. A tile whose context holds no foreground or no background
     pixel keeps the network's alpha. With 'cf', the band's pixels are also pulled weakly towards

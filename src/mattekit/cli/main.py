@@ -14,6 +14,7 @@ import threading
 import click
 
 from mattekit.errors import MattekitError
+from mattekit.extras import VERB_EXTRAS, MissingExtra, install_hint, missing
 
 # verb -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -39,13 +40,28 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, attr, _ = COMMANDS[name]
+        module, attr, help_text = COMMANDS[name]
+        extra = VERB_EXTRAS.get(name)
+        if extra is not None and missing(extra):
+            return _needs_extra(name, extra, help_text)
         return getattr(importlib.import_module(module), attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _needs_extra(name: str, extra: str, help_text: str) -> click.Command:
+    """A stand-in for a verb whose extra is not installed: its help says so, and any run of it
+    fails with :class:`~mattekit.extras.MissingExtra` (one line, exit 1)."""
+
+    def fail(args: tuple[str, ...]) -> None:
+        raise MissingExtra(extra, f"mattekit {name}")
+
+    return click.Command(name, callback=fail, help=f"{help_text}\n\nNeeds the {extra} extra: {install_hint(extra)}",
+                         params=[click.Argument(["args"], nargs=-1)],
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,12 +8,13 @@ timestamp of its frame (from the driver's packet scan), converted to the output'
 the rounding the one-machine writer's muxer applies, so the frame count, every frame's timestamp
 (variable frame rate included) and the audio are those of a one-machine run. (A segment's own
 timestamps are not used for that: MP4 stores a segment's start in an edit list in milliseconds,
-which moves a segment not starting at 0 by up to a millisecond.) A ``png_sequence`` chunk is a folder of ``<frame index>.png`` files; joining moves them into
-one folder.
+which moves a segment not starting at 0 by up to a millisecond.) A ``png_sequence`` chunk is a folder of
+``<frame index>.png`` files; joining moves them into one folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -61,6 +62,8 @@ def join_segments(segments: list[Path], final: Path, output_type: str, audio_sou
                     _link_or_copy(png, temp / png.name)
             seal_folder(temp)
         else:
+            if frame_pts is None or time_base is None:
+                raise ValueError(f"join_segments: {output_type} needs frame_pts and time_base")
             _remux(segments, temp, final.suffix, audio_source if VIDEO_FORMATS[output_type].audio else None,
                    frame_pts, Fraction(time_base))
     except BaseException:
@@ -111,7 +114,7 @@ def _remux(segments: list[Path], temp: Path, suffix: str, audio_source: Path | N
         out_tb = Fraction(stream.time_base)
         first.close()
         last_dts = None
-        for path, stamps in zip(segments, frame_pts):
+        for path, stamps in zip(segments, frame_pts, strict=True):
             with _open(path) as container:
                 seg = container.streams.video[0]
                 packets = [p for p in container.demux(seg) if p.pts is not None]
@@ -145,9 +148,7 @@ def _remux(segments: list[Path], temp: Path, suffix: str, audio_source: Path | N
     except BaseException:
         if audio is not None:
             audio.close()
-        try:
+        with contextlib.suppress(Exception):
             output.close()
-        except Exception:
-            pass
         first.close()
         raise

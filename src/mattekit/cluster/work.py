@@ -9,9 +9,9 @@ node into the model cache (its file lock keeps concurrent workers from fetching 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from mattekit.cluster.chunks import Chunk, ChunkReader, FrameIndex
 
@@ -34,7 +34,7 @@ class ModelSpec:
     options: tuple = field(default_factory=tuple)
 
     @classmethod
-    def of(cls, session) -> "ModelSpec":
+    def of(cls, session) -> ModelSpec:
         """The spec that rebuilds a loaded session on another machine."""
         from mattekit.models import MODELS
 
@@ -183,14 +183,15 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
     """Matte a whole video (or folder of frames) in one task with :func:`convert_video`.
 
     Returns:
-        (frames, warning or ``None``).
+        (frames, warning or ``None``), the warning as the one-machine batch reports it.
     """
     from mattekit.pipeline.video import convert_with_plan
 
     session = session_for(job.model, task_threads())
     result = convert_with_plan(job.source, job.plan(targets), model=session, downsample_ratio=job.downsample_ratio,
                                progress=report or False)
-    return result.frames, result.warning
+    # the batch's row names the file already: its warning without the "<source>: " prefix
+    return result.frames, result.warning and result.warning.removeprefix(f"{job.source}: ")
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,8 @@ def matte_images(job: ImageJob, items: list[tuple[int, Path, dict[str, Path]]], 
         ``(position, status, reason, seconds, exit code)`` per item; status ``done`` or
         ``failed`` (exit code 0 when done, else the error's: 2 input, 3 output, 1 other).
     """
-    from mattekit.pipeline.batch import DONE, FAILED, _reason, matte_one_image
+    from mattekit.pipeline.image import matte_one_image
+    from mattekit.pipeline.outcome import DONE, FAILED, failure_reason
     from mattekit.plan import IMAGE, OutputPlan
 
     session = session_for(job.model, task_threads())
@@ -223,7 +225,7 @@ def matte_images(job: ImageJob, items: list[tuple[int, Path, dict[str, Path]]], 
                 matte_one_image(source, plan.at(targets), session, job.downsample_ratio, dict(job.options))
                 results.append((position, DONE, "", time.perf_counter() - started, 0))
             except Exception as exc:  # one image's error must not end the others
-                results.append((position, FAILED, _reason(exc, source), time.perf_counter() - started,
+                results.append((position, FAILED, failure_reason(exc, source), time.perf_counter() - started,
                                 getattr(exc, "exit_code", 1)))
             if report is not None:
                 report(n, len(items))

@@ -207,8 +207,8 @@ class VideoBackground(Background):
 
     def _restart(self) -> None:
         self.close()
-        self._reader = self._open()
-        self._frames = iter(self._reader)
+        reader = self._reader = self._open()
+        self._frames = iter(reader)
         self._pos = -1
         self._current = None
 

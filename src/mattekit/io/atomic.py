@@ -27,9 +27,9 @@ import shutil
 import signal
 import threading
 import uuid
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterable
 
 from mattekit.errors import OutputError
 
@@ -304,10 +304,8 @@ def _remove_folder_output(folder: Path) -> None:
     for name in os.listdir(folder):
         if name not in keep:  # listed entries and the manifest itself
             (folder / name).unlink(missing_ok=True)
-    try:
+    with suppress(OSError):  # something foreign appeared meanwhile: left where it is
         folder.rmdir()
-    except OSError:
-        pass  # something foreign appeared meanwhile: left where it is
 
 
 def commit(temp: Path, final: Path) -> None:
@@ -376,10 +374,8 @@ def discard(temp: Path) -> None:
     if temp.is_dir() and not temp.is_symlink():
         shutil.rmtree(temp, ignore_errors=True)
     else:
-        try:
+        with suppress(OSError):
             temp.unlink()
-        except OSError:
-            pass
 
 
 def _process_alive(pid: int) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -163,10 +164,8 @@ class VideoFileReader(FrameSource):
                 self.damaged_packets += 1
                 self._last_error = exc
         if self._stopped is not None:  # demux ended on an error: flush what the decoder holds
-            try:
+            with contextlib.suppress(av.error.FFmpegError):
                 yield from self._stream.codec_context.decode(None)
-            except av.error.FFmpegError:
-                pass
 
     def __iter__(self) -> Iterator[SourceFrame]:
         how = self.orientation
@@ -247,7 +246,7 @@ class ImageSequenceReader(FrameSource):
         if not self.files:
             raise InputError(self.path, "folder holds no image files")
         first = read_image(self.files[0])
-        self._first = first
+        self._first: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
         frame_rate = validate_frame_rate(frame_rate)
         self.frame_rate = Fraction(frame_rate).limit_denominator(1001) if frame_rate else DEFAULT_SEQUENCE_RATE
@@ -259,7 +258,7 @@ class ImageSequenceReader(FrameSource):
 
     def __iter__(self) -> Iterator[SourceFrame]:
         for i, file in enumerate(self.files):
-            rgb = self._first if i == 0 else read_image(file)
+            rgb = self._first if i == 0 and self._first is not None else read_image(file)
             if rgb.shape[:2] != (self.height, self.width):
                 raise InputError(file, f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the "
                                        f"first frame's {self.width}x{self.height}")
@@ -295,12 +294,12 @@ def _not_a_video(path: Path, reason: str | None) -> InputError:
     return (InputError if kind and "video" in kind else FormatError)(path, f"not a readable video ({reason})")
 
 
-def _ffmpeg_reason(exc: Exception) -> str:
+def _ffmpeg_reason(exc: BaseException | None) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(":")[-1].strip() if ":" in text and "Errno" in text else text.strip()
 
 
-def display_orientation(frame: "av.VideoFrame", stream=None) -> str:
+def display_orientation(frame: av.VideoFrame, stream=None) -> str:
     """How to turn a decoded frame so it looks as a player shows it.
 
     Follows FFmpeg's own autorotation (fftools): the display matrix FFmpeg attaches to every
@@ -369,91 +368,3 @@ def orient(image: np.ndarray, how: str) -> np.ndarray:
     if how == "vflip":
         return image[::-1]
     return image
-
-
-@dataclass
-class DecodedRGBA:
-    """A frame read back with its alpha.
-
-    Attributes:
-        rgba: H×W×4 uint8 (straight alpha; 255 everywhere for formats without alpha).
-        pts: presentation timestamp in ``time_base`` units.
-        time: seconds (``pts * time_base``), or ``None``.
-        pix_fmt: the decoder's pixel format (e.g. ``yuva420p``).
-    """
-
-    rgba: np.ndarray
-    pts: int | None
-    time: float | None
-    pix_fmt: str
-
-
-def _alpha_plane(frame: "av.VideoFrame") -> np.ndarray | None:
-    """The alpha plane of a planar YUVA frame as uint8, rounded from its bit depth."""
-    name = frame.format.name
-    if not name.startswith("yuva"):
-        return None
-    plane = frame.planes[3]
-    deep = "p8" not in name and ("le" in name or "be" in name)
-    dtype = np.dtype("<u2" if name.endswith("le") else ">u2") if deep else np.dtype(np.uint8)
-    width = plane.line_size // dtype.itemsize
-    raw = np.frombuffer(plane, dtype=dtype).reshape(-1, width)[:frame.height, :frame.width]
-    if not deep:
-        return raw.copy()
-    bits = int("".join(c for c in name.split("p")[-1] if c.isdigit()) or 8)
-    return np.clip(raw.astype(np.float32) * (255.0 / ((1 << bits) - 1)) + 0.5, 0, 255).astype(np.uint8)
-
-
-def read_rgba_frames(path: str | os.PathLike) -> Iterator[DecodedRGBA]:
-    """Decode a written video with its alpha channel: WebM/VP9 (or VP8) with alpha, ProRes 4444,
-    GIF, or any video without alpha (alpha 255).
-
-    FFmpeg's native VP9 decoder ignores the alpha layer, which WebM stores as a second VP9 stream
-    in each block's BlockAdditional data (``alpha_mode=1``); this reader decodes such files with
-    libvpx, which reads it. Deep alpha (ProRes' 12/16-bit) is rounded to 8 bits.
-
-    Yields:
-        :class:`DecodedRGBA` per frame, in presentation order, upright.
-
-    Raises:
-        mattekit.errors.InputError: missing file or no video stream.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "file not found")
-    with av.open(str(p), metadata_errors="ignore") as container:
-        if not container.streams.video:
-            raise InputError(p, "has no video stream")
-        stream = container.streams.video[0]
-        name = stream.codec_context.name
-        has_alpha = (stream.metadata or {}).get("alpha_mode") == "1"
-        decoder = None
-        if name in ("vp9", "vp8") and has_alpha:
-            decoder = av.CodecContext.create("libvpx-vp9" if name == "vp9" else "libvpx", "r")
-            if stream.codec_context.extradata:
-                decoder.extradata = stream.codec_context.extradata
-        time_base = stream.time_base
-
-        def decoded():
-            if decoder is None:
-                yield from container.decode(stream)
-                return
-            for packet in container.demux(stream):
-                try:
-                    yield from decoder.decode(packet)
-                except av.error.EOFError:
-                    return
-
-        for frame in decoded():
-            alpha = _alpha_plane(frame)
-            if frame.format.name in ("bgra", "rgba", "argb", "abgr", "pal8") or alpha is None:
-                rgba = frame.to_ndarray(format="rgba")
-            else:
-                rgba = frame.to_ndarray(format="rgba")
-                rgba[:, :, 3] = alpha
-            how = display_orientation(frame, stream)
-            if how:
-                rgba = np.ascontiguousarray(orient(rgba, how))
-            pts = frame.pts
-            t = float(pts * time_base) if pts is not None and time_base else None
-            yield DecodedRGBA(rgba=rgba, pts=pts, time=t, pix_fmt=frame.format.name)

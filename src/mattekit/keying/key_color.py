@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 LIMITED_RANGE_CHROMA = 224.0 / 255.0
 
 
@@ -53,7 +52,7 @@ def chroma(rgb: np.ndarray) -> np.ndarray:
 def border_band(rgb: np.ndarray, fraction: float = 0.05) -> np.ndarray:
     """The pixels of a band along the four edges of an H×W×3 image, as N×3."""
     h, w = rgb.shape[:2]
-    k = max(1, int(round(min(h, w) * fraction)))
+    k = max(1, round(min(h, w) * fraction))
     return np.concatenate([rgb[:k].reshape(-1, 3), rgb[-k:].reshape(-1, 3),
                            rgb[k:-k, :k].reshape(-1, 3), rgb[k:-k, -k:].reshape(-1, 3)])
 
@@ -73,7 +72,8 @@ def pick_key_settings(rgb: np.ndarray, color: tuple[int, int, int] | None = None
             raise ValueError(f"{name} must be between 0 and 1, got {value}")
     band = border_band(rgb)
     if color is None:
-        color = tuple(int(c) for c in np.median(band, axis=0))
+        r, g, b = (int(c) for c in np.median(band, axis=0))
+        color = (r, g, b)
     distance = np.sqrt(((chroma(band) - chroma(np.array(color))) ** 2).sum(axis=1) / (2 * 255.0 ** 2))
     spread = float(np.percentile(distance, 75)) * LIMITED_RANGE_CHROMA
     if similarity is None:

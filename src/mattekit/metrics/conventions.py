@@ -4,7 +4,8 @@ The metric functions return unscaled values (alpha in 0..1). Papers print them s
 conventions are common:
 
 ``rvm``
-    Robust Video Matting (Lin et al., WACV 2022; PeterL1n/RobustVideoMatting, evaluation/):
+    Robust Video Matting (Lin et al., "Robust High-Resolution Video Matting with Temporal
+    Guidance", WACV 2022; PeterL1n/RobustVideoMatting, evaluation/):
     MAD and MSE ×1e3, Grad and Conn ÷1000, dtSSD ×1e2, computed over the whole frame; Grad on
     min-max-stretched alphas; a clip's dtSSD is averaged over its T frames with 0 for the first frame,
     as that evaluator does. RVM prints no SAD or MESSDdt: here SAD is ÷1000 as in Deep Image Matting
@@ -28,7 +29,7 @@ from mattekit.metrics import image as _image
 from mattekit.metrics import video as _video
 
 IMAGE_METRICS = ("SAD", "MSE", "MAD", "Grad", "Conn")
-VIDEO_METRICS = IMAGE_METRICS + ("dtSSD", "MESSDdt")
+VIDEO_METRICS = (*IMAGE_METRICS, "dtSSD", "MESSDdt")
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Convention:
         if f == 1.0:
             return metric
         if f > 1.0:
-            return f"{metric} ×1e{int(round(np.log10(f)))}"
-        return f"{metric} ÷{int(round(1.0 / f))}"
+            return f"{metric} ×1e{round(np.log10(f))}"
+        return f"{metric} ÷{round(1.0 / f)}"
 
 
 CONVENTIONS: dict[str, Convention] = {

@@ -8,9 +8,9 @@ used by Robust Video Matting and PaddleSeg tables.
 
 References
 ----------
-C. Rhemann, C. Rother, J. Wang, M. Gelautz, P. Kohli, P. Rott, "A Perceptually Motivated Online
-Benchmark for Image Matting", CVPR 2009 (SAD, MSE, gradient error, connectivity error; Gaussian
-first-derivative filters with sigma = 1.4, connectivity thresholds in steps of 0.1, theta = 0.15).
+Rhemann et al., "A Perceptually Motivated Online Benchmark for Image Matting", CVPR 2009 (SAD, MSE,
+gradient error, connectivity error; Gaussian first-derivative filters with sigma = 1.4,
+connectivity thresholds in steps of 0.1, theta = 0.15).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-#: Standard deviation of the Gaussian derivative filters of the gradient error (Rhemann et al. 2009).
+#: Standard deviation of the Gaussian derivative filters of the gradient error (Rhemann et al.).
 GRAD_SIGMA = 1.4
 #: Threshold step of the connectivity error.
 CONN_STEP = 0.1
@@ -99,7 +99,7 @@ def sad(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None) -> f
 def mse(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None) -> float:
     """Mean squared error over the region, mean (pred - gt)**2 (0 for an empty region).
 
-    Parameters and errors as :func:`sad`. Rhemann et al. 2009; RVM prints it ×1e3.
+    Parameters and errors as :func:`sad`. Rhemann et al.; RVM prints it ×1e3.
     """
     p, g, m = _prepare(pred, gt, trimap)
     n = int(m.sum())
@@ -109,7 +109,8 @@ def mse(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None) -> f
 def mad(pred: np.ndarray, gt: np.ndarray, trimap: np.ndarray | None = None) -> float:
     """Mean absolute difference over the region, mean |pred - gt| (0 for an empty region).
 
-    Parameters and errors as :func:`sad`. Robust Video Matting (Lin et al. 2021) prints it ×1e3.
+    Parameters and errors as :func:`sad`. Robust Video Matting (Lin et al., "Robust High-Resolution
+    Video Matting with Temporal Guidance", WACV 2022) prints it ×1e3.
     """
     p, g, m = _prepare(pred, gt, trimap)
     n = int(m.sum())
@@ -163,7 +164,7 @@ def grad(
 
     Gradients are the responses of first-derivative-of-Gaussian filters (sigma = 1.4, see
     :func:`gaussian_derivative_filters`) with replicated borders, computed on the whole image and
-    then summed over the region (Rhemann et al. 2009).
+    then summed over the region (Rhemann et al.).
 
     Parameters
     ----------
@@ -198,7 +199,7 @@ def connectivity_levels(pred: np.ndarray, gt: np.ndarray, step: float = CONN_STE
     -------
     ndarray, H×W float64 in 0..1
     """
-    n = int(round(1.0 / step))
+    n = round(1.0 / step)
     thresholds = np.round(np.arange(n + 1) * step, 10)
     level = np.full(gt.shape, -1.0)
     for i in range(1, n + 1):
@@ -224,7 +225,7 @@ def conn(
     """Connectivity error, sum |phi(pred) - phi(gt)| over the region (alpha units, not ÷1000).
 
     phi(a) = 1 - d·[d >= theta] with d = a - l, where l is the pixel's connectivity level
-    (:func:`connectivity_levels`, computed on the whole image); Rhemann et al. 2009, with the
+    (:func:`connectivity_levels`, computed on the whole image); Rhemann et al., with the
     threshold step 0.1 and theta = 0.15 of the alphamatting.com evaluation code.
 
     Raises

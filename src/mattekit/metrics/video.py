@@ -6,8 +6,9 @@ table scale factors.
 
 Reference
 ---------
-M. Erofeev, Y. Gitman, D. Vatolin, A. Fedorov, J. Wang, "Perceptually Motivated Benchmark for Video
-Matting", BMVC 2015 (dtSSD and MESSDdt).
+Erofeev et al., "Perceptually Motivated Benchmark for Video Matting", BMVC 2015 (dtSSD and
+MESSDdt). Motion: Farnebäck, "Two-Frame Motion Estimation Based on Polynomial Expansion", SCIA 2003
+(OpenCV's ``calcOpticalFlowFarneback``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def dtssd(pred: np.ndarray, gt: np.ndarray) -> float:
     """Temporal gradient error (dtSSD) of a clip, averaged over its T-1 frame transitions.
 
     dtSSD = 1/(T-1) · Σ_t sqrt( 1/N · Σ_pixels ((pred_t - pred_{t-1}) - (gt_t - gt_{t-1}))**2 )
-    (Erofeev et al. 2015). It is 0 when the prediction changes exactly as the ground truth does,
+    (Erofeev et al.). It is 0 when the prediction changes exactly as the ground truth does,
     whatever its per-frame error, and grows with flicker. RVM prints it ×1e2.
 
     Parameters
@@ -77,7 +78,7 @@ def optical_flow(frames: np.ndarray) -> np.ndarray:
     if f.dtype != np.uint8:
         f = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
     flows = [
-        cv2.calcOpticalFlowFarneback(f[t], f[t + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        cv2.calcOpticalFlowFarneback(f[t], f[t + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
         for t in range(f.shape[0] - 1)
     ]
     return np.stack(flows).astype(np.float32)
@@ -116,7 +117,7 @@ def messddt(
     """Motion-aware temporal change of the squared error (MESSDdt), averaged over T-1 transitions.
 
     MESSDdt = 1/(T-1) · Σ_t 1/N · Σ_p | E_t(p) - E_{t+1}(p + v_t(p)) |, with E_t = (pred_t - gt_t)**2
-    and v_t the motion from frame t to t+1 (Erofeev et al. 2015). An error that moves with the object
+    and v_t the motion from frame t to t+1 (Erofeev et al.). An error that moves with the object
     costs nothing; an error that appears, vanishes or changes (flicker) does. The motion is OpenCV's
     Farnebäck optical flow on ``frames`` if given (e.g. the composited input clip), else on the
     ground-truth alpha sequence; or pass ``flow`` directly (see :func:`optical_flow`).

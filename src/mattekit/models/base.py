@@ -236,7 +236,7 @@ def to_src(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     pass, into ``out`` (1×3×H×W float32, C-contiguous) when given.
     """
     if out is None:
-        out = np.empty((1, 3) + rgb.shape[:2], dtype=np.float32)
+        out = np.empty((1, 3, *rgb.shape[:2]), dtype=np.float32)
     np.divide(rgb.transpose(2, 0, 1), np.float32(255.0), out=out[0])
     return out
 
@@ -247,7 +247,7 @@ def default_providers() -> list[str]:
 
     available = ort.get_available_providers()
     preferred = [p for p in ("CUDAExecutionProvider",) if p in available]
-    return preferred + ["CPUExecutionProvider"]
+    return [*preferred, "CPUExecutionProvider"]
 
 
 def first_line(exc: BaseException) -> str:
@@ -294,7 +294,7 @@ def resize_planar(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """
     import cv2
 
-    c, h, w = x.shape
+    _c, h, w = x.shape
     if (h, w) == (height, width):
         return x
     interp = cv2.INTER_AREA if height < h / 2 and width < w / 2 else cv2.INTER_LINEAR

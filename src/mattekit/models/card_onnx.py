@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError
-from mattekit.models.base import (Capabilities, MatteResult, ModelSession, first_line, load_onnx,
-                                  resize_planar)
+from mattekit.models.base import Capabilities, MatteResult, ModelSession, first_line, load_onnx, resize_planar
 from mattekit.models.card import ModelCard, load_card
 
 
@@ -102,7 +101,7 @@ class CardSession(ModelSession):
         return plane
 
 
-def _plane(output: np.ndarray, path: Path) -> np.ndarray:
+def _plane(output: np.ndarray, path: Path | None) -> np.ndarray:
     """One alpha plane 1×h×w float32 from a 1×1×h×w, 1×h×w×1, 1×h×w or h×w output."""
     array = np.asarray(output, np.float32)
     plane = array[0] if array.ndim == 4 or (array.ndim == 3 and array.shape[0] == 1) else array

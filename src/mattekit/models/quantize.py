@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError
+from mattekit.extras import require
 
 #: Bumped whenever the recipe below changes, so cached files built by an older recipe are rebuilt.
 RECIPE_VERSION = "1"
@@ -60,7 +61,7 @@ def int8_path_for(fp32_sha256: str) -> Path:
     Keyed by content, so two copies of one model share it, an edited model gets a new one, and
     the folder of a user's model is never written to.
     """
-    from mattekit.models.fetch import cache_dir
+    from mattekit.models.cache import cache_dir
 
     if len(fp32_sha256) != 64 or not all(c in "0123456789abcdef" for c in fp32_sha256):
         raise ValueError(f"not a hex SHA-256: {fp32_sha256!r}")
@@ -88,13 +89,11 @@ def calibration_frames() -> list[np.ndarray]:
         of ``CALIB_FRAMES_PER_IMAGE`` frames is one continuous clip.
 
     Raises:
-        mattekit.errors.ModelError: scikit-image is not installed.
+        mattekit.extras.MissingExtra: the int8 extra (scikit-image) is not installed.
     """
-    try:
-        import skimage.data
-    except ImportError:
-        raise ModelError("building the INT8 model needs scikit-image (pip install scikit-image)") from None
+    require("int8", "building the INT8 model")
     import cv2
+    import skimage.data
 
     height, width = CALIB_SIZE
     frames = []
@@ -175,8 +174,9 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
         The path of the INT8 ONNX file (same inputs and outputs as the FP32 file, float32 I/O).
 
     Raises:
-        mattekit.errors.ModelError: the FP32 file cannot be converted or quantized, or
-            scikit-image (for the calibration pictures) is missing.
+        mattekit.errors.ModelError: the FP32 file cannot be converted or quantized.
+        mattekit.extras.MissingExtra: the int8 extra (scikit-image, for the calibration
+            pictures) is not installed and no up-to-date INT8 file is cached.
     """
     import onnx
     from filelock import FileLock
@@ -184,7 +184,7 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from mattekit.models.fetch import sha256_of
+    from mattekit.models.cache import sha256_of
 
     fp32_path = Path(fp32_path)
     fp32_sha = sha256_of(fp32_path)
@@ -196,6 +196,7 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
     with FileLock(str(target) + ".lock"):
         if not force and _is_current(target, fp32_sha):
             return target
+        require("int8", "building the INT8 model")
         with tempfile.TemporaryDirectory(prefix="mattekit-int8-", dir=target.parent) as tmp:
             tmpdir = Path(tmp)
             try:

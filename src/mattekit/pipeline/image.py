@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mattekit.errors import InputError
+from mattekit.errors import Cancelled, InputError
 from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import to_src
 from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
+
+if TYPE_CHECKING:
+    from mattekit.plan import OutputPlan
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -222,3 +228,39 @@ def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
         coefficients = fit_coefficients(channel_rows(small, c)(slice(None)), network_fgr[c])
         guided_upsample(coefficients, channel_rows(rgb, c), out_fgr[:, :, c])
     return out_alpha, out_fgr
+
+
+def matte_one_image(source: Path, plan: OutputPlan, session, downsample_ratio: float | None,
+                    options: dict, cancel: threading.Event | None = None) -> int:
+    """Matte one image file of :func:`~mattekit.pipeline.batch.matte_folder` and write the
+    outputs of ``plan``.
+
+    Args:
+        source: the image.
+        plan: an :data:`~mattekit.plan.IMAGE` :class:`~mattekit.plan.OutputPlan` with this
+            image's paths (``foreground`` cut-out, ``alpha``, ``composition``); each is written
+            (the batch chose which ones).
+        session: a loaded :class:`~mattekit.models.ModelSession`.
+        downsample_ratio, options: passed to :func:`matte_image` (``options``: ``refine`` and
+            optionally ``fg_estimate``).
+        cancel: checked after the network; set -> :class:`~mattekit.errors.Cancelled`.
+
+    Returns:
+        1 (frames matted).
+
+    Raises:
+        mattekit.errors.OutputError: an output is (or holds) an input, or cannot be written.
+        mattekit.errors.InputError: the image cannot be read.
+    """
+    from mattekit.io.atomic import check_outputs, existing_paths
+    from mattekit.io.image import read_image, write_image
+
+    targets = plan.paths
+    check_outputs(targets.values(), existing_paths(source, plan.background, session), overwrite=True)
+    rgb = read_image(source)
+    matte = matte_image(rgb, session, downsample_ratio, **options)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{source}: cancelled")
+    for kind, path in targets.items():
+        write_image(path, matte.render(plan.image_kind(kind), plan.background))
+    return 1

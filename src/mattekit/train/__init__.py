@@ -6,6 +6,6 @@ training mirrors the paper's: ``dataset`` composites foreground+alpha sources ov
 matting and segmentation objectives, ``train`` runs the loop of one stage (``config``), and
 ``onnx_import`` / ``onnx_export`` move weights from and to RVM's published ONNX signature.
 
-Source: Lin, Yang, Saleemi, Sengupta, "Robust High-Resolution Video Matting with Temporal
-Guidance", WACV 2022 (github.com/PeterL1n/RobustVideoMatting).
+Source: Lin et al., "Robust High-Resolution Video Matting with Temporal Guidance", WACV 2022
+(github.com/PeterL1n/RobustVideoMatting).
 """

@@ -17,7 +17,7 @@ def select_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name == "cuda" and cuda or name == "mps" and mps:
+    if (name == "cuda" and cuda) or (name == "mps" and mps):
         return torch.device(name)
     if name in ("cuda", "mps"):
         raise ValueError(f"device {name} is not available on this computer (use auto or cpu)")

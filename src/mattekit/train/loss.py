@@ -1,17 +1,22 @@
-"""Training objectives of Robust Video Matting (Lin et al., WACV 2022, Sec. 4.3).
+"""Training objectives of Robust Video Matting (Lin et al., "Robust High-Resolution Video Matting
+with Temporal Guidance", WACV 2022, Sec. 4.3).
 
 Matting (clips B×T×C×H×W, values 0..1):
 
 - alpha: ``L1(α, α*) + L_lap(α, α*) + 5·MSE(∂α/∂t, ∂α*/∂t)``
 - foreground, only where ``α* > 0``: ``L1(F, F*) + 5·MSE(∂F/∂t, ∂F*/∂t)``
 
-``L_lap`` is the Laplacian-pyramid L1 loss of Hou & Liu (ICCV 2019) as RVM weights it:
+``L_lap`` is the Laplacian-pyramid L1 loss of Hou & Liu ("Context-Aware Image Matting for Simultaneous
+Foreground and Alpha Estimation", ICCV 2019) as RVM weights it:
 ``Σ_{s=1..5} 2^{s-1}/5 · L1(L^s(α), L^s(α*))``. The temporal terms compare frame-to-frame
 differences (the temporal coherence loss of the paper; the weight 5 is the one in RVM's
 ``train_loss.py``). Segmentation: binary cross-entropy on logits.
 """
 
 from __future__ import annotations
+
+import functools
+import operator
 
 import torch
 from torch import Tensor
@@ -45,7 +50,7 @@ def laplacian_pyramid(x: Tensor, levels: int = 5) -> list[Tensor]:
 def laplacian_loss(pred: Tensor, true: Tensor, levels: int = 5) -> Tensor:
     """``Σ_s 2^s · L1(band_s(pred), band_s(true)) / levels`` over N×C×H×W tensors (H, W ≥ 2^levels·2)."""
     total = pred.new_zeros(())
-    for s, (p, t) in enumerate(zip(laplacian_pyramid(pred, levels), laplacian_pyramid(true, levels))):
+    for s, (p, t) in enumerate(zip(laplacian_pyramid(pred, levels), laplacian_pyramid(true, levels), strict=True)):
         total = total + (2 ** s) * F.l1_loss(p, t)
     return total / levels
 
@@ -67,7 +72,7 @@ def matting_loss(pred_fgr: Tensor, pred_pha: Tensor, true_fgr: Tensor, true_pha:
     fgr, true = pred_fgr * inside, true_fgr * inside
     terms["fgr_l1"] = F.l1_loss(fgr, true)
     terms["fgr_coherence"] = 5.0 * _temporal(fgr, true)
-    terms["total"] = sum(terms.values())
+    terms["total"] = functools.reduce(operator.add, terms.values())
     return terms
 
 

@@ -45,6 +45,7 @@ def folded_weights(model: MattingNetwork) -> list[tuple[np.ndarray, np.ndarray |
             b = call.conv.bias.detach().float().cpu() if call.conv.bias is not None else None
             if call.bn is not None:
                 bn = call.bn
+                assert bn.running_mean is not None and bn.running_var is not None  # RVM tracks running stats
                 scale = bn.weight.float().cpu() / torch.sqrt(bn.running_var.float().cpu() + bn.eps)
                 w = w * scale.view(-1, 1, 1, 1)
                 b0 = b if b is not None else torch.zeros_like(scale)
@@ -84,7 +85,7 @@ class _FrameStep(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, src, r1i, r2i, r3i, r4i, downsample_ratio):  # noqa: D102
+    def forward(self, src, r1i, r2i, r3i, r4i, downsample_ratio):
         return tuple(self.model(src, r1i, r2i, r3i, r4i, downsample_ratio=downsample_ratio, refine=True))
 
 
@@ -161,7 +162,7 @@ def fill_template(model: MattingNetwork, output: str | os.PathLike, template: st
     weights = folded_weights(model)
     if len(nodes) != len(weights):
         raise ModelError(f"{template}: {len(nodes)} convolutions, the {model.variant} network runs {len(weights)}")
-    for node, (w, b) in zip(nodes, weights):
+    for node, (w, b) in zip(nodes, weights, strict=True):
         old = inits[node.input[1]]
         if tuple(old.dims) != w.shape:
             raise ModelError(f"{template}: {node.name} has shape {tuple(old.dims)}, the network {w.shape}")

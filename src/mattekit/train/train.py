@@ -14,9 +14,9 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,8 +24,14 @@ import torch
 from mattekit.errors import Cancelled, InputError
 from mattekit.train.checkpoint import load_checkpoint, save_checkpoint
 from mattekit.train.config import StageConfig
-from mattekit.train.dataset import (CompositingDataset, SegmentationDataset, SegmentationSource, ValidationClip,
-                                    open_backgrounds, open_foreground)
+from mattekit.train.dataset import (
+    CompositingDataset,
+    SegmentationDataset,
+    SegmentationSource,
+    ValidationClip,
+    open_backgrounds,
+    open_foreground,
+)
 from mattekit.train.device import select_device
 from mattekit.train.loss import matting_loss, segmentation_loss
 from mattekit.train.model import MattingNetwork
@@ -258,7 +264,8 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
             loss = _matting_step(model, optimizer, fgr.to(device), pha.to(device), bgr.to(device), 1.0)
             if data_hr is not None:
                 hr = [t.to(device) for t in data_hr.batch(step * config.batch_size, config.batch_size)]
-                _matting_step(model, optimizer, *hr, config.downsample_ratio_hr)
+                fgr, pha, bgr = hr
+                _matting_step(model, optimizer, fgr, pha, bgr, config.downsample_ratio_hr)
             if data_seg is not None:
                 image, mask = random_crop(rng, config.resolution_lr, *data_seg.batch(step * config.batch_size,
                                                                                      config.batch_size))

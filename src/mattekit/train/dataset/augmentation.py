@@ -1,4 +1,5 @@
-"""The augmentations of RVM's training data (Lin et al., WACV 2022, Sec. 4.2).
+"""The augmentations of RVM's training data (Lin et al., "Robust High-Resolution Video Matting with
+Temporal Guidance", WACV 2022, Sec. 4.2).
 
 "Motion" is an affine transform (scale, rotation, shear, translation) whose parameters move from
 a random start to a random end over the clip with a random easing, so a still foreground or
@@ -46,7 +47,7 @@ class Motion:
     flip: bool
 
     @classmethod
-    def random(cls, rng: np.random.Generator, scale: tuple[float, float], moving: bool = True) -> "Motion":
+    def random(cls, rng: np.random.Generator, scale: tuple[float, float], moving: bool = True) -> Motion:
         """Draw a motion; ``scale`` bounds the zoom relative to covering the output."""
         def pair(lo, hi):
             a = rng.uniform(lo, hi)
@@ -89,7 +90,7 @@ def warp_clip(frames: list[np.ndarray], motion: Motion, out_hw: tuple[int, int],
         m = motion.matrix(k / max(1, count - 1), frame.shape[:2], out_hw)
         warped = cv2.warpAffine(frame, m, (out_hw[1], out_hw[0]), flags=cv2.INTER_LINEAR, borderMode=border,
                                 borderValue=0)
-        out.append(warped.reshape(out_hw + (frame.shape[2],)))
+        out.append(warped.reshape((*out_hw, frame.shape[2])))
     return np.stack(out)
 
 

@@ -19,10 +19,10 @@ scaled so its longer side is at most ``max_side``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -72,7 +72,7 @@ class ForegroundSource:
     length: int
     read: Callable[[int], np.ndarray] = field(repr=False)
 
-    def subset(self, start: int, stop: int) -> "ForegroundSource":
+    def subset(self, start: int, stop: int) -> ForegroundSource:
         """Frames ``start..stop-1`` as a source of their own (a train or held-back split)."""
         start, stop = max(0, start), min(self.length, stop)
         return ForegroundSource(f"{self.name}[{start}:{stop}]", stop - start, lambda i: self.read(start + i))
@@ -118,12 +118,11 @@ def open_foreground(path: str | os.PathLike, max_side: int | None = None) -> For
     if p.suffix.lower() in IMAGE_SUFFIXES:
         frame = _read(p, "RGBA", max_side)
         return ForegroundSource(str(p), 1, lambda i: frame)
-    from mattekit.io.video_reader import read_rgba_frames
+    from mattekit.io.rgba_reader import read_rgba_frames
 
-    frames = []
+    frames: list[np.ndarray] = []
     try:
-        for decoded in read_rgba_frames(p):
-            frames.append(np.asarray(_shrink(Image.fromarray(decoded.rgba), max_side)))
+        frames.extend(np.asarray(_shrink(Image.fromarray(decoded.rgba), max_side)) for decoded in read_rgba_frames(p))
     except InputError:
         raise
     except Exception as exc:  # PyAV raises many types on damaged files
@@ -144,7 +143,7 @@ class SegmentationSource:
     max_side: int | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike, max_side: int | None = None) -> "SegmentationSource":
+    def open(cls, path: str | os.PathLike, max_side: int | None = None) -> SegmentationSource:
         """Open a folder with ``image/`` and ``mask/`` sub-folders.
 
         Raises:
@@ -198,7 +197,7 @@ class BackgroundPool:
             out.append(data[j if j < n else 2 * n - 2 - j])
         return out
 
-    def split(self, held_back: int) -> tuple["BackgroundPool", "BackgroundPool"]:
+    def split(self, held_back: int) -> tuple[BackgroundPool, BackgroundPool]:
         """(training pool, last ``held_back`` items) in a stable order."""
         return (BackgroundPool(self.items[:len(self.items) - held_back], self.max_side),
                 BackgroundPool(self.items[len(self.items) - held_back:], self.max_side))
@@ -209,7 +208,7 @@ def _cached_background(path: Path, max_side: int | None) -> np.ndarray:
     return _read(path, "RGB", max_side)
 
 
-def open_backgrounds(paths: list[str | os.PathLike], max_side: int | None = None, max_frames: int = 100) -> BackgroundPool:
+def open_backgrounds(paths: Sequence[str | os.PathLike], max_side: int | None = None, max_frames: int = 100) -> BackgroundPool:
     """Collect the pictures and videos in ``paths`` (folders, searched recursively, or files).
 
     Raises:
@@ -221,7 +220,7 @@ def open_backgrounds(paths: list[str | os.PathLike], max_side: int | None = None
         if not p.exists():
             raise InputError(p, "not found")
         files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")) if p.is_dir() else [p]
-    items = []
+    items: list[tuple[str, Path | list[np.ndarray]]] = []
     for f in files:
         suffix = f.suffix.lower()
         if suffix in IMAGE_SUFFIXES:

@@ -9,4 +9,4 @@ puts them together.
 
 from mattekit.train.model.matting_network import VARIANTS, MattingNetwork
 
-__all__ = ["MattingNetwork", "VARIANTS"]
+__all__ = ["VARIANTS", "MattingNetwork"]

@@ -1,5 +1,6 @@
-"""Atrous Spatial Pyramid Pooling (Chen et al., DeepLabv3, 2017): the context box of the
-ModelScope EfficientNetV2 video matting design.
+"""Atrous Spatial Pyramid Pooling (Chen et al., "Rethinking Atrous Convolution for Semantic Image
+Segmentation", arXiv 2017; DeepLabv3): the context box of the ModelScope EfficientNetV2 video
+matting design.
 
 Parallel 1×1 and dilated 3×3 convolutions plus image-level pooling, concatenated and projected.
 """

@@ -1,4 +1,5 @@
-"""Convolutional GRU (Ballas et al., ICLR 2016), the recurrent unit of RVM's decoder.
+"""Convolutional GRU (Ballas et al., "Delving Deeper into Convolutional Networks for Learning
+Video Representations", ICLR 2016), the recurrent unit of RVM's decoder.
 
     r, z = sigmoid(conv([x, h]));  c = tanh(conv([x, r * h]));  h' = (1 - z) * h + z * c
 """

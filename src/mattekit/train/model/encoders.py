@@ -4,13 +4,16 @@ Each encoder takes N×3×H×W RGB in 0..1, normalises it with ImageNet's mean an
 deviation, and returns ``[f1, f2, f3, f4]`` at strides 2, 4, 8, 16. The deepest stage is
 dilated instead of strided so that f4 stays at 1/16 (RVM, Sec. 3.1).
 
-- MobileNetV3-Large (Howard et al., ICCV 2019): torchvision's ``mobilenet_v3_large`` with
-  ``dilated=True``; f1..f4 = 16, 24, 40, 960 channels. RVM's default variant.
-- ResNet-50 (He et al., CVPR 2016): torchvision's ``resnet50`` with the last stage dilated;
-  f1..f4 = 64, 256, 512, 2048 channels. RVM's larger variant.
-- EfficientNetV2-S (Tan & Le, ICML 2021): torchvision's ``efficientnet_v2_s`` cut after the
-  1/16 stage; f1..f4 = 24, 48, 64, 160 channels. The ModelScope video human matting design
-  (damo/cv_effnetv2_video-human-matting) pairs this backbone family with ASPP + GRU + DGF.
+- MobileNetV3-Large (Howard et al., "Searching for MobileNetV3", ICCV 2019): torchvision's
+  ``mobilenet_v3_large`` with ``dilated=True``; f1..f4 = 16, 24, 40, 960 channels. RVM's default
+  variant.
+- ResNet-50 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016): torchvision's
+  ``resnet50`` with the last stage dilated; f1..f4 = 64, 256, 512, 2048 channels. RVM's larger
+  variant.
+- EfficientNetV2-S (Tan & Le, "EfficientNetV2: Smaller Models and Faster Training", ICML 2021):
+  torchvision's ``efficientnet_v2_s`` cut after the 1/16 stage; f1..f4 = 24, 48, 64, 160
+  channels. The ModelScope video human matting design (damo/cv_effnetv2_video-human-matting)
+  pairs this backbone family with ASPP + GRU + DGF.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ class _Encoder(nn.Module):
     """Normalise, then run ``self.stages`` and return the outputs listed in ``self.taps``."""
 
     channels: tuple[int, int, int, int]
+    mean: Tensor  # buffers registered in __init__
+    std: Tensor
 
     def __init__(self, stages: nn.Sequential, taps: tuple[int, int, int, int]):
         super().__init__()

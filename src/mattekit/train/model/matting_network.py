@@ -109,11 +109,11 @@ class ResizeByRatio(torch.autograd.Function):
     tracing value in (RVM's onnx branch solves the same problem with a custom resize op)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, ratio: Tensor) -> Tensor:  # noqa: D102
+    def forward(ctx, x: Tensor, ratio: Tensor) -> Tensor:
         return _scale(x, float(ratio.reshape(-1)[0]))
 
     @staticmethod
-    def symbolic(g, x, ratio):  # noqa: D102
+    def symbolic(g, x, ratio):
         ones = g.op("Constant", value_t=torch.ones(2, dtype=torch.float32))
         scales = g.op("Concat", ones, ratio, ratio, axis_i=0)
         roi = g.op("Constant", value_t=torch.zeros(0, dtype=torch.float32))

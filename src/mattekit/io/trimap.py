@@ -1,4 +1,7 @@
-"""Read a trimap image file."""
+"""Read a trimap image file (user-drawn: background, foreground, unknown).
+
+In ``io/`` so that readers of trimaps (evaluation, classical matting) need not load pymatting.
+"""
 
 from __future__ import annotations
 
