@@ -32,8 +32,7 @@ log = logging.getLogger("mattekit.server")
 __all__ = ["ServerConfig", "create_app"]
 
 
-def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfig | None = None,
-               **settings) -> FastAPI:
+def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfig | None = None, **settings) -> FastAPI:
     """Build the web app.
 
     Args:
@@ -68,14 +67,23 @@ def create_app(data_dir: str | os.PathLike | None = None, *, config: ServerConfi
             await run_in_threadpool(srv.runner.stop)
             srv.store.close()
 
-    app = FastAPI(title="mattekit", version=mattekit.__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None,
-                  description="Automatic human matting of images and videos (Robust Video Matting). "
-                  "Create jobs with a multipart upload, follow their progress, download the results; "
-                  "or matte one image synchronously with POST /api/matte.")
+    app = FastAPI(
+        title="mattekit",
+        version=mattekit.__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Automatic human matting of images and videos (Robust Video Matting). "
+        "Create jobs with a multipart upload, follow their progress, download the results; "
+        "or matte one image synchronously with POST /api/matte.",
+    )
     app.state.server = srv
     app.state.store, app.state.runner, app.state.config, app.state.data_dir = (
-        srv.store, srv.runner, config, srv.data_dir)
+        srv.store,
+        srv.runner,
+        config,
+        srv.data_dir,
+    )
     # Host names, the token, other web sites, security headers, unhandled errors (JSON 500)
     app.add_middleware(Guard, allowed_hosts=config.allowed_hosts, token=config.token)
     add_error_handlers(app)

@@ -29,7 +29,7 @@ class ServerConfig:
     """
 
     data_dir: Path
-    max_upload_bytes: int = 2 * 1024 ** 3
+    max_upload_bytes: int = 2 * 1024**3
     max_pixels: int = 40_000_000
     video_workers: int | None = None
     image_workers: int | None = None

@@ -13,11 +13,21 @@ from mattekit.server.schemas import ErrorOut
 from mattekit.server.uploads import UploadError
 
 #: the error answers of the API's routes, for the OpenAPI document
-ERRORS: dict[int | str, dict] = {status: {"model": ErrorOut}
-                                 for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)}
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media",
-          422: "invalid_request", 503: "busy"}
+ERRORS: dict[int | str, dict] = {
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+}
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media",
+    422: "invalid_request",
+    503: "busy",
+}
 
 
 class ApiError(Exception):

@@ -37,8 +37,15 @@ log = logging.getLogger("mattekit.server")
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
 
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4", ".webm": "video/webm",
-               ".mov": "video/quicktime", ".gif": "image/gif", ".zip": "application/zip"}
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".gif": "image/gif",
+    ".zip": "application/zip",
+}
 
 
 def default_workers(cpus: int | None = None) -> tuple[int, int]:
@@ -130,16 +137,23 @@ class Engine:
                 self._sessions[name] = new_session(self._model if name is None else name)
             return self._sessions[name]
 
-    def matte_image(self, path: Path, downsample_ratio: float | None, kinds: tuple[str, ...],
-                    refine: bool = False, model: str | None = None):
+    def matte_image(
+        self,
+        path: Path,
+        downsample_ratio: float | None,
+        kinds: tuple[str, ...],
+        refine: bool = False,
+        model: str | None = None,
+    ):
         """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
         (closed-form matting). For alpha-only ``kinds`` the network's own foreground is kept
         (``fg_estimate="network"``), skipping a foreground estimation nobody sees."""
         from mattekit import matte_image
 
         extra: dict[str, Any] = {"fg_estimate": "network"} if kinds == ("alpha",) else {}
-        return matte_image(str(path), model=self.session(model), downsample_ratio=downsample_ratio,
-                           refine=refine, **extra)
+        return matte_image(
+            str(path), model=self.session(model), downsample_ratio=downsample_ratio, refine=refine, **extra
+        )
 
     @staticmethod
     def render_image(matte, plan: OutputPlan, kind: str) -> np.ndarray:
@@ -151,8 +165,15 @@ class Engine:
         """
         return matte.render(plan.image_kind(kind), plan.background)
 
-    def convert_video(self, input_path: Path, plan: OutputPlan, downsample_ratio: float | None, progress,
-                      cancel: threading.Event, model: str | None = None):
+    def convert_video(
+        self,
+        input_path: Path,
+        plan: OutputPlan,
+        downsample_ratio: float | None,
+        progress,
+        cancel: threading.Event,
+        model: str | None = None,
+    ):
         """Matte a video into ``plan``'s outputs
         (:func:`~mattekit.pipeline.video.convert_with_plan`, what :func:`mattekit.convert_video`
         runs) with the server's model or the registered model ``model``.
@@ -162,8 +183,14 @@ class Engine:
         """
         from mattekit.pipeline.video import convert_with_plan
 
-        return convert_with_plan(input_path, plan, model=self.session(model), downsample_ratio=downsample_ratio,
-                                 progress=progress, cancel=cancel)
+        return convert_with_plan(
+            input_path,
+            plan,
+            model=self.session(model),
+            downsample_ratio=downsample_ratio,
+            progress=progress,
+            cancel=cancel,
+        )
 
 
 @dataclass
@@ -182,8 +209,14 @@ class JobRunner:
         video_workers, image_workers: threads per lane; default :func:`default_workers`.
     """
 
-    def __init__(self, store: JobStore, jobs_dir: Path, engine: Engine,
-                 video_workers: int | None = None, image_workers: int | None = None):
+    def __init__(
+        self,
+        store: JobStore,
+        jobs_dir: Path,
+        engine: Engine,
+        video_workers: int | None = None,
+        image_workers: int | None = None,
+    ):
         auto_video, auto_image = default_workers()
         self.store = store
         self.jobs_dir = Path(jobs_dir)
@@ -201,8 +234,9 @@ class JobRunner:
         lanes = [("video", self.video_workers), ("image", self.image_workers)]
         for kind, n in lanes:
             for i in range(n):
-                t = threading.Thread(target=self._loop, args=((kind,),), daemon=True,
-                                     name=f"mattekit-{kind}-worker-{i}")
+                t = threading.Thread(
+                    target=self._loop, args=((kind,),), daemon=True, name=f"mattekit-{kind}-worker-{i}"
+                )
                 t.start()
                 self._threads.append(t)
 
@@ -313,8 +347,7 @@ class JobRunner:
             log.warning("job %s failed: %s", job.id, exc)
         except Exception as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
-            self.store.finish(job.id, "failed",
-                              error=f"internal error ({type(exc).__name__}: {problem_text(exc)})")
+            self.store.finish(job.id, "failed", error=f"internal error ({type(exc).__name__}: {problem_text(exc)})")
             log.exception("job %s crashed", job.id)
         else:
             self.store.finish(job.id, "done", outputs=outputs, warning=warning, frames_done=frames)
@@ -347,8 +380,9 @@ class JobRunner:
                 self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
 
         plan = self._plan(opts, job_dir, work)  # its background is closed by the pipeline
-        result = self.engine.convert_video(job_dir / job.input, plan, opts.downsample_ratio, progress, cancel,
-                                           opts.model)
+        result = self.engine.convert_video(
+            job_dir / job.input, plan, opts.downsample_ratio, progress, cancel, opts.model
+        )
         warning = result.warning
         if warning:  # the pipeline names the file by its path on this server: the user knows it by name
             warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
@@ -365,8 +399,9 @@ class JobRunner:
                 raise Cancelled()
             plan = self._plan(opts, job_dir, work)
             try:
-                matte = self.engine.matte_image(job_dir / job.input, opts.downsample_ratio, plan.kinds,
-                                                bool(opts.refine), opts.model)
+                matte = self.engine.matte_image(
+                    job_dir / job.input, opts.downsample_ratio, plan.kinds, bool(opts.refine), opts.model
+                )
                 for kind, path in plan.paths.items():
                     if cancel.is_set():
                         raise Cancelled()
@@ -394,8 +429,13 @@ class JobRunner:
             else:
                 final = staging / path.name
                 os.replace(path, final)
-            described.append({"name": final.name, "kind": kind,
-                              "media_type": MEDIA_TYPES.get(final.suffix, "application/octet-stream"),
-                              "bytes": final.stat().st_size})
+            described.append(
+                {
+                    "name": final.name,
+                    "kind": kind,
+                    "media_type": MEDIA_TYPES.get(final.suffix, "application/octet-stream"),
+                    "bytes": final.stat().st_size,
+                }
+            )
         os.replace(staging, out_dir)
         return described

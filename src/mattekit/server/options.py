@@ -54,39 +54,79 @@ from mattekit.server.errors import ApiError
 
 #: the words ``background`` takes besides a colour (``image`` needs a ``background_file``)
 BACKGROUND_WORDS = ("transparent", "blur", "image")
-_BOOLEANS = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False,
-             "no": False, "": False}
+_BOOLEANS = {
+    "1": True,
+    "true": True,
+    "on": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "off": False,
+    "no": False,
+    "": False,
+}
 
 #: the form's fields as the OpenAPI document shows them
 FORM_FIELDS: dict[str, dict[str, Any]] = {
     "file": {"type": "string", "format": "binary", "description": "the image or video"},
-    "output": {"type": "string", "description": "composition (the person over background), alpha (the "
-               "matte, gray) or foreground (the person's colour, with alpha where the type keeps it); "
-               "for a job also several, comma-separated, e.g. composition,alpha. Deprecated: composite "
-               "(= composition), transparent (= composition with background=transparent)"},
-    "background": {"type": "string", "description": "colour name or #rrggbb, 'transparent', "
-                   "'blur', or 'image' with background_file"},
-    "background_file": {"type": "string", "format": "binary",
-                        "description": "a background picture (or, for a video job, a video)"},
-    "output_type": {"type": "string", "enum": list(OUTPUT_TYPES),
-                    "description": "videos only: video (H.264 .mp4), webm (VP9, keeps transparency), "
-                    "prores (ProRes 4444 .mov), gif, png_sequence (downloaded as .zip); default video, "
-                    "or webm for a transparent composition"},
-    "video_format": {"type": "string", "enum": list(OLD_VIDEO_FORMATS), "deprecated": True,
-                     "description": "deprecated: use output_type (mp4 = video, png = png_sequence)"},
+    "output": {
+        "type": "string",
+        "description": "composition (the person over background), alpha (the "
+        "matte, gray) or foreground (the person's colour, with alpha where the type keeps it); "
+        "for a job also several, comma-separated, e.g. composition,alpha. Deprecated: composite "
+        "(= composition), transparent (= composition with background=transparent)",
+    },
+    "background": {
+        "type": "string",
+        "description": "colour name or #rrggbb, 'transparent', 'blur', or 'image' with background_file",
+    },
+    "background_file": {
+        "type": "string",
+        "format": "binary",
+        "description": "a background picture (or, for a video job, a video)",
+    },
+    "output_type": {
+        "type": "string",
+        "enum": list(OUTPUT_TYPES),
+        "description": "videos only: video (H.264 .mp4), webm (VP9, keeps transparency), "
+        "prores (ProRes 4444 .mov), gif, png_sequence (downloaded as .zip); default video, "
+        "or webm for a transparent composition",
+    },
+    "video_format": {
+        "type": "string",
+        "enum": list(OLD_VIDEO_FORMATS),
+        "deprecated": True,
+        "description": "deprecated: use output_type (mp4 = video, png = png_sequence)",
+    },
     "downsample_ratio": {"type": "string", "description": "'auto' or a number in (0, 1]"},
-    "refine": {"type": "boolean", "description": "images only: re-solve the alpha near its edges with "
-               "closed-form matting (Levin et al. 2008), slower"},
-    "model": {"type": "string", "description": "a registered model name (see /api/health 'models'); "
-              "default the server's model"},
+    "refine": {
+        "type": "boolean",
+        "description": "images only: re-solve the alpha near its edges with "
+        "closed-form matting (Levin et al. 2008), slower",
+    },
+    "model": {
+        "type": "string",
+        "description": "a registered model name (see /api/health 'models'); default the server's model",
+    },
 }
 
 
 def multipart_doc(fields: list[str]) -> dict:
     """The OpenAPI ``requestBody`` of a multipart form with ``fields`` (``file`` required)."""
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {k: FORM_FIELDS[k] for k in fields}}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {k: FORM_FIELDS[k] for k in fields},
+                    }
+                }
+            },
+        }
+    }
 
 
 def background_of(option: str | None, picture: Path | None) -> Background | None:
@@ -185,8 +225,13 @@ def _bad(detail: str) -> ApiError:
     return ApiError(422, "bad_option", detail)
 
 
-def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
-                  default_background: str | None = None, size: tuple[int, int] | None = None) -> Options:
+def parse_options(
+    fields: dict[str, str],
+    kind: str,
+    has_background_file: bool,
+    default_background: str | None = None,
+    size: tuple[int, int] | None = None,
+) -> Options:
     """Check a form's fields and return the job's options.
 
     Args:
@@ -202,8 +247,10 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
         ApiError: 422 ``bad_option`` naming the field and the accepted values, or the rule of the
             output plan the request breaks.
     """
-    output, background, warnings = _old_output(_text(fields, "output").lower() or "composition",
-                                               _parse_background(_text(fields, "background"), has_background_file))
+    output, background, warnings = _old_output(
+        _text(fields, "output").lower() or "composition",
+        _parse_background(_text(fields, "background"), has_background_file),
+    )
     if warnings and background is None:  # output=composite meant the default colour, as before
         default_background = None
     output_type, old_format = _output_type_option(fields)
@@ -211,8 +258,13 @@ def parse_options(fields: dict[str, str], kind: str, has_background_file: bool,
         warnings.append(deprecation(f"video_format={old_format}", f"output_type={output_type}"))
     if background is None and not has_background_file:
         background = default_background
-    options = Options(output=output, background=background, model=_model_option(fields),
-                      downsample_ratio=_ratio_option(fields, size), deprecated=bool(warnings))
+    options = Options(
+        output=output,
+        background=background,
+        model=_model_option(fields),
+        downsample_ratio=_ratio_option(fields, size),
+        deprecated=bool(warnings),
+    )
     refine = _text(fields, "refine").lower()
     if refine not in _BOOLEANS:
         raise _bad(f"refine must be true or false, not {refine!r}")
@@ -267,8 +319,10 @@ def _output_type_option(fields: dict[str, str]) -> tuple[str | None, str | None]
     output_type, old = _text(fields, "output_type").lower(), _text(fields, "video_format").lower()
     if old:
         if old not in OLD_VIDEO_FORMATS:
-            raise _bad(f"video_format must be one of {', '.join(OLD_VIDEO_FORMATS)}, not {old!r} "
-                       "(video_format is deprecated; use output_type)")
+            raise _bad(
+                f"video_format must be one of {', '.join(OLD_VIDEO_FORMATS)}, not {old!r} "
+                "(video_format is deprecated; use output_type)"
+            )
         new = OLD_VIDEO_FORMATS[old]
         if output_type and output_type != new:
             raise _bad(f"video_format={old} contradicts output_type={output_type}; give output_type only")
@@ -298,8 +352,11 @@ def selectable_models() -> list[dict]:
     """The registered models a request may name (test-only models are not offered)."""
     from mattekit.models.registry import MODELS
 
-    return [{"name": s.name, "kind": s.kind, "precision": s.precision, "license": s.license,
-             "description": s.description} for s in MODELS.values() if not s.hidden]
+    return [
+        {"name": s.name, "kind": s.kind, "precision": s.precision, "license": s.license, "description": s.description}
+        for s in MODELS.values()
+        if not s.hidden
+    ]
 
 
 def _model_option(fields: dict[str, str]) -> str | None:

@@ -45,12 +45,18 @@ class JobOut(BaseModel):
     input_url: str
     error: str | None = Field(None, description="why the job failed")
     note: str | None = Field(None, description="e.g. re-queued after a server restart")
-    warning: str | None = Field(None, description="a done job's problem that did not stop it, e.g. "
-                                "frames lost to a damaged input (frames_done then counts the frames written)")
+    warning: str | None = Field(
+        None,
+        description="a done job's problem that did not stop it, e.g. "
+        "frames lost to a damaged input (frames_done then counts the frames written)",
+    )
     cancel_requested: bool
     attempts: int
-    warnings: list[str] = Field(default_factory=list, description="in the answer to the request that "
-                                "created the job: the deprecated words it used (with Deprecation: true)")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="in the answer to the request that "
+        "created the job: the deprecated words it used (with Deprecation: true)",
+    )
 
 
 class DamagedOut(BaseModel):
@@ -60,8 +66,9 @@ class DamagedOut(BaseModel):
 
 class JobListOut(BaseModel):
     jobs: list[JobOut]
-    damaged: list[DamagedOut] = Field(default_factory=list,
-                                      description="rows of this page skipped because they are damaged")
+    damaged: list[DamagedOut] = Field(
+        default_factory=list, description="rows of this page skipped because they are damaged"
+    )
 
 
 class ModelOut(BaseModel):
@@ -84,7 +91,6 @@ class HealthOut(BaseModel):
     model_loaded: bool
     outputs: list[str] = Field(description="the values of the output field")
     output_types: list[str] = Field(description="the values of the output_type field (videos)")
-    backgrounds: list[str] = Field(description="color (a colour name or #rrggbb) and the words of "
-                                   "the background field")
+    backgrounds: list[str] = Field(description="color (a colour name or #rrggbb) and the words of the background field")
     default_model: str
     models: list[ModelOut]

@@ -52,8 +52,7 @@ class Server:
             d.mkdir(parents=True, exist_ok=True)
         self.store = JobStore(self.data_dir / "jobs.db")
         self.engine = Engine(config.model, config.image_slots)
-        self.runner = JobRunner(self.store, self.jobs_dir, self.engine, config.video_workers,
-                                config.image_workers)
+        self.runner = JobRunner(self.store, self.jobs_dir, self.engine, config.video_workers, config.image_workers)
         self.sync_threads = config.sync_threads or max(1, min(4, (os.cpu_count() or 1) // 2))
         self.sync_limiter = anyio.CapacityLimiter(self.sync_threads)
         self.reported_damaged: set[str] = set()
@@ -104,8 +103,9 @@ class Server:
             ApiError: 400, the form has no ``file``.
             mattekit.server.uploads.UploadError: refused body (413, 415, 400, 507).
         """
-        form = await read_multipart(request, self.uploads_dir, max_bytes=self.config.max_upload_bytes,
-                                    file_fields=("file", "background_file"))
+        form = await read_multipart(
+            request, self.uploads_dir, max_bytes=self.config.max_upload_bytes, file_fields=("file", "background_file")
+        )
         if "file" not in form.files:
             form.cleanup()
             raise ApiError(400, "missing_file", "the form has no 'file' field with an image or video")

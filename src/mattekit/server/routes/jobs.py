@@ -41,15 +41,21 @@ def job_json(job: Job) -> dict:
     options = Options.from_stored(job.options).stored()
     options.pop("background_file", None)
     return {
-        "id": job.id, "kind": job.kind, "state": job.state, "filename": job.filename,
-        "created": job.created, "started": job.started, "finished": job.finished,
-        "options": options, "media": job.media,
-        "progress": {"frames_done": done, "frames_total": total, "fraction": fraction,
-                     "fps": fps, "eta_seconds": eta},
-        "outputs": [dict(o, url=f"{base}/outputs/{o['name']}") for o in job.outputs]
-        if job.state == "done" else [],
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "filename": job.filename,
+        "created": job.created,
+        "started": job.started,
+        "finished": job.finished,
+        "options": options,
+        "media": job.media,
+        "progress": {"frames_done": done, "frames_total": total, "fraction": fraction, "fps": fps, "eta_seconds": eta},
+        "outputs": [dict(o, url=f"{base}/outputs/{o['name']}") for o in job.outputs] if job.state == "done" else [],
         "input_url": f"{base}/input",
-        "error": job.error, "note": job.note, "warning": job.warning,
+        "error": job.error,
+        "note": job.note,
+        "warning": job.warning,
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
     }
@@ -68,8 +74,7 @@ async def create_job(request: Request, response: Response, srv: ServerDep):
         bg_info = None
         if bg_file is not None:  # a video job may have a video background
             kinds = ("image", "video") if info.kind == "video" else ("image",)
-            bg_info = await run_in_threadpool(probe_media, bg_file.path, max_pixels=srv.config.max_pixels,
-                                              kinds=kinds)
+            bg_info = await run_in_threadpool(probe_media, bg_file.path, max_pixels=srv.config.max_pixels, kinds=kinds)
         options = parse_options(form.fields, info.kind, bg_file is not None, size=(info.width, info.height))
         job_id = new_job_id()
         job_dir = srv.jobs_dir / job_id
@@ -80,9 +85,17 @@ async def create_job(request: Request, response: Response, srv: ServerDep):
             if bg_file is not None and bg_info is not None and options.background == "image":
                 options.background_file = "background" + bg_info.suffix
                 os.replace(bg_file.path, job_dir / options.background_file)
-            job = Job(id=job_id, kind=info.kind, state="queued", created=time.time(),
-                      filename=upload.filename or input_name, input=input_name,
-                      media=info.as_dict(), options=options.stored(), frames_total=info.frames)
+            job = Job(
+                id=job_id,
+                kind=info.kind,
+                state="queued",
+                created=time.time(),
+                filename=upload.filename or input_name,
+                input=input_name,
+                media=info.as_dict(),
+                options=options.stored(),
+                frames_total=info.frames,
+            )
             await run_in_threadpool(srv.store.insert, job)
         except BaseException as exc:
             await run_in_threadpool(shutil.rmtree, job_dir, True)
@@ -98,9 +111,12 @@ async def create_job(request: Request, response: Response, srv: ServerDep):
 
 
 @router.get("", response_model=JobListOut)
-async def list_jobs(srv: ServerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    offset: Annotated[int, Query(ge=0)] = 0,
-                    state: Annotated[str | None, Query(description="comma-separated states")] = None):
+async def list_jobs(
+    srv: ServerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    state: Annotated[str | None, Query(description="comma-separated states")] = None,
+):
     """Jobs, newest first."""
     states = [s for s in (state or "").split(",") if s]
     jobs, damaged = await run_in_threadpool(srv.store.list, limit, offset, states)
@@ -108,8 +124,10 @@ async def list_jobs(srv: ServerDep, limit: Annotated[int, Query(ge=1, le=1000)] 
         if bad.job_id not in srv.reported_damaged:  # once per row, not at every poll of the page
             srv.reported_damaged.add(bad.job_id)
             log.warning("skipping a damaged row of %s: %s", srv.store.path.name, bad)
-    return {"jobs": [job_json(j) for j in jobs],
-            "damaged": [{"id": bad.job_id, "problem": bad.problem} for bad in damaged]}
+    return {
+        "jobs": [job_json(j) for j in jobs],
+        "damaged": [{"id": bad.job_id, "problem": bad.problem} for bad in damaged],
+    }
 
 
 @router.get("/{job_id}", response_model=JobOut)

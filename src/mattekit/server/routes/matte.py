@@ -21,8 +21,12 @@ router = APIRouter(tags=["images"])
 _FIELDS = ["file", "output", "background", "background_file", "downsample_ratio", "refine", "model"]
 
 
-@router.post("/api/matte", response_class=Response, openapi_extra=multipart_doc(_FIELDS),
-             responses={**ERRORS, 200: {"content": {"image/png": {}}, "description": "the PNG result"}})
+@router.post(
+    "/api/matte",
+    response_class=Response,
+    openapi_extra=multipart_doc(_FIELDS),
+    responses={**ERRORS, 200: {"content": {"image/png": {}}, "description": "the PNG result"}},
+)
 async def matte_now(request: Request, srv: ServerDep):
     """Matte one image and return the PNG at once: by default the RGBA cut-out (output=composition
     over background=transparent), or the composition over another ``background``, or
@@ -32,17 +36,24 @@ async def matte_now(request: Request, srv: ServerDep):
         form = await srv.receive(request)
         try:
             upload = form.files["file"]
-            info = await run_in_threadpool(probe_media, upload.path, max_pixels=srv.config.max_pixels,
-                                           kinds=("image",))
+            info = await run_in_threadpool(probe_media, upload.path, max_pixels=srv.config.max_pixels, kinds=("image",))
             bg_file = form.files.get("background_file")
             if bg_file is not None:
-                await run_in_threadpool(probe_media, bg_file.path, max_pixels=srv.config.max_pixels,
-                                        kinds=("image",))
-            options = parse_options(form.fields, "image", bg_file is not None, default_background="transparent",
-                                    size=(info.width, info.height))
+                await run_in_threadpool(probe_media, bg_file.path, max_pixels=srv.config.max_pixels, kinds=("image",))
+            options = parse_options(
+                form.fields,
+                "image",
+                bg_file is not None,
+                default_background="transparent",
+                size=(info.width, info.height),
+            )
             if len(options.kinds) > 1:
-                raise ApiError(422, "bad_option", "output: POST /api/matte answers one picture; ask for one "
-                               "output, or create a job (POST /api/jobs) for several")
+                raise ApiError(
+                    422,
+                    "bad_option",
+                    "output: POST /api/matte answers one picture; ask for one "
+                    "output, or create a job (POST /api/jobs) for several",
+                )
             background = background_of(options.background, bg_file.path if bg_file else None)
             result = srv.uploads_dir / f"result-{uuid.uuid4().hex}.png"
             engine = srv.engine
@@ -55,8 +66,9 @@ async def matte_now(request: Request, srv: ServerDep):
                 with engine.image_slot():
                     plan = options.plan(srv.uploads_dir, background)
                     try:
-                        matte = engine.matte_image(upload.path, options.downsample_ratio, plan.kinds,
-                                                   bool(options.refine), model=options.model)
+                        matte = engine.matte_image(
+                            upload.path, options.downsample_ratio, plan.kinds, bool(options.refine), model=options.model
+                        )
                         array = engine.render_image(matte, plan, options.output)
                         del matte
                     finally:
@@ -75,9 +87,14 @@ async def matte_now(request: Request, srv: ServerDep):
     if options.warnings:
         headers["Warning"] = ", ".join(f'299 mattekit "{_ascii_header(w)}"' for w in options.warnings)
     stem = Path(upload.filename).stem or "image"
-    return FileResponse(result, media_type="image/png", content_disposition_type="inline",
-                        filename=f"{_ascii(stem)}_{options.output}.png", headers=headers,
-                        background=BackgroundTask(result.unlink, missing_ok=True))
+    return FileResponse(
+        result,
+        media_type="image/png",
+        content_disposition_type="inline",
+        filename=f"{_ascii(stem)}_{options.output}.png",
+        headers=headers,
+        background=BackgroundTask(result.unlink, missing_ok=True),
+    )
 
 
 def _ascii_header(text: str) -> str:

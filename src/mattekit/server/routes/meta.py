@@ -19,8 +19,17 @@ async def health(srv: ServerDep):
     """Whether the server is up, its queue and its workers, and the values its fields take."""
     store, runner = srv.store, srv.runner
     queued, running = await run_in_threadpool(lambda: (store.count(["queued"]), store.count(["running"])))
-    return {"status": "ok", "version": mattekit.__version__, "queued": queued, "running": running,
-            "video_workers": runner.video_workers, "image_workers": runner.image_workers,
-            "model_loaded": srv.engine.loaded, "outputs": list(OUTPUTS), "output_types": list(OUTPUT_TYPES),
-            "backgrounds": ["color", *BACKGROUND_WORDS], "default_model": srv.engine.default_name,
-            "models": selectable_models()}
+    return {
+        "status": "ok",
+        "version": mattekit.__version__,
+        "queued": queued,
+        "running": running,
+        "video_workers": runner.video_workers,
+        "image_workers": runner.image_workers,
+        "model_loaded": srv.engine.loaded,
+        "outputs": list(OUTPUTS),
+        "output_types": list(OUTPUT_TYPES),
+        "backgrounds": ["color", *BACKGROUND_WORDS],
+        "default_model": srv.engine.default_name,
+        "models": selectable_models(),
+    }
