@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("params", "metrics"),
     ("io",),
     ("models", "compose"),
-    ("matte",),
+    ("matte", "plan"),
     ("classical",),
     ("pipeline",),  # one video, one image, and the record of a file's outcome
     ("cluster",),  # the Ray executor of a folder run

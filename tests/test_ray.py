@@ -248,7 +248,7 @@ def test_images_on_cluster_equal_one_machine(cluster, clips, tmp_path):
     for i, f in enumerate(list(read_rgba_frames(clips / "short_a.mp4"))[:5]):
         write_image(folder / f"frame{i}.png", np.ascontiguousarray(f.rgba[..., :3]))
     (folder / "broken.png").write_bytes(b"not a picture")
-    options = dict(alpha=True, composite="white", model="fake", fg_estimate="network")
+    options = dict(alpha=True, background="white", model="fake", fg_estimate="network")
     ray_result = matte_folder(folder, tmp_path / "ray", executor="ray", ray_options=dict(images_per_task=2), **options)
     local = matte_folder(folder, tmp_path / "local", **options)
     assert [(o.label, o.status) for o in ray_result.outcomes] == [(o.label, o.status) for o in local.outcomes]
@@ -256,7 +256,7 @@ def test_images_on_cluster_equal_one_machine(cluster, clips, tmp_path):
     failed = ray_result.failed[0]
     assert failed.label == "broken.png" and failed.reason == local.failed[0].reason
     assert failed.exit_code == local.failed[0].exit_code == 2
-    for name in ("frame0.png", "frame4_alpha.png", "frame2_composite.jpg"):
+    for name in ("frame0.png", "frame4_alpha.png", "frame2_composition.jpg"):
         assert np.array_equal(read_image(tmp_path / "ray" / name), read_image(tmp_path / "local" / name))
 
 

@@ -236,10 +236,10 @@ def test_image_batch_protects_inputs_and_background(tmp_path, capsys, rvm_sessio
     img = np.full((48, 64, 3), 50, np.uint8)
     img[10:44, 20:44] = 200
     Image.fromarray(img).save(photos / "a.png")
-    Image.fromarray(img).save(photos / "b_composite.jpg")  # a background that is also b's composite name
+    Image.fromarray(img).save(photos / "b_composition.jpg")  # a background that is also b's composition name
     Image.fromarray(img).save(photos / "b.jpg")
     before = tree(tmp_path)
-    result = matte_folder([photos / "a.png", photos / "b.jpg"], photos, composite=photos / "b_composite.jpg",
+    result = matte_folder([photos / "a.png", photos / "b.jpg"], photos, background=photos / "b_composition.jpg",
                           model=rvm_session, overwrite=True)
     reasons = {o.source.name: (o.status, o.reason) for o in result.outcomes}
     assert reasons["a.png"][0] == "failed" and "same as the input" in reasons["a.png"][1]

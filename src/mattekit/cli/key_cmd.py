@@ -6,7 +6,8 @@ import click
 
 from mattekit.cli.options import Checked, overwrite_option, quiet_option
 from mattekit.params import validate_frame_rate
-from mattekit.io.video_writer import TRANSPARENT_TYPES, VIDEO_FORMATS
+from mattekit.io.video_writer import VIDEO_FORMATS
+from mattekit.plan import TRANSPARENT_TYPES
 
 class KeyColor(click.ParamType):
     """``auto`` or a colour name / ``#rrggbb``."""

@@ -427,7 +427,7 @@ def _join(file: _File, output_type: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ratio: float | None, model,
+def matte_folder_ray(jobs: list[Job], *, background, options: dict, downsample_ratio: float | None, model,
                      overwrite: bool, cancel: threading.Event | None, on_file, on_start,
                      progress=False, address: str | None = None, cpus_per_task: float = 1,
                      images_per_task: int = IMAGES_PER_TASK) -> BatchResult:
@@ -435,7 +435,7 @@ def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ra
 
     Args:
         jobs: ``(source, {kind: final path}, label)`` per image.
-        composite, options, downsample_ratio: as ``matte_folder`` passes them to
+        background, options, downsample_ratio: as ``matte_folder`` passes them to
             :func:`~mattekit.pipeline.image.matte_one_image`.
         model, overwrite, cancel, on_file, on_start, progress, address, cpus_per_task: as for
             :func:`convert_folder_ray`.
@@ -453,7 +453,7 @@ def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ra
         driver = _Driver(progress, len(jobs), overwrite, cancel, on_file, on_start, "images")
         driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
-        job = ImageJob(composite, downsample_ratio, tuple(sorted(options.items())), spec)
+        job = ImageJob(background, downsample_ratio, tuple(sorted(options.items())), spec)
         todo = []
         for position, (source, targets, label) in enumerate(jobs):
             file = driver.skip_or_start(position, source, targets, label, total)

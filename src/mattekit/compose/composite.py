@@ -9,7 +9,7 @@ band of rows of about 256 KiB, so it stays in the CPU cache: at 4K this halves t
 whole planes), and written straight into the uint8 result (no float64, no H×W×3 float
 temporaries). :class:`FrameCompositor`
 keeps those buffers between frames and reads the network's planar N×3×H×W output as it is, so a
-video pipeline allocates nothing per frame; :func:`composite`, :func:`to_rgba` and :func:`to_gray`
+video pipeline allocates nothing per frame; :func:`composite` and :func:`to_rgba`
 are the one-off forms for H×W×3 images. All of them round as ``floor(clip(x·255 + 0.5, 0, 255))``.
 
 :meth:`FrameCompositor.render` takes a :class:`~mattekit.models.base.FrameMatte` instead (a model
@@ -121,20 +121,6 @@ def to_rgba(fgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         for c in range(3):
             _quantize(fgr[band, :, c], out[band, :, c], s)
         _quantize(alpha[band], out[band, :, 3], s)
-    return out
-
-
-def to_gray(plane: np.ndarray) -> np.ndarray:
-    """An H×W float plane in 0..1 (e.g. alpha) as H×W uint8, band by band.
-
-    Returns:
-        H×W uint8, ``floor(clip(x·255 + 0.5, 0, 255))``.
-    """
-    h, w = plane.shape
-    out = np.empty((h, w), dtype=np.uint8)
-    scratch = _scratch(w)
-    for band in _bands(h, w):
-        _quantize(plane[band], out[band], scratch[:band.stop - band.start])
     return out
 
 
