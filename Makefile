@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_STAMP := $(VENV)/.installed-lint
 
-.PHONY: demo test lint bench clean chromium
+.PHONY: demo test test-fast lint bench clean chromium
 
 # what the tests need: the test extra pulls in every other extra (pyproject.toml)
 $(STAMP): pyproject.toml
@@ -20,11 +20,14 @@ $(LINT_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[lint]'
 	touch $(LINT_STAMP)
 
-# Style and types (config in pyproject.toml). Checks only; `ruff format` rewrites nothing here.
+# Style and types (config in pyproject.toml). Checks only, all three even when one fails;
+# `ruff format` rewrites nothing here.
 lint: $(LINT_STAMP)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
 
 
 # what the demo needs: the core install and the demo extra
@@ -40,6 +43,10 @@ demo: $(VENV)/.installed-demo
 test: $(STAMP) chromium
 	$(VENV)/bin/mattekit models fetch --quiet
 	$(PY) -m pytest -q
+
+# The quick loop while editing (under a minute on 2 cores): no slow, browser or network tests.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser and not network"
 
 # Headless Chromium for the browser test (tests/test_server_e2e.py, skipped without it):
 # installed from Debian's packages when missing and apt-get is available; never fails the build.

@@ -15,21 +15,13 @@ from mattekit.compose.background import (BlurBackground, ColorBackground, ImageB
 from mattekit.compose.composite import composite
 from mattekit.errors import InputError
 from mattekit.io.rgba_reader import read_rgba_frames
+from media import cut_clip, write_clip
 
 
 def numbered_clip(path, rate, count, size=(64, 48), start_pts=0):
-    """A clip whose frame k is uniformly gray at level 20 + 20·k (k < 12)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv444p"
-        stream.options = {"crf": "0"}
-        for k in range(count):
-            frame = av.VideoFrame.from_ndarray(np.full((size[1], size[0], 3), 20 + 20 * k, np.uint8), "rgb24")
-            frame.pts = start_pts + k
-            frame.time_base = Fraction(1) / rate
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+    """A clip whose frame k is uniformly gray at level 20 + 20·k (k < 12), lossless."""
+    return write_clip(path, count, size, rate, images=lambda w, h, k: np.full((h, w, 3), 20 + 20 * k, np.uint8),
+                      pix_fmt="yuv444p", stream_options={"crf": "0"}, pts=[start_pts + k for k in range(count)])
 
 
 def level_to_index(image) -> int:
@@ -122,18 +114,8 @@ def test_composite_uses_the_models_foreground():
 
 @pytest.fixture(scope="module")
 def person_clip(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("person") / "p.mp4"
-    with av.open(str(shared_data / "people" / "test-sample1.mp4")) as src, av.open(str(out), "w") as dst:
-        vout = dst.add_stream("libx264", rate=30)
-        vout.width, vout.height, vout.pix_fmt = 160, 90, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == 6:
-                break
-            small = frame.reformat(160, 90)
-            small.pts, small.time_base = i, Fraction(1, 30)
-            dst.mux(vout.encode(small))
-        dst.mux(vout.encode(None))
-    return out
+    return cut_clip(shared_data / "people" / "test-sample1.mp4", tmp_path_factory.mktemp("person") / "p.mp4", 6,
+                    (160, 90), 30)
 
 
 def test_convert_video_with_a_video_background(person_clip, rvm_session, tmp_path):

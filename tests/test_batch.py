@@ -4,7 +4,6 @@ a summary with reasons, non-zero exit on failure, clean stop on Ctrl-C / cancel.
 from __future__ import annotations
 
 import threading
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -13,28 +12,14 @@ from PIL import Image
 
 from mattekit.cli.main import main
 from mattekit.pipeline.batch import convert_folder, matte_folder
-
-
-def tiny_clip(path, frames=4, size=(64, 48)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for i in range(frames):
-            img = np.full((size[1], size[0], 3), 40, np.uint8)
-            img[8:40, 10 + 3 * i:30 + 3 * i] = 210
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+from media import write_clip
 
 
 @pytest.fixture()
 def video_tree(tmp_path):
     root = tmp_path / "in"
-    tiny_clip(root / "a.mp4")
-    tiny_clip(root / "sub" / "b.mov")
+    write_clip(root / "a.mp4")
+    write_clip(root / "sub" / "b.mov")
     (root / "broken.mp4").write_bytes(b"this is not a video")
     (root / "notes.txt").write_text("ignored")
     return root
@@ -156,8 +141,8 @@ def test_cli_image_folder(image_tree, tmp_path, capsys):
 
 def test_same_stem_inputs_get_distinct_outputs(tmp_path, fake_session):
     root = tmp_path / "in"
-    tiny_clip(root / "clip.mp4", frames=2)
-    tiny_clip(root / "clip.mov", frames=2)
+    write_clip(root / "clip.mp4", frames=2)
+    write_clip(root / "clip.mov", frames=2)
     result = convert_folder(root, tmp_path / "out", outputs=("alpha",), model=fake_session)
     assert [o.status for o in result.outcomes] == ["done", "done"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip_mov_alpha.mp4", "clip_mp4_alpha.mp4"]

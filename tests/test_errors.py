@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import av
+import pytest
 
 from mattekit.cli.main import main
 
@@ -70,6 +71,7 @@ def test_truncated_video_moov_at_end(shared_data, tmp_path, capsys):
     assert not out.exists() and no_partial_outputs(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_truncated_video_faststart_mattes_what_decodes(shared_data, fake_session, tmp_path):
     """With the index at the start, the first half decodes: it is matted and the shortfall reported."""
     from mattekit import convert_video

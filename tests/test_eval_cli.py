@@ -12,8 +12,9 @@ import pytest
 
 from mattekit import metrics as M
 from mattekit.cli.main import main
+from media import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 ALPHAMATTING = SHARED / "alphamatting"
 HAIRBALL = SHARED / "hairball"
 

@@ -10,6 +10,8 @@ from scipy import ndimage
 from mattekit import matte_image
 from mattekit.io.image import read_image
 
+pytestmark = pytest.mark.slow  # the real model on full-size real stills
+
 
 @pytest.fixture(scope="module")
 def still(shared_data, rvm_session):

@@ -23,6 +23,8 @@ from mattekit.io.image import read_image
 from mattekit.models.base import to_src
 from mattekit.models.rvm_onnx import auto_downsample_ratio
 
+pytestmark = pytest.mark.slow  # large images in child processes, measuring their peak memory
+
 
 @pytest.fixture(scope="module")
 def still(shared_data):

@@ -8,21 +8,14 @@ import pytest
 
 from mattekit.cli.main import main
 from mattekit.io.rgba_reader import read_rgba_frames
+from media import cut_clip
 
 
 @pytest.fixture(scope="module")
 def small_greenscreen(shared_data, tmp_path_factory):
     """girl_4k.mp4 (15 frames, 3840x2026) scaled to 480x254 (H.264, near-lossless) for speed."""
-    path = tmp_path_factory.mktemp("key") / "girl.mp4"
-    with av.open(str(shared_data / "greenscreen" / "girl_4k.mp4")) as src, av.open(str(path), "w") as dst:
-        stream = dst.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = 480, 254, "yuv444p"
-        stream.options = {"crf": "8", "preset": "ultrafast"}
-        for frame in src.decode(video=0):
-            rgb = frame.to_ndarray(format="rgb24", width=480, height=254)
-            dst.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        dst.mux(stream.encode(None))
-    return path
+    return cut_clip(shared_data / "greenscreen" / "girl_4k.mp4", tmp_path_factory.mktemp("key") / "girl.mp4", 15,
+                    (480, 254), 24, pix_fmt="yuv444p", stream_options={"crf": "8", "preset": "ultrafast"})
 
 
 def test_auto_key_makes_screen_transparent_and_person_opaque(small_greenscreen, tmp_path, capsys):

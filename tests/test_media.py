@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import media
 from mattekit import convert_video, matte_image
 from mattekit.io.image import read_image
 from mattekit.io.rgba_reader import read_rgba_frames
@@ -31,40 +32,9 @@ def person_like(width, height, i=0):
     return img
 
 
-def write_clip(path, frames=4, size=(64, 48), rate=25, pix_fmt="yuv420p", codec="libx264", rotation=None,
-               audio_tracks=0, pts=None, seconds=None):
-    """Write a test clip; ``pts`` (in 1/1000 s) gives variable frame timing; audio tracks are tones."""
-    w, h = size
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-        if pts is not None:
-            stream.codec_context.time_base = Fraction(1, 1000)
-        if rotation is not None:
-            stream.set_display_rotation(*rotation)
-        audio = []
-        for t in range(audio_tracks):
-            a = container.add_stream("aac", rate=48000)
-            a.layout = "mono"
-            audio.append(a)
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(person_like(w, h, i % 8), format="rgb24")
-            if pts is not None:
-                frame.pts, frame.time_base = pts[i], Fraction(1, 1000)
-            else:
-                frame.pts, frame.time_base = i, Fraction(1, rate)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-        duration = seconds if seconds is not None else frames / rate
-        for t, a in enumerate(audio):
-            n = int(48000 * duration)
-            tone = (0.2 * np.sin(2 * np.pi * (440 + 220 * t) * np.arange(n) / 48000)).astype(np.float32)
-            for start in range(0, n, 48000):
-                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 48000], format="flt", layout="mono")
-                chunk.sample_rate, chunk.pts, chunk.time_base = 48000, start, Fraction(1, 48000)
-                container.mux(a.encode(chunk))
-            container.mux(a.encode(None))
-    return path
+def write_clip(path, frames=4, size=(64, 48), **options):
+    """A test clip of :func:`person_like` frames (``options``: see :func:`media.write_clip`)."""
+    return media.write_clip(path, frames, size, images=lambda w, h, i: person_like(w, h, i % 8), **options)
 
 
 def frames_of(path):
@@ -122,7 +92,8 @@ def test_variable_frame_rate_timestamps_and_audio_are_kept(tmp_path, fake_sessio
     gaps = rng.choice([17, 33, 50, 100], size=60)  # ms between frames: 60, 30, 20, 10 fps mixed
     pts = np.concatenate([[0], np.cumsum(gaps)[:-1]]).tolist()
     seconds = (pts[-1] + 50) / 1000
-    clip = write_clip(tmp_path / "vfr.mp4", frames=60, size=(48, 32), pts=pts, audio_tracks=1, seconds=seconds)
+    clip = write_clip(tmp_path / "vfr.mp4", frames=60, size=(48, 32), pts=pts, time_base=Fraction(1, 1000),
+                      audio_tracks=1, seconds=seconds)
     out = tmp_path / "out.mp4"
     convert_video(clip, output_composition=out, progress=False, model=fake_session)
     t_in = [t for _, t, _ in frames_of(clip)]
@@ -213,6 +184,7 @@ def test_exif_orientation_is_applied(tmp_path):
     assert np.abs(shown.astype(int) - expected).mean() < 6
 
 
+@pytest.mark.slow
 def test_large_photo_reads_in_bounded_memory(tmp_path):
     """An 8000x6000 JPEG is read with peak memory close to its 144 MB of RGB pixels."""
     path = tmp_path / "big.jpg"

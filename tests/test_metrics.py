@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,8 +10,9 @@ import pytest
 
 from mattekit import metrics as M
 from mattekit.metrics.image import connectivity_levels, gaussian_derivative_filters
+from media import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 ALPHAMATTING = SHARED / "alphamatting"
 
 

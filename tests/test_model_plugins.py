@@ -264,6 +264,7 @@ def imgly_reference_alpha(path: Path, rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(out[0, 0], (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+@pytest.mark.slow
 def test_isnet_mattes_a_person_like_the_reference_recipe(shared_data):
     """ISNet through mattekit equals IMG.LY's pre/post-processing within resampling differences,
     and finds the person: mostly opaque in the middle, clear in the corners."""

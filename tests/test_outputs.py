@@ -15,6 +15,7 @@ from mattekit.cli.main import main
 from mattekit.errors import ParameterError
 from mattekit.io.rgba_reader import read_rgba_frames
 from mattekit.models.base import to_src
+from media import cut_clip
 
 FRAMES = 8
 SIZE = (192, 108)
@@ -23,28 +24,8 @@ SIZE = (192, 108)
 @pytest.fixture(scope="module")
 def clip(shared_data, tmp_path_factory) -> Path:
     """The first 8 frames of people/test-sample1.mp4 at 192x108, with its audio (AAC)."""
-    out = tmp_path_factory.mktemp("clip") / "person.mp4"
-    with av.open(str(shared_data / "people" / "test-sample1.mp4")) as src, av.open(str(out), "w") as dst:
-        vin, ain = src.streams.video[0], src.streams.audio[0]
-        vout = dst.add_stream("libx264", rate=vin.average_rate)
-        vout.width, vout.height, vout.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-        vout.options = {"crf": "12"}
-        aout = dst.add_stream_from_template(ain)
-        n = 0
-        for packet in src.demux(vin, ain):
-            if packet.stream is ain:
-                if packet.pts is not None and packet.size and packet.pts * packet.time_base < FRAMES / 30:
-                    packet.stream = aout
-                    dst.mux(packet)
-                continue
-            for frame in packet.decode():
-                if n < FRAMES:
-                    small = frame.reformat(SIZE[0], SIZE[1])
-                    small.pts, small.time_base = frame.pts, frame.time_base
-                    dst.mux(vout.encode(small))
-                    n += 1
-        dst.mux(vout.encode(None))
-    return out
+    return cut_clip(shared_data / "people" / "test-sample1.mp4", tmp_path_factory.mktemp("clip") / "person.mp4", FRAMES,
+                    SIZE, 30, stream_options={"crf": "12"}, audio=True)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +137,7 @@ def test_cli_webm_with_alpha(clip, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_fg_estimate_ml_recovers_fur_colour_better(shared_data, rvm_session):
     """Rendered fur with exact straight colour F and alpha, over a real room. Given the true
     alpha, pymatting's estimate (the default ``ml``) is closer to F in the semi-transparent fur

@@ -58,6 +58,7 @@ def rvm_recipe_src(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
 
 
+@pytest.mark.slow
 def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path, monkeypatch):
     """Frames reach the network in order with the previous frame's state: the threaded run's
     alpha is bit-identical to a one-thread loop on the same frames."""
@@ -98,6 +99,7 @@ def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path,
     assert 0.05 < expected[-1].mean() < 0.9
 
 
+@pytest.mark.slow
 def test_recurrent_state_as_device_values(frames_dir, rvm_session, tmp_path):
     """The pipeline passes the state on without looking at it: with the I/O-binding stepper
     (state as OrtValue, here on the CPU device) the alpha is the same as with plain run."""
@@ -121,7 +123,22 @@ def test_io_binding_selected_only_for_an_accelerator(rvm_session):
     assert device_for(["CPUExecutionProvider"]) is None
     assert device_for(["CPUExecutionProvider", "CUDAExecutionProvider"]) is None  # CUDA not preferred
     assert device_for([]) is None
-    assert rvm_session.providers[0] == "CPUExecutionProvider" and rvm_session._bound is None
+    # the loaded session binds state to a device exactly when its first provider is an accelerator
+    # (CPU here; CUDA on a GPU machine), and CPU is always there as the fallback
+    assert rvm_session.providers[-1] == "CPUExecutionProvider"
+    assert (rvm_session._bound is None) == (device_for(rvm_session.providers) is None)
+
+
+def test_default_providers_prefer_cuda_only_when_available(monkeypatch):
+    import onnxruntime as ort
+
+    from mattekit.models.base import default_providers
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["AzureExecutionProvider", "CPUExecutionProvider"])
+    assert default_providers() == ["CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert default_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 def test_writer_error_stops_everything(frames_dir, fake_session, tmp_path, monkeypatch):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # quantizes the model and runs it on real video
+
 #: Mean |Δα| (alpha in 0..1) between INT8 and FP32 over the 10 frames below. Measured with
 #: onnxruntime 1.31: mean 0.0037, worst frame 0.0101 (frame 0, before the recurrent state has
 #: settled). The bounds leave about 2x margin for other ONNX Runtime versions; quantizing the

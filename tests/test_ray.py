@@ -31,6 +31,8 @@ from mattekit.io.image import read_image, write_image  # noqa: E402
 from mattekit.io.rgba_reader import read_rgba_frames  # noqa: E402
 from mattekit.pipeline.batch import convert_folder, matte_folder  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a Ray cluster; 50 s for the module here
+
 CHUNK = 40  # frames per chunk in these tests: the long clip (158 frames) gives 3 chunks
 TB = Fraction(1, 15360)
 

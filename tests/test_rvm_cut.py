@@ -16,6 +16,8 @@ from mattekit.models.base import ArrayMatte, to_src
 from mattekit.models.rvm_cut import cut_model
 from mattekit.models.rvm_onnx import RVMSession
 
+pytestmark = pytest.mark.slow  # builds and runs the cut graph at 720p and 1080p
+
 
 def clip_frames(path, limit):
     frames = []

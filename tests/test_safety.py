@@ -13,10 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -24,24 +22,7 @@ from mattekit.cli.main import main
 from mattekit.errors import OutputError
 from mattekit.io import atomic
 from mattekit.models import new_session
-
-
-def clip(path: Path, frames: int = 4, size: tuple[int, int] = (64, 48)) -> Path:
-    """A small H.264 clip: a bright block moving over a dark background."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    w, h = size
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for i in range(frames):
-            img = np.full((h, w, 3), 40, np.uint8)
-            x = (w // 5 + 3 * i) % (w // 2)
-            img[h // 6:h * 5 // 6, x:x + w // 4] = 210
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+from media import write_clip
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -75,7 +56,7 @@ def refused(code: int, lines: list[str], *words: str) -> None:
 def proj(tmp_path):
     """A user's project folder: the input video, notes, a sub-folder."""
     root = tmp_path / "proj"
-    clip(root / "input.mp4")
+    write_clip(root / "input.mp4")
     (root / "notes.txt").write_text("my notes")
     (root / "shots").mkdir()
     (root / "shots" / "take1.txt").write_text("keep me")
@@ -92,7 +73,7 @@ def test_png_sequence_into_the_input_folder_or_cwd_is_refused(proj, tmp_path, ca
     for target in (proj, ".", "..", "/"):
         refused(*cli(["video", "input.mp4", "-c", target, *png], capsys), "holds the input")
     other = tmp_path / "elsewhere"
-    clip(other / "in.mp4")
+    write_clip(other / "in.mp4")
     before = tree(tmp_path)
     for target in (proj, ".", "shots/.."):  # the input lies elsewhere: still the current folder
         refused(*cli(["video", other / "in.mp4", "-c", target, *png], capsys), "current folder")
@@ -208,7 +189,7 @@ def test_output_name_longer_than_the_file_system_allows_is_refused(proj, tmp_pat
 # ---------------------------------------------------------------- 4. every input of a job is protected
 
 def test_background_model_and_input_are_protected_through_any_spelling(proj, tmp_path, capsys, monkeypatch):
-    bg = clip(tmp_path / "bg.mp4", frames=2)
+    bg = write_clip(tmp_path / "bg.mp4", frames=2)
     (tmp_path / "bg-link.mp4").symlink_to(bg)
     os.link(bg, tmp_path / "bg-hard.mp4")
     model = tmp_path / "mymodel.mp4"  # a model file under a video name (checked before it is loaded)
@@ -268,7 +249,7 @@ def test_one_batch_input_is_never_another_ones_output(tmp_path, rvm_session):
 
 
 def test_symbolic_link_loops_give_one_line(tmp_path, capsys, monkeypatch):
-    src = clip(tmp_path / "in.mp4")
+    src = write_clip(tmp_path / "in.mp4")
     monkeypatch.chdir(tmp_path)
     os.symlink("loop", "loop")
     before = tree(tmp_path)
@@ -281,7 +262,7 @@ def test_symbolic_link_loops_give_one_line(tmp_path, capsys, monkeypatch):
 def test_batch_without_overwrite_never_replaces_an_existing_output(tmp_path, rvm_session):
     from mattekit.pipeline.batch import convert_folder
 
-    clip(tmp_path / "in" / "a.mp4")
+    write_clip(tmp_path / "in" / "a.mp4")
     out = tmp_path / "out"
     out.mkdir()
     (out / "a_alpha.mp4").write_bytes(b"the user's own file of that name")
@@ -362,16 +343,17 @@ def wait_for_frames(folder: Path, pattern: str, proc: subprocess.Popen, timeout:
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     """Long enough (300 frames at 320×180) that a signal arrives mid-run."""
-    return clip(tmp_path_factory.mktemp("long") / "long.mp4", frames=300, size=(320, 180))
+    return write_clip(tmp_path_factory.mktemp("long") / "long.mp4", frames=300, size=(320, 180))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.slow
 def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(sig, long_clip, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "frames").mkdir()
     (work / "notes.txt").write_text("mine")
-    assert main(["video", str(clip(tmp_path / "short.mp4")), "--output-type", "png_sequence",
+    assert main(["video", str(write_clip(tmp_path / "short.mp4")), "--output-type", "png_sequence",
                  "-c", str(work / "frames"), "-q"]) == 0
     before = tree(work)
     proc = spawn(["video", long_clip, "--output-type", "png_sequence", "-c", "frames", "-a", "alpha.mp4",
@@ -387,6 +369,7 @@ def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(sig, long_clip
 
 
 @pytest.mark.parametrize("verb", ["image", "batch"])
+@pytest.mark.slow
 def test_sigterm_in_other_verbs(verb, long_clip, tmp_path):
     from PIL import Image
 
@@ -416,7 +399,7 @@ def test_sigterm_in_other_verbs(verb, long_clip, tmp_path):
 def test_next_run_removes_stale_partials_of_dead_runs_only(tmp_path, rvm_session):
     from mattekit import convert_video
 
-    src = clip(tmp_path / "in.mp4")
+    src = write_clip(tmp_path / "in.mp4")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

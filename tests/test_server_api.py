@@ -15,13 +15,14 @@ import threading
 import time
 import zipfile
 import zlib
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+from media import SHARED_DATA, cut_clip
+
+SHARED = SHARED_DATA
 STILL = SHARED / "people" / "stills" / "0001_img.png"
 VIDEO = SHARED / "people" / "test-sample1.mp4"
 
@@ -63,29 +64,10 @@ def real_client(tmp_path, rvm_session):
         yield c
 
 
-def cut_video(path: Path, frames: int, width: int, height: int) -> Path:
-    """The first ``frames`` frames of test-sample1.mp4 scaled to width×height (H.264), with PyAV."""
-    import av
-
-    with av.open(str(VIDEO)) as src, av.open(str(path), "w") as dst:
-        out = dst.add_stream("libx264", rate=25)
-        out.width, out.height, out.pix_fmt = width, height, "yuv420p"
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == frames:
-                break
-            small = frame.reformat(width=width, height=height, format="yuv420p")
-            small.pts, small.time_base = i, Fraction(1, 25)
-            for packet in out.encode(small):
-                dst.mux(packet)
-        for packet in out.encode():
-            dst.mux(packet)
-    return path
-
-
 @pytest.fixture(scope="module")
 def small_video(tmp_path_factory) -> Path:
     """12 frames at 320×180."""
-    return cut_video(tmp_path_factory.mktemp("video") / "small.mp4", 12, 320, 180)
+    return cut_clip(VIDEO, tmp_path_factory.mktemp("video") / "small.mp4", 12, (320, 180))
 
 
 def assert_json_error(response, status: int, code: str | None = None) -> dict:
@@ -136,6 +118,7 @@ def test_openapi_lists_every_endpoint(client):
     assert client.get("/api/health").json()["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_image_job_composite_over_colour(client):
     """Composite over a colour: same size as the input, the colour exactly where alpha is ~0."""
     r = upload(client, STILL, "0001_img.png", background="#0a28fa", output="composite")
@@ -167,6 +150,7 @@ def test_image_job_composite_over_colour(client):
     assert np.abs(composite[person] - np.array(BLUE)).sum(axis=1).mean() > 60
 
 
+@pytest.mark.slow
 def test_image_job_over_uploaded_picture(client, tmp_path):
     """A background picture uploaded with the job (a plain red one, so its cover-resize is exact)."""
     red = io.BytesIO()
@@ -187,6 +171,7 @@ def test_image_job_over_uploaded_picture(client, tmp_path):
     assert (tmp_path / "server" / "jobs" / done["id"] / "background.png").exists()
 
 
+@pytest.mark.slow
 def test_sync_matte_returns_cutout(real_client):
     r = real_client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
@@ -388,6 +373,7 @@ def test_no_path_traversal(client, tmp_path):
 
 # -- restart ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
     data = tmp_path / "server"
     # a server that accepts uploads but whose workers never ran (its lifespan is not started)
@@ -426,6 +412,7 @@ def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
         assert list((data / "uploads").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_concurrent_sync_requests_all_answered(client):
     """A small version of benchmarks/load_server.py: every concurrent request gets a PNG."""
     small = Image.open(STILL).resize((320, 180))
@@ -445,6 +432,7 @@ def test_concurrent_sync_requests_all_answered(client):
     assert results == [200] * 6
 
 
+@pytest.mark.slow
 def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
     """``mattekit serve`` killed with SIGKILL while a video runs: the next start re-runs the job,
     and the result is a complete video (all its 40 frames), never the half-written one."""
@@ -476,7 +464,7 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
             assert proc.poll() is None and time.monotonic() < deadline, "mattekit serve did not start"
             time.sleep(0.2)
 
-    clip = cut_video(tmp_path / "clip.mp4", 40, 640, 360)
+    clip = cut_clip(VIDEO, tmp_path / "clip.mp4", 40, (640, 360))
     proc, client = start()
     try:
         job = upload(client, clip, "clip.mp4", downsample_ratio="0.25").json()
@@ -552,6 +540,7 @@ def test_store_recovery_gives_up_after_repeated_crashes(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 def test_refine_changes_alpha_only_near_edges(real_client):
     """refine=true re-solves the alpha in the unknown band around the network's edges only."""
     from mattekit.classical import refinement_trimap
@@ -605,6 +594,7 @@ def test_other_sites_and_rebound_hosts_are_refused(tmp_path, session):
         assert client.get("/api/jobs", headers={"host": "[::1]:7860"}).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_request_chooses_the_model(client, rvm_session):
     """/api/health offers the registered models; the ``model`` field picks one per request (jobs and
     /api/matte), a name outside the list (or a path) is refused, and no field keeps the server's."""

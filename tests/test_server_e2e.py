@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media import SHARED_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 STILL = SHARED / "people" / "stills" / "0001_img.png"
 VIDEO = SHARED / "people" / "test-sample1.mp4"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -36,6 +38,7 @@ if not (STILL.exists() and VIDEO.exists()):
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("Chromium is not installed: run `make chromium` (apt-get install chromium chromium-driver)",
                 allow_module_level=True)
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # headless Chromium against a served page (50 s here)
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 httpx = pytest.importorskip("httpx")
 

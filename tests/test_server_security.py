@@ -23,7 +23,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from PIL import Image  # noqa: E402
 
 from mattekit.server import create_app  # noqa: E402
 from mattekit.server.security import machine_names  # noqa: E402
+from media import write_clip  # noqa: E402
 
 BASE = "http://127.0.0.1:7860"
 HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -217,6 +217,7 @@ def stop(proc) -> None:
         proc.wait()
 
 
+@pytest.mark.slow
 def test_serve_exits_0_after_a_graceful_sigterm_shutdown(tmp_path):
     """systemd, docker stop and kill send SIGTERM: a server that shut down cleanly exits 0 (as
     uvicorn and gunicorn do), where the other verbs exit 143 (their job was interrupted)."""
@@ -229,6 +230,7 @@ def test_serve_exits_0_after_a_graceful_sigterm_shutdown(tmp_path):
     assert err.strip().splitlines()[-1] == "mattekit: server stopped (SIGTERM)", err
 
 
+@pytest.mark.slow
 def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
     proc, err = start_serve(tmp_path, "--host", "0.0.0.0", "--port", "0")
     try:
@@ -272,6 +274,7 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
     assert len([l for l in log.splitlines() if "abandoned by the client" in l]) == 1, log
 
 
+@pytest.mark.slow
 def test_serve_ipv6_any_prints_a_bracketed_url_and_env_token(tmp_path):
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
@@ -487,19 +490,8 @@ def test_damaged_queued_row_is_failed_not_retried(tmp_path):
 def test_video_job_with_lost_frames_reports_a_warning_and_the_real_count(client, tmp_path):
     import av
 
-    path = tmp_path / "clip.mp4"
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as dst:
-        out = dst.add_stream("libx264", rate=25, options={"g": "1"})  # every frame a keyframe
-        out.width, out.height, out.pix_fmt = 96, 64, "yuv420p"
-        for i in range(24):
-            img = np.full((64, 96, 3), (i * 10) % 255, np.uint8)
-            img[20:44, 30 + i:50 + i] = 230
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            for packet in out.encode(frame):
-                dst.mux(packet)
-        for packet in out.encode():
-            dst.mux(packet)
+    path = write_clip(tmp_path / "clip.mp4", 24, (96, 64), container_options={"movflags": "faststart"},
+                      stream_options={"g": "1"})  # every frame a keyframe
     data = path.read_bytes()
     cut = data[: int(len(data) * 0.6)]  # the header declares 24 frames; the end is gone
     r = client.post("/api/jobs", files={"file": ("clip.mp4", cut)}, data={"output": "alpha"})

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from mattekit.cli.main import main  # noqa: E402
 
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 
 def random_model(variant):

@@ -15,7 +15,7 @@ from mattekit.cli.main import main  # noqa: E402
 from mattekit.errors import Cancelled, InputError  # noqa: E402
 
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 
 @pytest.fixture(scope="module")

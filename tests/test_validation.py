@@ -24,6 +24,7 @@ import mattekit
 from mattekit import params
 from mattekit.cli.main import main
 from mattekit.errors import FormatError, InputError, ParameterError, ParameterTypeError
+from media import moving_block, write_clip
 
 MATTEKIT = [sys.executable, "-m", "mattekit"]
 
@@ -32,29 +33,16 @@ MATTEKIT = [sys.executable, "-m", "mattekit"]
 
 def make_clip(path: Path, frames: int = 24, size=(96, 64), rate: int = 24, audio: bool = True,
               noise: bool = False, container_options=None, codec: str = "libx264") -> Path:
-    """An H.264 clip with a 440 Hz AAC tone as long as the video, interleaved as real files are."""
+    """An H.264 clip with a 440 Hz AAC tone as long as the video; ``noise``: random pixels around the block."""
     rng = np.random.default_rng(0)
-    w, h = size
-    with av.open(str(path), "w", options=container_options or {}) as out:
-        video = out.add_stream(codec, rate=rate)
-        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
-        sound = out.add_stream("aac", rate=48000) if audio else None
-        pos = 0
-        for i in range(frames):
-            img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8) if noise else np.full((h, w, 3), 40, np.uint8)
-            img[h // 4:3 * h // 4, (2 * i) % w:(2 * i) % w + w // 4] = 210
-            out.mux(video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-            while sound is not None and pos < 48000 * (i + 1) // rate:
-                n = min(1024, 48000 * (i + 1) // rate - pos)
-                tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(pos, pos + n) / 48000)).astype(np.float32)
-                frame = av.AudioFrame.from_ndarray(tone[None], format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = 48000, pos
-                out.mux(sound.encode(frame))
-                pos += n
-        out.mux(video.encode(None))
-        if sound is not None:
-            out.mux(sound.encode(None))
-    return path
+
+    def noisy(w, h, i):
+        img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        img[h // 4:3 * h // 4, (2 * i) % w:(2 * i) % w + w // 4] = 210
+        return img
+
+    return write_clip(path, frames, size, rate, images=noisy if noise else moving_block, codec=codec,
+                      audio_tracks=int(audio), container_options=container_options)
 
 
 def png_bytes(width: int, height: int, idat: bytes = b"") -> bytes:
@@ -336,15 +324,8 @@ def zero_frame_videos(tmp_path_factory) -> list[Path]:
     paths = []
     for suffix in (".mkv", ".avi", ".webm"):
         path = folder / f"zero{suffix}"
-        with av.open(str(path), "w") as out:
-            video = out.add_stream("libvpx-vp9" if suffix == ".webm" else "libx264", rate=24)
-            video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-            sound = out.add_stream("libopus" if suffix == ".webm" else "aac", rate=48000)
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 960), np.float32), format="flt", layout="mono")
-            frame.sample_rate, frame.pts = 48000, 0
-            out.mux(sound.encode(frame))
-            out.mux(sound.encode(None))
-            out.mux(video.encode(None))
+        write_clip(path, 0, (64, 48), 24, codec="libvpx-vp9" if suffix == ".webm" else "libx264", audio_tracks=1,
+                   seconds=0.02)
         with av.open(str(path)) as check:
             assert check.streams.video and check.streams.video[0].codec_context.width == 64
         paths.append(path)
@@ -498,6 +479,7 @@ def noisy_clip(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("output_type,name", [("video", "fg.mp4"), ("png_sequence", "fg"), ("webm", "fg.webm")])
+@pytest.mark.slow
 def test_disk_full_tmpfs(output_type, name, noisy_clip, tmp_path):
     with small_tmpfs(tmp_path / "disk", "64k") as disk:
         proc = run(["video", noisy_clip, "-f", disk / name, "--output-type", output_type, "-q"])
@@ -518,6 +500,7 @@ def test_disk_full_image_output(tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE semantics are Linux's")
 @pytest.mark.parametrize("output_type,name", [("video", "fg.mp4"), ("prores", "fg.mov")])
+@pytest.mark.slow
 def test_file_size_limit_efbig(output_type, name, noisy_clip, tmp_path):
     """Works without root: the kernel refuses to grow a file past RLIMIT_FSIZE (EFBIG); Python
     ignores SIGXFSZ, so the write fails instead of killing the process."""
@@ -535,6 +518,7 @@ def test_file_size_limit_efbig(output_type, name, noisy_clip, tmp_path):
 
 # ---------------------------------------------------------------- item 16: unwritable model cache
 
+@pytest.mark.slow
 def test_model_home_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -544,6 +528,7 @@ def test_model_home_that_cannot_be_created(tmp_path):
                                  f"({reason}); set MATTEKIT_HOME to a writable folder")
 
 
+@pytest.mark.slow
 def test_read_only_model_home(tmp_path):
     from mattekit.models.fetch import cached_path
 
@@ -597,6 +582,7 @@ def stream_ends(path: Path, rate: int = 24) -> tuple[int, float, float]:
     return len(frames), video_end, audio_end(path)
 
 
+@pytest.mark.slow
 def test_damaged_packets_are_skipped_and_reported(rvm_session, tmp_path, capsys):
     src = make_clip(tmp_path / "clean.mp4", frames=24, size=(96, 64), noise=True)
     bad = tmp_path / "damaged.mp4"

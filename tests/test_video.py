@@ -12,6 +12,9 @@ from PIL import Image
 
 from mattekit import convert_video
 from mattekit.cli.main import main
+from media import write_clip
+
+pytestmark = pytest.mark.slow  # the real model over real clips (one test runs 195 s here)
 
 
 def reference_alphas(model_path, video_path, downsample_ratio):
@@ -74,31 +77,8 @@ def test_cli_composite_keeps_frames_rate_and_audio(shared_data, tmp_path, capsys
     assert leftovers == []
 
 
-def make_clip(path, rate, frames=12, size=(96, 64), audio=False):
-    """A small H.264 clip with a moving bright square on a dark background."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        if audio:
-            astream = container.add_stream("aac", rate=44100)
-            astream.layout = "mono"
-        for i in range(frames):
-            img = np.full((size[1], size[0], 3), 30, np.uint8)
-            img[10:40, 5 + 3 * i:35 + 3 * i] = 220
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        container.mux(stream.encode(None))
-        if audio:
-            n = int(44100 * frames / float(rate))
-            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 44100)).astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(tone[None], format="flt", layout="mono")
-            frame.sample_rate = 44100
-            container.mux(astream.encode(frame))
-            container.mux(astream.encode(None))
-    return path
-
-
 def test_ntsc_frame_rate_is_kept_exactly(rvm_session, tmp_path):
-    src = make_clip(tmp_path / "ntsc.mp4", Fraction(30000, 1001), audio=True)
+    src = write_clip(tmp_path / "ntsc.mp4", 12, (96, 64), Fraction(30000, 1001), audio_tracks=1, audio_rate=44100)
     out = tmp_path / "out.mp4"
     result = convert_video(src, output_composition=out, progress=False, model=rvm_session)
     assert result.frames == 12

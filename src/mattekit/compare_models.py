@@ -69,4 +69,6 @@ def compare_models(models: list[str | ModelSession], images_dir: str | os.PathLi
                 table = EvalTable(result.convention, [*result.metrics, "seconds"],
                                   {**result.labels, "seconds": "s/image"})
             table.rows.append((label, {**result.mean, "seconds": seconds / max(len(pairs), 1)}))
+    if table is None:
+        raise ValueError("compare_models: no model given")
     return table

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
 
 
 class MattekitError(Exception):
@@ -45,7 +44,7 @@ class OutputError(PathError):
     exit_code = 3
 
     @classmethod
-    def writing(cls, path: str | Path, exc: OSError, started: bool = True) -> OutputError:
+    def writing(cls, path: str | os.PathLike, exc: OSError, started: bool = True) -> OutputError:
         """The error for ``exc``, raised while writing ``path`` (``started``: the caller removes
         the partial file) or while creating it."""
         reason = exc.strerror or str(exc)
@@ -69,10 +68,10 @@ class ParameterError(MattekitError, ValueError):
 
     exit_code = 2
 
-    def __init__(self, name: str, problem: str, path: str | Path | None = None):
+    def __init__(self, name: str | os.PathLike, problem: str, path: str | os.PathLike | None = None):
         self.name = str(name)
         self.problem = problem
-        self.path = str(path) if path is not None else None
+        self.path = os.fsdecode(path) if path is not None else None
         super().__init__(f"{self.name}: {problem}")
 
 

@@ -31,6 +31,8 @@ from hostile_harness import case_params
 from hostile_harness import (assert_no_traceback, assert_one_error_line, assert_only_declared_changes, diff,
                              killed_run_partials, mattekit_argv, partials, run_child, snapshot, terminate_when)
 
+pytestmark = pytest.mark.slow  # a mattekit process per case (64 cases)
+
 # peak resident memory allowed to any case, and to the big-frame cases (MB); a 1080p image alone
 # peaks at ~790 MB (docs/server.md), so 1500 MB leaves room for a 12-megapixel photo matted at a
 # capped working resolution but not for the network and foreground estimate at full resolution

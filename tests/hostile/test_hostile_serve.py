@@ -26,6 +26,7 @@ import hostile_inputs as gen
 from hostile_harness import case_params
 from hostile_harness import KILL_RSS_MB, assert_no_traceback, mattekit_argv, rss_mb
 
+pytestmark = pytest.mark.slow  # a server in a subprocess per case
 INFERENCE = pytest.mark.inference
 # peak resident memory of the server matting one 4000×3000 upload (12 megapixels, a phone photo; the
 # network and foreground estimate at full size took 2.9 GB for it in the CLI, and 8.8 GB for 6000×6000, before

@@ -137,6 +137,7 @@ def plan_chunks(index: FrameIndex | None, frame_count: int, chunk_frames: int = 
         seek = None
         if start:
             first = start - run_in
+            assert index is not None  # starts after 0 are keyframes of the index
             seek = index.pts[max(k for k in index.keyframes if k <= first)]
         chunks.append(Chunk(i, start, end, run_in, seek))
     return chunks

@@ -23,6 +23,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -35,8 +36,7 @@ from mattekit.cluster.segments import SPLITTABLE_TYPES, join_segments
 from mattekit.cluster.work import ImageJob, ModelSpec, VideoJob
 from mattekit.errors import MattekitError
 from mattekit.io.atomic import file_key
-from mattekit.pipeline.outcome import (CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome,
-                                       failure_reason)
+from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, failure_reason
 
 # Warm-up frames before each chunk, chosen from the table in docs/cluster.md: RVM on the real
 # clips, worst frame's mean |Δα| to the one-machine run in the 16 frames after a chunk start: W=16
@@ -78,7 +78,7 @@ def connect(address: str | None = None) -> bool:
     os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=True, logging_level="ERROR")
+                 configure_logging=True, logging_level=logging.ERROR)
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError from ray.init
         raise RayUnavailable(f"cannot join the Ray cluster at {address or 'a new local cluster'}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
@@ -418,6 +418,7 @@ def _segments(folder: Path, chunk: Chunk, targets: dict[str, Path], output_type:
 
 def _join(file: _File, output_type: str) -> None:
     """Join every output of a chunked file, then remove its work folder."""
+    assert file.folder is not None and file.index is not None  # set when the file was chunked
     for kind, final in file.targets.items():
         segments = [_segments(file.folder, c, file.targets, output_type)[kind] for c in file.chunks]
         join_segments(segments, final, output_type, file.source if kind != "alpha" else None,

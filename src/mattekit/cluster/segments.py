@@ -62,6 +62,8 @@ def join_segments(segments: list[Path], final: Path, output_type: str, audio_sou
                     _link_or_copy(png, temp / png.name)
             seal_folder(temp)
         else:
+            if frame_pts is None or time_base is None:
+                raise ValueError(f"join_segments: {output_type} needs frame_pts and time_base")
             _remux(segments, temp, final.suffix, audio_source if VIDEO_FORMATS[output_type].audio else None,
                    frame_pts, Fraction(time_base))
     except BaseException:

@@ -113,6 +113,7 @@ class AudioMuxer:
                 start = frame.time if frame.time is not None else 0.0
                 track.next_pts = max(0, round(start * track.out_stream.codec_context.sample_rate))
             frame.pts = None
+            assert track.resampler is not None  # every re-encoded track has one
             for resampled in track.resampler.resample(frame):
                 self._encode(track, resampled)
 
@@ -147,7 +148,7 @@ class AudioMuxer:
         try:
             self.mux_until(None if end is None else end - 1e-6)
             for track in self._tracks.values():
-                if not track.copy:
+                if track.resampler is not None:  # the re-encoded tracks
                     for resampled in track.resampler.resample(None):
                         self._encode(track, resampled)
                     self._encode(track, None)

@@ -72,7 +72,8 @@ def pick_key_settings(rgb: np.ndarray, color: tuple[int, int, int] | None = None
             raise ValueError(f"{name} must be between 0 and 1, got {value}")
     band = border_band(rgb)
     if color is None:
-        color = tuple(int(c) for c in np.median(band, axis=0))
+        r, g, b = (int(c) for c in np.median(band, axis=0))
+        color = (r, g, b)
     distance = np.sqrt(((chroma(band) - chroma(np.array(color))) ** 2).sum(axis=1) / (2 * 255.0 ** 2))
     spread = float(np.percentile(distance, 75)) * LIMITED_RANGE_CHROMA
     if similarity is None:

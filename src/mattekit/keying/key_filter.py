@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
@@ -53,7 +54,8 @@ class KeyFilter:
         if method == "backgroundkey" and (clean_plate is None or clean_plate.shape[:2] != (height, width)):
             raise ValueError("backgroundkey needs a clean plate of the frame's size")
         self.graph = av.filter.Graph()
-        chain = [self.graph.add_buffer(width=width, height=height, format="rgb24", time_base=Fraction(1, 30))]
+        chain = [self.graph.add_buffer(width=width, height=height, format="rgb24",  # type: ignore[arg-type]  # PyAV takes the name
+                                         time_base=Fraction(1, 30))]
         if method == "chromakey":
             chain.append(self.graph.add("chromakey", f"color={settings.hex}:similarity={settings.similarity:.4f}"
                                                      f":blend={settings.blend:.4f}"))
@@ -72,7 +74,7 @@ class KeyFilter:
             a.link_to(b)
         self.graph.configure()
         self._pts = 0
-        if method == "backgroundkey":
+        if method == "backgroundkey" and clean_plate is not None:
             self(clean_plate)  # the filter takes its first frame as the background
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -82,4 +84,4 @@ class KeyFilter:
         frame.time_base = Fraction(1, 30)
         self._pts += 1
         self.graph.push(frame)
-        return self.graph.pull().to_ndarray(format="rgba")
+        return cast(av.VideoFrame, self.graph.pull()).to_ndarray(format="rgba")

@@ -18,7 +18,7 @@ class KeyResult:
 
     frames: int
     seconds: float
-    settings: KeySettings
+    settings: KeySettings | None  # None when the clip had no frame
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
@@ -73,7 +73,7 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
         plate = read_image(clean_plate)
     started = time.perf_counter()
     with open_source(input_source, frame_rate) as source:
-        if plate is not None and plate.shape[:2] != (source.height, source.width):
+        if plate is not None and clean_plate is not None and plate.shape[:2] != (source.height, source.width):
             raise InputError(clean_plate, f"clean plate is {plate.shape[1]}x{plate.shape[0]}, the clip "
                                           f"{source.width}x{source.height}")
         audio = Path(input_source) if source.has_audio else None

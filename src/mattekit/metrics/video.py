@@ -78,7 +78,7 @@ def optical_flow(frames: np.ndarray) -> np.ndarray:
     if f.dtype != np.uint8:
         f = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
     flows = [
-        cv2.calcOpticalFlowFarneback(f[t], f[t + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        cv2.calcOpticalFlowFarneback(f[t], f[t + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
         for t in range(f.shape[0] - 1)
     ]
     return np.stack(flows).astype(np.float32)

@@ -39,6 +39,7 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import NoReturn, cast
 
 from mattekit.errors import ModelError
 from mattekit.models.base import SizePolicy
@@ -121,7 +122,7 @@ def load_card(card: str | os.PathLike | dict | ModelCard) -> ModelCard:
 def parse_card(data: dict, label: str) -> ModelCard:
     """Validate a card's dict (see :func:`load_card`); ``label`` names it in errors."""
 
-    def fail(problem: str):
+    def fail(problem: str) -> NoReturn:
         raise ModelError(f"{label}: {problem}")
 
     for section, allowed in _SECTIONS.items():
@@ -158,7 +159,7 @@ def parse_card(data: dict, label: str) -> ModelCard:
     if not isinstance(size, dict):
         fail("[size] is required (policy, size, multiple)")
     try:
-        policy = SizePolicy(size.get("policy", "fixed"), size.get("size"), size.get("multiple", 1),
+        policy = SizePolicy(size.get("policy", "fixed"), cast(int, size.get("size")), size.get("multiple", 1),
                             size.get("upscale", True))
     except ModelError as exc:
         fail(str(exc))

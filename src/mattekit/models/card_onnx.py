@@ -101,7 +101,7 @@ class CardSession(ModelSession):
         return plane
 
 
-def _plane(output: np.ndarray, path: Path) -> np.ndarray:
+def _plane(output: np.ndarray, path: Path | None) -> np.ndarray:
     """One alpha plane 1×h×w float32 from a 1×1×h×w, 1×h×w×1, 1×h×w or h×w output."""
     array = np.asarray(output, np.float32)
     plane = array[0] if array.ndim == 4 or (array.ndim == 3 and array.shape[0] == 1) else array

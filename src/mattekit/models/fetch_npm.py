@@ -67,7 +67,7 @@ def _member(tar: tarfile.TarFile, name: str):
     except KeyError:
         fh = None
     if fh is None:
-        raise ModelError(f"{tar.name}: has no {name}")
+        raise ModelError(f"{tar.name!s}: has no {name}")
     return fh
 
 

@@ -13,6 +13,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mattekit.errors import InputError
 
@@ -105,7 +106,7 @@ class StageConfig:
             ValueError: unknown key or a value of the wrong type.
         """
         kinds = {f.name: f.type for f in dataclasses.fields(self)}
-        changes = {}
+        changes: dict[str, object] = {}
         for item in assignments:
             key, sep, text = item.partition("=")
             key = key.strip().split(".")[-1]
@@ -113,6 +114,7 @@ class StageConfig:
                 raise ValueError(f"--set {item!r}: expected key=value with a key among {', '.join(kinds)}")
             current = getattr(self, key)
             try:
+                value: object
                 if isinstance(current, list):
                     value = [p for p in text.split(",") if p]
                 elif isinstance(current, bool):
@@ -124,7 +126,7 @@ class StageConfig:
             except ValueError:
                 raise ValueError(f"--set {item!r}: {text!r} is not a {type(current).__name__}") from None
             changes[key] = value
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]  # each value checked above
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -161,4 +163,5 @@ def load_config(path: str | os.PathLike) -> StageConfig:
         ok = isinstance(value, expected) or (expected is float and isinstance(value, int) and not isinstance(value, bool))
         if not ok or (expected is int and isinstance(value, bool)):
             raise InputError(p, f"{key} must be a {expected.__name__}, got {value!r}")
-    return StageConfig(**{k: (float(v) if isinstance(getattr(default, k), float) else v) for k, v in flat.items()})
+    settings: dict[str, Any] = {k: (float(v) if isinstance(getattr(default, k), float) else v) for k, v in flat.items()}
+    return StageConfig(**settings)

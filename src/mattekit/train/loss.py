@@ -15,6 +15,9 @@ differences (the temporal coherence loss of the paper; the weight 5 is the one i
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -69,7 +72,7 @@ def matting_loss(pred_fgr: Tensor, pred_pha: Tensor, true_fgr: Tensor, true_pha:
     fgr, true = pred_fgr * inside, true_fgr * inside
     terms["fgr_l1"] = F.l1_loss(fgr, true)
     terms["fgr_coherence"] = 5.0 * _temporal(fgr, true)
-    terms["total"] = sum(terms.values())
+    terms["total"] = functools.reduce(operator.add, terms.values())
     return terms
 
 

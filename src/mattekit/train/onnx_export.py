@@ -45,6 +45,7 @@ def folded_weights(model: MattingNetwork) -> list[tuple[np.ndarray, np.ndarray |
             b = call.conv.bias.detach().float().cpu() if call.conv.bias is not None else None
             if call.bn is not None:
                 bn = call.bn
+                assert bn.running_mean is not None and bn.running_var is not None  # RVM tracks running stats
                 scale = bn.weight.float().cpu() / torch.sqrt(bn.running_var.float().cpu() + bn.eps)
                 w = w * scale.view(-1, 1, 1, 1)
                 b0 = b if b is not None else torch.zeros_like(scale)

@@ -91,6 +91,7 @@ def load_onnx_weights(model: MattingNetwork, path: str | os.PathLike) -> Matting
             bn = call.bn
             bn.weight.fill_(1.0)
             bn.bias.copy_(torch.from_numpy(np.array(bias)) if bias is not None else torch.zeros_like(bn.bias))
+            assert bn.running_mean is not None and bn.running_var is not None  # RVM tracks running stats
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
         elif call.conv.bias is not None:

@@ -264,7 +264,8 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
             loss = _matting_step(model, optimizer, fgr.to(device), pha.to(device), bgr.to(device), 1.0)
             if data_hr is not None:
                 hr = [t.to(device) for t in data_hr.batch(step * config.batch_size, config.batch_size)]
-                _matting_step(model, optimizer, *hr, config.downsample_ratio_hr)
+                fgr, pha, bgr = hr
+                _matting_step(model, optimizer, fgr, pha, bgr, config.downsample_ratio_hr)
             if data_seg is not None:
                 image, mask = random_crop(rng, config.resolution_lr, *data_seg.batch(step * config.batch_size,
                                                                                      config.batch_size))

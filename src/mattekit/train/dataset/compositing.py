@@ -43,7 +43,7 @@ class CompositingDataset:
         if seq_length < 1 or min(size) < 32:
             raise ValueError(f"seq_length must be >= 1 and size >= 32 px, got {seq_length}, {size}")
         self.foregrounds, self.backgrounds = foregrounds, backgrounds
-        self.size, self.seq_length, self.seed, self.augment = tuple(size), seq_length, seed, augment
+        self.size, self.seq_length, self.seed, self.augment = (size[0], size[1]), seq_length, seed, augment
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, index])
@@ -79,7 +79,7 @@ class SegmentationDataset:
     def __init__(self, sources: list[SegmentationSource], size: tuple[int, int], seq_length: int, seed: int = 0):
         if not sources:
             raise ValueError("need at least one segmentation source")
-        self.sources, self.size, self.seq_length, self.seed = sources, tuple(size), seq_length, seed
+        self.sources, self.size, self.seq_length, self.seed = sources, (size[0], size[1]), seq_length, seed
 
     def __getitem__(self, index: int):
         rng = np.random.default_rng([self.seed, 1_000_003, index])
@@ -104,7 +104,7 @@ class ValidationClip:
         count = min(source.length, max_frames)
         frames = [source.read(i) for i in range(count)]
         still = Motion((1, 1), (0, 0), (0, 0), ((0, 0), (0, 0)), 1.0, False)
-        rgba = warp_clip(frames, still, tuple(size), cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
-        bg = warp_clip(backgrounds.frames(0, 0.0, count, 1.0), still, tuple(size), cv2.BORDER_REFLECT)
+        rgba = warp_clip(frames, still, (size[0], size[1]), cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
+        bg = warp_clip(backgrounds.frames(0, 0.0, count, 1.0), still, (size[0], size[1]), cv2.BORDER_REFLECT)
         self.fgr, self.pha = _to_tensor(rgba[..., :3]), _to_tensor(rgba[..., 3:])
         self.bgr = _to_tensor(bg.astype(np.float32) / 255.0)

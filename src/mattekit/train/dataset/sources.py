@@ -19,7 +19,7 @@ scaled so its longer side is at most ``max_side``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -120,7 +120,7 @@ def open_foreground(path: str | os.PathLike, max_side: int | None = None) -> For
         return ForegroundSource(str(p), 1, lambda i: frame)
     from mattekit.io.rgba_reader import read_rgba_frames
 
-    frames = []
+    frames: list[np.ndarray] = []
     try:
         frames.extend(np.asarray(_shrink(Image.fromarray(decoded.rgba), max_side)) for decoded in read_rgba_frames(p))
     except InputError:
@@ -208,7 +208,7 @@ def _cached_background(path: Path, max_side: int | None) -> np.ndarray:
     return _read(path, "RGB", max_side)
 
 
-def open_backgrounds(paths: list[str | os.PathLike], max_side: int | None = None, max_frames: int = 100) -> BackgroundPool:
+def open_backgrounds(paths: Sequence[str | os.PathLike], max_side: int | None = None, max_frames: int = 100) -> BackgroundPool:
     """Collect the pictures and videos in ``paths`` (folders, searched recursively, or files).
 
     Raises:
@@ -220,7 +220,7 @@ def open_backgrounds(paths: list[str | os.PathLike], max_side: int | None = None
         if not p.exists():
             raise InputError(p, "not found")
         files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")) if p.is_dir() else [p]
-    items = []
+    items: list[tuple[str, Path | list[np.ndarray]]] = []
     for f in files:
         suffix = f.suffix.lower()
         if suffix in IMAGE_SUFFIXES:

@@ -30,11 +30,11 @@ class HalfGRU(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.half = channels // 2
-        self.gru = ConvGRU(channels - self.half)
+        self.passthrough = channels // 2  # not `half`: that would hide nn.Module.half()
+        self.gru = ConvGRU(channels - self.passthrough)
 
     def forward(self, x: Tensor, r: Tensor | None) -> tuple[Tensor, Tensor]:
-        a, b = x.split([self.half, x.shape[2] - self.half], dim=2)
+        a, b = x.split([self.passthrough, x.shape[2] - self.passthrough], dim=2)
         b, r = self.gru(b, r)
         return torch.cat([a, b], dim=2), r
 

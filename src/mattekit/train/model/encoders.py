@@ -29,6 +29,8 @@ class _Encoder(nn.Module):
     """Normalise, then run ``self.stages`` and return the outputs listed in ``self.taps``."""
 
     channels: tuple[int, int, int, int]
+    mean: Tensor  # buffers registered in __init__
+    std: Tensor
 
     def __init__(self, stages: nn.Sequential, taps: tuple[int, int, int, int]):
         super().__init__()
