@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("params", "metrics"),
     ("io",),
     ("models", "compose"),
-    ("matte", "plan"),
+    ("matte", "plan"),  # a still's matte; the output plan (outputs, type, background)
     ("classical",),
     ("pipeline",),  # one video, one image, and the record of a file's outcome
     ("cluster",),  # the Ray executor of a folder run

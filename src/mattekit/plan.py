@@ -158,7 +158,7 @@ def check_path(path: Path, output_type: str) -> None:
                                    f"not {suffix or 'a name without suffix'}", path=path)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class OutputPlan:
     """The validated outputs of one run (rules in this module's docstring).
 
@@ -187,30 +187,31 @@ class OutputPlan:
     """
 
     outputs: Mapping[str, Path | None]
-    output_type: str = "video"
-    background: Background | None = None
-    mbps: float | None = None
-    preset: str | None = None
-    overwrite: bool = False
-    source: str | os.PathLike | None = field(default=None, repr=False)
+    output_type: str
+    background: Background | None
+    mbps: float | None
+    preset: str | None
+    overwrite: bool
+    source: str | os.PathLike | None = field(repr=False)
 
-    def __post_init__(self) -> None:
-        output_type = check_output_type(self.output_type)
-        outputs = _outputs(self.outputs, self.source)
-        for path in outputs.values():
+    def __init__(self, outputs: Mapping[str, str | os.PathLike | None] | Iterable[str] | str,
+                 output_type: str = "video", background: object = None, mbps: float | None = None,
+                 preset: str | None = None, overwrite: bool = False, source: str | os.PathLike | None = None):
+        output_type = check_output_type(output_type)
+        paths = _outputs(outputs, source)
+        for path in paths.values():
             if path is not None:
                 check_path(path, output_type)
-        mbps = validate_output_video_mbps(self.mbps, name="output_video_mbps")
-        preset = check_preset(self.preset, output_type)
-        if not isinstance(self.overwrite, (bool, np.bool_)):
-            raise ParameterTypeError("overwrite", f"must be True or False, not {self.overwrite!r}")
+        if not isinstance(overwrite, (bool, np.bool_)):
+            raise ParameterTypeError("overwrite", f"must be True or False, not {overwrite!r}")
         set_ = object.__setattr__
         set_(self, "output_type", output_type)
-        set_(self, "outputs", outputs)
-        set_(self, "mbps", mbps)
-        set_(self, "preset", preset)
-        set_(self, "overwrite", bool(self.overwrite))
-        set_(self, "background", self._background(self.background))
+        set_(self, "outputs", paths)
+        set_(self, "mbps", validate_output_video_mbps(mbps, name="output_video_mbps"))
+        set_(self, "preset", check_preset(preset, output_type))
+        set_(self, "overwrite", bool(overwrite))
+        set_(self, "source", source)
+        set_(self, "background", self._background(background))
 
     def _background(self, spec) -> Background | None:
         """Rules 4 and 5: the parsed background of the composition, or ``None`` without one."""
@@ -218,15 +219,15 @@ class OutputPlan:
             return None
         if isinstance(spec, Background):
             background = spec
-        elif spec is None and self.output_type != IMAGE and self.output_type in TRANSPARENT_TYPES:
+        elif spec is None and self.output_type in TRANSPARENT_TYPES:
             background = TransparentBackground()
         else:
             background = parse_background(spec, default=DEFAULT_COLOR)
         path = self.outputs["composition"]
-        if background.transparent and not keeps_alpha(self.output_type, path if path else ".png"):
+        if background.transparent and not keeps_alpha(self.output_type, path or "composition.png"):
             if self.output_type == IMAGE:
                 problem = (f"transparent needs a picture format that keeps alpha "
-                           f"({', '.join(ALPHA_IMAGE_SUFFIXES)}), not {Path(path or '').suffix or 'none'}")
+                           f"({', '.join(ALPHA_IMAGE_SUFFIXES)}), not {Path(path or '').suffix}")
             else:
                 problem = (f"transparent needs an output type that keeps alpha "
                            f"({', '.join(TRANSPARENT_TYPES)}), not {self.output_type}")

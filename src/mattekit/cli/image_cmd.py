@@ -6,9 +6,17 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import (cli_plan, downsample_ratio_option, executor_options, model_option,
-                                  model_with_precision, overwrite_option, precision_option, quiet_option,
-                                  warn_renamed)
+from mattekit.cli.options import (
+    cli_plan,
+    downsample_ratio_option,
+    executor_options,
+    model_option,
+    model_with_precision,
+    overwrite_option,
+    precision_option,
+    quiet_option,
+    warn_renamed,
+)
 from mattekit.cli.video_cmd import exit_for, print_summary
 from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
 

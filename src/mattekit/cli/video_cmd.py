@@ -6,11 +6,25 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import (Checked, cli_plan, downsample_ratio_option, executor_options, model_option,
-                                  model_with_precision, overwrite_option, precision_option, quiet_option)
+from mattekit.cli.options import (
+    Checked,
+    cli_plan,
+    downsample_ratio_option,
+    executor_options,
+    model_option,
+    model_with_precision,
+    overwrite_option,
+    precision_option,
+    quiet_option,
+)
 from mattekit.io.video_writer import X264_PRESETS
-from mattekit.params import (FRAME_RATE_RANGE, MBPS_RANGE, validate_frame_rate, validate_output_video_mbps,
-                             validate_seq_chunk)
+from mattekit.params import (
+    FRAME_RATE_RANGE,
+    MBPS_RANGE,
+    validate_frame_rate,
+    validate_output_video_mbps,
+    validate_seq_chunk,
+)
 from mattekit.plan import OUTPUT_TYPES, OUTPUTS, OutputPlan
 
 
@@ -117,8 +131,8 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
     plan = cli_plan(OutputPlan, {"composition": output_composition, "alpha": output_alpha,
                                  "foreground": output_foreground},
                     output_type, background, output_video_mbps, preset, overwrite, source=input_source)
-    result = convert_with_plan(input_source, plan, model=model_with_precision(model, precision), downsample_ratio=downsample_ratio,
-                               progress=not quiet, frame_rate=frame_rate)
+    result = convert_with_plan(input_source, plan, model=model_with_precision(model, precision),
+                               downsample_ratio=downsample_ratio, progress=not quiet, frame_rate=frame_rate)
     if result.warning:
         click.echo(f"mattekit: warning: {result.warning}", err=True)
     if not quiet:

@@ -79,7 +79,7 @@ class ColorBackground(Background):
         return self._color
 
     def __repr__(self) -> str:
-        return "ColorBackground(#%02x%02x%02x)" % self.rgb
+        return "ColorBackground(#{:02x}{:02x}{:02x})".format(*self.rgb)
 
 
 class TransparentBackground(Background):
@@ -207,8 +207,8 @@ class VideoBackground(Background):
 
     def _restart(self) -> None:
         self.close()
-        self._reader = self._open()
-        self._frames = iter(self._reader)
+        reader = self._reader = self._open()
+        self._frames = iter(reader)
         self._pos = -1
         self._current = None
 
@@ -320,7 +320,7 @@ def parse_color(text: str) -> tuple[int, int, int] | None:
         return None
 
 
-def parse_background(spec: "str | os.PathLike | tuple | Background | None",
+def parse_background(spec: str | os.PathLike | tuple | Background | None,
                      default: tuple[int, int, int] = DEFAULT_COLOR) -> Background:
     """Turn a user's background choice into a :class:`Background`.
 

@@ -200,7 +200,7 @@ class FrameCompositor:
         width = self.width
         if "alpha" not in self._buffers:
             self._buffers["alpha"] = np.empty_like(self._scratch)
-            self._buffers["fgr"] = np.empty((3,) + self._scratch.shape, np.float32)
+            self._buffers["fgr"] = np.empty((3, *self._scratch.shape), np.float32)
         a_buf, f_buf = self._buffers["alpha"], self._buffers["fgr"]
         for band, scratch in self._bands:
             n = band.stop - band.start

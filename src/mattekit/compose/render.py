@@ -52,7 +52,7 @@ def render_output(image_kind: str, matte, compositor: FrameCompositor, backgroun
         raise ValueError("a composite needs an opaque background (a transparent one is written as rgba)")
     h, w = matte.height, matte.width
     if isinstance(background, BlurBackground):  # the blur leaves the person out: it needs the whole alpha
-        alpha = compositor.alpha_plane(matte)
+        alpha = matte.whole_alpha if isinstance(matte, StillMatte) else compositor.alpha_plane(matte)
         return compositor.render("composite", matte, background.frame(index, h, w, frame, alpha), alpha)
     return compositor.render("composite", matte, background.frame(index, h, w, frame))
 
@@ -63,10 +63,10 @@ class StillMatte:
 
     def __init__(self, alpha: np.ndarray, fgr: np.ndarray):
         self.height, self.width = alpha.shape
-        self._alpha, self._fgr = alpha, fgr
+        self.whole_alpha, self._fgr = alpha, fgr
 
     def alpha(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
-        return self._alpha[rows]
+        return self.whole_alpha[rows]
 
     def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
         return self._fgr[rows, cols].transpose(2, 0, 1)

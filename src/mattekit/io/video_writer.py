@@ -28,6 +28,7 @@ size limit) is raised as :class:`~mattekit.errors.OutputError` naming the final 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -224,10 +225,8 @@ class VideoWriter(FrameWriter):
     def abort(self) -> None:
         if self._audio is not None:
             self._audio.close()
-        try:
+        with contextlib.suppress(Exception):  # a failed encoder may fail to close too; the file goes anyway
             self._container.close()
-        except Exception:
-            pass
         discard(self._temp)
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from mattekit.errors import Cancelled, InputError, OutputError
 from mattekit.io.atomic import file_key
@@ -65,15 +65,15 @@ def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[P
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    pairs = []
+    pairs: list[tuple[Path, Path]] = []
     out = output_dir.resolve()
     for item in map(Path, inputs):
         if item.is_dir() and item.resolve() == out:
             raise OutputError(output_dir, "the output folder is the input folder; the results would mix "
                                           "with the files they come from (choose another output folder)")
         if item.is_dir():
-            for file in find_files(item, suffixes, recursive, exclude=output_dir):
-                pairs.append((file, file.relative_to(item).with_suffix("")))
+            pairs.extend((file, file.relative_to(item).with_suffix(""))
+                         for file in find_files(item, suffixes, recursive, exclude=output_dir))
         else:
             pairs.append((item, Path(item.stem)))
     # two inputs that would share an output name (clip.mp4 and clip.mov): add the suffix
@@ -247,7 +247,7 @@ def _inputs(inputs, suffixes, recursive: bool, out_root: Path, what: str) -> lis
     """:func:`_expand` of the batch's inputs, refusing a missing single input or finding nothing."""
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if len(items) == 1 and not Path(items[0]).exists():
-        raise InputError(items[0], "file or folder not found")
+        raise InputError(os.fspath(items[0]), "file or folder not found")
     pairs = _expand(items, suffixes, recursive, out_root)
     if not pairs:
         raise InputError(", ".join(map(str, items)), f"no {what} files found"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,7 +14,9 @@ from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import to_src
 from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
-from mattekit.plan import OutputPlan
+
+if TYPE_CHECKING:
+    from mattekit.plan import OutputPlan
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -229,16 +232,17 @@ def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
 
 def matte_one_image(source: Path, plan: OutputPlan, session, downsample_ratio: float | None,
                     options: dict, cancel: threading.Event | None = None) -> int:
-    """Matte one image file of :func:`~mattekit.pipeline.batch.matte_folder` and write the outputs
-    of ``plan`` (its paths known).
+    """Matte one image file of :func:`~mattekit.pipeline.batch.matte_folder` and write the
+    outputs of ``plan``.
 
     Args:
         source: the image.
-        plan: an :data:`~mattekit.plan.IMAGE` plan with this image's paths (``foreground``,
-            ``alpha``, ``composition``); written whatever exists (the batch chose what to do).
+        plan: an :data:`~mattekit.plan.IMAGE` :class:`~mattekit.plan.OutputPlan` with this
+            image's paths (``foreground`` cut-out, ``alpha``, ``composition``); each is written
+            (the batch chose which ones).
         session: a loaded :class:`~mattekit.models.ModelSession`.
-        downsample_ratio, options: passed to :func:`~mattekit.pipeline.image.matte_image`
-            (``options``: ``refine`` and optionally ``fg_estimate``).
+        downsample_ratio, options: passed to :func:`matte_image` (``options``: ``refine`` and
+            optionally ``fg_estimate``).
         cancel: checked after the network; set -> :class:`~mattekit.errors.Cancelled`.
 
     Returns:

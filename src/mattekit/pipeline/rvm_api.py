@@ -148,9 +148,10 @@ def validate_num_workers(value) -> int:
     """RVM's ``num_workers``: an integer in [0, :data:`MAX_NUM_WORKERS`]."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ParameterTypeError("num_workers", f"must be an integer >= 0, not {value!r}")
-    if not 0 <= value <= MAX_NUM_WORKERS:
-        raise ParameterError("num_workers", f"must be an integer in [0, {MAX_NUM_WORKERS}], not {value}")
-    return int(value)
+    number = int(value)
+    if not 0 <= number <= MAX_NUM_WORKERS:
+        raise ParameterError("num_workers", f"must be an integer in [0, {MAX_NUM_WORKERS}], not {number}")
+    return number
 
 
 def validate_input_resize(value) -> tuple[int, int] | None:

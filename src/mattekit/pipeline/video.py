@@ -387,7 +387,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     guide_only = getattr(session, "guide_only", False)
     for _ in range(0 if guide_only else depth_in + 2):
         free.put(np.empty((1, 3, h, w), dtype=np.float32))
-    q_out = {kind: queue.Queue(depth_out) for kind in writers}
+    q_out: dict[str, queue.Queue] = {kind: queue.Queue(depth_out) for kind in writers}
     tally = _Tally(writers, bar)
     nice = _stage_nice(session)
     needs_fgr = any(kind != "alpha" for kind in writers)
