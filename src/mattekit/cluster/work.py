@@ -183,14 +183,15 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
     """Matte a whole video (or folder of frames) in one task with :func:`convert_video`.
 
     Returns:
-        (frames, warning or ``None``).
+        (frames, warning or ``None``), the warning as the one-machine batch reports it.
     """
     from mattekit.pipeline.video import convert_with_plan
 
     session = session_for(job.model, task_threads())
     result = convert_with_plan(job.source, job.plan(targets), model=session, downsample_ratio=job.downsample_ratio,
                                progress=report or False)
-    return result.frames, result.warning
+    # the batch's row names the file already: its warning without the "<source>: " prefix
+    return result.frames, result.warning and result.warning.removeprefix(f"{job.source}: ")
 
 
 @dataclass(frozen=True)
