@@ -233,3 +233,25 @@ def test_the_import_log_shows_the_server_when_it_is_loaded(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "mattekit.server" in {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
                                  if line.startswith("import time:") and line.count("|") == 2}
+
+
+def test_evaluation_reads_trimaps_without_loading_pymatting(tmp_path):
+    """``evaluate_images`` with trimaps runs without importing pymatting (and numba, its
+    compiler): trimaps are read by ``io/trimap.py``, not through ``classical/``."""
+    rng = np.random.default_rng(1)
+    for folder in ("gt", "pred", "trimap"):
+        (tmp_path / folder).mkdir()
+    gt = rng.random((24, 32))
+    Image.fromarray((gt * 255).astype(np.uint8)).save(tmp_path / "gt" / "a.png")
+    Image.fromarray((np.clip(gt + 0.1, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "pred" / "a.png")
+    trimap = np.full((24, 32), 128, np.uint8)
+    trimap[:4] = 0
+    trimap[-4:] = 255
+    Image.fromarray(trimap).save(tmp_path / "trimap" / "a.png")
+    code = ("import sys\n"
+            "from mattekit.evaluation import evaluate_images\n"
+            "table = evaluate_images('pred', 'gt', 'trimap')\n"
+            "print(len(table.rows), table.rows[0][1]['SAD'] > 0, 'pymatting' in sys.modules, 'numba' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["1", "True", "False", "False"]
