@@ -144,7 +144,7 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
 
 def _batch(input_source, output_dir, plan, recursive, downsample_ratio, model, quiet, executor, ray_address,
            chunk_frames) -> None:
-    from mattekit.pipeline.batch import convert_folder
+    from mattekit.batch import convert_folder
 
     def on_start(path, index, total):
         if not quiet:
