@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mattekit.cli.main import main
-from mattekit.pipeline.batch import convert_folder, matte_folder
+from mattekit.batch import convert_folder, matte_folder
 from media import write_clip
 
 
@@ -125,9 +125,9 @@ def test_image_folder_recursive_resume(image_tree, fake_session, tmp_path):
     again = matte_folder(image_tree, out, recursive=True, alpha=True, model=fake_session)
     assert sorted(o.status for o in again.outcomes) == ["failed", "skipped", "skipped"]
     # asking for one more output makes the files incomplete: they are redone
-    more = matte_folder(image_tree, out, recursive=True, alpha=True, composite="blur:4", model=fake_session)
+    more = matte_folder(image_tree, out, recursive=True, alpha=True, background="blur:4", model=fake_session)
     assert sorted(o.status for o in more.outcomes) == ["done", "done", "failed"]
-    assert (out / "trip" / "two_composite.jpg").is_file()
+    assert (out / "trip" / "two_composition.jpg").is_file()
 
 
 def test_cli_image_folder(image_tree, tmp_path, capsys):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +22,16 @@ def hide(monkeypatch, *modules: str) -> None:
         monkeypatch.setitem(sys.modules, name, None)
 
 
-def test_every_extra_is_installed_here_and_each_can_be_hidden(monkeypatch):
-    for extra in EXTRAS:
-        assert missing(extra) == [], f"the test environment lacks the {extra} extra"
+def test_pyproject_declares_every_extra_and_the_test_extra_pulls_them_all():
+    with open(Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    assert set(EXTRAS) <= set(extras)
+    pulled = [r for r in extras["test"] if r.startswith("mattekit[")]
+    assert len(pulled) == 1 and set(pulled[0][len("mattekit["):-1].split(",")) == set(EXTRAS)
+
+
+def test_a_hidden_module_is_missing(monkeypatch):
+    assert missing("server") == []
     hide(monkeypatch, "uvicorn")
     assert missing("server") == ["uvicorn"]
     with pytest.raises(MissingExtra, match=r"^x needs the server extra: pip install 'mattekit\[server\]'$"):

@@ -69,15 +69,15 @@ def test_bad_arrays_are_refused(rvm_session):
         matte_image(np.zeros((10, 10, 3), np.uint8), model=rvm_session, passes=0)
 
 
-def test_cli_writes_cutout_alpha_and_composite(shared_data, tmp_path):
+def test_cli_writes_cutout_alpha_and_composition(shared_data, tmp_path):
     from mattekit.cli.main import main
 
     src = shared_data / "people" / "stills" / "1000_img.png"
     out = tmp_path / "out"
-    assert main(["image", str(src), "-o", str(out), "--alpha", "--composite", "white", "--quiet"]) == 0
+    assert main(["image", str(src), "-o", str(out), "--alpha", "--background", "white", "--quiet"]) == 0
     cut = Image.open(out / "1000_img.png")
     alpha = Image.open(out / "1000_img_alpha.png")
-    comp = Image.open(out / "1000_img_composite.jpg")
+    comp = Image.open(out / "1000_img_composition.jpg")
     assert cut.mode == "RGBA" and cut.size == (1920, 1080)
     assert alpha.mode == "L" and comp.mode == "RGB" and comp.size == cut.size
     assert np.array_equal(np.asarray(cut)[..., 3], np.asarray(alpha))

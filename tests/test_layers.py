@@ -31,11 +31,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("params", "metrics"),
     ("io",),
     ("models", "compose"),
-    ("matte",),
+    ("matte", "plan"),  # a still's matte; the output plan (outputs, type, background)
     ("classical",),
     ("pipeline",),  # one video, one image, and the record of a file's outcome
     ("cluster",),  # the Ray executor of a folder run
-    ("pipeline.batch",),  # folder runs, on this machine or through cluster/
+    ("batch",),  # folder runs, on this machine or through cluster/
     ("",),  # the package's face: mattekit/__init__.py
     ("evaluation", "compare_models", "keying", "train", "demo"),
     ("server",),
@@ -180,7 +180,7 @@ def test_no_upward_import():
 
 def test_layer_check_would_catch_an_upward_import():
     assert layer_of("mattekit.io.image") < layer_of("mattekit.pipeline.video") < layer_of("mattekit.cluster.work")
-    assert layer_of("mattekit.cluster.executor") < layer_of("mattekit.pipeline.batch") < layer_of("mattekit.cli.main")
+    assert layer_of("mattekit.cluster.executor") < layer_of("mattekit.batch") < layer_of("mattekit.cli.main")
     assert layer_of("mattekit.pipeline.outcome") < layer_of("mattekit.cluster.executor")
 
 
@@ -233,3 +233,25 @@ def test_the_import_log_shows_the_server_when_it_is_loaded(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "mattekit.server" in {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
                                  if line.startswith("import time:") and line.count("|") == 2}
+
+
+def test_evaluation_reads_trimaps_without_loading_pymatting(tmp_path):
+    """``evaluate_images`` with trimaps runs without importing pymatting (and numba, its
+    compiler): trimaps are read by ``io/trimap.py``, not through ``classical/``."""
+    rng = np.random.default_rng(1)
+    for folder in ("gt", "pred", "trimap"):
+        (tmp_path / folder).mkdir()
+    gt = rng.random((24, 32))
+    Image.fromarray((gt * 255).astype(np.uint8)).save(tmp_path / "gt" / "a.png")
+    Image.fromarray((np.clip(gt + 0.1, 0, 1) * 255).astype(np.uint8)).save(tmp_path / "pred" / "a.png")
+    trimap = np.full((24, 32), 128, np.uint8)
+    trimap[:4] = 0
+    trimap[-4:] = 255
+    Image.fromarray(trimap).save(tmp_path / "trimap" / "a.png")
+    code = ("import sys\n"
+            "from mattekit.evaluation import evaluate_images\n"
+            "table = evaluate_images('pred', 'gt', 'trimap')\n"
+            "print(len(table.rows), table.rows[0][1]['SAD'] > 0, 'pymatting' in sys.modules, 'numba' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["1", "True", "False", "False"]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from mattekit import convert_video
 from mattekit.cli.main import main
-from mattekit.errors import OutputError
+from mattekit.errors import ParameterError
 from mattekit.io.rgba_reader import read_rgba_frames
 from mattekit.models.base import to_src
 from media import cut_clip
@@ -114,14 +114,15 @@ def test_alpha_output_is_gray_and_opaque(clip, model_alpha, rvm_session, tmp_pat
 
 
 def test_transparent_background_needs_a_transparent_type(clip, rvm_session, tmp_path):
-    with pytest.raises(OutputError, match="transparent output type"):
+    with pytest.raises(ParameterError, match=r"^background: transparent needs an output type that keeps alpha "
+                                             r"\(png_sequence, webm, prores, gif\), not video$"):
         convert_video(clip, output_composition=tmp_path / "x.mp4", background="transparent", progress=False,
                       model=rvm_session)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_suffix_must_fit_the_output_type(clip, rvm_session, tmp_path):
-    with pytest.raises(OutputError, match=r"webm writes \.webm or \.mkv"):
+    with pytest.raises(ParameterError, match=r"x\.mp4: output type webm writes \.webm or \.mkv files, not \.mp4"):
         convert_video(clip, output_type="webm", output_composition=tmp_path / "x.mp4", progress=False,
                       model=rvm_session)
 

@@ -47,9 +47,9 @@ def test_default_and_chosen_preset_reach_the_encoder(clip_dir, fake_session, tmp
 
 
 @pytest.mark.parametrize("preset, output_type, message", [
-    ("fastest", "video", "preset must be one of"),
-    ("", "video", "preset must be one of"),
-    ("medium", "webm", "video \\(H.264\\) output type"),
+    ("fastest", "video", "^preset: must be one of ultrafast, .*, not 'fastest'$"),
+    ("", "video", "^preset: must be one of ultrafast, .*, not ''$"),
+    ("medium", "webm", "^preset: applies to the video \\(H.264\\) output type only, not webm$"),
 ])
 def test_bad_preset_is_refused_before_anything_is_written(clip_dir, fake_session, tmp_path, preset, output_type,
                                                           message):

@@ -210,17 +210,17 @@ def test_background_model_and_input_are_protected_through_any_spelling(proj, tmp
 def test_image_batch_protects_inputs_and_background(tmp_path, capsys, rvm_session):
     from PIL import Image
 
-    from mattekit.pipeline.batch import matte_folder
+    from mattekit.batch import matte_folder
 
     photos = tmp_path / "photos"
     photos.mkdir()
     img = np.full((48, 64, 3), 50, np.uint8)
     img[10:44, 20:44] = 200
     Image.fromarray(img).save(photos / "a.png")
-    Image.fromarray(img).save(photos / "b_composite.jpg")  # a background that is also b's composite name
+    Image.fromarray(img).save(photos / "b_composition.jpg")  # a background that is also b's composition name
     Image.fromarray(img).save(photos / "b.jpg")
     before = tree(tmp_path)
-    result = matte_folder([photos / "a.png", photos / "b.jpg"], photos, composite=photos / "b_composite.jpg",
+    result = matte_folder([photos / "a.png", photos / "b.jpg"], photos, background=photos / "b_composition.jpg",
                           model=rvm_session, overwrite=True)
     reasons = {o.source.name: (o.status, o.reason) for o in result.outcomes}
     assert reasons["a.png"][0] == "failed" and "same as the input" in reasons["a.png"][1]
@@ -231,7 +231,7 @@ def test_image_batch_protects_inputs_and_background(tmp_path, capsys, rvm_sessio
 def test_one_batch_input_is_never_another_ones_output(tmp_path, rvm_session):
     from PIL import Image
 
-    from mattekit.pipeline.batch import matte_folder
+    from mattekit.batch import matte_folder
 
     img = np.full((48, 64, 3), 50, np.uint8)
     img[10:44, 20:44] = 200
@@ -260,7 +260,7 @@ def test_symbolic_link_loops_give_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_batch_without_overwrite_never_replaces_an_existing_output(tmp_path, rvm_session):
-    from mattekit.pipeline.batch import convert_folder
+    from mattekit.batch import convert_folder
 
     write_clip(tmp_path / "in" / "a.mp4")
     out = tmp_path / "out"

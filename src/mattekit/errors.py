@@ -26,6 +26,9 @@ class PathError(MattekitError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # picklable (a Ray task's error reaches the driver as itself)
+        return type(self), (self.path, self.problem)
+
 
 class InputError(PathError):
     """An input file is missing, unreadable, empty, truncated or of an unsupported kind."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mattekit.compose.background import Background, parse_background
-from mattekit.compose.composite import composite, to_gray, to_rgba
+from mattekit.compose.render import render_still
 
 
 @dataclass
@@ -27,17 +27,22 @@ class Matte:
     fgr: np.ndarray
     image: np.ndarray | None = None
 
+    def render(self, image_kind: str, background: Background | None = None) -> np.ndarray:
+        """One output picture (:func:`mattekit.compose.render.render_still`): ``rgba`` (H×W×4
+        cut-out), ``rgb`` (H×W×3 foreground), ``gray`` (H×W alpha) or ``composite`` (H×W×3 over
+        the opaque ``background``), uint8."""
+        return render_still(image_kind, self.alpha, self.fgr, background, self.image)
+
     def rgba(self) -> np.ndarray:
         """H×W×4 uint8 cut-out with straight alpha."""
-        return to_rgba(self.fgr, self.alpha)
+        return self.render("rgba")
 
     def alpha_image(self) -> np.ndarray:
         """H×W uint8 alpha (0..255, rounded), as written to ``<stem>_alpha.png``."""
-        return to_gray(self.alpha)
+        return self.render("gray")
 
-    def composite(self, background: "str | tuple | Background | None" = None) -> np.ndarray:
-        """H×W×3 uint8 RGB of the person over ``background`` (see
-        :func:`mattekit.compose.parse_background`)."""
+    def composite(self, background: str | tuple | Background | None = None) -> np.ndarray:
+        """The person over ``background`` (see :func:`mattekit.compose.parse_background`;
+        default RVM's green): H×W×3 uint8 RGB, or H×W×4 for ``"transparent"`` (the cut-out)."""
         bg = parse_background(background)
-        h, w = self.alpha.shape
-        return composite(self.fgr, self.alpha, bg.frame(0, h, w, self.image, self.alpha))
+        return self.render("rgba" if bg.transparent else "composite", bg)

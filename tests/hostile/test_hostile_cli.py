@@ -162,13 +162,13 @@ def _(root):
                names=("bg.mp4", "link.mp4"))
 
 
-@case("image-composite-background-is-output", "4")
+@case("image-background-is-composition-output", "4")
 def _(root):
     gen.png(root / "a.png", 64, 48)
     (root / "out").mkdir()
-    gen.jpeg(root / "out" / "a_composite.jpg", 64, 48)
-    return Run(["image", "a.png", "-o", "out", "--composite", "out/a_composite.jpg", "--overwrite", "-q", *FAST_IMAGE],
-               codes=(1, 3), names=("a_composite.jpg", "a.png"))
+    gen.jpeg(root / "out" / "a_composition.jpg", 64, 48)
+    return Run(["image", "a.png", "-o", "out", "--background", "out/a_composition.jpg", "--overwrite", "-q",
+                *FAST_IMAGE], codes=(1, 3), names=("a_composition.jpg", "a.png"))
 
 
 @case("trimap-output-is-trimap", "4")

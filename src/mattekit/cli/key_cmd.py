@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from mattekit.cli.options import Checked, overwrite_option, quiet_option
+from mattekit.io.video_writer import VIDEO_FORMATS
 from mattekit.params import validate_frame_rate
-from mattekit.io.video_writer import TRANSPARENT_TYPES, VIDEO_FORMATS
+from mattekit.plan import TRANSPARENT_TYPES
+
 
 class KeyColor(click.ParamType):
     """``auto`` or a colour name / ``#rrggbb``."""

@@ -6,6 +6,11 @@ import click
 
 from mattekit.errors import ParameterError
 from mattekit.params import parse, validate_downsample_ratio
+from mattekit.plan import deprecation
+
+#: the option of each output-plan parameter (named in the plan's errors)
+PLAN_OPTIONS = {"outputs": "--outputs", "output_type": "--output-type", "background": "--background",
+                "output_video_mbps": "--output-video-mbps", "preset": "--preset", "overwrite": "--overwrite"}
 
 
 class Checked(click.ParamType):
@@ -68,3 +73,20 @@ def model_with_precision(model: str | None, precision: str | None):
     from mattekit.models import new_session
 
     return new_session(model, precision=precision)
+
+
+def cli_plan(build, *args, **kwargs):
+    """``build(*args, **kwargs)`` (an :class:`~mattekit.plan.OutputPlan` or a function making
+    one), its :class:`~mattekit.errors.ParameterError` about a parameter shown as the error of
+    that option (``mattekit: error: --preset: ...``); one about a file passes unchanged."""
+    try:
+        return build(*args, **kwargs)
+    except ParameterError as exc:
+        if exc.path is None and exc.name in PLAN_OPTIONS:
+            raise click.BadParameter(exc.problem, param_hint=PLAN_OPTIONS[exc.name]) from None
+        raise
+
+
+def warn_renamed(old: str, new: str) -> None:
+    """One line on stderr: ``mattekit: warning: <old> is deprecated; use <new>``."""
+    click.echo(f"mattekit: warning: {deprecation(old, new)}", err=True)

@@ -6,12 +6,26 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import (Checked, downsample_ratio_option, executor_options, model_option,
-                                  model_with_precision, overwrite_option, precision_option, quiet_option)
+from mattekit.cli.options import (
+    Checked,
+    cli_plan,
+    downsample_ratio_option,
+    executor_options,
+    model_option,
+    model_with_precision,
+    overwrite_option,
+    precision_option,
+    quiet_option,
+)
 from mattekit.io.video_writer import X264_PRESETS
-from mattekit.params import (FRAME_RATE_RANGE, MBPS_RANGE, validate_frame_rate, validate_output_video_mbps,
-                             validate_seq_chunk)
-from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
+from mattekit.params import (
+    FRAME_RATE_RANGE,
+    MBPS_RANGE,
+    validate_frame_rate,
+    validate_output_video_mbps,
+    validate_seq_chunk,
+)
+from mattekit.plan import OUTPUT_TYPES, OUTPUTS, OutputPlan
 
 
 def print_summary(result, quiet: bool) -> None:
@@ -61,17 +75,18 @@ def exit_for(result) -> None:
               help="Batch mode: matte every video in INPUT (a folder, or one file) into this folder as "
                    "<stem>_<output>.<ext>; finished files are skipped, so a stopped run resumes.")
 @click.option("--outputs", default="composition", show_default=True, metavar="LIST",
-              help="Batch mode: comma-separated outputs per video (composition, alpha, foreground).")
+              help=f"Batch mode: comma-separated outputs per video ({', '.join(OUTPUTS)}).")
 @click.option("--recursive", "-r", is_flag=True, help="Batch mode: include sub-folders, keeping their structure.")
 @click.option("--output-type", type=click.Choice(OUTPUT_TYPES), default="video", show_default=True,
-              help="Format of every output: video (H.264 .mp4), webm (VP9 with alpha), prores (ProRes 4444 "
+              help="How every output is stored: video (H.264 .mp4), webm (VP9 with alpha), prores (ProRes 4444 "
                    ".mov with alpha), gif (short clips, 1-bit alpha) or png_sequence (a folder of PNGs). With "
                    "webm, prores, gif and png_sequence the composition is transparent (RGBA) unless "
                    "--background is given.")
 @click.option("--background", "-b", metavar="COLOR|IMAGE|VIDEO|blur[:N]|transparent",
-              help="Composite background: a colour name or #rrggbb, a picture (scaled to cover, centred), a "
-                   "video (looped or cut, at the input's frame rate), blur[:N] (the input's own background "
-                   "blurred, Gaussian sigma N px, 0 < N <= 1000, default 25) or transparent. Default RVM's green.")
+              help="What the composition is placed on: a colour name or #rrggbb, a picture (scaled to cover, "
+                   "centred), a video (looped or cut, at the input's frame rate), blur[:N] (the input's own "
+                   "background blurred, Gaussian sigma N px, 0 < N <= 1000, default 25) or transparent (needs "
+                   "webm, prores, gif or png_sequence). Default RVM's green (transparent for those types).")
 @click.option("--output-video-mbps", type=Checked(validate_output_video_mbps),
               help=f"Bit rate of written videos in Mbit/s, {MBPS_RANGE[0]:g} to {MBPS_RANGE[1]:g} "
                    "(default: quality-based).")
@@ -101,24 +116,23 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
 
     With --output-dir, INPUT is a folder of videos (or one video) matted file by file.
     """
-    model = model_with_precision(model, precision)
-    if preset is not None and output_type != "video":
-        raise click.BadParameter(f"applies to --output-type video only, not {output_type}", param_hint="--preset")
+    from mattekit.pipeline.video import convert_with_plan
+
     if output_dir is not None:
         if output_composition or output_alpha or output_foreground:
             raise click.UsageError("--output-dir (batch mode) cannot be combined with -c/-a/-f; "
                                    "choose the outputs with --outputs")
-        _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
-               downsample_ratio, model, overwrite, quiet, preset, executor, ray_address, chunk_frames)
+        plan = cli_plan(OutputPlan, outputs, output_type, background, output_video_mbps, preset, overwrite)
+        _batch(input_source, output_dir, plan, recursive, downsample_ratio, model_with_precision(model, precision),
+               quiet, executor, ray_address, chunk_frames)
         return
     if executor != "local" or chunk_frames is not None:
         raise click.UsageError("--executor ray and --chunk-frames work in batch mode: give --output-dir")
-    result = convert_video(input_source, output_type=output_type,
-                           output_composition=output_composition, output_alpha=output_alpha,
-                           output_foreground=output_foreground, output_video_mbps=output_video_mbps,
-                           downsample_ratio=downsample_ratio, seq_chunk=seq_chunk, background=background,
-                           progress=not quiet, model=model, overwrite=overwrite, frame_rate=frame_rate,
-                           preset=preset)
+    plan = cli_plan(OutputPlan, {"composition": output_composition, "alpha": output_alpha,
+                                 "foreground": output_foreground},
+                    output_type, background, output_video_mbps, preset, overwrite, source=input_source)
+    result = convert_with_plan(input_source, plan, model=model_with_precision(model, precision),
+                               downsample_ratio=downsample_ratio, progress=not quiet, frame_rate=frame_rate)
     if result.warning:
         click.echo(f"mattekit: warning: {result.warning}", err=True)
     if not quiet:
@@ -128,15 +142,9 @@ def video(input_source, output_composition, output_alpha, output_foreground, out
                    f"downsample_ratio {result.downsample_ratio:.3g})")
 
 
-def _batch(input_source, output_dir, outputs, recursive, output_type, background, output_video_mbps,
-           downsample_ratio, model, overwrite, quiet, preset, executor, ray_address, chunk_frames) -> None:
-    from mattekit.pipeline.batch import VIDEO_OUTPUTS, convert_folder
-
-    kinds = [k.strip() for k in outputs.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in VIDEO_OUTPUTS]
-    if bad or not kinds:
-        raise click.BadParameter(f"{', '.join(bad) or 'nothing'}: choose among {', '.join(VIDEO_OUTPUTS)}",
-                                 param_hint="--outputs")
+def _batch(input_source, output_dir, plan, recursive, downsample_ratio, model, quiet, executor, ray_address,
+           chunk_frames) -> None:
+    from mattekit.batch import convert_folder
 
     def on_start(path, index, total):
         if not quiet:
@@ -148,10 +156,9 @@ def _batch(input_source, output_dir, outputs, recursive, output_type, background
         elif outcome.status == "done" and outcome.reason:
             click.echo(f"mattekit: warning: {outcome.source}: {outcome.reason}", err=True)
 
-    result = convert_folder(input_source, output_dir, recursive=recursive, output_type=output_type,
-                            outputs=kinds, background=background, output_video_mbps=output_video_mbps,
-                            downsample_ratio=downsample_ratio, model=model, overwrite=overwrite,
-                            progress=not quiet, on_file=on_file, on_start=on_start, preset=preset,
+    result = convert_folder(input_source, output_dir, recursive=recursive, plan=plan,
+                            downsample_ratio=downsample_ratio, model=model,
+                            progress=not quiet, on_file=on_file, on_start=on_start,
                             executor=executor, ray_address=ray_address,
                             ray_options=None if chunk_frames is None else {"chunk_frames": chunk_frames})
     print_summary(result, quiet)

@@ -135,12 +135,22 @@ def plan_chunks(index: FrameIndex | None, frame_count: int, chunk_frames: int = 
         end = starts[i + 1] if i + 1 < len(starts) else frame_count
         run_in = min(warmup, start)
         seek = None
-        if start:
+        if start:  # only an index gives starts past 0
+            assert index is not None
             first = start - run_in
             assert index is not None  # starts after 0 are keyframes of the index
             seek = index.pts[max(k for k in index.keyframes if k <= first)]
         chunks.append(Chunk(i, start, end, run_in, seek))
     return chunks
+
+
+class DamagedChunk(InputError):
+    """A chunk's frames could not all be decoded (a damaged packet, a decoding error).
+
+    The one-machine reader skips such packets and reports the loss; a chunk cannot, because the
+    join needs every frame it planned. The executor then mattes the whole file in one task, which
+    gives exactly the one-machine output and warning.
+    """
 
 
 class ChunkReader(VideoFileReader):
@@ -157,8 +167,8 @@ class ChunkReader(VideoFileReader):
         index: the video's :class:`FrameIndex` (maps pts to frame indices).
 
     Raises:
-        mattekit.errors.InputError: as for :class:`VideoFileReader`, or the chunk's frames
-            cannot all be decoded.
+        mattekit.errors.InputError: as for :class:`VideoFileReader`.
+        DamagedChunk: a packet in the chunk (or its warm-up) was damaged, or a frame is missing.
     """
 
     def __init__(self, path: str | os.PathLike, chunk: Chunk, index: FrameIndex):
@@ -191,8 +201,8 @@ class ChunkReader(VideoFileReader):
                 if i >= self.chunk.end:
                     break
                 if i != expected:
-                    raise InputError(self.path, f"frame {expected} could not be decoded for chunk "
-                                                f"{self.chunk.index} (got frame {i})")
+                    raise DamagedChunk(self.path, f"frame {expected} could not be decoded for chunk "
+                                                  f"{self.chunk.index} (got frame {i})")
                 rgb = frame.to_ndarray(format="rgb24")
                 if self.orientation:
                     rgb = np.ascontiguousarray(orient(rgb, self.orientation))
@@ -200,9 +210,11 @@ class ChunkReader(VideoFileReader):
                 expected += 1
                 self.frames_read += 1
         except av.error.FFmpegError as exc:
-            raise InputError(self.path, f"chunk {self.chunk.index}: decoding failed at frame {expected} "
-                                        f"({exc})") from None
+            raise DamagedChunk(self.path, f"chunk {self.chunk.index}: decoding failed at frame {expected} "
+                                          f"({exc})") from None
+        if self.damaged_packets or self._stopped is not None:  # even when every frame came out:
+            # the one-machine run reports the damage, so the whole file goes to it
+            raise DamagedChunk(self.path, f"chunk {self.chunk.index}: {self.damaged_packets} damaged packets")
         if expected != self.chunk.end:
-            raise InputError(self.path, f"chunk {self.chunk.index}: only frames {first}..{expected - 1} "
-                                        f"of {first}..{self.chunk.end - 1} decoded")
-
+            raise DamagedChunk(self.path, f"chunk {self.chunk.index}: only frames {first}..{expected - 1} "
+                                          f"of {first}..{self.chunk.end - 1} decoded")

@@ -1,4 +1,4 @@
-"""Run :func:`~mattekit.pipeline.batch.convert_folder` and :func:`~mattekit.pipeline.batch.matte_folder`
+"""Run :func:`~mattekit.batch.convert_folder` and :func:`~mattekit.batch.matte_folder`
 on a Ray cluster (https://docs.ray.io).
 
 The driver (the process that called the function) plans the work and joins the results; Ray
@@ -20,33 +20,37 @@ a model given as a path must be on storage every node sees (docs/cluster.md).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mattekit.cluster.chunks import DEFAULT_CHUNK_FRAMES, Chunk, FrameIndex, plan_chunks, scan_frames
+from mattekit.cluster.chunks import DEFAULT_CHUNK_FRAMES, Chunk, DamagedChunk, FrameIndex, plan_chunks, scan_frames
 from mattekit.cluster.segments import SPLITTABLE_TYPES, join_segments
 from mattekit.cluster.work import ImageJob, ModelSpec, VideoJob
 from mattekit.errors import MattekitError
 from mattekit.io.atomic import file_key
 from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, failure_reason
 
-# Warm-up frames before each chunk, chosen from the table in docs/cluster.md: RVM on the real
-# clips, worst frame's mean |Δα| to the one-machine run in the 16 frames after a chunk start: W=16
-# gave the lowest worst case over both clips (0.066 at 720p, 0.002 at 1080p; 0.125 and 0.004 for
-# W=0). RVM's state remembers more than 64 frames, so no W up to 64 makes a chunk equal the
-# one-machine run; --chunk-frames 0 keeps every video in one piece.
-DEFAULT_WARMUP = 16
-# Stated and tested bound: worst frame's mean |Δα| (alpha in 0..1) of a chunked run vs the
-# one-machine run (measured at W=16: 0.066 at 720p, 0.002 at 1080p, 0.124 on the 160x90 test clip)
-WARMUP_TOLERANCE = 0.15
+# Warm-up frames before each chunk, chosen from the table in docs/cluster.md (RVM, continuous real
+# footage, worst frame's mean |Δα| to the one-machine run in the 16 frames after a chunk start):
+# on test-sample1 (720p) W=0..16 all leave 0.14-0.16 and W=32 0.096; on sample0 (1080p) W=16 gives
+# 0.0006. The difference sits on people passing behind the subject, whose matte RVM's state builds
+# up over as long as they are in view, so it falls with W only once W covers much of that time.
+# W=32 costs 32 / 900 = 3.6 % extra frames at the default chunk length.
+DEFAULT_WARMUP = 32
+# Stated and tested bound on the worst frame's mean |Δα| (alpha in 0..1) of a chunked run vs the
+# one-machine run at W=32: the worst measured, 0.096 (test-sample1, 720p), + 25 %. tests/test_ray.py
+# measures 0.054 on its 160x90 clip.
+WARMUP_TOLERANCE = 0.12
 IMAGES_PER_TASK = 4
 TASK_RETRIES = 3
 Job = tuple[Path, dict[str, Path], str]
@@ -76,13 +80,27 @@ def connect(address: str | None = None) -> bool:
     # a failed file's other chunks are cancelled and their results dropped: reported once by
     # mattekit (the summary), not again by Ray as "unhandled errors" on stderr
     os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+    handlers = _signal_handlers()
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  configure_logging=True, logging_level=logging.ERROR)
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError from ray.init
         raise RayUnavailable(f"cannot join the Ray cluster at {address or 'a new local cluster'}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    finally:
+        # ray.init replaces the driver's SIGTERM handler with sys.exit(15); keep the caller's (the
+        # CLI's turns SIGTERM into a clean stop like Ctrl-C: tasks cancelled, exit 143)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return True
+
+
+def _signal_handlers() -> dict:
+    """The current handlers of SIGINT, SIGTERM and SIGHUP (none outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    signals = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    return {sig: handler for sig in signals if (handler := signal.getsignal(sig)) is not None}
 
 
 def _counter_class():
@@ -155,6 +173,7 @@ class _File:
         self.index: FrameIndex | None = None
         self.time_base = None
         self.folder: Path | None = None
+        self.job: VideoJob | None = None
         self.outputs: list[Path] = list(targets.values())
         self.warning: str | None = None
         self.outcome: FileOutcome | None = None
@@ -224,10 +243,7 @@ class _Driver:
             self.on_file(outcome, file.position, total)
 
     def fail(self, file: _File, reason: str, total: int, exit_code: int = 1) -> None:
-        for ref in file.pending:
-            self.ray.cancel(ref, force=False)
-            self.tasks.pop(ref, None)
-        file.pending.clear()
+        self.cancel_pending(file)
         if file.folder is not None:  # a failed file is redone from the start
             shutil.rmtree(file.folder, ignore_errors=True)
         self.finish(file, FileOutcome(file.source, FAILED, [], reason, time.perf_counter() - file.started,
@@ -238,8 +254,9 @@ class _Driver:
                               time.perf_counter() - file.started, file.frames)
         self.finish(file, outcome, total)
 
-    def wait(self, on_result: Callable, total: int) -> BatchResult:
-        """Follow every task to its end; ``on_result(file, what, value)`` for each success."""
+    def wait(self, on_result: Callable, total: int, on_error: Callable | None = None) -> BatchResult:
+        """Follow every task to its end; ``on_result(files, what, value)`` for each success,
+        ``on_error(files, what, cause)`` for each failure (True: handled, the files go on)."""
         try:
             while self.tasks:
                 if self.cancel is not None and self.cancel.is_set():
@@ -256,6 +273,8 @@ class _Driver:
                         raise
                     except Exception as exc:  # the task's error, or a worker lost beyond retries
                         cause = getattr(exc, "cause", None)
+                        if on_error is not None and on_error(files, what, cause):
+                            continue
                         for file in files:
                             if file.outcome is None:
                                 self.fail(file, _task_error(exc, file.source), total,
@@ -268,20 +287,55 @@ class _Driver:
                             if file.outcome is None:
                                 self.fail(file, failure_reason(exc, file.source), total, exc.exit_code)
         except KeyboardInterrupt:
-            for ref in self.tasks:
-                self.ray.cancel(ref, force=False)
-            for file in self.files:
-                if file.outcome is None and file.pending:
-                    file.outcome = FileOutcome(file.source, CANCELLED, [], "interrupted",
-                                               time.perf_counter() - file.started)
-                    file.outcome.label = file.label
-            self.result.cancelled = True
+            self._stop()
         finally:
             self._progress()
             self.bar.close()
+        return self._outcomes()
+
+    def interrupted(self) -> BatchResult:
+        """The result of a run interrupted before :meth:`wait` (while planning or submitting)."""
+        try:
+            self._stop()
+        finally:
+            self.bar.close()
+        return self._outcomes()
+
+    def _stop(self) -> None:
+        """Cancel every task; every started file without an outcome is ``cancelled``."""
+        self.stop_tasks()
+        for file in self.files:
+            if file.outcome is None:
+                file.outcome = FileOutcome(file.source, CANCELLED, [], "interrupted",
+                                           time.perf_counter() - file.started)
+                file.outcome.label = file.label
+        self.result.cancelled = True
+
+    def _outcomes(self) -> BatchResult:
         self.result.outcomes = [f.outcome for f in sorted(self.files, key=lambda f: f.position)
                                 if f.outcome is not None]
         return self.result
+
+    def cancel_pending(self, file: _File, grace: float = 0.0) -> None:
+        """Cancel ``file``'s tasks and forget them (their results, if any, are dropped); with
+        ``grace``, wait up to that many seconds for running ones to stop writing."""
+        refs = list(file.pending)
+        for ref in refs:
+            self.ray.cancel(ref, force=False)
+            self.tasks.pop(ref, None)
+        file.pending.clear()
+        if grace and refs:
+            self.ray.wait(refs, num_returns=len(refs), timeout=grace)
+
+    def stop_tasks(self, grace: float = 10.0) -> None:
+        """Cancel every task and give running ones ``grace`` seconds to remove their temporaries
+        (a cancelled task gets KeyboardInterrupt and unwinds like an interrupted one-machine run)."""
+        refs = list(self.tasks)
+        for ref in refs:
+            self.ray.cancel(ref, force=False)
+        if refs:  # a second Ctrl-C, or Ray going away, ends the wait
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                self.ray.wait(refs, num_returns=len(refs), timeout=grace)
 
     def _progress(self) -> None:
         try:
@@ -297,7 +351,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
                        cancel: threading.Event | None, progress, on_file, on_start,
                        address: str | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                        warmup: int = DEFAULT_WARMUP, cpus_per_task: float = 1) -> BatchResult:
-    """:func:`~mattekit.pipeline.batch.convert_folder`'s work on a Ray cluster (see the module doc).
+    """:func:`~mattekit.batch.convert_folder`'s work on a Ray cluster (see the module doc).
 
     Args:
         jobs: ``(source, {kind: final path}, label)`` per input, as ``convert_folder`` plans them.
@@ -334,35 +388,43 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
         driver = _Driver(progress, total_frames, overwrite, cancel, on_file, on_start, "matting")
         driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
-        for position, (source, targets, label, _frames, index, chunks) in enumerate(plans):
-            file = driver.skip_or_start(position, source, targets, label, total)
-            if file is None:
-                continue
-            if isinstance(index, str):  # the input could not be read
-                driver.fail(file, index, total, exit_code=2)
-                continue
-            job = VideoJob(source, output_type, background, bit_rate, downsample_ratio, spec, preset)
-            if len(chunks) < 2:
-                driver.submit([file], run_whole.remote(job, targets, driver.counter, f"{position}"), "whole")
-                continue
-            file.chunks, file.index, file.time_base = chunks, index, _time_base(source)
-            stat = source.stat()
-            first = next(iter(targets.values()))
-            file.folder = work_folder(first, {"source": str(source.resolve()), "size": stat.st_size,
-                                              "mtime": stat.st_mtime_ns, "job": repr(job), "kinds": list(targets),
-                                              "chunks": [(c.start, c.warmup) for c in chunks]})
-            file.folder.mkdir(parents=True, exist_ok=True)
-            for chunk in chunks:
-                segments = _segments(file.folder, chunk, targets, output_type)
-                if all(p.exists() for p in segments.values()):  # finished by an earlier run
-                    file.frames += chunk.frames
-                    driver.counter.set.remote(f"{position}:{chunk.index}", chunk.frames)
+        try:
+            for position, (source, targets, label, _frames, index, chunks) in enumerate(plans):
+                file = driver.skip_or_start(position, source, targets, label, total)
+                if file is None:
                     continue
-                ref = run_chunk.remote(job, chunk, index, segments, driver.counter, f"{position}:{chunk.index}")
-                driver.submit([file], ref, chunk)
-            if not file.pending:
-                _join(file, output_type)
-                driver.done(file, total)
+                if isinstance(index, str):  # the input could not be read
+                    driver.fail(file, index, total, exit_code=2)
+                    continue
+                job = VideoJob(source, output_type, background, bit_rate, downsample_ratio, spec, preset)
+                if len(chunks) < 2:
+                    driver.submit([file], run_whole.remote(job, targets, driver.counter, f"{position}"), "whole")
+                    continue
+                file.job = job
+                file.chunks, file.index, file.time_base = chunks, index, _time_base(source)
+                stat = source.stat()
+                first = next(iter(targets.values()))
+                file.folder = work_folder(first, {"source": str(source.resolve()), "size": stat.st_size,
+                                                  "mtime": stat.st_mtime_ns, "job": repr(job), "kinds": list(targets),
+                                                  "chunks": [(c.start, c.warmup) for c in chunks]})
+                file.folder.mkdir(parents=True, exist_ok=True)
+                for chunk in chunks:
+                    segments = _segments(file.folder, chunk, targets, output_type)
+                    if all(p.exists() for p in segments.values()):  # finished by an earlier run
+                        file.frames += chunk.frames
+                        driver.counter.set.remote(f"{position}:{chunk.index}", chunk.frames)
+                        continue
+                    ref = run_chunk.remote(job, chunk, index, segments, driver.counter, f"{position}:{chunk.index}")
+                    driver.submit([file], ref, chunk)
+                if not file.pending:  # every chunk finished by an earlier run
+                    try:
+                        _join(file, output_type)
+                    except MattekitError as exc:
+                        driver.fail(file, failure_reason(exc, source), total, exc.exit_code)
+                        continue
+                    driver.done(file, total)
+        except KeyboardInterrupt:  # before every task was submitted
+            return driver.interrupted()
 
         def on_result(files: list[_File], what, value) -> None:
             file = files[0]
@@ -370,6 +432,8 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
                 return
             if what == "whole":
                 file.frames, file.warning = value
+                if file.folder is not None:  # a chunk cancelled late may have written there again
+                    _remove_work_folders(file.folder)
             else:
                 file.frames += value
             if not file.pending:
@@ -377,7 +441,23 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
                     _join(file, output_type)
                 driver.done(file, total)
 
-        return driver.wait(on_result, total)
+        def on_error(files: list[_File], what, cause) -> bool:
+            """A chunk hit a damaged packet: the one-machine run skips such packets (and says so),
+            which a chunk cannot do and still be joined; matte that whole file in one task."""
+            file = files[0]
+            if not isinstance(cause, DamagedChunk) or not file.chunks or file.outcome is not None:
+                return False
+            driver.cancel_pending(file, grace=30)  # its other chunks stop before their folder goes
+            if file.folder is not None:
+                _remove_work_folders(file.folder)
+            for chunk in file.chunks:
+                driver.counter.set.remote(f"{file.position}:{chunk.index}", 0)
+            file.chunks, file.frames = [], 0
+            driver.submit([file], run_whole.remote(file.job, file.targets, driver.counter, f"{file.position}"),
+                          "whole")
+            return True
+
+        return driver.wait(on_result, total, on_error)
     finally:
         if started_here:
             import ray
@@ -418,25 +498,31 @@ def _segments(folder: Path, chunk: Chunk, targets: dict[str, Path], output_type:
 
 def _join(file: _File, output_type: str) -> None:
     """Join every output of a chunked file, then remove its work folder."""
-    assert file.folder is not None and file.index is not None  # set when the file was chunked
+    folder, index = file.folder, file.index
+    assert folder is not None and index is not None, "only a file cut into chunks is joined"
     for kind, final in file.targets.items():
-        segments = [_segments(file.folder, c, file.targets, output_type)[kind] for c in file.chunks]
+        segments = [_segments(folder, c, file.targets, output_type)[kind] for c in file.chunks]
         join_segments(segments, final, output_type, file.source if kind != "alpha" else None,
-                      [list(file.index.pts[c.start:c.end]) for c in file.chunks], file.time_base)
-    # this run's work folder, and those of earlier runs with other options that were stopped
-    for folder in file.folder.parent.glob(f"{glob.escape(file.folder.name.rsplit('-', 1)[0])}-*"):
-        shutil.rmtree(folder, ignore_errors=True)
+                      [list(index.pts[c.start:c.end]) for c in file.chunks], file.time_base)
+    _remove_work_folders(folder)
 
 
-def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ratio: float | None, model,
+def _remove_work_folders(folder: Path) -> None:
+    """Remove ``folder`` and the work folders of the same output from earlier runs with other
+    options that were stopped."""
+    for old in folder.parent.glob(f"{glob.escape(folder.name.rsplit('-', 1)[0])}-*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def matte_folder_ray(jobs: list[Job], *, background, options: dict, downsample_ratio: float | None, model,
                      overwrite: bool, cancel: threading.Event | None, on_file, on_start,
                      progress=False, address: str | None = None, cpus_per_task: float = 1,
                      images_per_task: int = IMAGES_PER_TASK) -> BatchResult:
-    """:func:`~mattekit.pipeline.batch.matte_folder`'s work on a Ray cluster, a few images per task.
+    """:func:`~mattekit.batch.matte_folder`'s work on a Ray cluster, a few images per task.
 
     Args:
         jobs: ``(source, {kind: final path}, label)`` per image.
-        composite, options, downsample_ratio: as ``matte_folder`` passes them to
+        background, options, downsample_ratio: as ``matte_folder`` passes them to
             :func:`~mattekit.pipeline.image.matte_one_image`.
         model, overwrite, cancel, on_file, on_start, progress, address, cpus_per_task: as for
             :func:`convert_folder_ray`.
@@ -454,18 +540,21 @@ def matte_folder_ray(jobs: list[Job], *, composite, options: dict, downsample_ra
         driver = _Driver(progress, len(jobs), overwrite, cancel, on_file, on_start, "images")
         driver.protect(source for source, _, _ in jobs)
         total = len(jobs)
-        job = ImageJob(composite, downsample_ratio, tuple(sorted(options.items())), spec)
+        job = ImageJob(background, downsample_ratio, tuple(sorted(options.items())), spec)
         todo = []
-        for position, (source, targets, label) in enumerate(jobs):
-            file = driver.skip_or_start(position, source, targets, label, total)
-            if file is not None:
-                todo.append(file)
+        try:
+            for position, (source, targets, label) in enumerate(jobs):
+                file = driver.skip_or_start(position, source, targets, label, total)
+                if file is not None:
+                    todo.append(file)
+            for n in range(0, len(todo), max(1, images_per_task)):
+                batch = todo[n:n + images_per_task]
+                ref = run_images.remote(job, [(f.position, f.source, f.targets) for f in batch], driver.counter,
+                                        f"images:{n}")
+                driver.submit(batch, ref, "images")
+        except KeyboardInterrupt:  # before every task was submitted
+            return driver.interrupted()
         by_position = {f.position: f for f in todo}
-        for n in range(0, len(todo), max(1, images_per_task)):
-            batch = todo[n:n + images_per_task]
-            ref = run_images.remote(job, [(f.position, f.source, f.targets) for f in batch], driver.counter,
-                                    f"images:{n}")
-            driver.submit(batch, ref, "images")
 
         def on_result(files: list[_File], what, value) -> None:
             for position, status, reason, seconds, exit_code in value:

@@ -115,6 +115,14 @@ class VideoJob:
     model: ModelSpec
     preset: str | None = None
 
+    def plan(self, paths: dict[str, Path]):
+        """The :class:`~mattekit.plan.OutputPlan` of these outputs (``overwrite``: the driver
+        decided what to redo)."""
+        from mattekit.plan import OutputPlan
+
+        return OutputPlan(paths, self.output_type, self.background, self.bit_rate / 1e6 if self.bit_rate else None,
+                          self.preset, overwrite=True)
+
 
 def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[str, Path],
                 report: Callable[[int, int | None], None] | None = None) -> int:
@@ -136,13 +144,13 @@ def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[s
     Raises:
         mattekit.errors.InputError, mattekit.errors.OutputError: as for :func:`convert_video`.
     """
-    from mattekit.io.video_writer import TRANSPARENT_TYPES, open_writer
+    from mattekit.io.video_writer import open_writer
     from mattekit.pipeline.progress import Progress
-    from mattekit.pipeline.video import _stream, composition_background
+    from mattekit.pipeline.video import _stream
 
     session = session_for(job.model, task_threads())
+    plan = job.plan(segments)
     source = ChunkReader(job.source, chunk, index)
-    bg = composition_background(job.background, job.output_type, segments.get("composition"))
     writers = {}
 
     def progress(done, total):
@@ -152,14 +160,14 @@ def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[s
     bar = Progress(progress, source.frame_count)
     try:
         ratio = job.downsample_ratio or session.auto_downsample_ratio(source.height, source.width)
-        if bg is not None:
-            bg.prepare(source.frame_rate)
+        if plan.background is not None:
+            plan.background.prepare(source.frame_rate)
         for kind, path in segments.items():
             writers[kind] = open_writer(path, job.output_type, source.width, source.height, source.frame_rate,
-                                        source.time_base, audio_source=None, bit_rate=job.bit_rate,
-                                        preset=job.preset)
-        _stream(source, session, ratio, {k: _AfterWarmup(w, chunk.start) for k, w in writers.items()}, bg,
-                job.output_type in TRANSPARENT_TYPES, bar, None, f"{job.source} chunk {chunk.index}")
+                                        source.time_base, audio_source=None, bit_rate=plan.bit_rate,
+                                        preset=plan.preset)
+        _stream(source, session, ratio, {k: _AfterWarmup(w, chunk.start) for k, w in writers.items()}, plan,
+                bar, None, f"{job.source} chunk {chunk.index}")
         for kind in list(writers):
             writers.pop(kind).close()
     finally:
@@ -167,8 +175,7 @@ def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[s
         for w in writers.values():
             w.abort()
         source.close()
-        if bg is not None:
-            bg.close()
+        plan.close()
     return chunk.frames
 
 
@@ -176,25 +183,22 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
     """Matte a whole video (or folder of frames) in one task with :func:`convert_video`.
 
     Returns:
-        (frames, warning or ``None``).
+        (frames, warning or ``None``), the warning as the one-machine batch reports it.
     """
-    from mattekit.pipeline.video import convert_video
+    from mattekit.pipeline.video import convert_with_plan
 
     session = session_for(job.model, task_threads())
-    result = convert_video(job.source, output_type=job.output_type,
-                           output_composition=targets.get("composition"), output_alpha=targets.get("alpha"),
-                           output_foreground=targets.get("foreground"),
-                           output_video_mbps=job.bit_rate / 1e6 if job.bit_rate else None,
-                           downsample_ratio=job.downsample_ratio, background=job.background,
-                           preset=job.preset, progress=report or False, model=session, overwrite=True)
-    return result.frames, result.warning
+    result = convert_with_plan(job.source, job.plan(targets), model=session, downsample_ratio=job.downsample_ratio,
+                               progress=report or False)
+    # the batch's row names the file already: its warning without the "<source>: " prefix
+    return result.frames, result.warning and result.warning.removeprefix(f"{job.source}: ")
 
 
 @dataclass(frozen=True)
 class ImageJob:
-    """The options shared by the images of a :func:`~mattekit.pipeline.batch.matte_folder` run."""
+    """The options shared by the images of a :func:`~mattekit.batch.matte_folder` run."""
 
-    composite: object
+    background: object
     downsample_ratio: float | None
     options: tuple
     model: ModelSpec
@@ -207,18 +211,18 @@ def matte_images(job: ImageJob, items: list[tuple[int, Path, dict[str, Path]]], 
         ``(position, status, reason, seconds, exit code)`` per item; status ``done`` or
         ``failed`` (exit code 0 when done, else the error's: 2 input, 3 output, 1 other).
     """
-    from mattekit.compose.background import parse_background
     from mattekit.pipeline.image import matte_one_image
     from mattekit.pipeline.outcome import DONE, FAILED, failure_reason
+    from mattekit.plan import IMAGE, OutputPlan
 
     session = session_for(job.model, task_threads())
-    background = parse_background(job.composite) if job.composite is not None else None
+    plan = OutputPlan(sorted({k for _, _, targets in items for k in targets}), IMAGE, job.background)
     results = []
     try:
         for n, (position, source, targets) in enumerate(items, 1):
             started = time.perf_counter()
             try:
-                matte_one_image(source, targets, session, background, job.downsample_ratio, dict(job.options))
+                matte_one_image(source, plan.at(targets), session, job.downsample_ratio, dict(job.options))
                 results.append((position, DONE, "", time.perf_counter() - started, 0))
             except Exception as exc:  # one image's error must not end the others
                 results.append((position, FAILED, failure_reason(exc, source), time.perf_counter() - started,
@@ -226,6 +230,5 @@ def matte_images(job: ImageJob, items: list[tuple[int, Path, dict[str, Path]]], 
             if report is not None:
                 report(n, len(items))
     finally:
-        if background is not None:
-            background.close()
+        plan.close()
     return results

@@ -79,7 +79,7 @@ class ColorBackground(Background):
         return self._color
 
     def __repr__(self) -> str:
-        return "ColorBackground(#%02x%02x%02x)" % self.rgb
+        return "ColorBackground(#{:02x}{:02x}{:02x})".format(*self.rgb)
 
 
 class TransparentBackground(Background):
@@ -154,10 +154,7 @@ class VideoBackground(Background):
     """
 
     def __init__(self, path: str | os.PathLike):
-        from mattekit.io.video_reader import VideoFileReader
-
         self.path = Path(path)
-        self._open = lambda: VideoFileReader(self.path)
         self.times, self.duration = self._scan()
         self._rate = Fraction(30)
         self._reader = None
@@ -165,6 +162,17 @@ class VideoBackground(Background):
         self._pos = -1  # index (into times) of the current decoded frame
         self._current = None
         self._resized: tuple[int, tuple[int, int], np.ndarray] | None = None
+
+    def _open(self):
+        from mattekit.io.video_reader import VideoFileReader
+
+        return VideoFileReader(self.path)
+
+    def __getstate__(self) -> dict:
+        """Pickled (sent to a cluster's worker) without an open decoder; it reopens there."""
+        state = dict(self.__dict__)
+        state.update(_reader=None, _frames=None, _pos=-1, _current=None, _resized=None)
+        return state
 
     def _scan(self) -> tuple[list[float], float]:
         """Presentation times (s, from 0) of every frame, from the packets (no decoding)."""
@@ -199,8 +207,8 @@ class VideoBackground(Background):
 
     def _restart(self) -> None:
         self.close()
-        self._reader = self._open()
-        self._frames = iter(self._reader)
+        reader = self._reader = self._open()
+        self._frames = iter(reader)
         self._pos = -1
         self._current = None
 
@@ -312,7 +320,7 @@ def parse_color(text: str) -> tuple[int, int, int] | None:
         return None
 
 
-def parse_background(spec: "str | os.PathLike | tuple | Background | None",
+def parse_background(spec: str | os.PathLike | tuple | Background | None,
                      default: tuple[int, int, int] = DEFAULT_COLOR) -> Background:
     """Turn a user's background choice into a :class:`Background`.
 

@@ -9,7 +9,7 @@ band of rows of about 256 KiB, so it stays in the CPU cache: at 4K this halves t
 whole planes), and written straight into the uint8 result (no float64, no H×W×3 float
 temporaries). :class:`FrameCompositor`
 keeps those buffers between frames and reads the network's planar N×3×H×W output as it is, so a
-video pipeline allocates nothing per frame; :func:`composite`, :func:`to_rgba` and :func:`to_gray`
+video pipeline allocates nothing per frame; :func:`composite` and :func:`to_rgba`
 are the one-off forms for H×W×3 images. All of them round as ``floor(clip(x·255 + 0.5, 0, 255))``.
 
 :meth:`FrameCompositor.render` takes a :class:`~mattekit.models.base.FrameMatte` instead (a model
@@ -124,20 +124,6 @@ def to_rgba(fgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_gray(plane: np.ndarray) -> np.ndarray:
-    """An H×W float plane in 0..1 (e.g. alpha) as H×W uint8, band by band.
-
-    Returns:
-        H×W uint8, ``floor(clip(x·255 + 0.5, 0, 255))``.
-    """
-    h, w = plane.shape
-    out = np.empty((h, w), dtype=np.uint8)
-    scratch = _scratch(w)
-    for band in _bands(h, w):
-        _quantize(plane[band], out[band], scratch[:band.stop - band.start])
-    return out
-
-
 class FrameCompositor:
     """Turn the network's planar output into 8-bit images, reusing buffers frame after frame.
 
@@ -214,7 +200,7 @@ class FrameCompositor:
         width = self.width
         if "alpha" not in self._buffers:
             self._buffers["alpha"] = np.empty_like(self._scratch)
-            self._buffers["fgr"] = np.empty((3,) + self._scratch.shape, np.float32)
+            self._buffers["fgr"] = np.empty((3, *self._scratch.shape), np.float32)
         a_buf, f_buf = self._buffers["alpha"], self._buffers["fgr"]
         for band, scratch in self._bands:
             n = band.stop - band.start

@@ -28,6 +28,7 @@ size limit) is raised as :class:`~mattekit.errors.OutputError` naming the final 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -98,44 +99,6 @@ VIDEO_FORMATS: dict[str, VideoFormat] = {
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 #: mattekit's default for the ``video`` type, chosen by measurement (docs/benchmarks.md, "Encoder presets").
 DEFAULT_X264_PRESET = dict(VIDEO_FORMATS["video"].options)["preset"]
-
-
-def check_preset(preset: str | None, output_type: str) -> None:
-    """Check a ``--preset`` value: a libx264 preset, and only for the ``video`` (H.264) type.
-
-    Raises:
-        ValueError: unknown preset, or a preset for another output type.
-    """
-    if preset is None:
-        return
-    if preset not in X264_PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(X264_PRESETS)}, not {preset!r}")
-    if output_type != "video":
-        raise ValueError(f"preset applies to the video (H.264) output type, not {output_type}")
-
-
-# output types that keep transparency (png_sequence writes RGBA PNGs)
-TRANSPARENT_TYPES = ("png_sequence", *(name for name, f in VIDEO_FORMATS.items() if f.alpha))
-
-
-def output_suffix(output_type: str) -> str:
-    """The default file suffix of an output type (``""`` for ``png_sequence``, a folder)."""
-    return "" if output_type == "png_sequence" else VIDEO_FORMATS[output_type].suffix
-
-
-def check_output_suffix(path: str | os.PathLike, output_type: str) -> None:
-    """Check that ``path``'s suffix fits ``output_type`` (a ``.mp4`` cannot hold VP9 alpha).
-
-    Raises:
-        mattekit.errors.OutputError: the suffix does not belong to the type.
-    """
-    if output_type == "png_sequence":
-        return
-    fmt = VIDEO_FORMATS[output_type]
-    suffix = Path(path).suffix.lower()
-    if suffix not in fmt.suffixes:
-        raise OutputError(path, f"output type {output_type} writes {' or '.join(fmt.suffixes)} files, "
-                                f"not {suffix or 'a name without suffix'}")
 
 
 class FrameWriter:
@@ -262,10 +225,8 @@ class VideoWriter(FrameWriter):
     def abort(self) -> None:
         if self._audio is not None:
             self._audio.close()
-        try:
+        with contextlib.suppress(Exception):  # a failed encoder may fail to close too; the file goes anyway
             self._container.close()
-        except Exception:
-            pass
         discard(self._temp)
 
 
@@ -377,7 +338,8 @@ def open_writer(path: str | os.PathLike, output_type: str, width: int, height: i
                 frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
                 bit_rate: int | None = None, preset: str | None = None) -> FrameWriter:
     """Open the writer of ``output_type`` (see :data:`VIDEO_FORMATS` and ``png_sequence``);
-    ``preset`` is libx264's speed preset for the ``video`` type (see :func:`check_preset`).
+    ``preset`` is libx264's speed preset for the ``video`` type (:data:`X264_PRESETS`; the
+    combination is checked by :class:`mattekit.plan.OutputPlan`).
 
     Raises:
         ValueError: unknown output type.
@@ -387,7 +349,6 @@ def open_writer(path: str | os.PathLike, output_type: str, width: int, height: i
         return PngSequenceWriter(path)
     if output_type not in VIDEO_FORMATS:
         raise ValueError(f"unknown output type {output_type!r}")
-    check_preset(preset, output_type)
     fmt = VIDEO_FORMATS[output_type]
     if fmt.codec == "gif":
         return GifWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source,

@@ -52,8 +52,9 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
     from mattekit.io.atomic import check_outputs, existing_paths
     from mattekit.io.image import read_image
     from mattekit.io.video_reader import open_source
-    from mattekit.io.video_writer import TRANSPARENT_TYPES, check_output_suffix, open_writer
+    from mattekit.io.video_writer import open_writer
     from mattekit.pipeline.progress import Progress
+    from mattekit.plan import TRANSPARENT_TYPES, check_path
 
     if output is None and output_alpha is None:
         raise ValueError("give an output (RGBA) or an alpha output")
@@ -62,7 +63,7 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
                                   f"use {', '.join(TRANSPARENT_TYPES)} (or write only the alpha)")
     requested = {k: p for k, p in (("foreground", output), ("alpha", output_alpha)) if p}
     for path in requested.values():
-        check_output_suffix(path, output_type)
+        check_path(Path(path), output_type)
     targets = dict(zip(requested, check_outputs(requested.values(), existing_paths(input_source, clean_plate),
                                                 overwrite, folder=output_type == "png_sequence"), strict=True))
     plate = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import to_src
 from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
+
+if TYPE_CHECKING:
+    from mattekit.plan import OutputPlan
 
 # How many times a still is fed through the recurrent network. Measured on the two 1920x1080
 # photos in ../shared/data/people/stills (benchmarks/still_passes.py, 10 passes): the mean change
@@ -273,17 +277,19 @@ def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
     return out_alpha, out_fgr
 
 
-def matte_one_image(source: Path, targets: dict[str, Path], session, background, downsample_ratio: float | None,
+def matte_one_image(source: Path, plan: OutputPlan, session, downsample_ratio: float | None,
                     options: dict, cancel: threading.Event | None = None) -> int:
-    """Matte one image file of :func:`~mattekit.pipeline.batch.matte_folder` and write its outputs
-    (``rgba``, ``alpha``, ``composite``).
+    """Matte one image file of :func:`~mattekit.batch.matte_folder` and write the
+    outputs of ``plan``.
 
     Args:
-        source: the image; targets: output kind -> path.
+        source: the image.
+        plan: an :data:`~mattekit.plan.IMAGE` :class:`~mattekit.plan.OutputPlan` with this
+            image's paths (``foreground`` cut-out, ``alpha``, ``composition``); each is written
+            (the batch chose which ones).
         session: a loaded :class:`~mattekit.models.ModelSession`.
-        background: an opened :class:`~mattekit.compose.Background` for ``composite``, or ``None``.
-        downsample_ratio, options: passed to :func:`~mattekit.pipeline.image.matte_image`
-            (``options``: ``refine`` and optionally ``fg_estimate``).
+        downsample_ratio, options: passed to :func:`matte_image` (``options``: ``refine`` and
+            optionally ``fg_estimate``).
         cancel: checked after the network; set -> :class:`~mattekit.errors.Cancelled`.
 
     Returns:
@@ -293,21 +299,15 @@ def matte_one_image(source: Path, targets: dict[str, Path], session, background,
         mattekit.errors.OutputError: an output is (or holds) an input, or cannot be written.
         mattekit.errors.InputError: the image cannot be read.
     """
-    from mattekit.compose.composite import composite as blend
     from mattekit.io.atomic import check_outputs, existing_paths
     from mattekit.io.image import read_image, write_image
 
-    check_outputs(targets.values(), existing_paths(source, background, session), overwrite=True)
+    targets = plan.paths
+    check_outputs(targets.values(), existing_paths(source, plan.background, session), overwrite=True)
     rgb = read_image(source)
     matte = matte_image(rgb, session, downsample_ratio, **options)
     if cancel is not None and cancel.is_set():
         raise Cancelled(f"{source}: cancelled")
-    if "rgba" in targets:
-        write_image(targets["rgba"], matte.rgba())
-    if "alpha" in targets:
-        write_image(targets["alpha"], matte.alpha_image())
-    if "composite" in targets:
-        h, w = matte.alpha.shape
-        write_image(targets["composite"],
-                    blend(matte.fgr, matte.alpha, background.frame(0, h, w, rgb, matte.alpha)))
+    for kind, path in targets.items():
+        write_image(path, matte.render(plan.image_kind(kind), plan.background))
     return 1

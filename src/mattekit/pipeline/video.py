@@ -30,20 +30,32 @@ from pathlib import Path
 
 import numpy as np
 
-from mattekit.compose.background import Background, BlurBackground, parse_background
+from mattekit.compose.background import Background
 from mattekit.compose.composite import FrameCompositor
-from mattekit.errors import Cancelled, InputError, OutputError
+from mattekit.compose.render import render_output
+from mattekit.errors import Cancelled, InputError, ParameterError
 from mattekit.io.atomic import check_outputs, existing_paths
 from mattekit.io.video_reader import FrameSource, open_source
-from mattekit.io.video_writer import (TRANSPARENT_TYPES, VIDEO_FORMATS, FrameWriter, check_output_suffix,
-                                      check_preset, open_writer)
-from mattekit.models import ModelSession, new_session
-from mattekit.models.base import ArrayMatte, FrameMatte, to_src
-from mattekit.params import (validate_cancel, validate_downsample_ratio, validate_frame_rate,
-                             validate_output_video_mbps, validate_seq_chunk)
+from mattekit.io.video_writer import FrameWriter, open_writer
+from mattekit.models import ModelSession
+from mattekit.models.base import ArrayMatte, to_src
+from mattekit.params import (
+    validate_cancel,
+    validate_downsample_ratio,
+    validate_frame_rate,
+    validate_seq_chunk,
+)
 from mattekit.pipeline.progress import Progress
+from mattekit.pipeline.rvm_api import (
+    ResizedSource,
+    session_for_call,
+    split_call,
+    validate_input_resize,
+    validate_num_workers,
+)
+from mattekit.plan import OUTPUT_TYPES, OutputPlan
 
-OUTPUT_TYPES = ("png_sequence", *VIDEO_FORMATS)
+__all__ = ["OUTPUT_TYPES", "VideoResult", "convert_video", "convert_with_plan"]
 _END = object()
 # bounds on what waits in one queue between two stages (frames, and bytes of frame data)
 MAX_QUEUE = 2
@@ -153,63 +165,86 @@ class _Tally:
                 self._bar.advance(done - self._bar.done)
 
 
-def _open_writer(path: Path, output_type: str, source: FrameSource, with_audio: bool,
-                 bit_rate: int | None, preset: str | None) -> FrameWriter:
+def _open_writer(path: Path, plan: OutputPlan, source: FrameSource, with_audio: bool) -> FrameWriter:
     audio = source.path if with_audio and source.has_audio else None
-    return open_writer(path, output_type, source.width, source.height, source.frame_rate, source.time_base,
-                       audio_source=audio, bit_rate=bit_rate, preset=preset)
+    return open_writer(path, plan.output_type, source.width, source.height, source.frame_rate, source.time_base,
+                       audio_source=audio, bit_rate=plan.bit_rate, preset=plan.preset)
 
 
-def convert_video(input_source: str | os.PathLike,
+def convert_video(model_or_input=None, /,
+                  input_source: str | os.PathLike | None = None,
+                  input_resize: tuple[int, int] | None = None,
+                  downsample_ratio: float | None = None,
                   output_type: str = "video",
                   output_composition: str | os.PathLike | None = None,
                   output_alpha: str | os.PathLike | None = None,
                   output_foreground: str | os.PathLike | None = None,
                   output_video_mbps: float | None = None,
-                  downsample_ratio: float | None = None,
                   seq_chunk: int = 1,
-                  background: "str | tuple | Background | None" = None,
+                  num_workers: int = 0,
                   progress=True,
-                  model: "str | os.PathLike | ModelSession | None" = None,
+                  device=None,
+                  dtype=None,
                   *,
+                  model: str | os.PathLike | ModelSession | None = None,
+                  background: str | tuple | Background | None = None,
                   overwrite: bool = False,
                   cancel: threading.Event | None = None,
                   frame_rate: float | None = None,
                   preset: str | None = None) -> VideoResult:
     """Matte every frame of a video and write the requested outputs.
 
-    The keyword names are those of Robust Video Matting's ``inference.convert_video``
-    (github.com/PeterL1n/RobustVideoMatting), so its users feel at home. Method: Lin et al.,
-    "Robust High-Resolution Video Matting with Temporal Guidance", WACV 2022.
+    A drop-in for Robust Video Matting's ``inference.convert_video`` (github.com/PeterL1n/
+    RobustVideoMatting): the same parameters in the same order, the model first, so the call of
+    RVM's README runs unchanged (``model`` is then a name, an ONNX path or a session, not a
+    PyTorch module). mattekit's own short form puts the input first:
+    ``convert_video("clip.mp4", output_composition="out.mp4", model="isnet")``
+    (:func:`~mattekit.pipeline.rvm_api.split_call`). Method: Lin et al., "Robust High-Resolution
+    Video Matting with Temporal Guidance", WACV 2022.
 
     Args:
+        model_or_input: the model (RVM's order, with ``input_source=``), or the input (when
+            ``input_source`` is not given). Positional only.
         input_source: a video file PyAV can open, or a folder of frames (sorted by name).
+        input_resize: ``(width, height)``: frames are resized to it (area averaging when
+            shrinking) before matting, and every output has that size; ``None`` keeps the
+            input's size. Sides in [1, 16384].
+        downsample_ratio: ratio in (0, 1] at which the encoder sees frames; ``None`` uses the
+            model's own (RVM: ``min(512 / max(H, W), 1)`` as RVM recommends, raised for frames over
+            512:1 so the shorter side keeps 1 px). ``0`` is refused, not taken as auto.
         output_type: ``"video"`` (H.264 MP4), ``"webm"`` (VP9 with alpha), ``"prores"`` (ProRes
             4444 .mov with alpha), ``"gif"`` (1-bit alpha) or ``"png_sequence"`` (a folder of
             PNGs); applies to every output; the file suffix must fit it (see
             :mod:`mattekit.io.video_writer`).
-        output_composition: the person over ``background``. For a transparent type (webm,
-            prores, gif, png_sequence) without a ``background``, RGBA (person on transparency).
+        output_composition: the person over ``background``; for a type that keeps alpha
+            without a ``background``, RGBA (the person on transparency).
         output_alpha: the alpha matte (gray; 0 = background, 255 = person).
-        output_foreground: the predicted foreground colour (RGB; RGBA for ``png_sequence``).
+        output_foreground: the predicted foreground colour (RGB; RGBA for a type that keeps alpha).
         output_video_mbps: target bit rate of written videos in Mbit/s, in [0.01, 1000];
-            ``None`` (default): H.264 CRF 18.
-        downsample_ratio: ratio in (0, 1] at which the encoder sees frames; ``None`` uses the
-            model's own (RVM: ``min(512 / max(H, W), 1)`` as RVM recommends, raised for frames over
-            512:1 so the shorter side keeps 1 px). ``0`` is refused, not taken as auto.
-        seq_chunk: accepted for compatibility with RVM's API; an integer in [1, 1024]. The ONNX export has
-            no time axis, so frames are always stepped one at a time through the recurrent state.
-        background: colour name, ``#rrggbb``, (r, g, b) tuple, image path, video path,
-            ``"blur"``/``"blur:SIGMA"``, ``"transparent"`` or a
-            :class:`~mattekit.compose.Background` (see
-            :func:`~mattekit.compose.background.parse_background`); default RVM's green
-            (120, 255, 155) for ``video`` output and transparency for the transparent types.
+            ``None`` (default): H.264 CRF 18 (RVM's default is 1 Mbit/s).
+        seq_chunk: accepted for RVM's API; an integer in [1, 1024]. The ONNX export has no time
+            axis, so frames are always stepped one at a time through the recurrent state.
+        num_workers: accepted for RVM's API (its PyTorch DataLoader workers); an integer in
+            [0, 1024] with no effect here: decoding already runs in its own thread beside the
+            network and the writers.
         progress: ``True`` shows a bar on stderr when it is a terminal; ``False`` is silent; a
             callable ``progress(done, total)`` is called after every written frame.
+        device: ``None`` (CUDA when ONNX Runtime has it, else the CPU), ``"cpu"``, or ``"cuda"``
+            / ``"cuda:N"`` (a string or ``torch.device``): the CUDA provider, or a
+            :class:`~mattekit.errors.ModelError` when this ONNX Runtime has none (no silent
+            fall-back). See :func:`~mattekit.pipeline.rvm_api.providers_for`.
+        dtype: ``None`` (the model's published precision), ``torch.float32``/``"float32"`` ->
+            ``fp32``, ``torch.float16``/``"float16"`` -> ``fp16`` (see
+            :func:`~mattekit.models.new_session`'s ``precision``).
         model: ``None`` (the default model, fetched on first use), a registered name, an ONNX
             path, or a :class:`~mattekit.models.ModelSession` to reuse (see
             :func:`mattekit.models.new_session`). A per-frame model mattes each frame alone; when
             it predicts no foreground colour, it is estimated by blur fusion (``docs/models.md``).
+        background: what the composition is placed on: a colour name, ``#rrggbb``, (r, g, b),
+            an image path, a video path, ``"blur"``/``"blur:SIGMA"``, ``"transparent"`` or a
+            :class:`~mattekit.compose.Background` (see
+            :func:`~mattekit.compose.background.parse_background`); default RVM's green
+            (120, 255, 155) for ``video`` and transparency for the types that keep alpha.
         overwrite: replace existing outputs (they stay intact until the new one is complete).
         cancel: a :class:`threading.Event`; setting it stops the run and raises
             :class:`~mattekit.errors.Cancelled`.
@@ -221,50 +256,84 @@ def convert_video(input_source: str | os.PathLike,
             about 2.7x smaller at the same quality (CRF 18) for 3x the encoding time.
 
     Returns:
-        A :class:`VideoResult`. Written videos keep the source's size, frame count, exact frame
-        rate, timestamps and audio track (copied, or AAC when the container needs it).
+        A :class:`VideoResult`. Written videos keep the source's size (or ``input_resize``),
+        frame count, exact frame rate, timestamps and audio track (copied, or AAC when the
+        container needs it).
 
     Raises:
         mattekit.errors.InputError: the input is missing, empty or not a video / frame folder.
-        mattekit.errors.OutputError: no output asked; an output is one of the job's inputs
-            (video, background, model file; also through a link) or holds one, is the current
-            folder, exists (without ``overwrite``), is a folder holding files mattekit did not
-            write there as that output (see :mod:`mattekit.io.atomic`), or cannot be written.
+        mattekit.errors.OutputError: an output is one of the job's inputs (video, background,
+            model file; also through a link) or holds one, is the current folder, exists
+            (without ``overwrite``), is a folder holding files mattekit did not write there as
+            that output (see :mod:`mattekit.io.atomic`), or cannot be written.
         mattekit.errors.Cancelled: ``cancel`` was set or Ctrl-C was pressed.
-        mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio``, ``seq_chunk``,
-            ``output_video_mbps`` or ``frame_rate`` out of the range :mod:`mattekit.params`
-            documents, or a ratio that leaves the network less than 1 px of this input's frames.
+        mattekit.errors.ParameterError: (a ``ValueError``) no output asked, an output rule of
+            :mod:`mattekit.plan` broken (unknown ``output_type``, a suffix that does not fit it,
+            a transparent background for ``video``, a ``preset`` not libx264's or for another
+            type), or ``downsample_ratio``, ``seq_chunk``, ``num_workers``, ``input_resize``,
+            ``output_video_mbps``, ``frame_rate``, ``device`` or ``dtype`` out of range (see
+            :mod:`mattekit.params`), or a ratio that leaves the network less than 1 px.
         mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number, or
             ``cancel`` is not an Event.
-        ValueError: unknown ``output_type``, or ``preset`` not a libx264 preset (or given for
-            another type than ``video``).
+        mattekit.errors.ModelError: the model cannot be loaded, or ``device="cuda"`` without CUDA.
+        TypeError: no input, or the model given twice.
     """
-    if output_type not in OUTPUT_TYPES:
-        raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
+    input_source, output_type, model = split_call(model_or_input, input_source, output_type, model)
     validate_downsample_ratio(downsample_ratio)
     validate_seq_chunk(seq_chunk)
-    output_video_mbps = validate_output_video_mbps(output_video_mbps)
-    frame_rate = validate_frame_rate(frame_rate)
-    validate_cancel(cancel)
-    check_preset(preset, output_type)
-    requested = {"composition": output_composition, "alpha": output_alpha,
-                 "foreground": output_foreground}
-    requested = {k: Path(v) for k, v in requested.items() if v is not None}
-    if not requested:
-        raise OutputError(input_source, "no output requested (give a composition, alpha or foreground output)")
-    input_path = Path(input_source)
-    if not input_path.exists():
-        raise InputError(input_path, "file not found")
-    for p in requested.values():
-        check_output_suffix(p, output_type)
-    check_outputs(requested.values(), existing_paths(input_path, background, model), overwrite,
-                  folder=output_type == "png_sequence")
-    transparent_type = output_type in TRANSPARENT_TYPES
-    bg = composition_background(background, output_type, requested.get("composition"))
+    validate_num_workers(num_workers)
+    resize = validate_input_resize(input_resize)
+    plan = OutputPlan({"composition": output_composition, "alpha": output_alpha, "foreground": output_foreground},
+                      output_type, background, output_video_mbps, preset, overwrite, source=input_source)
+    return convert_with_plan(input_source, plan, model=model, downsample_ratio=downsample_ratio,
+                             progress=progress, cancel=cancel, frame_rate=frame_rate, input_resize=resize,
+                             device=device, dtype=dtype, protect=(background,))
 
-    session = new_session(model)
+
+def convert_with_plan(input_source: str | os.PathLike, plan: OutputPlan, *,
+                      model: str | os.PathLike | ModelSession | None = None,
+                      downsample_ratio: float | None = None, progress=True,
+                      cancel: threading.Event | None = None, frame_rate: float | None = None,
+                      input_resize: tuple[int, int] | None = None, device=None, dtype=None,
+                      protect=()) -> VideoResult:
+    """Matte a video into the outputs of an :class:`~mattekit.plan.OutputPlan` (built and
+    checked by the caller: :func:`convert_video`, the batches, the server).
+
+    Args:
+        input_source, model, downsample_ratio, progress, cancel, frame_rate, input_resize, device,
+            dtype: as for :func:`convert_video`.
+        plan: the outputs (every path known), their type, background, bit rate, preset and
+            ``overwrite``. Its background is released (``close``) when the call ends; a video
+            background reopens by itself if the plan is used again.
+        protect: more paths no output may be (e.g. a background not used by any output).
+
+    Returns, Raises: as :func:`convert_video`.
+    """
+    try:
+        validate_downsample_ratio(downsample_ratio)
+        frame_rate = validate_frame_rate(frame_rate)
+        validate_cancel(cancel)
+        requested = plan.paths
+        if len(requested) != len(plan.outputs):
+            raise ParameterError("outputs", f"the plan has no path for {', '.join(set(plan.outputs) - set(requested))}")
+        input_path = Path(input_source)
+        if not input_path.exists():
+            raise InputError(input_path, "file not found")
+        check_outputs(requested.values(), existing_paths(input_path, plan.background, model, *protect),
+                      plan.overwrite, folder=plan.output_type == "png_sequence")
+        session = session_for_call(model, device, dtype)
+        return _convert(input_path, plan, session, downsample_ratio, progress, cancel, frame_rate, input_resize)
+    finally:
+        plan.close()
+
+
+def _convert(input_path: Path, plan: OutputPlan, session: ModelSession, downsample_ratio: float | None,
+             progress, cancel: threading.Event | None, frame_rate: float | None,
+             input_resize: tuple[int, int] | None) -> VideoResult:
     started = time.perf_counter()
     source = open_source(input_path, frame_rate)
+    if input_resize is not None:
+        source = ResizedSource(source, input_resize)
     writers: dict[str, FrameWriter] = {}
     bar = Progress(progress, source.frame_count)
     try:
@@ -272,13 +341,11 @@ def convert_video(input_source: str | os.PathLike,
             ratio = session.auto_downsample_ratio(source.height, source.width)
         else:
             ratio = validate_downsample_ratio(downsample_ratio, source.height, source.width, source=input_path)
-        if bg is not None:
-            bg.prepare(source.frame_rate)
-        for kind, path in requested.items():
-            writers[kind] = _open_writer(path, output_type, source, kind != "alpha",
-                                         int(output_video_mbps * 1e6) if output_video_mbps else None, preset)
-        stage_seconds = _stream(source, session, ratio, writers, bg, transparent_type, bar, cancel,
-                                str(input_path))
+        if plan.background is not None:
+            plan.background.prepare(source.frame_rate)
+        for kind, path in plan.paths.items():
+            writers[kind] = _open_writer(path, plan, source, kind != "alpha")
+        stage_seconds = _stream(source, session, ratio, writers, plan, bar, cancel, str(input_path))
         finish = time.perf_counter()
         outputs = {}
         for kind in list(writers):  # frames lost: audio ends with the last frame, not the source's
@@ -292,8 +359,6 @@ def convert_video(input_source: str | os.PathLike,
         for w in writers.values():
             w.abort()
         source.close()
-        if bg is not None:
-            bg.close()
     seconds = time.perf_counter() - started
     frames = source.frames_read
     warning = f"{input_path}: {source.warning}" if source.warning else None
@@ -302,27 +367,8 @@ def convert_video(input_source: str | os.PathLike,
                        stage_seconds=stage_seconds)
 
 
-def composition_background(background, output_type: str, composition: Path | None) -> Background | None:
-    """The opened background of a composition output, or ``None`` (no composition, or RGBA).
-
-    Raises:
-        mattekit.errors.OutputError: a transparent background for a type without alpha.
-        mattekit.errors.InputError: the background cannot be read.
-    """
-    if composition is None or (background is None and output_type in TRANSPARENT_TYPES):
-        return None
-    bg = parse_background(background)
-    if not bg.transparent:
-        return bg
-    if output_type not in TRANSPARENT_TYPES:
-        raise OutputError(composition, f"a transparent background needs a transparent "
-                          f"output type ({', '.join(TRANSPARENT_TYPES)}), not {output_type}")
-    return None
-
-
 def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: dict[str, FrameWriter],
-            bg: Background | None, transparent_type: bool, bar: Progress,
-            cancel: threading.Event | None, label: str) -> dict[str, float]:
+            plan: OutputPlan, bar: Progress, cancel: threading.Event | None, label: str) -> dict[str, float]:
     """Run decoder thread -> network (this thread) -> one writer thread per output.
 
     Returns when every frame is written (the writers are not closed) or raises; either way every
@@ -341,7 +387,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     guide_only = getattr(session, "guide_only", False)
     for _ in range(0 if guide_only else depth_in + 2):
         free.put(np.empty((1, 3, h, w), dtype=np.float32))
-    q_out = {kind: queue.Queue(depth_out) for kind in writers}
+    q_out: dict[str, queue.Queue] = {kind: queue.Queue(depth_out) for kind in writers}
     tally = _Tally(writers, bar)
     nice = _stage_nice(session)
     needs_fgr = any(kind != "alpha" for kind in writers)
@@ -390,6 +436,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
 
     def write(kind: str) -> None:
         compositor = FrameCompositor(h, w)
+        image_kind = plan.image_kind(kind)
         writer, q = writers[kind], q_out[kind]
         render_key, encode_key = f"render:{kind}", f"encode:{kind}"
         busy[render_key] = busy[encode_key] = 0.0
@@ -399,7 +446,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
                 return
             frame, matte = item
             t0 = time.perf_counter()
-            image = _render_output(kind, compositor, frame, matte, bg, transparent_type)
+            image = render_output(image_kind, matte, compositor, plan.background, frame.index, frame.rgb)
             t1 = time.perf_counter()
             writer.write(image, frame.pts, frame.index)
             busy[render_key] += t1 - t0
@@ -453,32 +500,6 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
     if errors:
         raise errors[0]
     return busy
-
-
-def _render_output(kind: str, compositor: FrameCompositor, frame, matte: FrameMatte,
-                   bg: Background | None, transparent_type: bool) -> np.ndarray:
-    """The 8-bit image written to output ``kind`` for one frame.
-
-    Args:
-        kind: ``composition``, ``alpha`` or ``foreground``.
-        compositor: this output's :class:`FrameCompositor` (the result is one of its buffers).
-        frame: the :class:`~mattekit.io.video_reader.SourceFrame`.
-        matte: the frame's :class:`~mattekit.models.base.FrameMatte` (alpha and foreground on
-            demand; the foreground of a model without one is supplied by :func:`_estimate_fgr`).
-        bg: the background, or ``None`` for an RGBA composition.
-        transparent_type: the output type keeps alpha (the foreground is then written as RGBA).
-    """
-    if kind == "composition":
-        if bg is None:
-            return compositor.render("rgba", matte)
-        h, w = matte.height, matte.width
-        if isinstance(bg, BlurBackground):  # the blur leaves the person out: it needs the whole alpha
-            alpha = compositor.alpha_plane(matte)
-            return compositor.render("composite", matte, bg.frame(frame.index, h, w, frame.rgb, alpha), alpha)
-        return compositor.render("composite", matte, bg.frame(frame.index, h, w, frame.rgb))
-    if kind == "alpha":
-        return compositor.render("gray", matte)
-    return compositor.render("rgba" if transparent_type else "rgb", matte)
 
 
 def _estimate_fgr(src: np.ndarray, pha: np.ndarray) -> np.ndarray:

@@ -23,15 +23,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from mattekit.errors import Cancelled, InputError, OutputError
 from mattekit.io.atomic import file_key
-from mattekit.params import validate_cancel, validate_downsample_ratio, validate_output_video_mbps
+from mattekit.params import validate_cancel, validate_downsample_ratio
 from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, failure_reason
-
-VIDEO_OUTPUTS = ("composition", "alpha", "foreground")
+from mattekit.plan import IMAGE, OutputPlan, warn_deprecated
 
 
 def find_files(root: str | os.PathLike, suffixes: Iterable[str], recursive: bool = False,
@@ -66,15 +65,15 @@ def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[P
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    pairs = []
+    pairs: list[tuple[Path, Path]] = []
     out = output_dir.resolve()
     for item in map(Path, inputs):
         if item.is_dir() and item.resolve() == out:
             raise OutputError(output_dir, "the output folder is the input folder; the results would mix "
                                           "with the files they come from (choose another output folder)")
         if item.is_dir():
-            for file in find_files(item, suffixes, recursive, exclude=output_dir):
-                pairs.append((file, file.relative_to(item).with_suffix("")))
+            pairs.extend((file, file.relative_to(item).with_suffix(""))
+                         for file in find_files(item, suffixes, recursive, exclude=output_dir))
         else:
             pairs.append((item, Path(item.stem)))
     # two inputs that would share an output name (clip.mp4 and clip.mov): add the suffix
@@ -141,7 +140,7 @@ def _check_executor(executor: str) -> None:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
 
 
-def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
+def convert_folder(inputs: str | os.PathLike | Iterable[str | os.PathLike],
                    output_dir: str | os.PathLike,
                    *,
                    recursive: bool = False,
@@ -159,10 +158,12 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                    preset: str | None = None,
                    executor: str = "local",
                    ray_address: str | None = None,
-                   ray_options: dict | None = None) -> BatchResult:
+                   ray_options: dict | None = None,
+                   plan: OutputPlan | None = None) -> BatchResult:
     """Matte every video in a folder (or a list of files and folders) with :func:`convert_video`.
 
-    Output names: ``OUTPUT_DIR/<relative folder>/<stem>_<kind><suffix>`` with ``kind`` one of
+    Output names (:meth:`mattekit.plan.OutputPlan.named`):
+    ``OUTPUT_DIR/<relative folder>/<stem>_<output><suffix>`` with ``output`` one of
     ``composition``, ``alpha``, ``foreground`` and the suffix of ``output_type`` (``.mp4``,
     ``.webm``, ``.mov``, ``.gif``; a folder for ``png_sequence``). Two inputs with the same stem in
     one folder get their suffix added (``clip_mov_composition.mp4``).
@@ -174,7 +175,8 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         recursive: also search sub-folders, keeping their structure in ``output_dir``.
         output_type, background, output_video_mbps, downsample_ratio, preset: as for
             :func:`~mattekit.pipeline.video.convert_video`.
-        outputs: which outputs each file gets (any of ``composition``, ``alpha``, ``foreground``).
+        outputs: which outputs each file gets (any of ``composition``, ``alpha``, ``foreground``,
+            or one comma-separated string).
         model: ``None``, a name, an ONNX path or a :class:`~mattekit.models.ModelSession`; loaded
             once for the whole batch.
         overwrite: redo files whose outputs exist (otherwise they are skipped).
@@ -188,77 +190,77 @@ def convert_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         ray_address: the Ray cluster (``None``: ``$RAY_ADDRESS``, else a new local cluster).
         ray_options: keyword arguments for :func:`~mattekit.cluster.executor.convert_folder_ray`
             (``chunk_frames``, ``warmup``, ``cpus_per_task``).
+        plan: an :class:`~mattekit.plan.OutputPlan` already built (output names without paths)
+            in place of ``outputs``, ``output_type``, ``background``, ``output_video_mbps``,
+            ``preset`` and ``overwrite``, which must then be left out. Released (``close``) at the end.
 
     Returns:
         A :class:`BatchResult`; Ctrl-C is caught and reported as ``cancelled`` there.
 
     Raises:
-        mattekit.errors.InputError: an input does not exist, or no video file was found.
-        ValueError: unknown ``output_type``, output kind or executor.
-        mattekit.errors.ParameterError: ``downsample_ratio`` or ``output_video_mbps`` out of range
-            or ``cancel`` not an Event (see :mod:`mattekit.params`), before any file is touched.
+        mattekit.errors.InputError: an input does not exist, or no video file was found; the
+            background cannot be read.
+        mattekit.errors.ParameterError: (a ``ValueError``) an output rule of :mod:`mattekit.plan`
+            broken (unknown output or ``output_type``, a transparent background for ``video``,
+            a ``preset`` for another type), ``downsample_ratio`` or ``output_video_mbps`` out of
+            range or ``cancel`` not an Event (see :mod:`mattekit.params`), before any file is touched.
+        ValueError: unknown executor.
+        TypeError: ``plan`` and one of the options it replaces.
     """
-    from mattekit.compose.background import parse_background
     from mattekit.io.video_reader import VIDEO_SUFFIXES
-    from mattekit.io.video_writer import TRANSPARENT_TYPES, output_suffix
     from mattekit.models import new_session
-    from mattekit.pipeline.video import OUTPUT_TYPES, convert_video
+    from mattekit.pipeline.video import convert_with_plan
 
     _check_executor(executor)
-    if output_type not in OUTPUT_TYPES:
-        raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
     validate_downsample_ratio(downsample_ratio)
-    validate_output_video_mbps(output_video_mbps)
     validate_cancel(cancel)
-    kinds = tuple(dict.fromkeys(outputs))
-    unknown = [k for k in kinds if k not in VIDEO_OUTPUTS]
-    if unknown or not kinds:
-        raise ValueError(f"outputs must be among {', '.join(VIDEO_OUTPUTS)}, not {', '.join(unknown) or 'none'}")
-    out_root = Path(output_dir)
+    plan = _given(plan, {"outputs": (outputs, ("composition",)), "output_type": (output_type, "video"),
+                         "background": (background, None), "output_video_mbps": (output_video_mbps, None),
+                         "preset": (preset, None), "overwrite": (overwrite, False)}) or \
+        OutputPlan(outputs, output_type, background, output_video_mbps, preset, overwrite)
+    try:
+        out_root = Path(output_dir)
+        jobs = [(f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
+                for f, rel in _inputs(inputs, VIDEO_SUFFIXES, recursive, out_root, "video")]
+        if executor == "ray":
+            plan.close()
+            from mattekit.cluster.executor import convert_folder_ray
+
+            return convert_folder_ray(jobs, output_type=plan.output_type, background=plan.background,
+                                      output_video_mbps=plan.mbps, downsample_ratio=downsample_ratio,
+                                      preset=plan.preset, model=model, overwrite=plan.overwrite, cancel=cancel,
+                                      progress=progress, on_file=on_file, on_start=on_start, address=ray_address,
+                                      **(ray_options or {}))
+        session = new_session(model)
+
+        def process(source: Path, targets: dict[str, Path]) -> tuple[int, str | None]:
+            result = convert_with_plan(source, plan.at(targets, overwrite=True), model=session,
+                                       downsample_ratio=downsample_ratio, progress=progress, cancel=cancel)
+            return result.frames, result.warning and result.warning.removeprefix(f"{source}: ")
+
+        return _run(jobs, process, plan.overwrite, cancel, on_file, on_start)
+    finally:
+        plan.close()
+
+
+def _inputs(inputs, suffixes, recursive: bool, out_root: Path, what: str) -> list[tuple[Path, Path]]:
+    """:func:`_expand` of the batch's inputs, refusing a missing single input or finding nothing."""
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if len(items) == 1 and not Path(items[0]).exists():
-        raise InputError(items[0], "file or folder not found")
-    pairs = _expand(items, VIDEO_SUFFIXES, recursive, out_root)
+        raise InputError(os.fspath(items[0]), "file or folder not found")
+    pairs = _expand(items, suffixes, recursive, out_root)
     if not pairs:
-        raise InputError(", ".join(map(str, items)), "no video files found"
+        raise InputError(", ".join(map(str, items)), f"no {what} files found"
                          + ("" if recursive else " (use --recursive to search sub-folders)"))
-    if "composition" in kinds and background is not None:
-        bg = parse_background(background)  # fail early on a bad background
-        if bg.transparent and output_type not in TRANSPARENT_TYPES:
-            raise OutputError(out_root, f"a transparent background needs a transparent output type "
-                                        f"({', '.join(TRANSPARENT_TYPES)}), not {output_type}")
-        bg.close()
-    suffix = output_suffix(output_type)
-    jobs = [(f, {k: out_root / rel.parent / f"{rel.name}_{k}{suffix}" for k in kinds},
-             (rel.parent / f.name).as_posix()) for f, rel in pairs]
-    if executor == "ray":
-        from mattekit.cluster.executor import convert_folder_ray
-
-        return convert_folder_ray(jobs, output_type=output_type, background=background,
-                                  output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
-                                  preset=preset, model=model, overwrite=overwrite, cancel=cancel, progress=progress,
-                                  on_file=on_file, on_start=on_start, address=ray_address, **(ray_options or {}))
-    session = new_session(model)
-
-    def process(source: Path, targets: dict[str, Path]) -> tuple[int, str | None]:
-        result = convert_video(source, output_type=output_type,
-                               output_composition=targets.get("composition"),
-                               output_alpha=targets.get("alpha"),
-                               output_foreground=targets.get("foreground"),
-                               output_video_mbps=output_video_mbps, downsample_ratio=downsample_ratio,
-                               background=background, progress=progress, model=session,
-                               overwrite=True, cancel=cancel, preset=preset)
-        return result.frames, result.warning and result.warning.removeprefix(f"{source}: ")
-
-    return _run(jobs, process, overwrite, cancel, on_file, on_start)
+    return pairs
 
 
-def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
+def matte_folder(inputs: str | os.PathLike | Iterable[str | os.PathLike],
                  output_dir: str | os.PathLike,
                  *,
                  recursive: bool = False,
                  alpha: bool = False,
-                 composite=None,
+                 background=None,
                  fg_estimate: str | None = None,
                  refine: bool = False,
                  downsample_ratio: float | None = None,
@@ -270,13 +272,16 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
                  executor: str = "local",
                  ray_address: str | None = None,
                  ray_options: dict | None = None,
-                 progress=False) -> BatchResult:
+                 progress=False,
+                 composite=None,
+                 plan: OutputPlan | None = None) -> BatchResult:
     """Matte every image in a folder (or a list of files and folders) with :func:`matte_image`.
 
-    Outputs per image, under the same relative folder in ``output_dir``: ``<stem>.png`` (RGBA
-    cut-out, straight alpha), with ``alpha`` also ``<stem>_alpha.png`` (8-bit gray), with
-    ``composite`` also ``<stem>_composite.jpg`` (the person over that background: colour,
-    picture, first frame of a video, or ``blur[:N]``).
+    Outputs per image, under the same relative folder in ``output_dir``
+    (:meth:`mattekit.plan.OutputPlan.named`): ``<stem>.png``, the foreground as an RGBA cut-out
+    (straight alpha); with ``alpha`` also ``<stem>_alpha.png`` (8-bit gray); with ``background``
+    also ``<stem>_composition.jpg``, the person over that background (colour, picture, first
+    frame of a video, or ``blur[:N]``; ``transparent`` gives ``<stem>_composition.png``).
 
     Args:
         inputs: a folder, an image file, or a list of them (folders are searched for
@@ -284,7 +289,8 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         output_dir: where results go.
         recursive: also search sub-folders, keeping their structure.
         alpha: also write the alpha matte.
-        composite: background for a composite, or ``None``.
+        background: the composition's background, or ``None`` for no composition. The old name
+            ``composite=`` still works, with a :class:`FutureWarning`.
         fg_estimate: foreground colour source, ``"network"`` or ``"ml"`` (see
             :func:`~mattekit.pipeline.image.matte_image`); ``None`` for its default.
         refine: refine the alpha near its edges (see :func:`~mattekit.pipeline.image.matte_image`).
@@ -293,59 +299,68 @@ def matte_folder(inputs: "str | os.PathLike | Iterable[str | os.PathLike]",
         ray_options: keyword arguments for :func:`~mattekit.cluster.executor.matte_folder_ray`
             (``cpus_per_task``, ``images_per_task``).
         progress: with the ray executor, ``True`` shows one bar over all images.
+        composite: the old name of ``background`` (deprecated).
+        plan: an :class:`~mattekit.plan.OutputPlan` already built by :func:`image_plan`, in place
+            of ``alpha``, ``background`` and ``overwrite`` (then left out).
 
     Returns:
         A :class:`BatchResult`.
 
     Raises:
-        mattekit.errors.InputError: an input does not exist, or no image was found.
+        mattekit.errors.InputError: an input does not exist, no image was found, or the
+            background cannot be read.
         mattekit.errors.ParameterError: ``downsample_ratio`` out of range or ``cancel`` not an
             Event, before any file is touched.
+        TypeError: both ``background`` and its old name ``composite``, or ``plan`` and one of
+            the options it replaces.
     """
-    from mattekit.compose.background import parse_background
     from mattekit.io.image import IMAGE_SUFFIXES
     from mattekit.models import new_session
     from mattekit.pipeline.image import matte_one_image
 
+    if composite is not None:
+        warn_deprecated("composite=", "background=")
+        if background is not None:
+            raise TypeError("matte_folder() got both background= and its old name composite=")
+        background = composite
     _check_executor(executor)
     validate_downsample_ratio(downsample_ratio)
     validate_cancel(cancel)
-    out_root = Path(output_dir)
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    if len(items) == 1 and not Path(items[0]).exists():
-        raise InputError(items[0], "file or folder not found")
-    pairs = _expand(items, IMAGE_SUFFIXES, recursive, out_root)
-    if not pairs:
-        raise InputError(", ".join(map(str, items)), "no image files found"
-                         + ("" if recursive else " (use --recursive to search sub-folders)"))
-    background = parse_background(composite) if composite is not None else None
-    if background is not None and background.transparent:
-        raise OutputError(out_root, "the cut-out <stem>.png is already transparent; give the composite a "
-                                    "colour, picture, video or blur")
-    jobs = []
-    for f, rel in pairs:
-        targets = {"rgba": out_root / rel.parent / f"{rel.name}.png"}
-        if alpha:
-            targets["alpha"] = out_root / rel.parent / f"{rel.name}_alpha.png"
-        if background is not None:
-            targets["composite"] = out_root / rel.parent / f"{rel.name}_composite.jpg"
-        jobs.append((f, targets, (rel.parent / f.name).as_posix()))
-    kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
-    if executor == "ray":
-        if background is not None:
-            background.close()
-        from mattekit.cluster.executor import matte_folder_ray
-
-        return matte_folder_ray(jobs, composite=composite, options=kwargs, downsample_ratio=downsample_ratio,
-                                model=model, overwrite=overwrite, cancel=cancel, on_file=on_file,
-                                on_start=on_start, progress=progress, address=ray_address, **(ray_options or {}))
-    session = new_session(model)
-
-    def process(source: Path, targets: dict[str, Path]) -> tuple[int, None]:
-        return matte_one_image(source, targets, session, background, downsample_ratio, kwargs, cancel), None
-
+    plan = _given(plan, {"alpha": (alpha, False), "background": (background, None), "overwrite": (overwrite, False)}) \
+        or image_plan(alpha, background, overwrite)
     try:
-        return _run(jobs, process, overwrite, cancel, on_file, on_start)
+        out_root = Path(output_dir)
+        jobs = [(f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
+                for f, rel in _inputs(inputs, IMAGE_SUFFIXES, recursive, out_root, "image")]
+        kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
+        if executor == "ray":
+            plan.close()
+            from mattekit.cluster.executor import matte_folder_ray
+
+            return matte_folder_ray(jobs, background=plan.background, options=kwargs, downsample_ratio=downsample_ratio,
+                                    model=model, overwrite=plan.overwrite, cancel=cancel, on_file=on_file,
+                                    on_start=on_start, progress=progress, address=ray_address, **(ray_options or {}))
+        session = new_session(model)
+
+        def process(source: Path, targets: dict[str, Path]) -> tuple[int, None]:
+            return matte_one_image(source, plan.at(targets), session, downsample_ratio, kwargs, cancel), None
+
+        return _run(jobs, process, plan.overwrite, cancel, on_file, on_start)
     finally:
-        if background is not None:
-            background.close()
+        plan.close()
+
+
+def image_plan(alpha: bool = False, background=None, overwrite: bool = False) -> OutputPlan:
+    """The :class:`~mattekit.plan.OutputPlan` of :func:`matte_folder`: the foreground cut-out,
+    with ``alpha`` the alpha, with a ``background`` the composition over it."""
+    kinds = ("foreground", *(["alpha"] if alpha else []), *(["composition"] if background is not None else []))
+    return OutputPlan(kinds, IMAGE, background, overwrite=overwrite)
+
+
+def _given(plan: OutputPlan | None, replaced: dict[str, tuple]) -> OutputPlan | None:
+    """``plan``, after checking that none of the options it replaces was given (value, default)."""
+    if plan is not None:
+        given = [name for name, (value, default) in replaced.items() if value is not default and value != default]
+        if given:
+            raise TypeError(f"give either plan= or {', '.join(given)}, not both")
+    return plan
