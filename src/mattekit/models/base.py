@@ -201,7 +201,7 @@ class ModelSession(ABC):
     #: skip making the full-resolution float copy and pass ``None``).
     guide_only: bool = False
 
-    def step_deferred(self, src: np.ndarray, state: Any, downsample_ratio: float | None,
+    def step_deferred(self, src: np.ndarray | None, state: Any, downsample_ratio: float | None,
                       guide: np.ndarray | None = None) -> tuple[FrameMatte, Any]:
         """Like :meth:`step` for one frame, with the full-resolution outputs left to the caller.
 
@@ -211,13 +211,19 @@ class ModelSession(ABC):
         model predicts none).
 
         Args:
-            src, state, downsample_ratio: as for :meth:`step` (N = 1).
+            src, state, downsample_ratio: as for :meth:`step` (N = 1); ``src`` may be ``None``
+                when :attr:`guide_only` and a ``guide`` is given.
             guide: the same frame as H×W×3 uint8 RGB; when given, ``src`` may be reused by the
                 caller as soon as this returns (the result reads ``guide`` instead).
 
         Returns:
             ``(matte, state)``.
+
+        Raises:
+            ValueError: ``src`` is ``None`` for a backend that needs it.
         """
+        if src is None:
+            raise ValueError(f"{type(self).__name__}.step_deferred needs src (1×3×H×W float32)")
         result = self.step(src, state, downsample_ratio)
         return ArrayMatte(result.pha, result.fgr), result.state
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -93,6 +94,8 @@ class RVMSession(ModelSession):
                 # its full-resolution step now runs in the caller's other threads: ONNX Runtime's
                 # idle workers block instead of spinning on the cores those threads need
                 self._session = load_onnx(self.cut_path, providers, intra_op_threads, spinning=False)
+        #: True when :meth:`step_deferred` reads only ``guide`` (``src`` may be ``None``)
+        self.guide_only = self.cut_path is not None
 
     def auto_downsample_ratio(self, height: int, width: int) -> float:
         """RVM's own ratio (:func:`mattekit.params.auto_downsample_ratio`: longer side at most 512,
@@ -134,14 +137,14 @@ class RVMSession(ModelSession):
 
         coefs, states = [], []
         for i in range(src.shape[0]):  # each item with its own state, as the whole graph does
-            item_state = tuple(s[i:i + 1] if s.shape[0] == src.shape[0] else s for s in state)
+            item_state = cast(RecurrentState, tuple(s[i:i + 1] if s.shape[0] == src.shape[0] else s for s in state))
             last = i == src.shape[0] - 1
             coef_a, coef_b, *new_state = self._run_cut(src[i:i + 1], item_state, ratio,
                                                         run_options if last else None)
             coefs.append((coef_a, coef_b))
             states.append(new_state)
         fgr, pha = fill_arrays(np.concatenate([c[0] for c in coefs]), np.concatenate([c[1] for c in coefs]), src)
-        return MatteResult(fgr=fgr, pha=pha, state=tuple(np.concatenate(s) for s in zip(*states)))
+        return MatteResult(fgr=fgr, pha=pha, state=tuple(np.concatenate(s) for s in zip(*states, strict=True)))
 
     def _run_cut(self, frame: np.ndarray, state: RecurrentState, ratio: float,
                  run_options=None) -> list[np.ndarray]:
@@ -153,11 +156,6 @@ class RVMSession(ModelSession):
                                         "r2i": state[1], "r3i": state[2], "r4i": state[3]},
                                  run_options)
 
-    @property
-    def guide_only(self) -> bool:
-        """True when :meth:`step_deferred` reads only ``guide`` (``src`` may be ``None``)."""
-        return self.cut_path is not None
-
     def step_deferred(self, src: np.ndarray | None, state: RecurrentState, downsample_ratio: float | None,
                       guide: np.ndarray | None = None) -> tuple[FrameMatte, RecurrentState]:
         """One frame, its full-resolution guided-filter step left to the caller (see
@@ -167,10 +165,15 @@ class RVMSession(ModelSession):
             return super().step_deferred(src, state, downsample_ratio, guide)
         from mattekit.models.dgf_bands import GuidedFinish
 
-        frame = guide if guide is not None else src
-        ratio = downsample_ratio or auto_downsample_ratio(*(frame.shape[:2] if guide is not None else src.shape[2:]))
+        if guide is not None:
+            frame, size = guide, guide.shape[:2]
+        elif src is not None:
+            frame, size = src, src.shape[2:]
+        else:
+            raise ValueError("step_deferred needs src or guide")
+        ratio = downsample_ratio or auto_downsample_ratio(*size)
         coef_a, coef_b, *new_state = self._run_cut(frame, state, ratio)
-        return GuidedFinish(coef_a, coef_b, frame), tuple(new_state)
+        return GuidedFinish(coef_a, coef_b, frame), cast(RecurrentState, tuple(new_state))
 
 
 def arena_release_options():
