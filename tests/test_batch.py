@@ -38,7 +38,10 @@ def test_video_folder_recursive_skip_and_failure(video_tree, fake_session, tmp_p
     # second run: finished files are skipped, the broken one fails again
     again = convert_folder(video_tree, out, recursive=True, outputs=("composition", "alpha"), model=fake_session)
     assert [(o.source.name, o.status) for o in again.outcomes] == [
-        ("a.mp4", "skipped"), ("broken.mp4", "failed"), ("b.mov", "skipped")]
+        ("a.mp4", "skipped"),
+        ("broken.mp4", "failed"),
+        ("b.mov", "skipped"),
+    ]
     # without --recursive the sub-folder is left out
     flat = convert_folder(video_tree, tmp_path / "flat", model=fake_session)
     assert sorted(o.source.name for o in flat.outcomes) == ["a.mp4", "broken.mp4"]

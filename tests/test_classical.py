@@ -24,9 +24,11 @@ def gt01():
     gt = cv2.imread(str(DATA / "gt" / "GT01.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
     tri = read_trimap(DATA / "trimap1" / "GT01.png")
     size = (round(img.shape[1] * SCALE), round(img.shape[0] * SCALE))
-    return (cv2.resize(img, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(gt, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(tri, size, interpolation=cv2.INTER_NEAREST))
+    return (
+        cv2.resize(img, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(gt, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(tri, size, interpolation=cv2.INTER_NEAREST),
+    )
 
 
 def test_read_trimap_of_the_3_channel_pngs():
@@ -40,8 +42,10 @@ def test_read_trimap_of_the_3_channel_pngs():
 # Measured here (pymatting 1.1.16) on GT01 at 200×124 with trimap1: SAD over the unknown region
 # cf 87.0, knn 78.3, rw 205.5, lbdm 87.2, sm 155.2; "0.5 everywhere unknown" gives 1021.1.
 # The bounds leave ~15% for solver and platform differences.
-@pytest.mark.parametrize("method,bound", [("cf", 100), ("knn", 90), pytest.param("rw", 236, marks=pytest.mark.slow),
-                                          ("lbdm", 100), ("sm", 178)])
+@pytest.mark.parametrize(
+    "method,bound",
+    [("cf", 100), ("knn", 90), pytest.param("rw", 236, marks=pytest.mark.slow), ("lbdm", 100), ("sm", 178)],
+)
 def test_methods_recover_the_ground_truth(gt01, method, bound):
     img, gt, tri = gt01
     alpha = estimate_alpha(img, tri, method)

@@ -89,8 +89,11 @@ def test_cli_writes_cutout_alpha_and_composition(shared_data, tmp_path):
 def test_refine_changes_alpha_only_in_the_edge_band(shared_data, rvm_session):
     from mattekit.classical.refine import refinement_trimap
 
-    rgb = np.asarray(Image.open(shared_data / "people" / "stills" / "1000_img.png").convert("RGB")
-                     .resize((480, 270), Image.Resampling.LANCZOS))
+    rgb = np.asarray(
+        Image.open(shared_data / "people" / "stills" / "1000_img.png")
+        .convert("RGB")
+        .resize((480, 270), Image.Resampling.LANCZOS)
+    )
     plain = matte_image(rgb, model=rvm_session, fg_estimate="network")
     refined = matte_image(rgb, model=rvm_session, fg_estimate="network", refine=True)
     band = refinement_trimap(plain.alpha) == 128

@@ -115,9 +115,18 @@ def test_sources_refuse_frames_without_alpha(tmp_path):
 def tiny_stage(name, tiny_data, checkpoint_dir, **changes):
     from mattekit.train.config import load_config
 
-    settings = [f"foreground={tiny_data / 'rgba'},{tiny_data / 'pairs'}", f"backgrounds={tiny_data / 'bg'}",
-                f"segmentation={tiny_data / 'seg'}", "resolution_lr=64", "seq_length_lr=2", "batch_size=1",
-                "steps=1", f"checkpoint_dir={checkpoint_dir}", "validation_fraction=0.3", "device=cpu"]
+    settings = [
+        f"foreground={tiny_data / 'rgba'},{tiny_data / 'pairs'}",
+        f"backgrounds={tiny_data / 'bg'}",
+        f"segmentation={tiny_data / 'seg'}",
+        "resolution_lr=64",
+        "seq_length_lr=2",
+        "batch_size=1",
+        "steps=1",
+        f"checkpoint_dir={checkpoint_dir}",
+        "validation_fraction=0.3",
+        "device=cpu",
+    ]
     config = load_config(name).override(settings)
     if config.resolution_hr:
         config = config.override(["resolution_hr=128", "seq_length_hr=2"])
@@ -179,15 +188,45 @@ def test_resume_after_sigterm_and_after_a_kill_gives_the_same_loss_curve(tiny_da
 
 def test_finetune_verb_exports_a_model_mattekit_video_runs(tiny_data, tmp_path, capsys):
     out = tmp_path / "my-model.onnx"
-    args = ["finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds", str(tiny_data / "bg"),
-            "--steps", "2", "-o", str(out), "--resolution", "64", "--seq-length", "2", "--threads", "1", "-q"]
+    args = [
+        "finetune",
+        "--foreground",
+        str(tiny_data / "rgba"),
+        "--backgrounds",
+        str(tiny_data / "bg"),
+        "--steps",
+        "2",
+        "-o",
+        str(out),
+        "--resolution",
+        "64",
+        "--seq-length",
+        "2",
+        "--threads",
+        "1",
+        "-q",
+    ]
     assert main(args) == 0
     assert out.is_file() and (tmp_path / "my-model.onnx.checkpoints" / "last.pt").is_file()
     assert main(args) == 3  # exists: refused before any training
     assert "already exists" in capsys.readouterr().err
     alpha = tmp_path / "alpha"
-    assert main(["video", str(tiny_data / "pairs" / "fgr"), "-a", str(alpha), "--output-type", "png_sequence",
-                 "--model", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(tiny_data / "pairs" / "fgr"),
+                "-a",
+                str(alpha),
+                "--output-type",
+                "png_sequence",
+                "--model",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert len(list(alpha.glob("*.png"))) == 6
 
 
@@ -199,12 +238,43 @@ def test_train_verb_errors_are_one_line(tiny_data, tmp_path, capsys):
     assert main(["train", "--config", str(bad)]) == 2
     assert "unknown setting 'learning_rate'" in capsys.readouterr().err
     assert main(["train", "--config", "stage1", "--set", "steps=many"]) == 2
-    assert main(["train", "--config", "stage1", "--set", f"foreground={tmp_path / 'none'}",
-                 "--set", f"backgrounds={tiny_data / 'bg'}", "--set", "segmentation=", "-q"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "stage1",
+                "--set",
+                f"foreground={tmp_path / 'none'}",
+                "--set",
+                f"backgrounds={tiny_data / 'bg'}",
+                "--set",
+                "segmentation=",
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "none: not found" in capsys.readouterr().err
-    assert main(["finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds", str(tiny_data / "bg"),
-                 "-o", str(tmp_path / "m.onnx"), "--device", "cuda" if not torch.cuda.is_available() else "mps",
-                 "--steps", "1", "-q"]) != 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--foreground",
+                str(tiny_data / "rgba"),
+                "--backgrounds",
+                str(tiny_data / "bg"),
+                "-o",
+                str(tmp_path / "m.onnx"),
+                "--device",
+                "cuda" if not torch.cuda.is_available() else "mps",
+                "--steps",
+                "1",
+                "-q",
+            ]
+        )
+        != 0
+    )
     assert "not available" in capsys.readouterr().err
 
 
@@ -219,9 +289,29 @@ def test_finetune_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tiny_da
     checkpoint = tmp_path / "m.onnx.checkpoints" / "last.pt"
 
     def command(steps):
-        return [sys.executable, "-m", "mattekit", "finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds",
-                str(tiny_data / "bg"), "--steps", str(steps), "-o", str(out), "--resolution", "64", "--seq-length", "2",
-                "--checkpoint-every", "1", "--threads", "1", "-q"]
+        return [
+            sys.executable,
+            "-m",
+            "mattekit",
+            "finetune",
+            "--foreground",
+            str(tiny_data / "rgba"),
+            "--backgrounds",
+            str(tiny_data / "bg"),
+            "--steps",
+            str(steps),
+            "-o",
+            str(out),
+            "--resolution",
+            "64",
+            "--seq-length",
+            "2",
+            "--checkpoint-every",
+            "1",
+            "--threads",
+            "1",
+            "-q",
+        ]
 
     proc = subprocess.Popen(command(500), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
@@ -244,15 +334,38 @@ def test_finetune_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tiny_da
 def test_train_verb_exports_an_efficientnetv2_model_mattekit_video_runs(tiny_data, tmp_path, capsys):
     """`train --export` for a variant without a published graph (traced by torch.onnx.export)."""
     out = tmp_path / "effnet.onnx"
-    settings = [f"foreground={tiny_data / 'rgba'}", f"backgrounds={tiny_data / 'bg'}", "segmentation=",
-                "resolution_lr=64", "seq_length_lr=2", "steps=1", "variant=efficientnetv2",
-                f"checkpoint_dir={tmp_path / 'ckpt'}", "validation_fraction=0.3", "device=cpu"]
+    settings = [
+        f"foreground={tiny_data / 'rgba'}",
+        f"backgrounds={tiny_data / 'bg'}",
+        "segmentation=",
+        "resolution_lr=64",
+        "seq_length_lr=2",
+        "steps=1",
+        "variant=efficientnetv2",
+        f"checkpoint_dir={tmp_path / 'ckpt'}",
+        "validation_fraction=0.3",
+        "device=cpu",
+    ]
     args = ["train", "--config", "stage1", "--export", str(out), "--threads", "1"]
     for setting in settings:
         args += ["--set", setting]
     assert main(args) == 0
     assert "ONNX vs PyTorch max |Δ|" in capsys.readouterr().out
     alpha = tmp_path / "alpha"
-    assert main(["video", str(tiny_data / "pairs" / "fgr"), "-a", str(alpha), "--output-type", "png_sequence",
-                 "--model", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(tiny_data / "pairs" / "fgr"),
+                "-a",
+                str(alpha),
+                "--output-type",
+                "png_sequence",
+                "--model",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert len(list(alpha.glob("*.png"))) == 6

@@ -15,5 +15,14 @@ from mattekit.pipeline.image import matte_image
 from mattekit.pipeline.video import VideoResult, convert_video
 
 __version__ = "0.1.0"
-__all__ = ["BatchResult", "Matte", "ModelSession", "VideoResult", "convert_folder", "convert_video",
-           "matte_folder", "matte_image", "new_session"]
+__all__ = [
+    "BatchResult",
+    "Matte",
+    "ModelSession",
+    "VideoResult",
+    "convert_folder",
+    "convert_video",
+    "matte_folder",
+    "matte_image",
+    "new_session",
+]

@@ -23,11 +23,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "image": ("mattekit.cli.image_cmd", "image", "Matte images or folders of images."),
     "demo": ("mattekit.cli.demo_cmd", "demo", "Matte a built-in example clip into demo-output/."),
     "serve": ("mattekit.cli.serve_cmd", "serve", "Serve the web page and HTTP API on this computer."),
-    "trimap": ("mattekit.cli.trimap_cmd", "trimap", "Matte an image from a trimap with a classical method (pymatting)."),
-    "eval": ("mattekit.cli.eval_cmd", "eval", "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD)."),
+    "trimap": (
+        "mattekit.cli.trimap_cmd",
+        "trimap",
+        "Matte an image from a trimap with a classical method (pymatting).",
+    ),
+    "eval": (
+        "mattekit.cli.eval_cmd",
+        "eval",
+        "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD).",
+    ),
     "finetune": ("mattekit.cli.finetune_cmd", "finetune", "Fine-tune RVM on your own footage and export it to ONNX."),
     "train": ("mattekit.cli.train_cmd", "train", "Run one RVM training stage from a config (stage1..stage4 ship)."),
-    "key": ("mattekit.cli.key_cmd", "key", "Key green/blue-screen footage into foreground + alpha (FFmpeg keying filters)."),
+    "key": (
+        "mattekit.cli.key_cmd",
+        "key",
+        "Key green/blue-screen footage into foreground + alpha (FFmpeg keying filters).",
+    ),
 }
 
 
@@ -59,9 +71,13 @@ def _needs_extra(name: str, extra: str, help_text: str) -> click.Command:
     def fail(args: tuple[str, ...]) -> None:
         raise MissingExtra(extra, f"mattekit {name}")
 
-    return click.Command(name, callback=fail, help=f"{help_text}\n\nNeeds the {extra} extra: {install_hint(extra)}",
-                         params=[click.Argument(["args"], nargs=-1)],
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"{help_text}\n\nNeeds the {extra} extra: {install_hint(extra)}",
+        params=[click.Argument(["args"], nargs=-1)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

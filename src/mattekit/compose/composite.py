@@ -117,7 +117,7 @@ def to_rgba(fgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out = np.empty((h, w, 4), dtype=np.uint8)
     scratch = _scratch(w)
     for band in _bands(h, w):
-        s = scratch[:band.stop - band.start]
+        s = scratch[: band.stop - band.start]
         for c in range(3):
             _quantize(fgr[band, :, c], out[band, :, c], s)
         _quantize(alpha[band], out[band, :, 3], s)
@@ -138,7 +138,7 @@ class FrameCompositor:
     def __init__(self, height: int, width: int):
         self.height, self.width = height, width
         self._scratch = _scratch(width)
-        self._bands = [(band, self._scratch[:band.stop - band.start]) for band in _bands(height, width)]
+        self._bands = [(band, self._scratch[: band.stop - band.start]) for band in _bands(height, width)]
         self._buffers: dict[str, np.ndarray] = {}
 
     def _buffer(self, name: str, channels: int) -> np.ndarray:
