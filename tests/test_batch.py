@@ -15,7 +15,7 @@ from mattekit.pipeline.batch import convert_folder, matte_folder
 from media import write_clip
 
 
-@pytest.fixture()
+@pytest.fixture
 def video_tree(tmp_path):
     root = tmp_path / "in"
     write_clip(root / "a.mp4")
@@ -105,7 +105,7 @@ def test_stale_partial_of_a_killed_run_is_removed(video_tree, fake_session, tmp_
     assert not stale.exists() and (out / "a_composition.mp4").is_file()
 
 
-@pytest.fixture()
+@pytest.fixture
 def image_tree(tmp_path):
     root = tmp_path / "photos"
     (root / "trip").mkdir(parents=True)

@@ -38,7 +38,7 @@ def test_matte_arrays(still):
     path, matte = still
     assert matte.alpha.shape == (1080, 1920) and matte.alpha.dtype == np.float32
     assert matte.fgr.shape == (1080, 1920, 3) and matte.fgr.dtype == np.float32
-    assert 0 <= matte.alpha.min() and matte.alpha.max() <= 1
+    assert matte.alpha.min() >= 0 and matte.alpha.max() <= 1
     rgba = matte.rgba()
     assert rgba.dtype == np.uint8 and rgba.shape == (1080, 1920, 4)
     assert np.array_equal(rgba[..., 3], np.clip(matte.alpha * 255 + 0.5, 0, 255).astype(np.uint8))
@@ -100,4 +100,4 @@ def test_refine_changes_alpha_only_in_the_edge_band(shared_data, rvm_session):
     assert np.array_equal(refined.alpha[~band], plain.alpha[~band])
     changed = np.abs(refined.alpha - plain.alpha)[band]
     assert changed.max() > 0.05  # the solver did act inside the band
-    assert refined.alpha.dtype == np.float32 and 0 <= refined.alpha.min() and refined.alpha.max() <= 1
+    assert refined.alpha.dtype == np.float32 and refined.alpha.min() >= 0 and refined.alpha.max() <= 1

@@ -167,7 +167,7 @@ def test_image_modes(tmp_path):
     Image.fromarray(gray).save(tmp_path / "gray.png")
     Image.fromarray(np.dstack([base, np.full((30, 40), 255, np.uint8)])).save(tmp_path / "rgba.png")
     Image.fromarray(base).quantize(16).save(tmp_path / "pal.png")
-    Image.fromarray((gray.astype(np.uint16) * 257)).save(tmp_path / "gray16.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "gray16.png")
     import cv2
 
     cv2.imwrite(str(tmp_path / "rgb16.png"), base[:, :, ::-1].astype(np.uint16) * 257)

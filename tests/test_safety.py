@@ -52,7 +52,7 @@ def refused(code: int, lines: list[str], *words: str) -> None:
     assert all(w in lines[0] for w in words), lines[0]
 
 
-@pytest.fixture()
+@pytest.fixture
 def proj(tmp_path):
     """A user's project folder: the input video, notes, a sub-folder."""
     root = tmp_path / "proj"

@@ -10,7 +10,6 @@ torch = pytest.importorskip("torch")
 
 from mattekit.cli.main import main  # noqa: E402
 
-
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 

@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 from mattekit.cli.main import main  # noqa: E402
 from mattekit.errors import Cancelled, InputError  # noqa: E402
 
-
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 
@@ -71,16 +70,22 @@ def test_losses_vanish_on_truth_and_respond_to_errors():
 
 
 def test_dataset_sources_and_reproducibility(tiny_data, tmp_path):
-    from mattekit.train.dataset import CompositingDataset, SegmentationDataset, SegmentationSource
-    from mattekit.train.dataset import open_backgrounds, open_foreground
+    from mattekit.train.dataset import (
+        CompositingDataset,
+        SegmentationDataset,
+        SegmentationSource,
+        open_backgrounds,
+        open_foreground,
+    )
 
     rgba = open_foreground(tiny_data / "rgba")
     pairs = open_foreground(tiny_data / "pairs")
     assert rgba.length == pairs.length == 6
     assert np.array_equal(rgba.read(2)[:, :, 3], pairs.read(2)[:, :, 3])
     # a transparent clip (what mattekit key writes)
-    from mattekit.io.video_writer import open_writer
     from fractions import Fraction
+
+    from mattekit.io.video_writer import open_writer
 
     writer = open_writer(tmp_path / "fg.webm", "webm", 96, 96, Fraction(24), Fraction(1, 24))
     for i in range(6):

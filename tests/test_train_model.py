@@ -12,7 +12,6 @@ torch = pytest.importorskip("torch")
 from mattekit.cli.main import main  # noqa: E402
 from mattekit.errors import ModelError  # noqa: E402
 
-
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 
@@ -48,7 +47,7 @@ def test_variants_shapes_and_parameter_counts(variant, millions):
         one_fgr, one_pha, *_ = model(clip[:, 0], *rec, downsample_ratio=0.5)
     assert fgr.shape == (1, 2, 3, 70, 90) and pha.shape == (1, 2, 1, 70, 90) and seg.shape == (1, 2, 1, 70, 90)
     assert one_pha.shape == (1, 1, 70, 90)
-    assert 0 <= float(pha.min()) and float(pha.max()) <= 1
+    assert float(pha.min()) >= 0 and float(pha.max()) <= 1
     assert [r.shape[1] for r in rec] == [
         16,
         model.decoder.decode2.conv[0].out_channels // 2,

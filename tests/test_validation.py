@@ -526,7 +526,7 @@ def test_format_errors_are_typed_for_the_server(tmp_path):
 # ---------------------------------------------------------------- item 20: outputs never collide with inputs
 
 
-@pytest.fixture()
+@pytest.fixture
 def imgdir(tmp_path) -> Path:
     folder = tmp_path / "imgdir"
     folder.mkdir()

@@ -18,24 +18,23 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 
 import hostile_inputs as gen
-from hostile_harness import case_params
 from hostile_harness import (
     RAW_EXCEPTION,
     assert_only_declared_changes,
+    case_params,
     killed_run_partials,
     mattekit_argv,
     partials,
     snapshot,
 )
-
 from mattekit import convert_video, matte_folder, matte_image
 from mattekit.errors import InputError, ModelError, OutputError
 

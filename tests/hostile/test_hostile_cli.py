@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import resource
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import av
 import numpy as np
@@ -27,11 +27,11 @@ import pytest
 from PIL import Image
 
 import hostile_inputs as gen
-from hostile_harness import case_params
 from hostile_harness import (
     assert_no_traceback,
     assert_one_error_line,
     assert_only_declared_changes,
+    case_params,
     diff,
     killed_run_partials,
     mattekit_argv,

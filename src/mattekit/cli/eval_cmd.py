@@ -84,7 +84,7 @@ def render(table, title: str, with_mean: bool = True) -> Table:
     "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the table as JSON."
 )
 @overwrite_option
-def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_path, overwrite):  # noqa: A001 - the verb's name
+def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_path, overwrite):
     """Compute SAD, MSE, MAD, Grad, Conn (and dtSSD, MESSDdt with --video) of predictions against
     ground truth, per item and on average; or, with --model and --images, run each model and
     compare them."""

@@ -111,7 +111,7 @@ class _Termination:
         self.received = signal.Signals(signum)
         raise KeyboardInterrupt
 
-    def __enter__(self) -> "_Termination":
+    def __enter__(self) -> _Termination:
         if threading.current_thread() is threading.main_thread():
             for sig in TERMINATION_SIGNALS:
                 if signal.getsignal(sig) is not signal.SIG_IGN:
