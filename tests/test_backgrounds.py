@@ -39,7 +39,7 @@ def numbered_clip(path, rate, count, size=(64, 48), start_pts=0):
 
 
 def level_to_index(image) -> int:
-    return int(round((float(np.median(image)) - 20) / 20))
+    return round((float(np.median(image)) - 20) / 20)
 
 
 def test_parse_background_words_and_files(tmp_path):

@@ -43,7 +43,7 @@ def test_read_trimap_of_the_3_channel_pngs():
 # cf 87.0, knn 78.3, rw 205.5, lbdm 87.2, sm 155.2; "0.5 everywhere unknown" gives 1021.1.
 # The bounds leave ~15% for solver and platform differences.
 @pytest.mark.parametrize(
-    "method,bound",
+    ("method", "bound"),
     [("cf", 100), ("knn", 90), pytest.param("rw", 236, marks=pytest.mark.slow), ("lbdm", 100), ("sm", 178)],
 )
 def test_methods_recover_the_ground_truth(gt01, method, bound):
@@ -56,7 +56,7 @@ def test_methods_recover_the_ground_truth(gt01, method, bound):
 
 
 def test_foreground_matches_the_image_where_opaque(gt01):
-    img, gt, tri = gt01
+    img, gt, _tri = gt01
     fgr = estimate_foreground(img, gt)
     assert fgr.shape == img.shape and fgr.dtype == np.float32
     opaque = gt > 0.95
@@ -68,11 +68,11 @@ def test_matte_trimap_returns_a_matte(gt01):
     m = matte_trimap(img, tri, "cf")
     assert sad(m.alpha, gt, tri) < 100
     rgba = m.rgba()
-    assert rgba.shape == img.shape[:2] + (4,) and rgba.dtype == np.uint8
+    assert rgba.shape == (*img.shape[:2], 4) and rgba.dtype == np.uint8
 
 
 def test_bad_trimaps_raise(gt01, tmp_path):
-    img, gt, tri = gt01
+    img, _gt, tri = gt01
     with pytest.raises(ValueError, match="no foreground"):
         estimate_alpha(img, np.where(tri == 255, 128, tri).astype(np.uint8))
     with pytest.raises(ValueError, match="differs"):
@@ -93,7 +93,7 @@ def test_trimap_cli_writes_rgba_and_alpha(gt01, tmp_path, capsys):
     assert main(["trimap", str(ip), str(tp), "-o", str(out), "--method", "cf", "--alpha"]) == 0
     rgba = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     alpha = cv2.imread(str(out.with_name("cut_alpha.png")), cv2.IMREAD_GRAYSCALE)
-    assert rgba.shape == img.shape[:2] + (4,)
+    assert rgba.shape == (*img.shape[:2], 4)
     np.testing.assert_array_equal(rgba[..., 3], alpha)
     assert sad(alpha / 255.0, gt, tri) < 100
     # existing output without --overwrite, and a trimap of the wrong size

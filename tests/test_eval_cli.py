@@ -87,8 +87,8 @@ def test_eval_images_table_csv_json_match_the_metrics(image_set, tmp_path, capsy
 def test_eval_rvm_convention_scales_mse(image_set, tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     common = ["eval", "--pred", str(image_set["pred"]), "--gt", str(image_set["gt"])]
-    assert main(common + ["--json", str(a)]) == 0  # rvm is the default
-    assert main(common + ["--convention", "paddleseg", "--json", str(b)]) == 0
+    assert main([*common, "--json", str(a)]) == 0  # rvm is the default
+    assert main([*common, "--convention", "paddleseg", "--json", str(b)]) == 0
     ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
     assert ra["columns"]["MSE"] == "MSE ×1e3"
     assert ra["mean"]["MSE"] == pytest.approx(rb["mean"]["MSE"] * 1e3, rel=1e-9)
@@ -160,7 +160,7 @@ def hairball_clip(tmp_path):
 
 
 def test_eval_video_detects_flicker(hairball_clip, tmp_path, capsys):
-    gt_dir, frames = hairball_clip
+    _gt_dir, frames = hairball_clip
     pred = tmp_path / "pred" / "hairball"
     pred.mkdir(parents=True)
     rng = np.random.default_rng(0)

@@ -35,7 +35,7 @@ def test_alpha_agrees_with_the_clean_plate(shared_data, still):
 
 
 def test_matte_arrays(still):
-    path, matte = still
+    _path, matte = still
     assert matte.alpha.shape == (1080, 1920) and matte.alpha.dtype == np.float32
     assert matte.fgr.shape == (1080, 1920, 3) and matte.fgr.dtype == np.float32
     assert matte.alpha.min() >= 0 and matte.alpha.max() <= 1

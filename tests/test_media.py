@@ -48,7 +48,7 @@ def frames_of(path):
 
 
 @pytest.mark.parametrize(
-    "degrees, hflip, vflip",
+    ("degrees", "hflip", "vflip"),
     [
         (90, False, False),
         (-90, False, False),
@@ -82,7 +82,7 @@ def test_rotated_phone_video_comes_out_upright(tmp_path, fake_session, degrees, 
 
 
 @pytest.mark.parametrize(
-    "output_type, suffix, pix_fmt",
+    ("output_type", "suffix", "pix_fmt"),
     [
         ("video", ".mp4", "yuv444p"),  # H.264 4:2:0 cannot code odd sizes: 4:4:4 at the exact size
         ("webm", ".webm", "yuva420p"),
@@ -148,7 +148,7 @@ def test_audio_tracks_none_one_two(tmp_path, fake_session):
                 assert len(list(c.decode(video=0))) == 4
 
 
-@pytest.mark.parametrize("frames, size", [(1, (64, 48)), (3, (32, 32))])
+@pytest.mark.parametrize(("frames", "size"), [(1, (64, 48)), (3, (32, 32))])
 def test_one_frame_and_tiny_frames(tmp_path, fake_session, frames, size):
     clip = write_clip(tmp_path / "c.mp4", frames=frames, size=size)
     out = tmp_path / "out.webm"

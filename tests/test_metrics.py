@@ -163,7 +163,7 @@ def _noise(a, k):
     return np.clip(a + rng.normal(0, k, a.shape), 0, 1)
 
 
-@pytest.mark.parametrize("degrade,mild,strong", [(_blur, 1.0, 4.0), (_shift, 1, 4), (_noise, 0.03, 0.15)])
+@pytest.mark.parametrize(("degrade", "mild", "strong"), [(_blur, 1.0, 4.0), (_shift, 1, 4), (_noise, 0.03, 0.15)])
 @pytest.mark.parametrize("metric", ["SAD", "MSE", "MAD", "Grad", "Conn"])
 def test_image_metrics_zero_on_identity_and_grow_with_degradation(degrade, mild, strong, metric):
     gt, tri = _gt()

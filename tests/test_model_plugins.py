@@ -129,7 +129,7 @@ def test_card_beside_the_file_layout_colour_and_working_size(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize(
-    "text, problem",
+    ("text", "problem"),
     [
         ('[size]\npolicy = "fixed"\nsize = 0\n', "size must be an integer in 1..16384, not 0"),
         ('[size]\npolicy = "fixed"\nsize = -5\n', "size must be an integer in 1..16384, not -5"),

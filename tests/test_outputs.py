@@ -62,7 +62,7 @@ def test_png_sequence_alpha_is_exact(clip, model_alpha, rvm_session, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "output_type, suffix, codec, audio, tolerance",
+    ("output_type", "suffix", "codec", "audio", "tolerance"),
     [
         ("webm", ".webm", "vp9", "opus", 2.0),  # VP9 alpha layer, lossy: aim <= 2/255
         ("prores", ".mov", "prores", "aac", 0.5),  # ProRes 4444, 16-bit alpha: rounding only

@@ -413,7 +413,7 @@ def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(sig, long_clip
     )
     wait_for_frames(work, ".frames.partial-*/*.png", proc)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err  # 143 for SIGTERM, 129 for SIGHUP
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"mattekit: terminated ({sig.name}); error: "), lines
@@ -437,7 +437,7 @@ def test_sigterm_in_other_verbs(verb, long_clip, tmp_path):
         os.link(long_clip, work / "a.mp4")
         args, partial = ["video", ".", "-o", "out", "--output-type", "png_sequence"], "out/.a_composition.partial-*/*"
     before = tree(work)
-    proc = spawn(args + ["-q"], work)
+    proc = spawn([*args, "-q"], work)
     wait_for_frames(work, partial, proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)

@@ -166,7 +166,7 @@ def test_four_shipped_stages_chain_on_tiny_data(tiny_data, tmp_path):
 def test_resume_after_sigterm_and_after_a_kill_gives_the_same_loss_curve(tiny_data, tmp_path):
     from mattekit.train.train import run_stage
 
-    base = dict(init="rvm-mobilenetv3", freeze_batchnorm="true", steps=4, segmentation="")
+    base = {"init": "rvm-mobilenetv3", "freeze_batchnorm": "true", "steps": 4, "segmentation": ""}
     whole = run_stage(tiny_stage("stage1", tiny_data, tmp_path / "whole", **base)).losses
 
     config = tiny_stage("stage1", tiny_data, tmp_path / "stopped", **base)

@@ -32,7 +32,9 @@ def clip_frames(path, count, size):
     return np.stack(frames)
 
 
-@pytest.mark.parametrize("variant, millions", [("mobilenetv3", 3.749), ("resnet50", 26.890), ("efficientnetv2", None)])
+@pytest.mark.parametrize(
+    ("variant", "millions"), [("mobilenetv3", 3.749), ("resnet50", 26.890), ("efficientnetv2", None)]
+)
 def test_variants_shapes_and_parameter_counts(variant, millions):
     from mattekit.train.model import MattingNetwork
 
@@ -44,7 +46,7 @@ def test_variants_shapes_and_parameter_counts(variant, millions):
     with torch.no_grad():
         fgr, pha, *rec = model(clip, downsample_ratio=0.5)
         seg, *_ = model(clip, segmentation_pass=True)
-        one_fgr, one_pha, *_ = model(clip[:, 0], *rec, downsample_ratio=0.5)
+        _one_fgr, one_pha, *_ = model(clip[:, 0], *rec, downsample_ratio=0.5)
     assert fgr.shape == (1, 2, 3, 70, 90) and pha.shape == (1, 2, 1, 70, 90) and seg.shape == (1, 2, 1, 70, 90)
     assert one_pha.shape == (1, 1, 70, 90)
     assert float(pha.min()) >= 0 and float(pha.max()) <= 1

@@ -161,7 +161,7 @@ BAD_RATIOS = [
 ]
 
 
-@pytest.mark.parametrize("value,kind,message", BAD_RATIOS)
+@pytest.mark.parametrize(("value", "kind", "message"), BAD_RATIOS)
 @pytest.mark.parametrize("entry", ["matte_image", "convert_video", "matte_folder", "convert_folder"])
 def test_every_entry_point_refuses_a_bad_ratio_alike(entry, value, kind, message, clip, rvm_session, tmp_path):
     image = tmp_path / "in" / "a.png"
@@ -216,7 +216,7 @@ def test_cancel_must_be_an_event(clip, rvm_session, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs,message",
+    ("kwargs", "message"),
     [
         ({"seq_chunk": 0}, "seq_chunk: must be an integer in [1, 1024], not 0"),
         ({"seq_chunk": 1.5}, "seq_chunk: must be an integer in [1, 1024], not 1.5 (float)"),
@@ -286,7 +286,7 @@ def test_cli_ratio_too_small_in_a_real_process(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "option,value,line",
+    ("option", "value", "line"),
     [
         ("--downsample-ratio", "nan", "--downsample-ratio: must be a number in (0, 1] (or left out for auto), not nan"),
         ("--downsample-ratio", "0", "--downsample-ratio: must be a number in (0, 1] (or left out for auto), not 0"),
@@ -596,7 +596,7 @@ def noisy_clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("noisy") / "noisy.mp4", frames=24, size=(96, 64), noise=True)
 
 
-@pytest.mark.parametrize("output_type,name", [("video", "fg.mp4"), ("png_sequence", "fg"), ("webm", "fg.webm")])
+@pytest.mark.parametrize(("output_type", "name"), [("video", "fg.mp4"), ("png_sequence", "fg"), ("webm", "fg.webm")])
 @pytest.mark.slow
 def test_disk_full_tmpfs(output_type, name, noisy_clip, tmp_path):
     with small_tmpfs(tmp_path / "disk", "64k") as disk:
@@ -623,7 +623,7 @@ def test_disk_full_image_output(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE semantics are Linux's")
-@pytest.mark.parametrize("output_type,name", [("video", "fg.mp4"), ("prores", "fg.mov")])
+@pytest.mark.parametrize(("output_type", "name"), [("video", "fg.mp4"), ("prores", "fg.mov")])
 @pytest.mark.slow
 def test_file_size_limit_efbig(output_type, name, noisy_clip, tmp_path):
     """Works without root: the kernel refuses to grow a file past RLIMIT_FSIZE (EFBIG); Python
@@ -780,7 +780,7 @@ def test_video_cut_short_keeps_audio_as_long_as_video(rvm_session, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name,codec",
+    ("name", "codec"),
     [("v.mkv", "libx264"), ("v.webm", "libvpx-vp9"), ("v.avi", "mpeg4"), ("v.mov", "libx264"), ("v.ts", "libx264")],
 )
 def test_damage_in_any_container_is_reported(name, codec, tmp_path):

@@ -26,7 +26,7 @@ def reference_alphas(model_path, video_path, downsample_ratio):
     with av.open(str(video_path)) as container:
         for frame in container.decode(video=0):
             src = frame.to_ndarray(format="rgb24").astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-            fgr, pha, *rec = sess.run(
+            _fgr, pha, *rec = sess.run(
                 [], {"src": src, "r1i": rec[0], "r2i": rec[1], "r3i": rec[2], "r4i": rec[3], "downsample_ratio": ratio}
             )
             alphas.append(pha[0, 0])

@@ -215,7 +215,7 @@ def run_child(
         while True:
             if _cmdline(proc.pid) not in (own_cmdline, b""):  # exec'd: the mark is the child's own
                 peak = max(peak, vm_hwm_mb(proc.pid))
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if not killed_for and time.monotonic() - started > timeout:

@@ -260,7 +260,7 @@ def _(root, session):
 def _(root, session):
     return Call(
         lambda: matte_image(np.zeros((0, 0, 3), np.uint8), session),
-        raises=ARG + (InputError,),
+        raises=(*ARG, InputError),
         names=("0", "empty", "image"),
     )
 
@@ -277,7 +277,7 @@ def _shape_is(h, w):
 def _(root, session):
     return Call(
         lambda: matte_image(np.full((1, 1, 3), 128, np.uint8), session),
-        raises=ARG + (InputError,),
+        raises=(*ARG, InputError),
         ok=True,
         names=("1x1", "1×1", "small"),
         check=_shape_is(1, 1),
@@ -298,7 +298,7 @@ for _colour in ((300, 0, 0), (-1, 0, 0), (math.nan, 0, 0)):
         from mattekit import Matte
 
         matte = Matte(alpha=np.full((4, 4), 0.5, np.float32), fgr=np.full((4, 4, 3), 0.5, np.float32))
-        return Call(lambda: matte.composite(colour), raises=ARG + (InputError,), names=("colour", "color", "0..255"))
+        return Call(lambda: matte.composite(colour), raises=(*ARG, InputError), names=("colour", "color", "0..255"))
 
     case(f"composite-colour-{_colour}", "19")(_composite)
 
@@ -345,7 +345,7 @@ XFAIL: dict[str, str] = {}
 
 @pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_api_hostile_input(case_id, tmp_path, rvm_session, caplog):
-    item, build, _ = CASES[case_id]
+    _item, build, _ = CASES[case_id]
     root = tmp_path / "case"
     root.mkdir()
     call = build(root, rvm_session)

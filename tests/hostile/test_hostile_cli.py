@@ -655,7 +655,7 @@ XFAIL: dict[str, str] = {}
 
 @pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_cli_hostile_input(case_id, tmp_path):
-    item, build, _ = CASES[case_id]
+    _item, build, _ = CASES[case_id]
     root = tmp_path / "case"
     root.mkdir()
     run = build(root)
