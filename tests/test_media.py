@@ -119,7 +119,7 @@ def test_variable_frame_rate_timestamps_and_audio_are_kept(tmp_path, fake_sessio
     t_in = [t for _, t, _ in frames_of(clip)]
     t_out = [t for _, t, _ in frames_of(out)]
     assert len(t_out) == 60
-    assert max(abs(a - b) for a, b in zip(t_in, t_out)) < 0.002  # each frame at its source time
+    assert max(abs(a - b) for a, b in zip(t_in, t_out, strict=True)) < 0.002  # each frame at its source time
     with av.open(str(clip)) as a, av.open(str(out)) as b:
         ain = [float(p.pts * p.time_base) for p in a.demux(audio=0) if p.pts is not None]
         aout = [float(p.pts * p.time_base) for p in b.demux(audio=0) if p.pts is not None]

@@ -180,7 +180,7 @@ def test_per_frame_model_in_a_video_gets_a_blur_fusion_foreground(tmp_path):
     assert result.frames == 5
     written = [np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
     assert len(written) == 5
-    for rgb, rgba in zip(inputs, written):
+    for rgb, rgba in zip(inputs, written, strict=True):
         src = to_src(rgb)
         alpha = session.step(src, None, None).pha[0, 0]
         expected = estimate_foreground_blur_fusion(src[0].transpose(1, 2, 0), alpha)

@@ -54,7 +54,7 @@ def test_png_sequence_alpha_is_exact(clip, model_alpha, rvm_session, tmp_path):
     convert_video(clip, output_type="png_sequence", output_composition=out, progress=False, model=rvm_session)
     files = sorted(out.glob("*.png"))
     assert len(files) == FRAMES
-    for png, ref in zip(files, model_alpha):
+    for png, ref in zip(files, model_alpha, strict=True):
         rgba = np.asarray(Image.open(png))
         assert rgba.shape == (SIZE[1], SIZE[0], 4)
         expected = np.clip(ref * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -81,7 +81,7 @@ def test_transparent_video_alpha_round_trip(
     assert len(decoded) == FRAMES
     assert decoded[0].pix_fmt.startswith("yuva"), "alpha plane lost"
     errors = []
-    for got, ref in zip(decoded, model_alpha):
+    for got, ref in zip(decoded, model_alpha, strict=True):
         assert got.rgba.shape == (SIZE[1], SIZE[0], 4)
         errors.append(np.abs(got.rgba[:, :, 3].astype(np.float32) - ref * 255.0).mean())
     # the person is there: the matte is neither empty nor full
@@ -96,7 +96,7 @@ def test_gif_alpha_is_the_thresholded_matte(clip, model_alpha, rvm_session, tmp_
     convert_video(clip, output_type="gif", output_composition=out, progress=False, model=rvm_session)
     decoded = list(read_rgba_frames(out))
     assert len(decoded) == FRAMES
-    for got, ref in zip(decoded, model_alpha):
+    for got, ref in zip(decoded, model_alpha, strict=True):
         expected = np.where(np.clip(ref * 255.0 + 0.5, 0, 255).astype(np.uint8) >= 128, 255, 0)
         assert np.array_equal(got.rgba[:, :, 3], expected)
     with av.open(str(out)) as container:

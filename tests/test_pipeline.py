@@ -90,11 +90,11 @@ def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path,
         state = r.state
         expected.append(r.pha[0, 0])
     assert len(seen) == len(expected) == FRAMES
-    for i, (got, ref) in enumerate(zip(seen, expected)):
+    for i, (got, ref) in enumerate(zip(seen, expected, strict=True)):
         assert np.array_equal(got, ref), f"frame {i}: max |diff| {np.abs(got - ref).max()}"
     written = sorted(out.glob("*.png"))
     assert len(written) == FRAMES
-    for png, ref in zip(written, expected):
+    for png, ref in zip(written, expected, strict=True):
         assert np.array_equal(np.asarray(Image.open(png)), np.floor(np.clip(ref * 255 + 0.5, 0, 255)).astype(np.uint8))
 
     # the check can fail: the last frame stepped from a fresh state (order lost) differs
@@ -302,7 +302,7 @@ def test_frames_keep_their_order_and_state_with_the_fake_model(frames_dir, fake_
     assert result.frames == FRAMES and states == list(range(FRAMES))
     written = sorted(out.glob("*.png"))
     assert len(written) == FRAMES
-    for png, got in zip(sorted(frames_dir.glob("*.png")), written):
+    for png, got in zip(sorted(frames_dir.glob("*.png")), written, strict=True):
         rgb = np.asarray(Image.open(png).convert("RGB"))
         expected = fake_alpha(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255)[0, 0]
         assert np.array_equal(np.asarray(Image.open(got)), np.floor(expected * 255 + 0.5).astype(np.uint8))

@@ -98,7 +98,7 @@ def test_dataset_sources_and_reproducibility(tiny_data, tmp_path):
     fgr, pha, bgr = data[7]
     assert fgr.shape == (3, 3, 64, 80) and pha.shape == (3, 1, 64, 80) and bgr.shape == (3, 3, 64, 80)
     again = CompositingDataset([rgba, pairs, clip], backgrounds, (64, 80), 3, seed=5)[7]
-    assert all(torch.equal(a, b) for a, b in zip((fgr, pha, bgr), again))
+    assert all(torch.equal(a, b) for a, b in zip((fgr, pha, bgr), again, strict=True))
     other = CompositingDataset([rgba, pairs, clip], backgrounds, (64, 80), 3, seed=6)[7]
     assert not torch.equal(bgr, other[2])
     assert 0 < float(pha.mean()) < 1 and float(pha.max()) > 0.9

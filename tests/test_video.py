@@ -41,7 +41,7 @@ def test_alpha_matches_plain_onnx_recipe(shared_data, rvm_session, tmp_path):
     expected = reference_alphas(rvm_session.path, video, 512 / 1280)
     written = sorted(out.glob("*.png"))
     assert len(written) == len(expected) == 79
-    for i, (png, ref) in enumerate(zip(written, expected)):
+    for i, (png, ref) in enumerate(zip(written, expected, strict=True)):
         got = np.asarray(Image.open(png), dtype=np.float32) / 255.0
         assert got.shape == ref.shape == (720, 1280)
         # 8-bit PNG quantisation alone contributes at most 0.5/255 per pixel

@@ -29,7 +29,7 @@ def demo(output_dir: Path, overwrite: bool, model: str | None, precision: str | 
     from mattekit.io.image import write_image
     from mattekit.pipeline.video import convert_video
 
-    paths = dict(zip(DEMO_FILES, check_outputs([output_dir / name for name in DEMO_FILES], [], overwrite)))
+    paths = dict(zip(DEMO_FILES, check_outputs([output_dir / name for name in DEMO_FILES], [], overwrite), strict=True))
     clip = make_demo_clip(paths["input.mp4"])
     outputs = {kind: paths[f"{kind}.mp4"] for kind in ("composition", "alpha", "foreground")}
     result = convert_video(
