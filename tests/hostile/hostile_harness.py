@@ -4,6 +4,7 @@ leftover partial files, the error line, and the peak memory of a child process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -96,12 +97,12 @@ def assert_only_declared_changes(before: dict, after: dict, outputs: list[str], 
 def partials(root: Path) -> list[str]:
     """Hidden temporaries left anywhere under ``root`` (``.name.partial-xxxxxxxx.ext``, lock files
     of a derived model)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            if ".partial-" in name or ".old-" in name:
-                found.append(os.fsdecode(Path(dirpath, name).relative_to(root)))
-    return found
+    return [
+        os.fsdecode(Path(dirpath, name).relative_to(root))
+        for dirpath, dirnames, filenames in os.walk(root)
+        for name in dirnames + filenames
+        if ".partial-" in name or ".old-" in name
+    ]
 
 
 # -- the error text -------------------------------------------------------------------------------
@@ -251,10 +252,8 @@ def terminate_when(
             while os.path.exists(f"/proc/{proc.pid}") and time.monotonic() < deadline:
                 if any(folder.rglob(pattern)):
                     time.sleep(delay_after)
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(proc.pid, sig)
-                    except ProcessLookupError:
-                        pass
                     return
                 time.sleep(0.02)
 

@@ -68,6 +68,5 @@ def validation_table(history: dict[int, dict[str, float]]) -> str:
         return ""
     names = list(next(iter(history.values())))
     lines = ["step".rjust(7) + "".join(n.rjust(10) for n in names)]
-    for step in sorted(history):
-        lines.append(str(step).rjust(7) + "".join(f"{history[step][n]:10.3f}" for n in names))
+    lines.extend(str(step).rjust(7) + "".join(f"{history[step][n]:10.3f}" for n in names) for step in sorted(history))
     return "\n".join(lines)
