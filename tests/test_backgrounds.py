@@ -114,7 +114,7 @@ def test_blur_keeps_the_person_out_of_the_background():
 
 
 def test_blur_needs_the_frame():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs the input frame"):
         BlurBackground(5).frame(0, 10, 10)
 
 

@@ -115,7 +115,7 @@ def test_conventions_scale_and_name_the_columns():
     assert M.CONVENTIONS["rvm"].label("Grad") == "Grad ÷1000"
     assert M.CONVENTIONS["rvm"].label("dtSSD") == "dtSSD ×1e2"
     assert M.CONVENTIONS["paddleseg"].label("MSE") == "MSE"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown convention 'nope'"):
         M.get_convention("nope")
 
 
@@ -129,9 +129,9 @@ def test_paddleseg_convention_clamps_known_regions():
 
 
 def test_shape_mismatch_raises():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"pred shape \(2, 2\) differs from gt shape \(2, 3\)"):
         M.sad(np.zeros((2, 2)), np.zeros((2, 3)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs at least 2 frames, got 1"):
         M.dtssd(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)))
 
 

@@ -50,7 +50,8 @@ from media import write_clip
         ),
         (
             {"outputs": {"composition": "a.mp4"}, "background": "transparent"},
-            "background: transparent needs an output type that keeps alpha (png_sequence, webm, prores, gif), not video",
+            "background: transparent needs an output type that keeps alpha (png_sequence, webm, prores, gif), "
+            "not video",
         ),
         (
             {"outputs": {"composition": "a.jpg"}, "output_type": IMAGE, "background": " Transparent "},
@@ -217,8 +218,8 @@ def test_cli_image_background_and_deprecated_composite(photos, tmp_path, capsys)
     [
         (
             ["--output-type", "video", "-b", "transparent"],
-            "mattekit: error: --background: transparent needs an output type that keeps alpha (png_sequence, webm, prores, "
-            "gif), not video",
+            "mattekit: error: --background: transparent needs an output type that keeps alpha "
+            "(png_sequence, webm, prores, gif), not video",
         ),
         (
             ["--output-type", "webm", "--preset", "fast"],
