@@ -6,7 +6,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from mattekit.models.base import ModelSession
 
 
 def compare_models(
-    models: list[str | ModelSession],
+    models: Sequence[str | ModelSession],
     images_dir: str | os.PathLike,
     gt_dir: str | os.PathLike,
     trimap_dir: str | os.PathLike | None = None,

@@ -10,6 +10,9 @@ import importlib
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import click
 
@@ -91,6 +94,10 @@ def cli() -> None:
 TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
+# what signal.signal takes and returns (typeshed's private signal._HANDLER)
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
 class _Termination:
     """While active, SIGTERM and SIGHUP act as Ctrl-C.
 
@@ -101,9 +108,9 @@ class _Termination:
     signals there).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.received: signal.Signals | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, _Handler] = {}
 
     def _handle(self, signum, frame) -> None:
         if self.received is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mattekit.cluster.chunks import Chunk, ChunkReader, FrameIndex
+from mattekit.io.video_writer import FrameWriter
 
 _SESSIONS: dict = {}
 
@@ -94,15 +95,22 @@ class Reporter:
             self.counter.set.remote(self.key, self.done)
 
 
-class _AfterWarmup:
+class _AfterWarmup(FrameWriter):
     """A writer that drops frames before ``start`` (the warm-up run-in)."""
 
-    def __init__(self, writer, start: int):
+    def __init__(self, writer: FrameWriter, start: int):
         self.writer, self.start = writer, start
+        self.path = writer.path
 
     def write(self, image, pts, index) -> None:
         if index >= self.start:
             self.writer.write(image, pts, index)
+
+    def close(self, cut_audio: bool = False) -> Path:
+        return self.writer.close(cut_audio)
+
+    def abort(self) -> None:
+        self.writer.abort()
 
 
 @dataclass(frozen=True)

@@ -202,11 +202,18 @@ class FrameCompositor:
             self._buffers["alpha"] = np.empty_like(self._scratch)
             self._buffers["fgr"] = np.empty((3, *self._scratch.shape), np.float32)
         a_buf, f_buf = self._buffers["alpha"], self._buffers["fgr"]
+
+        def quantize_fgr(band: slice, n: int, scratch: np.ndarray) -> None:
+            fgr = matte.fgr(band, slice(0, width), out=f_buf[:, :n])
+            for c in range(3):
+                _quantize(fgr[c], out[band, :, c], scratch)
+
         for band, scratch in self._bands:
             n = band.stop - band.start
-            a = None
-            if kind != "rgb":
-                a = alpha[band] if alpha is not None else matte.alpha(band, out=a_buf[:n])
+            if kind == "rgb":
+                quantize_fgr(band, n, scratch)
+                continue
+            a = alpha[band] if alpha is not None else matte.alpha(band, out=a_buf[:n])
             if kind == "gray":
                 _quantize(a, out[band], scratch)
                 continue
@@ -221,11 +228,8 @@ class FrameCompositor:
                 fgr = matte.fgr(band, cols, out=f_buf[:, :n, :w])
                 _over(fgr, a[:, cols], bg if bg.ndim == 1 else bg[:, cols], out[band, cols], scratch[:, :w])
                 continue
-            fgr = matte.fgr(band, slice(0, width), out=f_buf[:, :n])
-            for c in range(3):
-                _quantize(fgr[c], out[band, :, c], scratch)
-            if kind == "rgba":
-                _quantize(a, out[band, :, 3], scratch)
+            quantize_fgr(band, n, scratch)  # rgba: the colour, then the alpha
+            _quantize(a, out[band, :, 3], scratch)
         return out
 
     def alpha_plane(self, matte) -> np.ndarray:

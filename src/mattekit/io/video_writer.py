@@ -33,6 +33,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -199,12 +200,13 @@ class VideoWriter(FrameWriter):
         try:
             odd = width % 2 or height % 2
             codec = fmt.odd_codec if odd and fmt.odd_codec else fmt.codec
-            stream = self._container.add_stream(codec, rate=frame_rate)
+            # every codec of VIDEO_FORMATS is a video codec
+            stream = cast(av.VideoStream, self._container.add_stream(codec, rate=frame_rate))
             stream.width, stream.height = width, height
             stream.pix_fmt = fmt.odd_pix_fmt if odd and fmt.odd_pix_fmt else fmt.pix_fmt
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
-            options = dict(fmt.options)
+            options: dict[str, object] = dict(fmt.options)  # the type of av.Stream.options
             if preset is not None and "preset" in options:
                 options["preset"] = preset
             if bit_rate and fmt.bit_rate:
@@ -290,7 +292,9 @@ def to_palette(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rgb = np.ascontiguousarray(image[:, :, :3])
     quantized = Image.fromarray(rgb).quantize(255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG)
     indices = np.array(quantized, dtype=np.uint8)
-    colours = np.asarray(quantized.getpalette()[: 255 * 3], dtype=np.uint8).reshape(-1, 3)
+    rgb_palette = quantized.getpalette()
+    assert rgb_palette is not None  # quantize() gives a "P" image, which has a palette
+    colours = np.asarray(rgb_palette[: 255 * 3], dtype=np.uint8).reshape(-1, 3)
     palette = np.zeros((256, 4), dtype=np.uint8)
     palette[:, 0] = 255  # opaque...
     palette[: len(colours), 1:] = colours
@@ -311,7 +315,8 @@ class GifWriter(VideoWriter):
     _last_cs: int | None = None
 
     def _frame(self, image: np.ndarray) -> av.VideoFrame:
-        return av.VideoFrame.from_ndarray(to_palette(image), format="pal8")
+        # PyAV's stub lists arrays only; for pal8 it takes the (indices, palette) pair (its docstring)
+        return av.VideoFrame.from_ndarray(to_palette(image), format="pal8")  # type: ignore[arg-type]
 
     def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
         # GIF timestamps are whole hundredths of a second: a frame that would land on the same

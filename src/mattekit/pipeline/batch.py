@@ -110,7 +110,8 @@ def _run(
             result.cancelled = True
             break
         outputs = list(targets.values())
-        clash = next((p for p in outputs if file_key(p) in inputs), None)
+        # the input an output would overwrite, if any
+        clash = next((inputs[key] for p in outputs if (key := file_key(p)) is not None and key in inputs), None)
         # without overwrite only the missing outputs are written: an existing one is never replaced
         todo = targets if overwrite else {k: p for k, p in targets.items() if not os.path.lexists(p)}
         if clash is not None:
@@ -118,7 +119,7 @@ def _run(
                 source,
                 FAILED,
                 [],
-                f"is the same as the input {inputs[file_key(clash)]}; choose another output folder",
+                f"is the same as the input {clash}; choose another output folder",
                 exit_code=3,
             )
         elif not todo:
