@@ -1,7 +1,7 @@
 """Bounded load test of ``mattekit serve`` on loopback.
 
 Starts ``mattekit serve`` on a free 127.0.0.1 port with a fresh data folder, queues ``--videos``
-video jobs (default 5 × ../shared/data/people/test-sample1.mp4, composite over green), then sends
+video jobs (default 5 × ../shared/data/people/test-sample1.mp4, composition over green), then sends
 ``--images`` concurrent synchronous ``POST /api/matte`` requests (default 20 ×
 people/stills/0001_img.png, 1920×1080) while those videos run, and waits for every video job.
 
@@ -114,7 +114,7 @@ def main() -> int:
         job_ids, create_errors = [], []
         for _ in range(args.videos):
             r = client.post("/api/jobs", files={"file": (args.video.name, video_bytes)},
-                            data={"output": "composite", "background": "green", "downsample_ratio": args.ratio})
+                            data={"output": "composition", "background": "green", "downsample_ratio": args.ratio})
             if r.status_code == 201:
                 job_ids.append(r.json()["id"])
             else:

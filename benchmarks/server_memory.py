@@ -2,7 +2,7 @@
 
 Starts ``mattekit serve`` on a free loopback port (``--max-megapixels 50``), then, one scenario
 after another on the same server: one ``POST /api/matte`` of a large picture (the RGBA cut-out),
-one image job of it (composite over a colour), and ``--concurrent`` simultaneous ``POST
+one image job of it (composition over a colour), and ``--concurrent`` simultaneous ``POST
 /api/matte`` of it. Pictures: ``photo``, ../shared/data/people/stills/0001_img.png scaled up to
 ``--size`` (default 8000×6000 = 48 MP; a real photo's content), and ``flat``, a flat 6000×6000 PNG
 of about 100 KB (the issue's memory bomb). After each scenario it prints the server's resident
@@ -87,7 +87,7 @@ def main() -> int:
                     time.sleep(0.5)
 
             scenarios = [(f"POST /api/matte photo {size[0]}x{size[1]}", lambda: [matte("photo")]),
-                         ("image job photo (composite)", lambda: [job("photo")]),
+                         ("image job photo (composition)", lambda: [job("photo")]),
                          ("POST /api/matte flat 6000x6000", lambda: [matte("flat")]),
                          (f"{args.concurrent} x POST /api/matte photo at once",
                           lambda: list(ThreadPoolExecutor(args.concurrent).map(

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mattekit.cli.main import main
-from mattekit.pipeline.batch import convert_folder, matte_folder
+from mattekit.batch import convert_folder, matte_folder
 from media import write_clip
 
 

@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("classical",),
     ("pipeline",),  # one video, one image, and the record of a file's outcome
     ("cluster",),  # the Ray executor of a folder run
-    ("pipeline.batch",),  # folder runs, on this machine or through cluster/
+    ("batch",),  # folder runs, on this machine or through cluster/
     ("",),  # the package's face: mattekit/__init__.py
     ("evaluation", "compare_models", "keying", "train", "demo"),
     ("server",),
@@ -185,7 +185,7 @@ def test_no_upward_import():
 
 def test_layer_check_would_catch_an_upward_import():
     assert layer_of("mattekit.io.image") < layer_of("mattekit.pipeline.video") < layer_of("mattekit.cluster.work")
-    assert layer_of("mattekit.cluster.executor") < layer_of("mattekit.pipeline.batch") < layer_of("mattekit.cli.main")
+    assert layer_of("mattekit.cluster.executor") < layer_of("mattekit.batch") < layer_of("mattekit.cli.main")
     assert layer_of("mattekit.pipeline.outcome") < layer_of("mattekit.cluster.executor")
 
 

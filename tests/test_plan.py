@@ -246,7 +246,7 @@ def test_cli_video_batch_outputs_error(photos, tmp_path, capsys):
 
 def test_a_prebuilt_plan_replaces_the_options_it_holds(photos, tmp_path, fake_session):
     from mattekit import convert_folder
-    from mattekit.pipeline.batch import image_plan
+    from mattekit.batch import image_plan
 
     with pytest.raises(TypeError, match=r"^give either plan= or outputs, background, not both$"):
         convert_folder(photos, tmp_path / "v", plan=OutputPlan("alpha"), outputs=("alpha",), background="red")

@@ -31,7 +31,7 @@ from mattekit.cluster.chunks import plan_chunks, scan_frames  # noqa: E402
 from mattekit.cluster.executor import DEFAULT_WARMUP, WARMUP_TOLERANCE  # noqa: E402
 from mattekit.io.image import read_image, write_image  # noqa: E402
 from mattekit.io.rgba_reader import read_rgba_frames  # noqa: E402
-from mattekit.pipeline.batch import convert_folder, matte_folder  # noqa: E402
+from mattekit.batch import convert_folder, matte_folder  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster; about 75 s for the module here
 
@@ -267,7 +267,7 @@ def _slow_fake():
 def test_driver_killed_rerun_keeps_finished_chunks(cluster, clips, tmp_path):
     out = tmp_path / "out"
     code = (
-        f"from mattekit.pipeline.batch import convert_folder\n"
+        f"from mattekit.batch import convert_folder\n"
         f"from mattekit.models import new_session\n"
         f"convert_folder({str(clips / 'long.mp4')!r}, {str(out)!r}, executor='ray', output_type='png_sequence',\n"
         f"               outputs=('alpha',), model=new_session('fake', seconds_per_frame=0.03),\n"

@@ -229,7 +229,7 @@ def test_background_model_and_input_are_protected_through_any_spelling(proj, tmp
 def test_image_batch_protects_inputs_and_background(tmp_path, capsys, rvm_session):
     from PIL import Image
 
-    from mattekit.pipeline.batch import matte_folder
+    from mattekit.batch import matte_folder
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -255,7 +255,7 @@ def test_image_batch_protects_inputs_and_background(tmp_path, capsys, rvm_sessio
 def test_one_batch_input_is_never_another_ones_output(tmp_path, rvm_session):
     from PIL import Image
 
-    from mattekit.pipeline.batch import matte_folder
+    from mattekit.batch import matte_folder
 
     img = np.full((48, 64, 3), 50, np.uint8)
     img[10:44, 20:44] = 200
@@ -289,7 +289,7 @@ def test_symbolic_link_loops_give_one_line(tmp_path, capsys, monkeypatch):
 
 
 def test_batch_without_overwrite_never_replaces_an_existing_output(tmp_path, rvm_session):
-    from mattekit.pipeline.batch import convert_folder
+    from mattekit.batch import convert_folder
 
     write_clip(tmp_path / "in" / "a.mp4")
     out = tmp_path / "out"

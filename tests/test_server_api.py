@@ -26,8 +26,9 @@ SHARED = SHARED_DATA
 STILL = SHARED / "people" / "stills" / "0001_img.png"
 VIDEO = SHARED / "people" / "test-sample1.mp4"
 
-pytestmark = pytest.mark.skipif(not STILL.exists() or not VIDEO.exists(),
-                                reason=f"test data missing: {SHARED} (../shared beside the checkout)")
+pytestmark = pytest.mark.skipif(
+    not STILL.exists() or not VIDEO.exists(), reason=f"test data missing: {SHARED} (../shared beside the checkout)"
+)
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 TestClient = fastapi_testclient.TestClient
@@ -49,14 +50,14 @@ def session():
     return new_session("fake")
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(tmp_path, session):
     app = create_app(tmp_path / "server", model=session)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
 
-@pytest.fixture()
+@pytest.fixture
 def real_client(tmp_path, rvm_session):
     """A server with the real RVM model, for the tests that need a person-shaped matte."""
     app = create_app(tmp_path / "server", model=rvm_session)
@@ -84,7 +85,7 @@ def wait_state(client, job_id: str, states=("done", "failed", "cancelled"), time
     deadline = time.monotonic() + timeout
     while True:
         job = client.get(f"/api/jobs/{job_id}").json()
-        if (cond(job) if cond else job["state"] in states):
+        if cond(job) if cond else job["state"] in states:
             return job
         assert cond is None or job["state"] in ("queued", "running"), f"job ended early: {job}"
         assert time.monotonic() < deadline, f"job stuck: {job}"
@@ -93,8 +94,10 @@ def wait_state(client, job_id: str, states=("done", "failed", "cancelled"), time
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR declares width×height but carries one row of pixel data."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" + b"\x00" * 3 * 16)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -107,10 +110,18 @@ def upload(client, path_or_bytes, name: str, **fields):
 
 # -- the API surface --------------------------------------------------------------------------------
 
+
 def test_openapi_lists_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
-    assert set(paths) == {"/api/health", "/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/cancel",
-                          "/api/jobs/{job_id}/outputs/{name}", "/api/jobs/{job_id}/input", "/api/matte"}
+    assert set(paths) == {
+        "/api/health",
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/cancel",
+        "/api/jobs/{job_id}/outputs/{name}",
+        "/api/jobs/{job_id}/input",
+        "/api/matte",
+    }
     assert set(paths["/api/jobs/{job_id}"]) == {"get", "delete"}
     assert "multipart/form-data" in paths["/api/jobs"]["post"]["requestBody"]["content"]
     page = client.get("/")
@@ -121,7 +132,7 @@ def test_openapi_lists_every_endpoint(client):
 @pytest.mark.slow
 def test_image_job_composite_over_colour(client):
     """Composite over a colour: same size as the input, the colour exactly where alpha is ~0."""
-    r = upload(client, STILL, "0001_img.png", background="#0a28fa", output="composite")
+    r = upload(client, STILL, "0001_img.png", background="#0a28fa", output="composition")
     assert r.status_code == 201, r.text
     job = r.json()
     assert job["kind"] == "image" and job["state"] in ("queued", "running")
@@ -130,10 +141,11 @@ def test_image_job_composite_over_colour(client):
     assert done["state"] == "done", done
     assert done["progress"]["frames_done"] == done["progress"]["frames_total"] == 1
     [out] = done["outputs"]
-    assert out["name"] == "composite.png" and out["media_type"] == "image/png"
+    assert out["name"] == "composition.png" and out["media_type"] == "image/png"
     got = client.get(out["url"])
     assert got.status_code == 200 and got.headers["content-type"] == "image/png"
-    assert "0001_img_composite.png" in got.headers["content-disposition"]
+    assert "0001_img_composition.png" in got.headers["content-disposition"]
+    assert "deprecation" not in r.headers and job["warnings"] == []
     composite = np.asarray(Image.open(io.BytesIO(got.content)).convert("RGB")).astype(int)
     assert composite.shape == (1080, 1920, 3)
 
@@ -155,16 +167,21 @@ def test_image_job_over_uploaded_picture(client, tmp_path):
     """A background picture uploaded with the job (a plain red one, so its cover-resize is exact)."""
     red = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 0, 0)).save(red, format="PNG")
-    r = client.post("/api/jobs", files={"file": ("0001_img.png", STILL.read_bytes()),
-                                        "background_file": ("red.png", red.getvalue())},
-                    data={"downsample_ratio": "0.25"})
+    r = client.post(
+        "/api/jobs",
+        files={"file": ("0001_img.png", STILL.read_bytes()), "background_file": ("red.png", red.getvalue())},
+        data={"downsample_ratio": "0.25"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["options"]["background"] == "image"
     done = wait_state(client, r.json()["id"])
     assert done["state"] == "done", done
     composite = np.asarray(Image.open(io.BytesIO(client.get(done["outputs"][0]["url"]).content))).astype(int)
-    alpha = client.post("/api/matte", files={"file": ("x.png", STILL.read_bytes())},
-                        data={"output": "alpha", "downsample_ratio": "0.25"})
+    alpha = client.post(
+        "/api/matte",
+        files={"file": ("x.png", STILL.read_bytes())},
+        data={"output": "alpha", "downsample_ratio": "0.25"},
+    )
     bg = np.asarray(Image.open(io.BytesIO(alpha.content))) < 3
     assert bg.mean() > 0.2
     assert np.abs(composite[bg] - np.array([200, 0, 0])).max() <= 3
@@ -186,8 +203,11 @@ def test_sync_matte_returns_cutout(real_client):
 
     # the blurred original as background: where the alpha is ~0 the result is much smoother
     # than the photo (variance of the Laplacian, a sharpness measure)
-    blurred = real_client.post("/api/matte", files={"file": ("0001_img.png", STILL.read_bytes())},
-                          data={"output": "composite", "background": "blur"})
+    blurred = real_client.post(
+        "/api/matte",
+        files={"file": ("0001_img.png", STILL.read_bytes())},
+        data={"output": "composition", "background": "blur"},
+    )
     assert blurred.status_code == 200, blurred.text
     out = np.asarray(Image.open(io.BytesIO(blurred.content)).convert("L")).astype(float)
     gray = np.asarray(Image.open(STILL).convert("L")).astype(float)
@@ -208,8 +228,10 @@ def test_sync_matte_returns_cutout(real_client):
 def test_video_job_alpha_and_png_sequence(client, small_video):
     import av
 
-    a = upload(client, small_video, "small.mp4", output="alpha", video_format="mp4").json()
-    t = upload(client, small_video, "small.mp4", output="transparent", video_format="png").json()
+    a = upload(client, small_video, "small.mp4", output="alpha", output_type="video").json()
+    t = upload(
+        client, small_video, "small.mp4", output="composition", background="transparent", output_type="png_sequence"
+    ).json()
     assert a["kind"] == "video" and a["media"]["width"] == 320 and a["progress"]["frames_total"] == 12
     listed = client.get("/api/jobs").json()["jobs"]
     assert [j["id"] for j in listed[:2]] == [t["id"], a["id"]]  # newest first
@@ -225,7 +247,7 @@ def test_video_job_alpha_and_png_sequence(client, small_video):
     assert frames[0].min() < 20 and frames[0].max() > 235
 
     z = client.get(t["outputs"][0]["url"])
-    assert t["outputs"][0]["name"] == "transparent.zip" and z.headers["content-type"] == "application/zip"
+    assert t["outputs"][0]["name"] == "composition.zip" and z.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
         names = sorted(n for n in zf.namelist() if n.endswith(".png"))
         assert len(names) == 12
@@ -235,8 +257,13 @@ def test_video_job_alpha_and_png_sequence(client, small_video):
         assert alpha.min() == 0 and alpha.max() == 255
 
     # a video background (here the clip itself: the person over its own frames is the input again)
-    r = client.post("/api/jobs", files={"file": ("small.mp4", small_video.read_bytes()),
-                                        "background_file": ("bg.mp4", small_video.read_bytes())})
+    r = client.post(
+        "/api/jobs",
+        files={
+            "file": ("small.mp4", small_video.read_bytes()),
+            "background_file": ("bg.mp4", small_video.read_bytes()),
+        },
+    )
     assert r.status_code == 201, r.text
     v = wait_state(client, r.json()["id"])
     assert v["state"] == "done", v
@@ -246,7 +273,7 @@ def test_video_job_alpha_and_png_sequence(client, small_video):
         src = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
     assert len(got) == len(src) == 12
     # where the alpha is ~0 the result is the background video's frame (H.264 noise aside)
-    diffs = [np.abs(g - s)[al < 3].mean() for g, s, al in zip(got, src, frames)]
+    diffs = [np.abs(g - s)[al < 3].mean() for g, s, al in zip(got, src, frames, strict=True)]
     assert max(diffs) < 4
 
     # filter by state
@@ -286,6 +313,7 @@ def test_cancel_running_video_leaves_nothing(client, tmp_path):
 
 # -- refused uploads --------------------------------------------------------------------------------
 
+
 def test_bad_uploads_get_clear_4xx_and_server_stays_healthy(client, tmp_path):
     text = b"this is a text file, not a video\n" * 50
     body = assert_json_error(upload(client, text, "clip.mp4"), 415, "unsupported_media")
@@ -304,18 +332,27 @@ def test_bad_uploads_get_clear_4xx_and_server_stays_healthy(client, tmp_path):
     assert_json_error(client.post("/api/matte", files={"file": ("t.png", truncated)}), 422, "undecodable")
 
     assert_json_error(upload(client, b"", "empty.png"), 422, "empty")
-    assert_json_error(client.post("/api/jobs", files={"output": (None, "composite")}), 400, "missing_file")
-    assert_json_error(client.post("/api/jobs", data={"output": "composite"}), 415, "not_multipart")
-    assert_json_error(client.post("/api/jobs", content=b"{}", headers={"content-type": "application/json"}),
-                      415, "not_multipart")
+    assert_json_error(client.post("/api/jobs", files={"output": (None, "composition")}), 400, "missing_file")
+    assert_json_error(client.post("/api/jobs", data={"output": "composition"}), 415, "not_multipart")
+    assert_json_error(
+        client.post("/api/jobs", content=b"{}", headers={"content-type": "application/json"}), 415, "not_multipart"
+    )
     assert_json_error(upload(client, STILL, "x.png", background="no-such-colour"), 422, "bad_option")
     assert_json_error(upload(client, STILL, "x.png", downsample_ratio="2"), 422, "bad_option")
-    assert_json_error(upload(client, VIDEO, "x.mp4", output="transparent", video_format="mp4"), 422, "bad_option")
-    assert_json_error(client.post("/api/jobs", files={"file": ("x.png", data), "other": ("y.png", data)}),
-                      400, "bad_form")
+    assert_json_error(upload(client, VIDEO, "x.mp4", background="transparent", output_type="video"), 422, "bad_option")
+    assert_json_error(upload(client, VIDEO, "x.mp4", output_type="mp4"), 422, "bad_option")
+    assert_json_error(
+        upload(client, VIDEO, "x.mp4", output="composite", video_format="png", output_type="webm"), 422, "bad_option"
+    )
+    assert_json_error(
+        client.post("/api/jobs", files={"file": ("x.png", data), "other": ("y.png", data)}), 400, "bad_form"
+    )
     # a background picture must be an image
-    assert_json_error(client.post("/api/jobs", files={"file": ("x.png", data), "background_file": ("b.png", text)}),
-                      415, "unsupported_media")
+    assert_json_error(
+        client.post("/api/jobs", files={"file": ("x.png", data), "background_file": ("b.png", text)}),
+        415,
+        "unsupported_media",
+    )
 
     # nothing was left behind, and the server still works
     assert client.get("/api/jobs").json()["jobs"] == []
@@ -339,6 +376,7 @@ def test_upload_size_limit(tmp_path, session):
 
 
 # -- path traversal ---------------------------------------------------------------------------------
+
 
 def test_no_path_traversal(client, tmp_path):
     job = upload(client, STILL, "../../evil name.png", output="alpha", downsample_ratio="0.25").json()
@@ -373,12 +411,13 @@ def test_no_path_traversal(client, tmp_path):
 
 # -- restart ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
     data = tmp_path / "server"
     # a server that accepts uploads but whose workers never ran (its lifespan is not started)
     first = TestClient(create_app(data, model=session), raise_server_exceptions=False)
-    interrupted = upload(first, STILL, "0001_img.png", output="transparent", downsample_ratio="0.25").json()
+    interrupted = upload(first, STILL, "0001_img.png", background="transparent", downsample_ratio="0.25").json()
     queued = upload(first, STILL, "0001_img.png", output="alpha", downsample_ratio="0.25").json()
     first.app.state.store.close()
     # make it look as if the server died while running the first job, mid-way through its outputs
@@ -387,9 +426,9 @@ def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
     store.close()
     job_dir = data / "jobs" / interrupted["id"]
     (job_dir / "work-1").mkdir()
-    (job_dir / "work-1" / "transparent.png.tmp").write_bytes(b"partial")
+    (job_dir / "work-1" / "composition.png.tmp").write_bytes(b"partial")
     (job_dir / "out").mkdir()
-    (job_dir / "out" / "transparent.png").write_bytes(b"partial")
+    (job_dir / "out" / "composition.png").write_bytes(b"partial")
     (data / "uploads" / "upload-dead.part").write_bytes(b"half an upload")
 
     with TestClient(create_app(data, model=session), raise_server_exceptions=False) as client:
@@ -400,7 +439,7 @@ def test_restart_reruns_interrupted_job_and_runs_queued(tmp_path, session):
         assert j["state"] in ("queued", "running", "done") and "interrupted" in (j["note"] or "")
         if j["state"] != "done":
             assert j["outputs"] == []
-            assert_json_error(client.get(f"/api/jobs/{j['id']}/outputs/transparent.png"), 409, "not_done")
+            assert_json_error(client.get(f"/api/jobs/{j['id']}/outputs/composition.png"), 409, "not_done")
         a = wait_state(client, interrupted["id"])
         b = wait_state(client, queued["id"])
         assert a["state"] == "done" and b["state"] == "done", (a, b)
@@ -450,9 +489,22 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
-                                 "--data-dir", str(data), "--log-level", "warning"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mattekit",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data),
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -468,8 +520,9 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
     proc, client = start()
     try:
         job = upload(client, clip, "clip.mp4", downsample_ratio="0.25").json()
-        wait_state(client, job["id"], timeout=120,
-                   cond=lambda j: j["state"] == "running" and j["progress"]["frames_done"] >= 3)
+        wait_state(
+            client, job["id"], timeout=120, cond=lambda j: j["state"] == "running" and j["progress"]["frames_done"] >= 3
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         client.close()
@@ -485,7 +538,7 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
             assert sum(1 for _ in c.decode(video=0)) == 40
         job_dir = data / "jobs" / job["id"]
         assert sorted(p.name for p in job_dir.iterdir()) == ["input.mp4", "out"]
-        assert [p.name for p in (job_dir / "out").iterdir()] == ["composite.mp4"]
+        assert [p.name for p in (job_dir / "out").iterdir()] == ["composition.mp4"]
     finally:
         client.close()
         proc.terminate()
@@ -508,8 +561,10 @@ def test_serve_command_refuses_a_busy_data_dir_and_port(tmp_path, monkeypatch, c
     with FileLock(str(data / "server.lock")):
         assert main(["serve", "--data-dir", str(data), "--port", "0"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"mattekit: error: {data}: another mattekit server is using this data folder; "
-                   "stop it or give another --data-dir"]
+    assert err == [
+        f"mattekit: error: {data}: another mattekit server is using this data folder; "
+        "stop it or give another --data-dir"
+    ]
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -524,8 +579,9 @@ def test_store_recovery_gives_up_after_repeated_crashes(tmp_path):
     from mattekit.server.db import MAX_ATTEMPTS, Job
 
     store = JobStore(tmp_path / "jobs.db")
-    store.insert(Job(id="a" * 32, kind="video", state="queued", created=time.time(), filename="x.mp4",
-                     input="input.mp4"))
+    store.insert(
+        Job(id="a" * 32, kind="video", state="queued", created=time.time(), filename="x.mp4", input="input.mp4")
+    )
     for attempt in range(1, MAX_ATTEMPTS + 1):
         assert store.claim_next(["video"]).attempts == attempt
         requeued, failed = store.recover()  # the server died while it ran
@@ -549,8 +605,9 @@ def test_refine_changes_alpha_only_near_edges(real_client):
     Image.open(STILL).resize((640, 360), Image.Resampling.BICUBIC).save(small, format="PNG")
 
     def alpha(**fields):
-        r = real_client.post("/api/matte", files={"file": ("s.png", small.getvalue())},
-                        data={"output": "alpha", **fields})
+        r = real_client.post(
+            "/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output": "alpha", **fields}
+        )
         assert r.status_code == 200, r.text
         return np.asarray(Image.open(io.BytesIO(r.content))).astype(int)
 
@@ -562,7 +619,7 @@ def test_refine_changes_alpha_only_near_edges(real_client):
     outside = np.abs(plain - refined)[~band]
     assert (outside > 0).mean() < 0.002, ((outside > 0).mean(), outside.max())
     assert (np.abs(plain - refined)[band] > 2).mean() > 0.01  # re-solved inside it
-    job = upload(real_client, small.getvalue(), "s.png", refine="yes", output="transparent").json()
+    job = upload(real_client, small.getvalue(), "s.png", refine="yes", background="transparent").json()
     assert job["options"]["refine"] is True
     assert wait_state(real_client, job["id"])["state"] == "done"
     assert_json_error(upload(real_client, small.getvalue(), "s.png", refine="maybe"), 422, "bad_option")
@@ -600,8 +657,6 @@ def test_a_request_chooses_the_model(client, rvm_session):
     /api/matte), a name outside the list (or a path) is refused, and no field keeps the server's."""
     from mattekit import matte_image
 
-    page, script = client.get("/").text, client.get("/static/app.js").text
-    assert '<select id="model"' in page and "health.models" in script and 'fd.append("model"' in script
     health = client.get("/api/health").json()
     assert health["default_model"] == "fake"
     assert [m["name"] for m in health["models"]] == ["rvm-mobilenetv3", "isnet", "isnet-int8"]
@@ -620,11 +675,174 @@ def test_a_request_chooses_the_model(client, rvm_session):
     assert np.abs(chosen.astype(int) - expected).max() <= 1
     assert np.abs(alpha().astype(int) - chosen).mean() > 5  # the fake model's alpha is another one
     for bad in ("nope", "fake", str(rvm_session.path)):
-        body = assert_json_error(client.post("/api/matte", files={"file": ("s.png", small.getvalue())},
-                                             data={"model": bad}), 422, "bad_option")
+        body = assert_json_error(
+            client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"model": bad}),
+            422,
+            "bad_option",
+        )
         assert body["detail"].startswith("model must be one of rvm-mobilenetv3, isnet, isnet-int8"), body
     job = upload(client, small.getvalue(), "s.png", output="alpha", model="rvm-mobilenetv3").json()
     done = wait_state(client, job["id"])
     assert done["state"] == "done", done
     got = np.asarray(Image.open(io.BytesIO(client.get(done["outputs"][0]["url"]).content)))
     assert np.array_equal(got, chosen)
+
+
+def test_old_spellings_work_with_a_deprecation(client, small_video):
+    """output=transparent / composite and video_format=mp4|webm|png keep working: the answer says
+    so (Deprecation: true, and the words in ``warnings`` or ``Warning``); the new words do not."""
+    r = upload(client, small_video, "small.mp4", output="transparent", video_format="png")
+    assert r.status_code == 201, r.text
+    assert r.headers["deprecation"] == "true"
+    job = r.json()
+    assert job["warnings"] == [
+        "output=transparent is deprecated; use output=composition with background=transparent",
+        "video_format=png is deprecated; use output_type=png_sequence",
+    ]
+    assert {k: job["options"][k] for k in ("output", "background", "output_type")} == {
+        "output": "composition",
+        "background": "transparent",
+        "output_type": "png_sequence",
+    }
+    done = wait_state(client, job["id"])
+    assert done["state"] == "done" and done["warnings"] == [], done
+    assert done["outputs"][0]["name"] == "composition.zip"
+    with zipfile.ZipFile(io.BytesIO(client.get(done["outputs"][0]["url"]).content)) as zf:
+        names = sorted(n for n in zf.namelist() if n.endswith(".png"))
+        first = Image.open(io.BytesIO(zf.read(names[0])))
+    assert len(names) == 12 and first.mode == "RGBA"
+
+    small = io.BytesIO()
+    Image.open(STILL).resize((320, 180)).save(small, format="PNG")
+    old = client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output": "composite"})
+    assert old.status_code == 200 and old.headers["deprecation"] == "true"
+    assert old.headers["warning"] == '299 mattekit "output=composite is deprecated; use output=composition"'
+    assert Image.open(io.BytesIO(old.content)).mode == "RGB"  # over the default colour, as before
+    new = client.post("/api/matte", files={"file": ("s.png", small.getvalue())})
+    assert new.status_code == 200 and "deprecation" not in new.headers and "warning" not in new.headers
+    assert Image.open(io.BytesIO(new.content)).mode == "RGBA"  # the cut-out: background=transparent
+    assert "s_composition.png" in new.headers["content-disposition"]
+    fg = client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output": "foreground"})
+    assert fg.status_code == 200 and np.array_equal(
+        np.asarray(Image.open(io.BytesIO(fg.content))), np.asarray(Image.open(io.BytesIO(new.content)))
+    )
+
+
+def test_a_job_stored_with_the_old_words_still_runs(tmp_path, session):
+    """A job queued by an earlier server (options output=composite, background #0a28fa) runs after
+    an upgrade and is shown and written with the new words."""
+    from mattekit.server.db import Job, new_job_id
+
+    data = tmp_path / "server"
+    job_id = new_job_id()
+    (data / "jobs" / job_id).mkdir(parents=True)
+    Image.open(STILL).resize((320, 180)).save(data / "jobs" / job_id / "input.png")
+    store = JobStore(data / "jobs.db")
+    store.insert(
+        Job(
+            id=job_id,
+            kind="image",
+            state="queued",
+            created=time.time(),
+            filename="s.png",
+            input="input.png",
+            options={
+                "output": "composite",
+                "background": "#0a28fa",
+                "model": None,
+                "downsample_ratio": None,
+                "refine": False,
+            },
+        )
+    )
+    store.close()
+    with TestClient(create_app(data, model=session), raise_server_exceptions=False) as client:
+        done = wait_state(client, job_id)
+        assert done["state"] == "done", done
+        assert done["options"]["output"] == "composition" and done["outputs"][0]["name"] == "composition.png"
+        rgb = np.asarray(Image.open(io.BytesIO(client.get(done["outputs"][0]["url"]).content)))
+    assert rgb.shape == (180, 320, 3) and (np.abs(rgb.astype(int) - BLUE).max(axis=2) <= 3).mean() > 0.1
+
+
+def test_one_job_writes_several_outputs(client, small_video):
+    """output=composition,alpha: one pass over the video, one file each, the same matte in both;
+    the output plan's rules answer 422 with its message; /api/matte answers one picture only."""
+    import av
+
+    r = upload(client, small_video, "small.mp4", output="composition,alpha", background="#0a28fa")
+    assert r.status_code == 201, r.text
+    assert r.json()["options"]["output"] == "composition,alpha" and r.json()["options"]["output_type"] == "video"
+    job = wait_state(client, r.json()["id"])
+    assert job["state"] == "done", job
+    assert [(o["name"], o["kind"]) for o in job["outputs"]] == [
+        ("composition.mp4", "composition"),
+        ("alpha.mp4", "alpha"),
+    ]
+
+    def frames(url, fmt):
+        with av.open(io.BytesIO(client.get(url).content)) as c:
+            return [f.to_ndarray(format=fmt).astype(int) for f in c.decode(video=0)]
+
+    comp, alpha = frames(job["outputs"][0]["url"], "rgb24"), frames(job["outputs"][1]["url"], "gray")
+    assert len(comp) == len(alpha) == 12
+    for c, a in zip(comp, alpha, strict=True):
+        assert (a < 3).mean() > 0.2
+        assert np.abs(c[a < 3] - np.array(BLUE)).mean() < 6  # the colour where alpha is ~0 (H.264 noise aside)
+
+    small = io.BytesIO()
+    Image.open(STILL).resize((320, 180)).save(small, format="PNG")
+    r = upload(client, small.getvalue(), "s.png", output="alpha,foreground")
+    image_job = wait_state(client, r.json()["id"])
+    assert [o["name"] for o in image_job["outputs"]] == ["alpha.png", "foreground.png"]
+    gray, rgba = (
+        np.asarray(Image.open(io.BytesIO(client.get(o["url"]).content))).astype(int) for o in image_job["outputs"]
+    )
+    assert gray.shape == (180, 320) and rgba.shape == (180, 320, 4)
+    assert np.abs(rgba[..., 3] - gray).max() <= 1
+
+    body = assert_json_error(
+        upload(client, small_video, "small.mp4", background="transparent", output_type="video"), 422, "bad_option"
+    )
+    assert body["detail"].startswith("background: transparent needs an output type that keeps alpha"), body
+    body = assert_json_error(upload(client, small_video, "small.mp4", output="composition,matte"), 422, "bad_option")
+    assert body["detail"] == "output: must be among composition, alpha, foreground, not matte", body
+    body = assert_json_error(
+        client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output": "composition,alpha"}),
+        422,
+        "bad_option",
+    )
+    assert "one picture" in body["detail"]
+
+
+def test_an_ignored_field_is_a_warning_not_a_deprecation(client):
+    """output_type on an image is ignored (its outputs are PNGs) and said so, without Deprecation."""
+    small = io.BytesIO()
+    Image.open(STILL).resize((320, 180)).save(small, format="PNG")
+    r = upload(client, small.getvalue(), "s.png", output="alpha", output_type="webm")
+    assert r.status_code == 201 and "deprecation" not in r.headers, r.headers
+    assert r.json()["warnings"] == ["output_type webm applies to videos; an image's outputs are PNGs"]
+    m = client.post("/api/matte", files={"file": ("s.png", small.getvalue())}, data={"output_type": "gif"})
+    assert m.status_code == 200 and "deprecation" not in m.headers
+    assert m.headers["warning"] == '299 mattekit "output_type gif applies to videos; an image\'s outputs are PNGs"'
+
+
+@pytest.mark.parametrize(
+    ("output_type", "name", "media_type"),
+    [("prores", "composition.mov", "video/quicktime"), ("gif", "composition.gif", "image/gif")],
+)
+def test_every_output_type_the_plan_offers(client, small_video, output_type, name, media_type):
+    """ProRes 4444 and GIF (the types the old video_format could not ask for) over transparency."""
+    import av
+
+    r = upload(client, small_video, "small.mp4", background="transparent", output_type=output_type)
+    job = wait_state(client, r.json()["id"])
+    assert job["state"] == "done", job
+    [out] = job["outputs"]
+    assert (out["name"], out["media_type"]) == (name, media_type)
+    got = client.get(out["url"])
+    assert got.headers["content-type"].startswith(media_type)
+    with av.open(io.BytesIO(got.content)) as c:
+        frames = [f.to_ndarray(format="rgba") for f in c.decode(video=0)]
+    assert len(frames) == 12 and frames[0].shape == (180, 320, 4)
+    alpha = frames[6][..., 3]
+    assert (alpha < 5).mean() > 0.2 and (alpha > 250).mean() > 0.05  # a person on transparency

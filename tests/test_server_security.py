@@ -17,8 +17,8 @@ import io
 import logging
 import os
 import re
-import socket
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -63,7 +63,7 @@ def png(width=64, height=48, colour=(200, 30, 30)) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(tmp_path, session):
     app = create_app(tmp_path / "server", model=session, allowed_hosts=HOSTS)
     with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
@@ -102,14 +102,14 @@ def assert_secured(response) -> None:
 # -- 6: requests from other sites ---------------------------------------------------------------
 
 FOREIGN = [
-    {"origin": "null"},                                   # sandboxed iframe, data:/file: page, redirect
+    {"origin": "null"},  # sandboxed iframe, data:/file: page, redirect
     {"origin": "NULL"},
     {"origin": ""},
     {"origin": "http://evil.example"},
-    {"origin": "http://127.0.0.1:7861"},                  # another port of the same machine
-    {"origin": "https://127.0.0.1:7860"},                 # another scheme
+    {"origin": "http://127.0.0.1:7861"},  # another port of the same machine
+    {"origin": "https://127.0.0.1:7860"},  # another scheme
     {"origin": "http://127.0.0.1:7860.evil.example"},
-    {"origin": "http://localhost:7860"},                  # another name (and origin) of this server
+    {"origin": "http://localhost:7860"},  # another name (and origin) of this server
     {"sec-fetch-site": "cross-site"},
     {"sec-fetch-site": "same-site"},
     {"referer": "http://evil.example/page.html"},
@@ -122,9 +122,14 @@ FOREIGN = [
 def test_every_foreign_origin_is_refused_for_every_change(client, headers):
     files = {"file": ("s.png", png())}
     job_id = "0" * 32
-    for method, path, kw in [("POST", "/api/jobs", {"files": files}), ("POST", "/api/matte", {"files": files}),
-                             ("POST", f"/api/jobs/{job_id}/cancel", {}), ("DELETE", f"/api/jobs/{job_id}", {}),
-                             ("PUT", "/api/jobs", {}), ("PATCH", f"/api/jobs/{job_id}", {})]:
+    for method, path, kw in [
+        ("POST", "/api/jobs", {"files": files}),
+        ("POST", "/api/matte", {"files": files}),
+        ("POST", f"/api/jobs/{job_id}/cancel", {}),
+        ("DELETE", f"/api/jobs/{job_id}", {}),
+        ("PUT", "/api/jobs", {}),
+        ("PATCH", f"/api/jobs/{job_id}", {}),
+    ]:
         r = client.request(method, path, headers=headers, **kw)
         assert_json_error(r, 403, "cross_origin")
         assert_secured(r)
@@ -134,8 +139,12 @@ def test_every_foreign_origin_is_refused_for_every_change(client, headers):
 
 def test_same_origin_and_programs_are_served(client):
     files = {"file": ("s.png", png())}
-    for headers in ({"origin": BASE}, {"sec-fetch-site": "same-origin", "referer": BASE + "/"},
-                    {"sec-fetch-site": "none"}, {}):
+    for headers in (
+        {"origin": BASE},
+        {"sec-fetch-site": "same-origin", "referer": BASE + "/"},
+        {"sec-fetch-site": "none"},
+        {},
+    ):
         r = client.post("/api/matte", files=files, headers=headers, data={"output": "alpha"})
         assert r.status_code == 200, (headers, r.text)
         assert Image.open(io.BytesIO(r.content)).size == (64, 48)
@@ -145,6 +154,7 @@ def test_same_origin_and_programs_are_served(client):
 
 
 # -- 8: the access token and Host names -----------------------------------------------------------
+
 
 def test_token_is_required_everywhere_and_sets_a_strict_cookie(tmp_path, session):
     app = create_app(tmp_path / "server", model=session, allowed_hosts=HOSTS, token="s3cret-token")
@@ -160,8 +170,7 @@ def test_token_is_required_everywhere_and_sets_a_strict_cookie(tmp_path, session
         assert_json_error(c.get("/api/jobs?token=s3cret-token"), 401)  # only the page link takes ?token=
         assert c.get("/api/jobs", headers={"authorization": "Bearer s3cret-token"}).status_code == 200
         assert c.get("/api/jobs", headers={"x-mattekit-token": "s3cret-token"}).status_code == 200
-        r = c.post("/api/matte", files={"file": ("s.png", png())},
-                   headers={"authorization": "Bearer s3cret-token"})
+        r = c.post("/api/matte", files={"file": ("s.png", png())}, headers={"authorization": "Bearer s3cret-token"})
         assert r.status_code == 200
         # the printed link: token into an HttpOnly, SameSite=Strict cookie, then away from the URL
         assert_json_error(c.get("/?token=wrong", follow_redirects=False), 401)
@@ -173,8 +182,11 @@ def test_token_is_required_everywhere_and_sets_a_strict_cookie(tmp_path, session
         page = c.get("/", headers={"cookie": "mattekit_token=s3cret-token"})
         assert page.status_code == 200 and "<form" in page.text
         # the token does not excuse another site's request
-        r = c.post("/api/jobs", files={"file": ("s.png", png())},
-                   headers={"cookie": "mattekit_token=s3cret-token", "origin": "null"})
+        r = c.post(
+            "/api/jobs",
+            files={"file": ("s.png", png())},
+            headers={"cookie": "mattekit_token=s3cret-token", "origin": "null"},
+        )
         assert_json_error(r, 403, "cross_origin")
 
 
@@ -195,10 +207,13 @@ def free_port() -> int:
 
 def start_serve(tmp_path, *args, env=None):
     """``mattekit serve ARGS`` as a process; returns (process, its stderr lines until 'serving')."""
-    err = open(tmp_path / "serve.err", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--data-dir", str(tmp_path / "data"),
-                             "--log-level", "info", *args], stdout=subprocess.DEVNULL, stderr=err,
-                            env={**os.environ, **(env or {})})
+    err = open(tmp_path / "serve.err", "w+")  # noqa: SIM115 (the server's stderr; the caller reads and closes it)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mattekit", "serve", "--data-dir", str(tmp_path / "data"), "--log-level", "info", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        env={**os.environ, **(env or {})},
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = (tmp_path / "serve.err").read_text()
@@ -235,9 +250,10 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
     proc, err = start_serve(tmp_path, "--host", "0.0.0.0", "--port", "0")
     try:
         assert proc.poll() is None, err
-        lines = [l for l in err.splitlines() if l.startswith("mattekit:")]
-        assert lines[0].startswith("mattekit: warning: listening on 0.0.0.0, beyond this computer: "
-                                   "there are no user accounts"), lines
+        lines = [line for line in err.splitlines() if line.startswith("mattekit:")]
+        assert lines[0].startswith(
+            "mattekit: warning: listening on 0.0.0.0, beyond this computer: there are no user accounts"
+        ), lines
         m = re.fullmatch(r"mattekit: serving http://0\.0\.0\.0:(\d+)/\?token=([\w-]{20,})  \(data in .*\)", lines[1])
         assert m, lines
         port, token = int(m.group(1)), m.group(2)
@@ -258,11 +274,15 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
 
         # 21: a client that disconnects in the middle of an upload
         with socket.create_connection(("127.0.0.1", port)) as s:
-            body_head = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
-                         b"Content-Type: image/png\r\n\r\n" + b"\0" * 300_000)
-            s.sendall(f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
-                      "Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 5000000\r\n\r\n".encode()
-                      + body_head)
+            body_head = (
+                b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n" + b"\0" * 300_000
+            )
+            s.sendall(
+                f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 5000000\r\n\r\n".encode()
+                + body_head
+            )
             time.sleep(0.5)
         time.sleep(1.0)
         assert list((tmp_path / "data" / "uploads").iterdir()) == []
@@ -271,7 +291,7 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
         stop(proc)
     log = (tmp_path / "serve.err").read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log
-    assert len([l for l in log.splitlines() if "abandoned by the client" in l]) == 1, log
+    assert len([line for line in log.splitlines() if "abandoned by the client" in line]) == 1, log
 
 
 @pytest.mark.slow
@@ -292,6 +312,7 @@ def test_serve_ipv6_any_prints_a_bracketed_url_and_env_token(tmp_path):
 
 
 # -- 9: what is served, and how ---------------------------------------------------------------------
+
 
 def test_uploads_are_served_with_their_content_type_and_every_response_is_secured(client):
     # a PNG named like a web page, and one named like an SVG
@@ -316,9 +337,15 @@ def test_uploads_are_served_with_their_content_type_and_every_response_is_secure
     assert_secured(page)
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe" not in csp
-    for r in (client.get("/static/app.js"), client.get("/api/jobs"), client.get("/api/nothing"),
-              client.get("/api/jobs/" + "f" * 32), client.post("/api/jobs"), client.get("/docs"),
-              client.get("/openapi.json")):
+    for r in (
+        client.get("/static/app.js"),
+        client.get("/api/jobs"),
+        client.get("/api/nothing"),
+        client.get("/api/jobs/" + "f" * 32),
+        client.post("/api/jobs"),
+        client.get("/docs"),
+        client.get("/openapi.json"),
+    ):
         assert_secured(r)
 
 
@@ -350,24 +377,31 @@ def test_docs_work_offline(client):
 
 # -- 12, 15: options and files the network cannot take ---------------------------------------------
 
+
 def test_non_images_are_415_and_too_small_ratios_422(client):
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>'
     html = b"<!doctype html><script>alert(1)</script>"
     for endpoint in ("/api/jobs", "/api/matte"):
-        for name, data in (("a.svg", svg), ("a.png", svg), ("a.html", html), ("a.pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n")):
-            body = assert_json_error(client.post(endpoint, files={"file": (name, data)}), 415,
-                                     "unsupported_media")
+        pdf = b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n"
+        for name, data in (("a.svg", svg), ("a.png", svg), ("a.html", html), ("a.pdf", pdf)):
+            body = assert_json_error(client.post(endpoint, files={"file": (name, data)}), 415, "unsupported_media")
             if data is svg:
                 assert "SVG" in body["detail"], body
         # 64×48: 1/48 leaves the network 1×1 pixels, anything less leaves it nothing
         for ratio in ("0.001", "0.02", "1e-300", "5e-324"):
-            body = assert_json_error(client.post(endpoint, files={"file": ("s.png", png())},
-                                                 data={"downsample_ratio": ratio}), 422, "bad_option")
+            body = assert_json_error(
+                client.post(endpoint, files={"file": ("s.png", png())}, data={"downsample_ratio": ratio}),
+                422,
+                "bad_option",
+            )
             assert body["detail"].startswith("downsample_ratio: ") and "64x48" in body["detail"], body
             assert "0.02084" in body["detail"], body  # the smallest ratio that works, rounded up
         for ratio in ("-1", "nan", "inf", "0", "2", "0x10", "1e309"):
-            assert_json_error(client.post(endpoint, files={"file": ("s.png", png())},
-                                          data={"downsample_ratio": ratio}), 422, "bad_option")
+            assert_json_error(
+                client.post(endpoint, files={"file": ("s.png", png())}, data={"downsample_ratio": ratio}),
+                422,
+                "bad_option",
+            )
     r = client.post("/api/matte", files={"file": ("s.png", png())}, data={"downsample_ratio": str(1 / 48)})
     assert r.status_code == 200, r.text
     assert client.get("/api/jobs").json()["jobs"] == []
@@ -375,6 +409,7 @@ def test_non_images_are_415_and_too_small_ratios_422(client):
 
 
 # -- 11: a full disk ---------------------------------------------------------------------------------
+
 
 def test_full_disk_is_507_and_leaves_nothing(client, monkeypatch):
     from mattekit.server import uploads
@@ -415,6 +450,7 @@ def test_full_disk_while_a_job_writes_fails_it_with_a_clear_reason(client, monke
 
 # -- 18: a damaged database ---------------------------------------------------------------------------
 
+
 def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, capsys):
     from mattekit.cli.main import main
 
@@ -424,14 +460,17 @@ def test_a_file_that_is_not_sqlite_is_refused_in_one_line(tmp_path, capsys):
         (data / "jobs.db").write_bytes(content)
         assert main(["serve", "--data-dir", str(data), "--port", "0"]) == 3
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"mattekit: error: {data / 'jobs.db'}: not a usable "
-                                                   "mattekit job database ("), err
+        assert len(err) == 1 and err[0].startswith(
+            f"mattekit: error: {data / 'jobs.db'}: not a usable mattekit job database ("
+        ), err
         assert err[0].count("jobs.db") == 1, err  # the path once, though the store's message names it too
         assert (data / "jobs.db").read_bytes() == content  # left as it was
     # the port is free again and the lock released: a good database serves
     (data / "jobs.db").unlink()
-    for table, problem in (("other (x)", "it has tables (other) but no jobs table"),
-                           ("jobs (id)", "not a usable mattekit job database (no such column")):
+    for table, problem in (
+        ("other (x)", "it has tables (other) but no jobs table"),
+        ("jobs (id)", "not a usable mattekit job database (no such column"),
+    ):
         con = sqlite3.connect(data / "jobs.db")
         con.execute(f"CREATE TABLE {table}")
         con.close()
@@ -474,8 +513,9 @@ def test_damaged_queued_row_is_failed_not_retried(tmp_path):
     from mattekit.server.db import DamagedJob, Job, JobStore
 
     store = JobStore(tmp_path / "jobs.db")
-    store.insert(Job(id="b" * 32, kind="image", state="queued", created=time.time(), filename="x.png",
-                     input="input.png"))
+    store.insert(
+        Job(id="b" * 32, kind="image", state="queued", created=time.time(), filename="x.png", input="input.png")
+    )
     store._conn.execute("UPDATE jobs SET outputs = '[1, 2]'")
     with pytest.raises(DamagedJob):
         store.claim_next(["image"])
@@ -487,11 +527,13 @@ def test_damaged_queued_row_is_failed_not_retried(tmp_path):
 
 # -- 23: a job whose pipeline warns -----------------------------------------------------------------
 
+
 def test_video_job_with_lost_frames_reports_a_warning_and_the_real_count(client, tmp_path):
     import av
 
-    path = write_clip(tmp_path / "clip.mp4", 24, (96, 64), container_options={"movflags": "faststart"},
-                      stream_options={"g": "1"})  # every frame a keyframe
+    path = write_clip(
+        tmp_path / "clip.mp4", 24, (96, 64), container_options={"movflags": "faststart"}, stream_options={"g": "1"}
+    )  # every frame a keyframe
     data = path.read_bytes()
     cut = data[: int(len(data) * 0.6)]  # the header declares 24 frames; the end is gone
     r = client.post("/api/jobs", files={"file": ("clip.mp4", cut)}, data={"output": "alpha"})

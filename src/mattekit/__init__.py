@@ -10,7 +10,7 @@ Python API: :func:`convert_video`, :func:`matte_image`, :func:`convert_folder`,
 
 from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
-from mattekit.pipeline.batch import BatchResult, convert_folder, matte_folder
+from mattekit.batch import BatchResult, convert_folder, matte_folder
 from mattekit.pipeline.image import matte_image
 from mattekit.pipeline.video import VideoResult, convert_video
 

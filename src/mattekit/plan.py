@@ -1,7 +1,7 @@
 """The output plan: what a run writes, how it is stored and over what background.
 
 Every front door (:func:`~mattekit.pipeline.video.convert_video`,
-:func:`~mattekit.pipeline.batch.convert_folder`, :func:`~mattekit.pipeline.batch.matte_folder`,
+:func:`~mattekit.batch.convert_folder`, :func:`~mattekit.batch.matte_folder`,
 the ``video`` and ``image`` CLI verbs, the server) builds one :class:`OutputPlan`; every writer
 follows it. The rules of which outputs go with which output types and backgrounds live here and
 nowhere else; a plan that breaks one is refused with a one-line

@@ -16,15 +16,13 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 import hostile_inputs as gen
-from hostile_harness import case_params
-from hostile_harness import KILL_RSS_MB, assert_no_traceback, mattekit_argv, rss_mb
+import pytest
+from hostile_harness import KILL_RSS_MB, assert_no_traceback, case_params, mattekit_argv, rss_mb
 
 pytestmark = pytest.mark.slow  # a server in a subprocess per case
 INFERENCE = pytest.mark.inference
@@ -60,8 +58,15 @@ class Server:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                host: str = "127.0.0.1", timeout: float = 120):
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict | None = None,
+        host: str = "127.0.0.1",
+        timeout: float = 120,
+    ):
         conn = http.client.HTTPConnection(host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -75,10 +80,14 @@ def start(tmp: Path, *args: str, port: int | None = None, wait_port: bool = True
     """Start ``mattekit serve`` and wait until it answers (or printed its address, for port 0)."""
     port = free_port() if port is None else port
     log = tmp / "serve.log"
-    fh = open(log, "wb")
-    proc = subprocess.Popen(mattekit_argv("serve", "--data-dir", str(tmp / "data"), "--port", str(port), *args,
-                                          "--log-level", "info"),
-                            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp)
+    fh = open(log, "wb")  # noqa: SIM115 (the server's log for its whole life; closed by the caller)
+    proc = subprocess.Popen(
+        mattekit_argv("serve", "--data-dir", str(tmp / "data"), "--port", str(port), *args, "--log-level", "info"),
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp,
+    )
     fh.close()
     server = Server(proc, log, port)
 
@@ -88,6 +97,7 @@ def start(tmp: Path, *args: str, port: int | None = None, wait_port: bool = True
                 server.killed_for_memory = True
                 proc.kill()
             time.sleep(0.05)
+
     threading.Thread(target=guard, daemon=True).start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
@@ -125,14 +135,20 @@ def stop(server: Server) -> int | None:
 
 def multipart(name: str, data: bytes, **fields) -> tuple[bytes, str]:
     boundary = "hostile0boundary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-                 f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 # -- cases ----------------------------------------------------------------------------------------
+
 
 def _all_interfaces(tmp: Path) -> None:
     server = start(tmp, "--host", "0.0.0.0")
@@ -140,8 +156,9 @@ def _all_interfaces(tmp: Path) -> None:
         status, _, _ = server.request("GET", "/api/health", headers={"Host": "rebound.evil.example"})
         assert status in (400, 401, 403, 421), f"a foreign Host header was served ({status}) on 0.0.0.0"
         log = server.text().lower()
-        assert "warning" in log and any(w in log for w in ("authentication", "token", "accounts", "login")), \
+        assert "warning" in log and any(w in log for w in ("authentication", "token", "accounts", "login")), (
             f"no warning that 0.0.0.0 has no authentication:\n{server.text()[-1500:]}"
+        )
     finally:
         server.code = stop(server)
     _ended_cleanly(server)
@@ -197,8 +214,10 @@ def _disconnect_mid_upload(tmp: Path) -> None:
     try:
         body, ctype = multipart("a.png", gen.png(tmp / "a.png", 640, 480).read_bytes())
         with socket.create_connection(("127.0.0.1", server.port)) as s:
-            head = (f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: {ctype}\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n").encode()
+            head = (
+                f"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
             s.sendall(head + body[: len(body) // 3])
             time.sleep(0.3)
         time.sleep(0.5)
@@ -214,7 +233,7 @@ def _memory_bomb(tmp: Path) -> None:
     server = start(tmp)
     try:
         bomb = gen.png_bomb(tmp / "bomb.png", 4000, 3000).read_bytes()
-        body, ctype = multipart("bomb.png", bomb, output="transparent")
+        body, ctype = multipart("bomb.png", bomb, background="transparent")
         try:
             status, headers, content = server.request("POST", "/api/matte", body, {"Content-Type": ctype})
         except OSError:
@@ -251,5 +270,5 @@ XFAIL: dict[str, str] = {}
 
 @pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_serve_hostile(case_id, tmp_path):
-    item, run, _ = CASES[case_id]
+    _item, run, _ = CASES[case_id]
     run(tmp_path)

@@ -83,7 +83,7 @@ def image(
     Images whose outputs already exist are skipped (use --overwrite to redo them), so a stopped run
     resumes; a file that fails does not stop the others.
     """
-    from mattekit.pipeline.batch import image_plan, matte_folder
+    from mattekit.batch import image_plan, matte_folder
 
     if composite_bg is not None:
         warn_renamed("--composite", "--background")

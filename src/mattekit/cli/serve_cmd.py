@@ -19,34 +19,79 @@ def default_data_dir() -> Path:
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (loopback by default; 0.0.0.0 or :: exposes it to the "
-                   "network, with an access token).")
-@click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535),
-              help="TCP port; 0 picks a free one (the line printed at start names it).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the job database, uploads and results "
-                   "[default: $MATTEKIT_HOME/server or the user data folder].")
-@click.option("--max-upload-mb", default=2048, show_default=True, type=click.IntRange(1),
-              help="Largest accepted upload, in MB.")
-@click.option("--max-megapixels", default=40.0, show_default=True, type=click.FloatRange(0.001, 1000),
-              help="Largest accepted image or video frame, in megapixels.")
-@click.option("--token", envvar="MATTEKIT_TOKEN", default=None, metavar="TEXT",
-              help="Access token required on every request (also read from $MATTEKIT_TOKEN). "
-                   "Generated and printed when listening beyond loopback.")
-@click.option("--no-token", is_flag=True, help="Listen beyond loopback without an access token "
-              "(anyone who reaches the port can use the server).")
-@click.option("--allow-host", multiple=True, metavar="NAME",
-              help="Another host name or address the Host header may carry (e.g. a reverse "
-                   "proxy's name); repeatable.")
-@click.option("--model", default=None, metavar="NAME|PATH",
-              help="The server's model: a registered name or an ONNX file (with a card beside it, or an RVM export); "
-                   "requests may choose another registered model with the 'model' field.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, max_megapixels: float,
-          token: str | None, no_token: bool, allow_host: tuple[str, ...], model: str | None,
-          log_level: str) -> None:
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default; 0.0.0.0 or :: exposes it to the network, with an access token).",
+)
+@click.option(
+    "--port",
+    default=7860,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port; 0 picks a free one (the line printed at start names it).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the job database, uploads and results [default: $MATTEKIT_HOME/server or the user data folder].",
+)
+@click.option(
+    "--max-upload-mb", default=2048, show_default=True, type=click.IntRange(1), help="Largest accepted upload, in MB."
+)
+@click.option(
+    "--max-megapixels",
+    default=40.0,
+    show_default=True,
+    type=click.FloatRange(0.001, 1000),
+    help="Largest accepted image or video frame, in megapixels.",
+)
+@click.option(
+    "--token",
+    envvar="MATTEKIT_TOKEN",
+    default=None,
+    metavar="TEXT",
+    help="Access token required on every request (also read from $MATTEKIT_TOKEN). "
+    "Generated and printed when listening beyond loopback.",
+)
+@click.option(
+    "--no-token",
+    is_flag=True,
+    help="Listen beyond loopback without an access token (anyone who reaches the port can use the server).",
+)
+@click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME",
+    help="Another host name or address the Host header may carry (e.g. a reverse proxy's name); repeatable.",
+)
+@click.option(
+    "--model",
+    default=None,
+    metavar="NAME|PATH",
+    help="The server's model: a registered name or an ONNX file (with a card beside it, or an RVM export); "
+    "requests may choose another registered model with the 'model' field.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    max_upload_mb: int,
+    max_megapixels: float,
+    token: str | None,
+    no_token: bool,
+    allow_host: tuple[str, ...],
+    model: str | None,
+    log_level: str,
+) -> None:
     """Serve the web page and HTTP API (open http://HOST:PORT/ in a browser; API docs at /docs)."""
     import logging
     import secrets
@@ -71,8 +116,9 @@ def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, max_m
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise OutputError(data_dir, "another mattekit server is using this data folder; stop it "
-                          "or give another --data-dir") from None
+        raise OutputError(
+            data_dir, "another mattekit server is using this data folder; stop it or give another --data-dir"
+        ) from None
     try:
         sock = listen_socket(host, port)
         local = is_loopback(host)
@@ -80,18 +126,29 @@ def serve(host: str, port: int, data_dir: Path | None, max_upload_mb: int, max_m
             token = secrets.token_urlsafe(18)
         logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
         try:
-            app = create_app(data_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, model=model,
-                             max_pixels=int(max_megapixels * 1e6), token=token,
-                             allowed_hosts=(*machine_names(host), *(h.lower() for h in allow_host)))
+            app = create_app(
+                data_dir,
+                max_upload_bytes=max_upload_mb * 1024 * 1024,
+                model=model,
+                max_pixels=int(max_megapixels * 1e6),
+                token=token,
+                allowed_hosts=(*machine_names(host), *(h.lower() for h in allow_host)),
+            )
         except StoreError as exc:
             sock.close()
             raise OutputError(exc.path, exc.problem) from None
         url = server_url(host, sock.getsockname()[1])
         if not local:
-            click.echo(f"mattekit: warning: listening on {host}, beyond this computer: there are no user "
-                       "accounts" + (", only the access token below; anyone with the link can use the server"
-                                     if token else " and no token: anyone who reaches the port can use it"),
-                       err=True)
+            click.echo(
+                f"mattekit: warning: listening on {host}, beyond this computer: there are no user "
+                "accounts"
+                + (
+                    ", only the access token below; anyone with the link can use the server"
+                    if token
+                    else " and no token: anyone who reaches the port can use it"
+                ),
+                err=True,
+            )
         link = f"{url}?token={token}" if token else url
         config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
         announce = lambda: click.echo(f"mattekit: serving {link}  (data in {data_dir})", err=True)  # noqa: E731

@@ -234,7 +234,7 @@ def video(
 def _batch(
     input_source, output_dir, plan, recursive, downsample_ratio, model, quiet, executor, ray_address, chunk_frames
 ) -> None:
-    from mattekit.pipeline.batch import convert_folder
+    from mattekit.batch import convert_folder
 
     def on_start(path, index, total):
         if not quiet:

@@ -1,4 +1,4 @@
-"""Run :func:`~mattekit.pipeline.batch.convert_folder` and :func:`~mattekit.pipeline.batch.matte_folder`
+"""Run :func:`~mattekit.batch.convert_folder` and :func:`~mattekit.batch.matte_folder`
 on a Ray cluster (https://docs.ray.io).
 
 The driver (the process that called the function) plans the work and joins the results; Ray
@@ -389,7 +389,7 @@ def convert_folder_ray(
     warmup: int = DEFAULT_WARMUP,
     cpus_per_task: float = 1,
 ) -> BatchResult:
-    """:func:`~mattekit.pipeline.batch.convert_folder`'s work on a Ray cluster (see the module doc).
+    """:func:`~mattekit.batch.convert_folder`'s work on a Ray cluster (see the module doc).
 
     Args:
         jobs: ``(source, {kind: final path}, label)`` per input, as ``convert_folder`` plans them.
@@ -581,7 +581,7 @@ def matte_folder_ray(
     cpus_per_task: float = 1,
     images_per_task: int = IMAGES_PER_TASK,
 ) -> BatchResult:
-    """:func:`~mattekit.pipeline.batch.matte_folder`'s work on a Ray cluster, a few images per task.
+    """:func:`~mattekit.batch.matte_folder`'s work on a Ray cluster, a few images per task.
 
     Args:
         jobs: ``(source, {kind: final path}, label)`` per image.

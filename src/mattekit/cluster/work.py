@@ -234,7 +234,7 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
 
 @dataclass(frozen=True)
 class ImageJob:
-    """The options shared by the images of a :func:`~mattekit.pipeline.batch.matte_folder` run."""
+    """The options shared by the images of a :func:`~mattekit.batch.matte_folder` run."""
 
     background: object
     downsample_ratio: float | None

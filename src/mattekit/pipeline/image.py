@@ -232,7 +232,7 @@ def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
 
 def matte_one_image(source: Path, plan: OutputPlan, session, downsample_ratio: float | None,
                     options: dict, cancel: threading.Event | None = None) -> int:
-    """Matte one image file of :func:`~mattekit.pipeline.batch.matte_folder` and write the
+    """Matte one image file of :func:`~mattekit.batch.matte_folder` and write the
     outputs of ``plan``.
 
     Args:

@@ -1,6 +1,6 @@
 """What happened to each file of a folder run: :class:`FileOutcome`, :class:`BatchResult`.
 
-Shared by the one-machine batch (:mod:`mattekit.pipeline.batch`) and the Ray executor
+Shared by the one-machine batch (:mod:`mattekit.batch`) and the Ray executor
 (:mod:`mattekit.cluster.executor`), which both report in these terms; it sits below both so
 that neither imports the other to speak of a result.
 """

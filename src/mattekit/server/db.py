@@ -12,14 +12,16 @@ each method is one short transaction.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA_VERSION = 2  # 2: the ``warning`` column
 
@@ -101,7 +103,7 @@ class Job:
     cancel_requested: bool = False
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row: sqlite3.Row) -> Job:
         """The job of one row.
 
         Raises:
@@ -110,7 +112,8 @@ class Job:
         data = dict(row)
         job_id = str(data.get("id"))
         try:
-            for key, kind in (("media", dict), ("options", dict), ("outputs", list)):
+            json_columns: tuple[tuple[str, type], ...] = (("media", dict), ("options", dict), ("outputs", list))
+            for key, kind in json_columns:
                 data[key] = json.loads(data[key])
                 if not isinstance(data[key], kind):
                     raise ValueError(f"{key} is not a JSON {kind.__name__}")
@@ -128,11 +131,24 @@ class Job:
 
 
 _NUMBER = (int, float)
-_COLUMN_TYPES = {"id": str, "kind": str, "state": str, "created": _NUMBER, "filename": str, "input": str,
-                 "started": (*_NUMBER, type(None)), "finished": (*_NUMBER, type(None)),
-                 "frames_done": int, "frames_total": (int, type(None)), "fps": (*_NUMBER, type(None)),
-                 "error": (str, type(None)), "note": (str, type(None)), "warning": (str, type(None)),
-                 "attempts": int, "cancel_requested": int}
+_COLUMN_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "kind": str,
+    "state": str,
+    "created": _NUMBER,
+    "filename": str,
+    "input": str,
+    "started": (*_NUMBER, type(None)),
+    "finished": (*_NUMBER, type(None)),
+    "frames_done": int,
+    "frames_total": (int, type(None)),
+    "fps": (*_NUMBER, type(None)),
+    "error": (str, type(None)),
+    "note": (str, type(None)),
+    "warning": (str, type(None)),
+    "attempts": int,
+    "cancel_requested": int,
+}
 
 
 def new_job_id() -> str:
@@ -159,8 +175,7 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                         timeout=30.0)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
         except sqlite3.Error as exc:
             raise StoreError(self.path, f"cannot open the job database ({exc})") from None
         self._conn.row_factory = sqlite3.Row
@@ -180,8 +195,9 @@ class JobStore:
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             self._conn.close()
-            raise StoreError(self.path, f"not a usable mattekit job database ({exc}); move it away to start "
-                             "with an empty one") from None
+            raise StoreError(
+                self.path, f"not a usable mattekit job database ({exc}); move it away to start with an empty one"
+            ) from None
 
     def close(self) -> None:
         with self._lock:
@@ -199,13 +215,15 @@ class JobStore:
             row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 
-    def list(self, limit: int = 100, offset: int = 0, states: Iterable[str] | None = None
-             ) -> tuple[list[Job], list[DamagedJob]]:
+    def list(
+        self, limit: int = 100, offset: int = 0, states: Iterable[str] | None = None
+    ) -> tuple[list[Job], list[DamagedJob]]:
         """Jobs, newest first, and the rows of that page that do not make a job (skipped)."""
-        sql, args = "SELECT * FROM jobs", []
+        sql = "SELECT * FROM jobs"
+        args: list[str | int] = []
         states = list(states or [])
         if states:
-            sql += " WHERE state IN (%s)" % ",".join("?" * len(states))
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
             args += states
         sql += " ORDER BY created DESC LIMIT ? OFFSET ?"
         args += [limit, offset]
@@ -223,8 +241,8 @@ class JobStore:
         states = list(states)
         with self._lock:
             return self._conn.execute(
-                "SELECT COUNT(*) FROM jobs WHERE state IN (%s)" % ",".join("?" * len(states)),
-                states).fetchone()[0]
+                f"SELECT COUNT(*) FROM jobs WHERE state IN ({','.join('?' * len(states))})", states
+            ).fetchone()[0]
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -233,8 +251,18 @@ class JobStore:
             self._conn.execute(
                 "INSERT INTO jobs (id, kind, state, created, filename, input, media, options,"
                 " frames_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.id, job.kind, job.state, job.created, job.filename, job.input,
-                 json.dumps(job.media), json.dumps(job.options), job.frames_total))
+                (
+                    job.id,
+                    job.kind,
+                    job.state,
+                    job.created,
+                    job.filename,
+                    job.input,
+                    json.dumps(job.media),
+                    json.dumps(job.options),
+                    job.frames_total,
+                ),
+            )
         return job
 
     def claim_next(self, kinds: Iterable[str]) -> Job | None:
@@ -250,8 +278,8 @@ class JobStore:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 row = self._conn.execute(
-                    f"SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({marks})"
-                    " ORDER BY created LIMIT 1", kinds).fetchone()
+                    f"SELECT id FROM jobs WHERE state = 'queued' AND kind IN ({marks}) ORDER BY created LIMIT 1", kinds
+                ).fetchone()
                 if row is None:
                     self._conn.execute("COMMIT")
                     return None
@@ -259,7 +287,9 @@ class JobStore:
                     "UPDATE jobs SET state = 'running', started = ?, finished = NULL,"
                     " frames_done = 0, fps = NULL, error = NULL, warning = NULL, cancel_requested = 0,"
                     " attempts = attempts + 1"
-                    " WHERE id = ?", (time.time(), row["id"]))
+                    " WHERE id = ?",
+                    (time.time(), row["id"]),
+                )
                 job = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
                 self._conn.execute("COMMIT")
             except BaseException:
@@ -268,27 +298,37 @@ class JobStore:
             try:
                 return Job.from_row(job)
             except DamagedJob as exc:
-                self._conn.execute("UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE id = ?",
-                                   (time.time(), f"the job's database row is damaged ({exc.problem})",
-                                    row["id"]))
+                self._conn.execute(
+                    "UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE id = ?",
+                    (time.time(), f"the job's database row is damaged ({exc.problem})", row["id"]),
+                )
                 raise
 
     def update_progress(self, job_id: str, done: int, total: int | None, fps: float | None) -> None:
         with self._lock:
             self._conn.execute(
                 "UPDATE jobs SET frames_done = ?, frames_total = COALESCE(?, frames_total), fps = ?"
-                " WHERE id = ? AND state = 'running'", (done, total, fps, job_id))
+                " WHERE id = ? AND state = 'running'",
+                (done, total, fps, job_id),
+            )
 
-    def finish(self, job_id: str, state: str, *, outputs: list[dict] | None = None,
-               error: str | None = None, warning: str | None = None,
-               frames_done: int | None = None) -> None:
+    def finish(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        outputs: builtins.list[dict] | None = None,
+        error: str | None = None,
+        warning: str | None = None,
+        frames_done: int | None = None,
+    ) -> None:
         """Move a running job to a final state; ``frames_done``, when given, is the real count."""
-        assert state in FINAL_STATES
         with self._lock:
             self._conn.execute(
                 "UPDATE jobs SET state = ?, finished = ?, outputs = ?, error = ?, warning = ?,"
                 " frames_done = COALESCE(?, frames_done) WHERE id = ?",
-                (state, time.time(), json.dumps(outputs or []), error, warning, frames_done, job_id))
+                (state, time.time(), json.dumps(outputs or []), error, warning, frames_done, job_id),
+            )
 
     def requeue(self, job_id: str, note: str) -> None:
         """Put a running job back in the queue (the server is stopping); not counted as an attempt."""
@@ -296,7 +336,8 @@ class JobStore:
             self._conn.execute(
                 "UPDATE jobs SET state = 'queued', started = NULL, frames_done = 0, fps = NULL,"
                 " attempts = MAX(attempts - 1, 0), note = ? WHERE id = ? AND state = 'running'",
-                (note, job_id))
+                (note, job_id),
+            )
 
     def request_cancel(self, job_id: str) -> str | None:
         """Cancel a job: a queued one at once, a running one when its worker notices.
@@ -314,8 +355,9 @@ class JobStore:
                 state = row["state"]
                 if state == "queued":
                     self._conn.execute(
-                        "UPDATE jobs SET state = 'cancelled', finished = ?, cancel_requested = 1"
-                        " WHERE id = ?", (time.time(), job_id))
+                        "UPDATE jobs SET state = 'cancelled', finished = ?, cancel_requested = 1 WHERE id = ?",
+                        (time.time(), job_id),
+                    )
                     state = "cancelled"
                 elif state == "running":
                     self._conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
@@ -330,7 +372,7 @@ class JobStore:
             cur = self._conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         return cur.rowcount > 0
 
-    def recover(self) -> tuple[list[str], list[str]]:
+    def recover(self) -> tuple[builtins.list[str], builtins.list[str]]:
         """After a restart: re-queue the jobs left ``running``, fail those interrupted too often.
 
         Returns:
@@ -340,21 +382,24 @@ class JobStore:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                rows = self._conn.execute(
-                    "SELECT id, attempts FROM jobs WHERE state = 'running'").fetchall()
+                rows = self._conn.execute("SELECT id, attempts FROM jobs WHERE state = 'running'").fetchall()
                 for row in rows:
                     if row["attempts"] >= MAX_ATTEMPTS:
                         self._conn.execute(
-                            "UPDATE jobs SET state = 'failed', finished = ?, outputs = '[]', error = ?"
-                            " WHERE id = ?",
-                            (time.time(), f"interrupted by a server stop {row['attempts']} times; "
-                             "not re-run again", row["id"]))
+                            "UPDATE jobs SET state = 'failed', finished = ?, outputs = '[]', error = ? WHERE id = ?",
+                            (
+                                time.time(),
+                                f"interrupted by a server stop {row['attempts']} times; not re-run again",
+                                row["id"],
+                            ),
+                        )
                         failed.append(row["id"])
                     else:
                         self._conn.execute(
                             "UPDATE jobs SET state = 'queued', started = NULL, frames_done = 0,"
                             " fps = NULL, outputs = '[]', note = ? WHERE id = ?",
-                            ("interrupted by a server stop while running; queued again", row["id"]))
+                            ("interrupted by a server stop while running; queued again", row["id"]),
+                        )
                         requeued.append(row["id"])
                 self._conn.execute("COMMIT")
             except BaseException:

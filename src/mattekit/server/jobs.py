@@ -23,20 +23,29 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mattekit.errors import Cancelled, MattekitError
+from mattekit.plan import OutputPlan
 from mattekit.server.db import Job, JobStore
+from mattekit.server.errors import problem_text
+from mattekit.server.options import Options, background_of
 
 log = logging.getLogger("mattekit.server")
 
-OUTPUT_KINDS = ("composite", "transparent", "alpha")
-VIDEO_FORMATS = ("mp4", "webm", "png")  # png: a PNG sequence, downloaded as one .zip
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
 
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".mp4": "video/mp4",
-               ".webm": "video/webm", ".zip": "application/zip"}
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".gif": "image/gif",
+    ".zip": "application/zip",
+}
 
 
 def default_workers(cpus: int | None = None) -> tuple[int, int]:
@@ -50,31 +59,6 @@ def default_workers(cpus: int | None = None) -> tuple[int, int]:
     return max(1, cpus // 2), 1
 
 
-def video_output_types() -> tuple[str, ...]:
-    """The ``output_type`` values the installed :func:`mattekit.convert_video` accepts."""
-    from mattekit.pipeline import video
-
-    return tuple(getattr(video, "OUTPUT_TYPES", ("video", "png_sequence")))
-
-
-def video_format_supported(fmt: str) -> bool:
-    """Whether a job's ``video_format`` can be produced by this installation."""
-    if fmt == "mp4":
-        return "video" in video_output_types()
-    if fmt == "png":
-        return "png_sequence" in video_output_types()
-    return fmt in video_output_types()
-
-
-def problem_text(exc: BaseException) -> str:
-    """The user-facing part of an error, without the server's own file paths."""
-    problem = getattr(exc, "problem", None)
-    if problem:
-        return str(problem)
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:500]
-
-
 def failure_text(exc: BaseException) -> str:
     """What a job's ``error`` says for an exception: :func:`problem_text`, except that a full disk
     is named as such and an ``OSError`` shows its ``strerror`` without the server's file paths."""
@@ -84,23 +68,6 @@ def failure_text(exc: BaseException) -> str:
         if exc.strerror:
             return f"the output could not be written ({exc.strerror})"
     return problem_text(exc)
-
-
-def background_arg(option: str | None, picture: Path | None):
-    """The ``background`` argument of the matting calls for a job's ``background`` option.
-
-    Returns:
-        ``None`` (default colour), the uploaded picture's path (option ``"image"``), an
-        (r, g, b) tuple for a colour (so no file of that name is looked for), or the word
-        ``"transparent"`` / ``"blur"``.
-    """
-    from mattekit.compose.background import parse_color
-
-    if option == "image":
-        return str(picture)
-    if option and option not in ("transparent", "blur"):
-        return parse_color(option)
-    return option
 
 
 def release_memory() -> None:
@@ -170,56 +137,60 @@ class Engine:
                 self._sessions[name] = new_session(self._model if name is None else name)
             return self._sessions[name]
 
-    def matte_image(self, path: Path, downsample_ratio: float | None, output: str = "transparent",
-                    refine: bool = False, model: str | None = None):
+    def matte_image(
+        self,
+        path: Path,
+        downsample_ratio: float | None,
+        kinds: tuple[str, ...],
+        refine: bool = False,
+        model: str | None = None,
+    ):
         """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
-        (closed-form matting). For an alpha-only output the network's own foreground is kept
+        (closed-form matting). For alpha-only ``kinds`` the network's own foreground is kept
         (``fg_estimate="network"``), skipping a foreground estimation nobody sees."""
         from mattekit import matte_image
 
-        extra = {"fg_estimate": "network"} if output == "alpha" else {}
-        return matte_image(str(path), model=self.session(model), downsample_ratio=downsample_ratio,
-                           refine=refine, **extra)
+        extra: dict[str, Any] = {"fg_estimate": "network"} if kinds == ("alpha",) else {}
+        return matte_image(
+            str(path), model=self.session(model), downsample_ratio=downsample_ratio, refine=refine, **extra
+        )
 
     @staticmethod
-    def render_image(matte, output: str, background) -> np.ndarray:
-        """The array to save for one image output.
+    def render_image(matte, plan: OutputPlan, kind: str) -> np.ndarray:
+        """The picture of output ``kind`` of ``plan`` (its :meth:`~mattekit.plan.OutputPlan.image_kind`).
 
         Returns:
-            H×W×4 uint8 (transparent), H×W×3 uint8 (composite) or H×W uint8 (alpha).
+            H×W uint8 (alpha), H×W×4 uint8 (a cut-out) or H×W×3 uint8 (a composition over an
+            opaque background).
         """
-        if output == "alpha":
-            return matte.alpha_image()
-        if output == "transparent" or background == "transparent":
-            return matte.rgba()
-        return matte.composite(background)
+        return matte.render(plan.image_kind(kind), plan.background)
 
-    def convert_video(self, input_path: Path, work: Path, output: str, fmt: str, background,
-                      downsample_ratio: float | None, progress, cancel: threading.Event,
-                      model: str | None = None):
-        """Run :func:`mattekit.convert_video` for one output with the server's model or the
-        registered model ``model``.
+    def convert_video(
+        self,
+        input_path: Path,
+        plan: OutputPlan,
+        downsample_ratio: float | None,
+        progress,
+        cancel: threading.Event,
+        model: str | None = None,
+    ):
+        """Matte a video into ``plan``'s outputs
+        (:func:`~mattekit.pipeline.video.convert_with_plan`, what :func:`mattekit.convert_video`
+        runs) with the server's model or the registered model ``model``.
 
         Returns:
-            (the path it wrote, its :class:`~mattekit.pipeline.video.VideoResult`).
+            The :class:`~mattekit.pipeline.video.VideoResult`.
         """
-        from mattekit import convert_video
+        from mattekit.pipeline.video import convert_with_plan
 
-        output_type = {"mp4": "video", "png": "png_sequence"}.get(fmt, fmt)
-        suffix = "" if fmt == "png" else "." + fmt
-        target = work / f"{output}{suffix}"
-        kwargs = dict(output_type=output_type, downsample_ratio=downsample_ratio, progress=progress,
-                      model=self.session(model), cancel=cancel)
-        if output == "alpha":
-            kwargs["output_alpha"] = str(target)
-        else:
-            kwargs["output_composition"] = str(target)
-            if output == "transparent":
-                kwargs["background"] = None if fmt == "png" else "transparent"
-            else:
-                kwargs["background"] = background
-        result = convert_video(str(input_path), **kwargs)
-        return target, result
+        return convert_with_plan(
+            input_path,
+            plan,
+            model=self.session(model),
+            downsample_ratio=downsample_ratio,
+            progress=progress,
+            cancel=cancel,
+        )
 
 
 @dataclass
@@ -238,8 +209,14 @@ class JobRunner:
         video_workers, image_workers: threads per lane; default :func:`default_workers`.
     """
 
-    def __init__(self, store: JobStore, jobs_dir: Path, engine: Engine,
-                 video_workers: int | None = None, image_workers: int | None = None):
+    def __init__(
+        self,
+        store: JobStore,
+        jobs_dir: Path,
+        engine: Engine,
+        video_workers: int | None = None,
+        image_workers: int | None = None,
+    ):
         auto_video, auto_image = default_workers()
         self.store = store
         self.jobs_dir = Path(jobs_dir)
@@ -257,8 +234,9 @@ class JobRunner:
         lanes = [("video", self.video_workers), ("image", self.image_workers)]
         for kind, n in lanes:
             for i in range(n):
-                t = threading.Thread(target=self._loop, args=((kind,),), daemon=True,
-                                     name=f"mattekit-{kind}-worker-{i}")
+                t = threading.Thread(
+                    target=self._loop, args=((kind,),), daemon=True, name=f"mattekit-{kind}-worker-{i}"
+                )
                 t.start()
                 self._threads.append(t)
 
@@ -369,8 +347,7 @@ class JobRunner:
             log.warning("job %s failed: %s", job.id, exc)
         except Exception as exc:
             shutil.rmtree(out_dir, ignore_errors=True)
-            self.store.finish(job.id, "failed",
-                              error=f"internal error ({type(exc).__name__}: {problem_text(exc)})")
+            self.store.finish(job.id, "failed", error=f"internal error ({type(exc).__name__}: {problem_text(exc)})")
             log.exception("job %s crashed", job.id)
         else:
             self.store.finish(job.id, "done", outputs=outputs, warning=warning, frames_done=frames)
@@ -381,13 +358,15 @@ class JobRunner:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _background(self, job: Job, job_dir: Path):
-        picture = job.options.get("background_file")
-        return background_arg(job.options.get("background"), job_dir / picture if picture else None)
+    @staticmethod
+    def _plan(opts: Options, job_dir: Path, work: Path) -> OutputPlan:
+        """The job's output plan, its outputs in ``work``."""
+        picture = job_dir / opts.background_file if opts.background_file else None
+        return opts.plan(work, background_of(opts.background, picture))
 
     def _run_video(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event):
         """Returns (outputs made, frames written, the pipeline's warning without server paths)."""
-        opts = job.options
+        opts = Options.from_stored(job.options)
         started = time.monotonic()
         last = [0.0]
 
@@ -400,33 +379,38 @@ class JobRunner:
                 elapsed = now - started
                 self.store.update_progress(job.id, done, total, done / elapsed if elapsed > 0 else None)
 
-        target, result = self.engine.convert_video(
-            job_dir / job.input, work, opts["output"], opts["video_format"],
-            self._background(job, job_dir), opts.get("downsample_ratio"), progress, cancel, opts.get("model"))
+        plan = self._plan(opts, job_dir, work)  # its background is closed by the pipeline
+        result = self.engine.convert_video(
+            job_dir / job.input, plan, opts.downsample_ratio, progress, cancel, opts.model
+        )
         warning = result.warning
         if warning:  # the pipeline names the file by its path on this server: the user knows it by name
             warning = warning.replace(f"{job_dir / job.input}: ", "").replace(str(job_dir), job.filename)
-        return [(opts["output"], target)], result.frames, warning
+        return list(plan.paths.items()), result.frames, warning
 
     def _run_image(self, job: Job, job_dir: Path, work: Path, cancel: threading.Event) -> list[tuple[str, Path]]:
         from mattekit.io.image import write_image
 
-        opts = job.options
+        opts = Options.from_stored(job.options)
         started = time.monotonic()
         self.store.update_progress(job.id, 0, 1, None)
-        with self.engine.image_slot():
+        with self.engine.image_slot():  # the background picture too is held only in the slot
             if cancel.is_set():
                 raise Cancelled()
-            matte = self.engine.matte_image(job_dir / job.input, opts.get("downsample_ratio"), opts["output"],
-                                            bool(opts.get("refine")), opts.get("model"))
-            if cancel.is_set():
-                raise Cancelled()
-            array = self.engine.render_image(matte, opts["output"], self._background(job, job_dir))
-            del matte
-            target = write_image(work / f"{opts['output']}.png", array)
-            del array
+            plan = self._plan(opts, job_dir, work)
+            try:
+                matte = self.engine.matte_image(
+                    job_dir / job.input, opts.downsample_ratio, plan.kinds, bool(opts.refine), opts.model
+                )
+                for kind, path in plan.paths.items():
+                    if cancel.is_set():
+                        raise Cancelled()
+                    write_image(path, self.engine.render_image(matte, plan, kind))
+                del matte
+            finally:
+                plan.close()
         self.store.update_progress(job.id, 1, 1, 1.0 / max(time.monotonic() - started, 1e-6))
-        return [(opts["output"], target)]
+        return list(plan.paths.items())
 
     @staticmethod
     def _publish(produced: list[tuple[str, Path]], out_dir: Path) -> list[dict]:
@@ -445,8 +429,13 @@ class JobRunner:
             else:
                 final = staging / path.name
                 os.replace(path, final)
-            described.append({"name": final.name, "kind": kind,
-                              "media_type": MEDIA_TYPES.get(final.suffix, "application/octet-stream"),
-                              "bytes": final.stat().st_size})
+            described.append(
+                {
+                    "name": final.name,
+                    "kind": kind,
+                    "media_type": MEDIA_TYPES.get(final.suffix, "application/octet-stream"),
+                    "bytes": final.stat().st_size,
+                }
+            )
         os.replace(staging, out_dir)
         return described

@@ -23,8 +23,8 @@ class ProgressOut(BaseModel):
 
 
 class OutputOut(BaseModel):
-    name: str = Field(description="file name, e.g. composite.mp4")
-    kind: str = Field(description="composite | transparent | alpha")
+    name: str = Field(description="file name, e.g. composition.mp4")
+    kind: str = Field(description="composition | alpha | foreground")
     media_type: str
     bytes: int
     url: str = Field(description="download address")
@@ -45,10 +45,18 @@ class JobOut(BaseModel):
     input_url: str
     error: str | None = Field(None, description="why the job failed")
     note: str | None = Field(None, description="e.g. re-queued after a server restart")
-    warning: str | None = Field(None, description="a done job's problem that did not stop it, e.g. "
-                                "frames lost to a damaged input (frames_done then counts the frames written)")
+    warning: str | None = Field(
+        None,
+        description="a done job's problem that did not stop it, e.g. "
+        "frames lost to a damaged input (frames_done then counts the frames written)",
+    )
     cancel_requested: bool
     attempts: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="in the answer to the request that "
+        "created the job: the deprecated words it used (with Deprecation: true)",
+    )
 
 
 class DamagedOut(BaseModel):
@@ -58,8 +66,9 @@ class DamagedOut(BaseModel):
 
 class JobListOut(BaseModel):
     jobs: list[JobOut]
-    damaged: list[DamagedOut] = Field(default_factory=list,
-                                      description="rows of this page skipped because they are damaged")
+    damaged: list[DamagedOut] = Field(
+        default_factory=list, description="rows of this page skipped because they are damaged"
+    )
 
 
 class ModelOut(BaseModel):
@@ -80,7 +89,8 @@ class HealthOut(BaseModel):
     video_workers: int
     image_workers: int
     model_loaded: bool
-    video_formats: list[str]
-    backgrounds: list[str]
+    outputs: list[str] = Field(description="the values of the output field")
+    output_types: list[str] = Field(description="the values of the output_type field (videos)")
+    backgrounds: list[str] = Field(description="color (a colour name or #rrggbb) and the words of the background field")
     default_model: str
     models: list[ModelOut]

@@ -25,6 +25,7 @@ DNS rebinding (e.g. Jupyter's ``allow_origin``/token, the OWASP CSRF cheat sheet
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -40,15 +41,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_COOKIE = "mattekit_token"
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
-_PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-             "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-             "form-action 'self'; frame-ancestors 'none'")
+_PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # Swagger UI (served from the swagger-ui-bundle package) sets inline styles and data: icons
-_DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-             "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-             "form-action 'self'; frame-ancestors 'none'")
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 # an uploaded or produced file opened on its own: no script, no plug-in, no framing
-_FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+_FILE_CSP = (
+    "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+)
 
 
 def host_name(host: str) -> str:
@@ -88,10 +95,8 @@ def machine_names(bind_host: str) -> tuple[str, ...]:
         if not name:
             continue
         names.add(name.lower())
-        try:
-            names.update(info[4][0].split("%")[0].lower() for info in socket.getaddrinfo(name, None))
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            names.update(str(info[4][0]).split("%")[0].lower() for info in socket.getaddrinfo(name, None))
     for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as s:
@@ -185,11 +190,14 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = _headers(scope)
         path = scope.get("path", "")
-        security = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                    (b"content-security-policy", _csp_for(path).encode()),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"cross-origin-resource-policy", b"same-origin"),
-                    (b"cross-origin-opener-policy", b"same-origin")]
+        security = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"content-security-policy", _csp_for(path).encode()),
+            (b"referrer-policy", b"same-origin"),
+            (b"cross-origin-resource-policy", b"same-origin"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
         started = False
 
         async def send_secured(message):
@@ -197,8 +205,9 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message = dict(message, headers=list(message.get("headers", []))
-                               + [h for h in security if h[0] not in present])
+                message = dict(
+                    message, headers=list(message.get("headers", [])) + [h for h in security if h[0] not in present]
+                )
             await send(message)
 
         refusal = self._refusal(scope, headers, path)
@@ -224,12 +233,16 @@ class Guard:
             if given is not None and token_matches(given, self.token):
                 # the printed link: keep the token in a cookie, not in the address bar
                 cookie = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
-                return 303, "token_accepted", "token accepted", [(b"location", b"/"),
-                                                                  (b"set-cookie", cookie.encode())]
+                return 303, "token_accepted", "token accepted", [(b"location", b"/"), (b"set-cookie", cookie.encode())]
             if not token_matches(presented_token(headers), self.token):
-                return (401, "unauthorized", "this server needs its access token: open the link "
-                        "`mattekit serve` printed (it ends in ?token=...), or send the header "
-                        "'Authorization: Bearer <token>'", [(b"www-authenticate", b"Bearer")])
+                return (
+                    401,
+                    "unauthorized",
+                    "this server needs its access token: open the link "
+                    "`mattekit serve` printed (it ends in ?token=...), or send the header "
+                    "'Authorization: Bearer <token>'",
+                    [(b"www-authenticate", b"Bearer")],
+                )
         scheme = scope.get("scheme", "http")
         reason = cross_site_reason(method, headers, f"{scheme}://{host.strip().lower()}")
         if reason is not None:
@@ -239,7 +252,15 @@ class Guard:
 
 async def _send_json(send, status: int, code: str, detail: str, extra_headers=()) -> None:
     body = json.dumps({"detail": detail, "code": code}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *extra_headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra_headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

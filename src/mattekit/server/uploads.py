@@ -12,6 +12,7 @@ refusal is an :class:`UploadError` carrying an HTTP status, a short code and one
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -29,12 +30,29 @@ log = logging.getLogger("mattekit.server")
 # Pillow formats and PyAV demuxers -> the suffix the stored copy gets (content decides, not the
 # name the user gave).
 _IMAGE_SUFFIX = {"JPEG": ".jpg", "MPO": ".jpg", "TIFF": ".tif"}
-_VIDEO_SUFFIX = {"mov": ".mp4", "matroska": ".mkv", "avi": ".avi", "mpegts": ".ts", "flv": ".flv",
-                 "ogg": ".ogv", "mpeg": ".mpg", "gif": ".gif", "asf": ".wmv"}
+_VIDEO_SUFFIX = {
+    "mov": ".mp4",
+    "matroska": ".mkv",
+    "avi": ".avi",
+    "mpegts": ".ts",
+    "flv": ".flv",
+    "ogg": ".ogv",
+    "mpeg": ".mpg",
+    "gif": ".gif",
+    "asf": ".wmv",
+}
 # ... and the content type it is served with (never the client's file name)
-_VIDEO_TYPE = {".mp4": "video/mp4", ".mkv": "video/x-matroska", ".avi": "video/x-msvideo",
-               ".ts": "video/mp2t", ".flv": "video/x-flv", ".ogv": "video/ogg", ".mpg": "video/mpeg",
-               ".gif": "image/gif", ".wmv": "video/x-ms-wmv"}
+_VIDEO_TYPE = {
+    ".mp4": "video/mp4",
+    ".mkv": "video/x-matroska",
+    ".avi": "video/x-msvideo",
+    ".ts": "video/mp2t",
+    ".flv": "video/x-flv",
+    ".ogv": "video/ogg",
+    ".mpg": "video/mpeg",
+    ".gif": "image/gif",
+    ".wmv": "video/x-ms-wmv",
+}
 # full decodes of uploaded images at once (each holds one image: 4 bytes a pixel at most)
 _DECODE_SLOTS = threading.BoundedSemaphore(2)
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -106,9 +124,15 @@ class MediaInfo:
     media_type: str = "application/octet-stream"
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "format": self.format, "width": self.width,
-                "height": self.height, "frames": self.frames, "fps": self.fps,
-                "media_type": self.media_type}
+        return {
+            "kind": self.kind,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames,
+            "fps": self.fps,
+            "media_type": self.media_type,
+        }
 
 
 def storage_error(exc: OSError, what: str) -> UploadError:
@@ -123,8 +147,15 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n} bytes"
 
 
-async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields: tuple[str, ...],
-                         max_field_bytes: int = 16 * 1024, max_parts: int = 32) -> Form:
+async def read_multipart(
+    request,
+    dest_dir: Path,
+    *,
+    max_bytes: int,
+    file_fields: tuple[str, ...],
+    max_field_bytes: int = 16 * 1024,
+    max_parts: int = 32,
+) -> Form:
     """Stream a ``multipart/form-data`` request body to disk.
 
     Args:
@@ -146,12 +177,12 @@ async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields
     """
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
-        raise UploadError(415, "not_multipart",
-                          "send the file as multipart/form-data (a form with a 'file' field)")
+        raise UploadError(415, "not_multipart", "send the file as multipart/form-data (a form with a 'file' field)")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise UploadError(413, "too_large",
-                          f"upload is {_mb(int(declared))}, above this server's limit of {_mb(max_bytes)}")
+        raise UploadError(
+            413, "too_large", f"upload is {_mb(int(declared))}, above this server's limit of {_mb(max_bytes)}"
+        )
     dest_dir.mkdir(parents=True, exist_ok=True)
 
     form = Form()
@@ -185,8 +216,13 @@ async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields
         state["name"] = name
         if b"filename" in disp:
             if name not in file_fields:
-                fail(UploadError(400, "bad_form", f"unexpected file field {name!r}; "
-                                 f"files go in {', '.join(repr(f) for f in file_fields)}"))
+                fail(
+                    UploadError(
+                        400,
+                        "bad_form",
+                        f"unexpected file field {name!r}; files go in {', '.join(repr(f) for f in file_fields)}",
+                    )
+                )
                 return
             filename = Path(disp[b"filename"].decode("utf-8", "replace").replace("\\", "/")).name
             path = dest_dir / f"upload-{uuid.uuid4().hex}.part"
@@ -216,18 +252,24 @@ async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields
         elif state.get("buf") is not None and state["name"]:
             form.fields[state["name"]] = state["buf"].decode("utf-8", "replace")
 
-    parser = MultipartParser(params[b"boundary"], callbacks={
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end})
+    parser = MultipartParser(
+        params[b"boundary"],
+        callbacks={
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     total = 0
     try:
         async for chunk in request.stream():
             total += len(chunk)
             if total > max_bytes:
-                raise UploadError(413, "too_large", f"upload is larger than this server's limit "
-                                  f"of {_mb(max_bytes)}")
+                raise UploadError(413, "too_large", f"upload is larger than this server's limit of {_mb(max_bytes)}")
             try:
                 parser.write(chunk)
             except (UploadError, OSError):
@@ -242,8 +284,7 @@ async def read_multipart(request, dest_dir: Path, *, max_bytes: int, file_fields
         raise storage_error(exc, "the upload") from None
     except ClientDisconnect:
         _discard(state, form)
-        log.info("upload to %s abandoned by the client after %d bytes; discarded",
-                 request.url.path, total)
+        log.info("upload to %s abandoned by the client after %d bytes; discarded", request.url.path, total)
         raise UploadError(400, "disconnected", "the client disconnected before the upload ended") from None
     except BaseException:
         if state.get("fh") is not None:
@@ -268,10 +309,8 @@ def _discard(state: dict, form: Form) -> None:
     fh = state.get("fh")
     if fh is not None:
         state["fh"] = None
-        try:
+        with contextlib.suppress(OSError):  # the close flushes; on a full disk that fails too
             fh.close()
-        except OSError:  # the close flushes; on a full disk that fails too
-            pass
     form.cleanup()
 
 
@@ -285,30 +324,37 @@ def _probe_image(path: Path, max_pixels: int) -> MediaInfo | None:
         except UnidentifiedImageError:
             return None
         except Image.DecompressionBombError:
-            raise UploadError(422, "image_too_large",
-                              "the image's header declares more pixels than Pillow will decode; "
-                              f"this server accepts at most {max_pixels / 1e6:.0f} megapixels") from None
+            raise UploadError(
+                422,
+                "image_too_large",
+                "the image's header declares more pixels than Pillow will decode; "
+                f"this server accepts at most {max_pixels / 1e6:.0f} megapixels",
+            ) from None
         except Exception as exc:
             raise UploadError(422, "undecodable", f"the image cannot be read ({exc})") from None
         with img:
             fmt = img.format or "image"
             w, h = img.size
             if w * h > max_pixels:
-                raise UploadError(422, "image_too_large",
-                                  f"the image is {w}×{h} ({w * h / 1e6:.0f} megapixels); this server "
-                                  f"accepts at most {max_pixels / 1e6:.0f} megapixels")
+                raise UploadError(
+                    422,
+                    "image_too_large",
+                    f"the image is {w}×{h} ({w * h / 1e6:.0f} megapixels); this server "
+                    f"accepts at most {max_pixels / 1e6:.0f} megapixels",
+                )
             if min(w, h) < MIN_SIDE:
-                raise UploadError(422, "image_too_small",
-                                  f"the image is {w}×{h}; both sides must be at least {MIN_SIDE} px")
+                raise UploadError(
+                    422, "image_too_small", f"the image is {w}×{h}; both sides must be at least {MIN_SIDE} px"
+                )
             try:
                 with _DECODE_SLOTS:
                     img.load()
             except MemoryError:
-                raise UploadError(503, "busy", "the server has no memory left to check this image; "
-                                  "try again later") from None
+                raise UploadError(
+                    503, "busy", "the server has no memory left to check this image; try again later"
+                ) from None
             except Exception as exc:  # truncated data, bad checksums, broken compression
-                raise UploadError(422, "undecodable",
-                                  f"the {fmt} image does not decode ({exc})") from None
+                raise UploadError(422, "undecodable", f"the {fmt} image does not decode ({exc})") from None
             media_type = Image.MIME.get(fmt, "application/octet-stream")
     suffix = _IMAGE_SUFFIX.get(fmt, "." + fmt.lower())
     return MediaInfo("image", fmt, w, h, 1, None, suffix, media_type)
@@ -323,19 +369,26 @@ def _probe_video(path: Path, max_pixels: int) -> MediaInfo | None:
         return None
     with container:
         # a stream FFmpeg has no decoder for (an SVG: svg_pipe without librsvg) has no codec context
-        streams = [s for s in container.streams.video
-                   if s.codec_context is not None and s.codec_context.name not in _REFUSED_VIDEO_CODECS]
+        streams = [
+            s
+            for s in container.streams.video
+            if s.codec_context is not None and s.codec_context.name not in _REFUSED_VIDEO_CODECS
+        ]
         if not streams:
             return None
         stream = streams[0]
         w, h = stream.codec_context.width, stream.codec_context.height
         if w * h > max_pixels:
-            raise UploadError(422, "video_too_large",
-                              f"the video is {w}×{h} ({w * h / 1e6:.0f} megapixels per frame); this "
-                              f"server accepts at most {max_pixels / 1e6:.0f} megapixels")
+            raise UploadError(
+                422,
+                "video_too_large",
+                f"the video is {w}×{h} ({w * h / 1e6:.0f} megapixels per frame); this "
+                f"server accepts at most {max_pixels / 1e6:.0f} megapixels",
+            )
         if min(w, h) < MIN_SIDE:
-            raise UploadError(422, "video_too_small",
-                              f"the video is {w}×{h}; both sides must be at least {MIN_SIDE} px")
+            raise UploadError(
+                422, "video_too_small", f"the video is {w}×{h}; both sides must be at least {MIN_SIDE} px"
+            )
         try:
             first = next(iter(container.decode(stream)), None)
         except (av.FFmpegError, ValueError, OSError) as exc:
@@ -378,8 +431,11 @@ def probe_media(path: str | os.PathLike, *, max_pixels: int, kinds: tuple[str, .
         from mattekit.io.sniff import sniff
 
         kind = sniff(path)
-        raise UploadError(415, "unsupported_media", f"the file is not an {wanted} that can be decoded"
-                          + (f" (its content is {kind})" if kind else ""))
+        raise UploadError(
+            415,
+            "unsupported_media",
+            f"the file is not an {wanted} that can be decoded" + (f" (its content is {kind})" if kind else ""),
+        )
     if info.kind not in kinds:
         raise UploadError(415, "unsupported_media", f"expected an {wanted}, got a {info.kind}")
     return info

@@ -69,7 +69,7 @@ function chosenFile() {
 function updateForm() {
   const output = selected("output");
   const bgSet = $("#bg-set");
-  bgSet.disabled = output !== "composite";
+  bgSet.disabled = output !== "composition";
   const f = chosenFile();
   $("#file-name").textContent = f ? `${f.name} (${(f.size / 1e6).toFixed(1)} MB)` : "No file chosen";
 }
@@ -84,25 +84,25 @@ function setFile(file) {
 function buildForm() {
   const fd = new FormData();
   fd.append("file", chosenFile());
-  let output = selected("output");
+  const output = selected("output");
   const bg = selected("background");
-  if (output === "composite") {
+  if (output === "composition") {
     if (bg === "color") fd.append("background", $("#bg-color").value);
     else if (bg === "image") {
       const pic = $("#bg-file").files[0];
       if (!pic) throw new Error("Choose a background picture, or pick another background.");
       fd.append("background", "image");
       fd.append("background_file", pic);
-    } else if (bg === "transparent") output = "transparent";
-    else if (bg === "blur") fd.append("background", "blur");
+    } else fd.append("background", bg); // "transparent" or "blur"
   }
   fd.append("output", output);
-  const fmt = $("#video-format").value;
-  if (fmt) fd.append("video_format", fmt);
+  const f = chosenFile();
+  const isVideo = f && f.type.startsWith("video/");
+  const type = $("#output-type").value;
+  if (type && isVideo) fd.append("output_type", type);
   fd.append("downsample_ratio", $("#ratio").value.trim() || "auto");
   if ($("#model").value) fd.append("model", $("#model").value);
-  const f = chosenFile();
-  if ($("#refine").checked && !(f && f.type.startsWith("video/"))) fd.append("refine", "true");
+  if ($("#refine").checked && !isVideo) fd.append("refine", "true");
   return fd;
 }
 
@@ -153,7 +153,10 @@ async function submitJob(ev) {
 // ---- the current job ---------------------------------------------------------------------------
 
 function checkerClass(job) {
-  return job.options.output === "transparent" ? "checker" : "";
+  // a cut-out (a composition over transparency, or the foreground) is shown over a checkerboard
+  const o = job.options;
+  return (o.background === "transparent" && o.output.includes("composition")) || o.output.includes("foreground")
+    ? "checker" : "";
 }
 
 function buildPreview(job) {
@@ -185,7 +188,13 @@ function buildPreview(job) {
     apply();
     label.append(slider);
     box.append(wrap, label);
-  } else if (out.media_type.startsWith("video/")) {
+  } else if (out.media_type.startsWith("image/")) { // a GIF
+    const img = document.createElement("img");
+    img.src = out.url;
+    img.alt = "Result";
+    img.className = checkerClass(job);
+    box.append(img);
+  } else if (out.media_type === "video/mp4" || out.media_type === "video/webm") {
     const video = document.createElement("video");
     video.src = out.url;
     video.controls = true;
@@ -196,7 +205,8 @@ function buildPreview(job) {
     box.append(video);
   } else {
     const p = document.createElement("p");
-    p.textContent = `${out.name}: ${(out.bytes / 1e6).toFixed(1)} MB (a folder of PNG frames; no preview).`;
+    const what = out.media_type === "application/zip" ? "a folder of PNG frames" : "a ProRes video";
+    p.textContent = `${out.name}: ${(out.bytes / 1e6).toFixed(1)} MB (${what}; no preview in the browser).`;
     box.append(p);
   }
 }
@@ -212,11 +222,18 @@ function showCurrent(job) {
   else prog.value = job.state === "done" ? 1 : (job.progress.fraction || 0);
   $("#cur-status").textContent = statusText(job);
   const dl = $("#download");
+  document.querySelectorAll("#current .download-more").forEach((a) => a.remove());
   if (job.state === "done" && job.outputs.length) {
     dl.href = job.outputs[0].url;
     dl.setAttribute("download", "");
     dl.textContent = `Download ${job.outputs[0].name}`;
     dl.hidden = false;
+    for (const out of job.outputs.slice(1).reverse()) { // a job of several outputs (from the API)
+      const a = document.createElement("a");
+      a.className = "button download-more";
+      a.href = out.url; a.setAttribute("download", ""); a.textContent = `Download ${out.name}`;
+      dl.after(a);
+    }
   } else {
     dl.hidden = true;
   }
@@ -354,10 +371,6 @@ async function init() {
   try {
     health = await api("/api/health");
     $("#version").textContent = health.version;
-    for (const opt of $("#video-format").options) {
-      if (opt.value && !health.video_formats.includes(opt.value)) opt.disabled = true;
-    }
-    $("#bg-blur-row").hidden = !health.backgrounds.includes("blur");
     $("#model").options[0].textContent = `server default (${health.default_model})`;
     for (const m of health.models) {
       const opt = document.createElement("option");
