@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mattekit.cli.main import main
 from mattekit.batch import convert_folder, matte_folder
+from mattekit.cli.main import main
 from media import write_clip
 
 

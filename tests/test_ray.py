@@ -27,11 +27,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from mattekit.batch import convert_folder, matte_folder  # noqa: E402
 from mattekit.cluster.chunks import plan_chunks, scan_frames  # noqa: E402
 from mattekit.cluster.executor import DEFAULT_WARMUP, WARMUP_TOLERANCE  # noqa: E402
 from mattekit.io.image import read_image, write_image  # noqa: E402
 from mattekit.io.rgba_reader import read_rgba_frames  # noqa: E402
-from mattekit.batch import convert_folder, matte_folder  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster; about 75 s for the module here
 

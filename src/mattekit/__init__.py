@@ -8,9 +8,9 @@ Python API: :func:`convert_video`, :func:`matte_image`, :func:`convert_folder`,
 :func:`matte_folder`, :func:`new_session` (every one takes ``model=``).
 """
 
+from mattekit.batch import BatchResult, convert_folder, matte_folder
 from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
-from mattekit.batch import BatchResult, convert_folder, matte_folder
 from mattekit.pipeline.image import matte_image
 from mattekit.pipeline.video import VideoResult, convert_video
 
