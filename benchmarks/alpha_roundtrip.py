@@ -49,14 +49,12 @@ def main() -> None:
     print("| output type | file | alpha MAE (0..255) | worst frame MAE | max pixel error | size | audio | seconds |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for output_type, name in (("png_sequence", "png"), ("webm", "c.webm"), ("prores", "c.mov"),
-                                  ("gif", "c.gif")):
+        for output_type, name in (("png_sequence", "png"), ("webm", "c.webm"), ("prores", "c.mov"), ("gif", "c.gif")):
             if output_type not in args.types.split(","):
                 continue
             out = Path(tmp) / name
             t0 = time.perf_counter()
-            convert_video(args.video, output_type=output_type, output_composition=out, progress=False,
-                          model=session)
+            convert_video(args.video, output_type=output_type, output_composition=out, progress=False, model=session)
             seconds = time.perf_counter() - t0
             if output_type == "png_sequence":
                 decoded = [np.asarray(Image.open(p))[:, :, 3] for p in sorted(out.glob("*.png"))]
@@ -72,8 +70,11 @@ def main() -> None:
             mae = float(np.mean([e.mean() for e in errs]))
             worst = float(max(e.mean() for e in errs))
             peak = float(max(e.max() for e in errs))
-            print(f"| {output_type} | {name} | {mae:.3f} | {worst:.3f} | {peak:.1f} | {size / 1e6:.1f} MB | "
-                  f"{audio} | {seconds:.1f} |", flush=True)
+            print(
+                f"| {output_type} | {name} | {mae:.3f} | {worst:.3f} | {peak:.1f} | {size / 1e6:.1f} MB | "
+                f"{audio} | {seconds:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -73,17 +73,28 @@ def main() -> None:
                     alpha = estimate_alpha(img, tri, m)
                     seconds = time.perf_counter() - t0
                     vals = image_metrics(alpha, gt, tri, "paddleseg", ("SAD", "MSE", "Grad", "Conn"))
-                    r = {"method": m, "trimap": trimap, "name": name, "scale": args.scale,
-                         "size": f"{img.shape[1]}x{img.shape[0]}", "seconds": seconds, **vals}
+                    r = {
+                        "method": m,
+                        "trimap": trimap,
+                        "name": name,
+                        "scale": args.scale,
+                        "size": f"{img.shape[1]}x{img.shape[0]}",
+                        "seconds": seconds,
+                        **vals,
+                    }
                     done[(m, trimap, name)] = r
                     log.write(json.dumps(r) + "\n")
                     log.flush()
-                    console.print(f"{name} {trimap} {m:5s} {img.shape[1]}x{img.shape[0]} "
-                                  f"SAD {vals['SAD']:.3f} MSE {vals['MSE']:.4f} Grad {vals['Grad']:.3f} "
-                                  f"Conn {vals['Conn']:.3f} {seconds:.1f}s")
+                    console.print(
+                        f"{name} {trimap} {m:5s} {img.shape[1]}x{img.shape[0]} "
+                        f"SAD {vals['SAD']:.3f} MSE {vals['MSE']:.4f} Grad {vals['Grad']:.3f} "
+                        f"Conn {vals['Conn']:.3f} {seconds:.1f}s"
+                    )
 
-    table = Table(title=f"Classical methods on alphamatting GT01-GT14, scale {args.scale} "
-                        "(PaddleSeg convention: unknown region, SAD/Grad/Conn ÷1000), mean over images")
+    table = Table(
+        title=f"Classical methods on alphamatting GT01-GT14, scale {args.scale} "
+        "(PaddleSeg convention: unknown region, SAD/Grad/Conn ÷1000), mean over images"
+    )
     for col in ("method", "trimap", "SAD", "MSE", "Grad", "Conn", "s/image"):
         table.add_column(col, justify="left" if col in ("method", "trimap") else "right")
     for m in methods:
@@ -92,8 +103,15 @@ def main() -> None:
             if not rs:
                 continue
             mean = {k: float(np.mean([r[k] for r in rs])) for k in ("SAD", "MSE", "Grad", "Conn", "seconds")}
-            table.add_row(m, trimap, f"{mean['SAD']:.2f}", f"{mean['MSE']:.4f}", f"{mean['Grad']:.2f}",
-                          f"{mean['Conn']:.2f}", f"{mean['seconds']:.1f}")
+            table.add_row(
+                m,
+                trimap,
+                f"{mean['SAD']:.2f}",
+                f"{mean['MSE']:.4f}",
+                f"{mean['Grad']:.2f}",
+                f"{mean['Conn']:.2f}",
+                f"{mean['seconds']:.1f}",
+            )
     console.print(table)
     per = Table(title="SAD (÷1000) per image, trimap1 / trimap2")
     per.add_column("image")

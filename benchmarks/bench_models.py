@@ -71,12 +71,18 @@ def hairball() -> None:
 
     frames = [np.asarray(Image.open(p)) for p in sorted((DATA / "hairball").glob("in*.png"))]
     h, w = frames[0].shape[:2]
-    bg = np.asarray(Image.open(DATA / "people" / "stills" / "background_0001.png").convert("RGB")
-                    .resize((w, h), Image.BILINEAR)).astype(np.float32) / 255
+    bg = (
+        np.asarray(
+            Image.open(DATA / "people" / "stills" / "background_0001.png").convert("RGB").resize((w, h), Image.BILINEAR)
+        ).astype(np.float32)
+        / 255
+    )
     gt = np.stack([f[..., 3].astype(np.float32) / 255 for f in frames])
     fgr_gt = [f[..., :3].astype(np.float32) / 255 for f in frames]
-    inputs = [np.floor((fg * a[..., None] + bg * (1 - a[..., None])) * 255 + 0.5).astype(np.uint8)
-              for fg, a in zip(fgr_gt, gt, strict=True)]
+    inputs = [
+        np.floor((fg * a[..., None] + bg * (1 - a[..., None])) * 255 + 0.5).astype(np.uint8)
+        for fg, a in zip(fgr_gt, gt, strict=True)
+    ]
     print(f"\n### hairball over a real background, {len(frames)} frames {w}x{h}, RVM convention ({load()})\n")
     print("| model | MAD ×1e3 | dtSSD ×1e2 | s/frame |\n|---|---|---|---|")
     for session in sessions():
@@ -89,13 +95,18 @@ def hairball() -> None:
         seconds = (time.perf_counter() - started) / len(inputs)
         m = video_metrics(np.stack(alphas), gt, metrics=("MAD", "dtSSD"))
         print(f"| {label(session)} | {m['MAD']:.2f} | {m['dtSSD']:.2f} | {seconds:.2f} |")
-    print(f"\n({load()} after)\n\nForeground colour from the exact alpha, error against the rendered colour "
-          "(mean |F - F_gt| over the pixels with alpha > 0.05, 0..255 levels), time per frame:\n")
+    print(
+        f"\n({load()} after)\n\nForeground colour from the exact alpha, error against the rendered colour "
+        "(mean |F - F_gt| over the pixels with alpha > 0.05, 0..255 levels), time per frame:\n"
+    )
     print("| estimate | error | s/frame |\n|---|---|---|")
-    estimates = {"frame colour": lambda img, a: img,
-                 "blur fusion (Forte & Pitié 2021; mattekit video default)": estimate_foreground_blur_fusion,
-                 "multilevel (pymatting, mattekit image default)": lambda img, a: estimate_foreground_ml(
-                     np.floor(img * 255 + 0.5).astype(np.uint8), a)}
+    estimates = {
+        "frame colour": lambda img, a: img,
+        "blur fusion (Forte & Pitié 2021; mattekit video default)": estimate_foreground_blur_fusion,
+        "multilevel (pymatting, mattekit image default)": lambda img, a: estimate_foreground_ml(
+            np.floor(img * 255 + 0.5).astype(np.uint8), a
+        ),
+    }
     for name, estimate in estimates.items():
         errors, seconds = [], 0.0
         for rgb, a, f_gt in zip(inputs, gt, fgr_gt, strict=True):
@@ -125,18 +136,20 @@ def speed_one(name: str, precision: str | None) -> dict:
     started = time.perf_counter()
     matte_image(rgb, session)
     whole = time.perf_counter() - started
-    return {"step": step, "matte_image": whole,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"step": step, "matte_image": whole, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def speed() -> None:
     print(f"\n### one 1920x1080 photo ({load()})\n")
     print("| model | network step, s | matte_image, s | peak RSS, MB |\n|---|---|---|---|")
     for name, precision in MODELS:
-        out = subprocess.run([sys.executable, __file__, "speed-one", name, precision or ""],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "speed-one", name, precision or ""], capture_output=True, text=True, check=True
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        print(f"| {name} {precision or '(published)'} | {r['step']:.2f} | {r['matte_image']:.2f} | {r['peak_mb']:.0f} |")
+        print(
+            f"| {name} {precision or '(published)'} | {r['step']:.2f} | {r['matte_image']:.2f} | {r['peak_mb']:.0f} |"
+        )
     print(f"\n({load()} after)")
 
 
@@ -148,10 +161,19 @@ def picture() -> None:
     rows = []
     for still in ("0001_img.png", "1000_img.png"):
         rgb = np.asarray(Image.open(DATA / "people" / "stills" / still).convert("RGB"))
-        panels = [rgb] + [np.repeat((np.clip(matte_image(rgb, s, fg_estimate="network").alpha, 0, 1) * 255 + 0.5)
-                                    .astype(np.uint8)[..., None], 3, axis=2) for s in (rvm, isnet)]
-        rows.append(np.concatenate([np.asarray(Image.fromarray(p).resize((320, 180), Image.LANCZOS))
-                                    for p in panels], axis=1))
+        panels = [rgb] + [
+            np.repeat(
+                (np.clip(matte_image(rgb, s, fg_estimate="network").alpha, 0, 1) * 255 + 0.5).astype(np.uint8)[
+                    ..., None
+                ],
+                3,
+                axis=2,
+            )
+            for s in (rvm, isnet)
+        ]
+        rows.append(
+            np.concatenate([np.asarray(Image.fromarray(p).resize((320, 180), Image.LANCZOS)) for p in panels], axis=1)
+        )
     # not committed: the stills are CC BY-NC-SA (../shared/data/README.md), so the project must not ship them
     out = Path(__file__).resolve().parents[1] / "benchmark-output" / "models_stills.png"
     out.parent.mkdir(exist_ok=True)

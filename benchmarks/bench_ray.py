@@ -69,8 +69,10 @@ def warmup_table() -> None:
     from mattekit.models import new_session
 
     session = new_session()
-    clips = {"test-sample1.mp4 (720p, 79 frames; starts 24, 40, 56, 65)": ("test-sample1.mp4", (24, 40, 56, 65)),
-             "sample0 (1080p, 30 frames; starts 16, 24)": ("sample0", (16, 24))}
+    clips = {
+        "test-sample1.mp4 (720p, 79 frames; starts 24, 40, 56, 65)": ("test-sample1.mp4", (24, 40, 56, 65)),
+        "sample0 (1080p, 30 frames; starts 16, 24)": ("sample0", (16, 24)),
+    }
     rows: dict = {w: [] for w in WARMUPS}
     decay: dict = {}
     for label, (name, starts) in clips.items():
@@ -91,14 +93,22 @@ def warmup_table() -> None:
                     if i == s:
                         first = max(first, float(d.mean()))
             rows[w].append((worst_mean, first, worst_pixel, used))
-            print(f"  {label}: W={w}: worst-frame mean |Δα| {worst_mean:.5f} (starts {used})", file=sys.stderr,
-                  flush=True)
-    print("\n| W | " + " | ".join(f"{c}: worst-frame mean abs(Δα) / at the start frame / worst pixel"
-                                    for c in clips) + " |")
+            print(
+                f"  {label}: W={w}: worst-frame mean |Δα| {worst_mean:.5f} (starts {used})", file=sys.stderr, flush=True
+            )
+    print(
+        "\n| W | "
+        + " | ".join(f"{c}: worst-frame mean abs(Δα) / at the start frame / worst pixel" for c in clips)
+        + " |"
+    )
     print("|---|" + "---|" * len(clips))
     for w in WARMUPS:
-        cells = [f"{m:.5f} / {f:.5f} / {p:.3f} (starts {', '.join(map(str, u))})" if u
-                 else "- (W reaches frame 0 from every start)" for m, f, p, u in rows[w]]
+        cells = [
+            f"{m:.5f} / {f:.5f} / {p:.3f} (starts {', '.join(map(str, u))})"
+            if u
+            else "- (W reaches frame 0 from every start)"
+            for m, f, p, u in rows[w]
+        ]
         print(f"| {w} | " + " | ".join(cells) + " |")
     for label in clips:
         print(f"\n{label}: mean over starts of the mean abs(Δα) k frames after the start\n")
@@ -120,8 +130,10 @@ def where() -> None:
     session = new_session()
     frames = real_frames("test-sample1.mp4")
     reference = alphas(session, frames, 0, len(frames))
-    print("| chunk start | frame | mean abs(Δα) | share of it inside the subject | subject's area share | "
-          "mean inside | mean outside |\n|---|---|---|---|---|---|---|")
+    print(
+        "| chunk start | frame | mean abs(Δα) | share of it inside the subject | subject's area share | "
+        "mean inside | mean outside |\n|---|---|---|---|---|---|---|"
+    )
     for start, shown in ((40, (40, 44, 48, 55)), (65, (65, 68, 72, 78))):
         chunk = alphas(session, frames, start - 32, len(frames))
         for i in shown:
@@ -129,8 +141,11 @@ def where() -> None:
             sizes = ndimage.sum(np.ones_like(labels), labels, range(1, n + 1))
             subject = ndimage.binary_dilation(labels == 1 + int(np.argmax(sizes)), iterations=15)
             d = np.abs(chunk[i] - reference[i])
-            print(f"| {start} | {i} | {d.mean():.4f} | {d[subject].sum() / d.sum():.3f} | {subject.mean():.3f} | "
-                  f"{d[subject].mean():.4f} | {d[~subject].mean():.4f} |", flush=True)
+            print(
+                f"| {start} | {i} | {d.mean():.4f} | {d[subject].sum() / d.sum():.3f} | {subject.mean():.3f} | "
+                f"{d[subject].mean():.4f} | {d[~subject].mean():.4f} |",
+                flush=True,
+            )
 
 
 def ping_pong(frames: list, loops: int) -> list:
@@ -176,14 +191,19 @@ def throughput() -> None:
     total = frames * 2
     exe = str(Path(sys.executable).with_name("mattekit"))
     rows = []
-    for label, extra in (("one machine", []),
-                         ("--executor ray --chunk-frames 60", ["--executor", "ray", "--chunk-frames", "60"])):
+    for label, extra in (
+        ("one machine", []),
+        ("--executor ray --chunk-frames 60", ["--executor", "ray", "--chunk-frames", "60"]),
+    ):
         out = tmp / label.split()[0].strip("-")
         print(f"  {label}: load average before {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
         started = time.perf_counter()
         # Ray's memory monitor off: on a shared machine others' processes would get our workers killed
-        subprocess.run([exe, "video", str(folder), "-o", str(out), "--outputs", "composition,alpha", "-q",
-                        *extra], check=True, env=dict(os.environ, RAY_memory_monitor_refresh_ms="0"))
+        subprocess.run(
+            [exe, "video", str(folder), "-o", str(out), "--outputs", "composition,alpha", "-q", *extra],
+            check=True,
+            env=dict(os.environ, RAY_memory_monitor_refresh_ms="0"),
+        )
         seconds = time.perf_counter() - started
         rows.append((label, seconds, total / seconds))
         print(f"  {label}: {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -191,11 +211,19 @@ def throughput() -> None:
     from mattekit.cluster.executor import DEFAULT_WARMUP
 
     chunks = plan_chunks(scan_frames(folder / "long.mp4"), frames, 60, DEFAULT_WARMUP)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "?")
-    print(f"\n{total} frames (2 clips of {frames} frames, 1280x720, GOP 30), composition + alpha; ray: "
-          f"{len(chunks)} chunks per clip (starts {[c.start for c in chunks]}), W = {DEFAULT_WARMUP}; "
-          f"{os.cpu_count()} CPUs ({cpu}); load average at the end {os.getloadavg()[0]:.1f}\n")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    print(
+        f"\n{total} frames (2 clips of {frames} frames, 1280x720, GOP 30), composition + alpha; ray: "
+        f"{len(chunks)} chunks per clip (starts {[c.start for c in chunks]}), W = {DEFAULT_WARMUP}; "
+        f"{os.cpu_count()} CPUs ({cpu}); load average at the end {os.getloadavg()[0]:.1f}\n"
+    )
     print("| run | seconds | fps | ratio |\n|---|---|---|---|")
     for label, seconds, fps in rows:
         print(f"| {label} | {seconds:.1f} | {fps:.2f} | {fps / rows[0][2]:.2f} |")

@@ -40,16 +40,32 @@ def scores(a: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 
 def alphamatting(names: list[str], console: Console, method: str = "cf") -> None:
-    table = Table(title=f"Refinement ({method}) of a simulated coarse alpha (GT ↓4, blur, ↑4), alphamatting.com, "
-                        "whole image: SAD/Grad/Conn ÷1000, MSE ×1e3")
-    for col in ("image", "size", "unknown %", "SAD before", "SAD after", "MSE before", "MSE after",
-                "Grad before", "Grad after", "Conn before", "Conn after", "seconds"):
+    table = Table(
+        title=f"Refinement ({method}) of a simulated coarse alpha (GT ↓4, blur, ↑4), alphamatting.com, "
+        "whole image: SAD/Grad/Conn ÷1000, MSE ×1e3"
+    )
+    for col in (
+        "image",
+        "size",
+        "unknown %",
+        "SAD before",
+        "SAD after",
+        "MSE before",
+        "MSE after",
+        "Grad before",
+        "Grad after",
+        "Conn before",
+        "Conn after",
+        "seconds",
+    ):
         table.add_column(col, justify="left" if col in ("image", "size") else "right")
     better = {"SAD": 0, "Grad": 0}
     sums = {}
     for name in names:
         img = cv2.cvtColor(cv2.imread(str(DATA / "alphamatting" / "input" / f"{name}.png")), cv2.COLOR_BGR2RGB)
-        gt = cv2.imread(str(DATA / "alphamatting" / "gt" / f"{name}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+        gt = (
+            cv2.imread(str(DATA / "alphamatting" / "gt" / f"{name}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+        )
         coarse = coarse_from_gt(gt)
         t0 = time.perf_counter()
         refined = refine_alpha(img, coarse, method)
@@ -62,13 +78,26 @@ def alphamatting(names: list[str], console: Console, method: str = "cf") -> None
             sums[k + "a"] = sums.get(k + "a", 0) + a[k]
         sums["s"] = sums.get("s", 0) + seconds
         unknown = 100 * float(np.mean(refinement_trimap(coarse) == 128))
-        table.add_row(name, f"{gt.shape[1]}x{gt.shape[0]}", f"{unknown:.1f}",
-                      *(f"{v:.2f}" for k in ("SAD", "MSE", "Grad", "Conn") for v in (b[k], a[k])), f"{seconds:.1f}")
-        console.print(f"{name}: SAD {b['SAD']:.2f} -> {a['SAD']:.2f}, Grad {b['Grad']:.2f} -> {a['Grad']:.2f}, {seconds:.1f} s")
+        table.add_row(
+            name,
+            f"{gt.shape[1]}x{gt.shape[0]}",
+            f"{unknown:.1f}",
+            *(f"{v:.2f}" for k in ("SAD", "MSE", "Grad", "Conn") for v in (b[k], a[k])),
+            f"{seconds:.1f}",
+        )
+        console.print(
+            f"{name}: SAD {b['SAD']:.2f} -> {a['SAD']:.2f}, Grad {b['Grad']:.2f} -> {a['Grad']:.2f}, {seconds:.1f} s"
+        )
     n = len(names)
     table.add_section()
-    table.add_row("mean", "", "", *(f"{sums[k + s] / n:.2f}" for k in ("SAD", "MSE", "Grad", "Conn") for s in "ba"),
-                  f"{sums['s'] / n:.1f}", style="bold")
+    table.add_row(
+        "mean",
+        "",
+        "",
+        *(f"{sums[k + s] / n:.2f}" for k in ("SAD", "MSE", "Grad", "Conn") for s in "ba"),
+        f"{sums['s'] / n:.1f}",
+        style="bold",
+    )
     console.print(table)
     console.print(f"SAD lower on {better['SAD']}/{n} images, Grad lower on {better['Grad']}/{n} images")
 
@@ -88,8 +117,10 @@ def stills(folder: Path, crops: Path, console: Console) -> None:
         refined = refine_alpha(img, matte.alpha)
         t_ref = time.perf_counter() - t0
         unknown = 100 * float(np.mean(refinement_trimap(matte.alpha) == 128))
-        console.print(f"{path.name} {img.shape[1]}x{img.shape[0]}: network {t_net:.1f} s, refinement {t_ref:.1f} s, "
-                      f"unknown band {unknown:.1f}% of pixels, mean |change| {np.abs(refined - matte.alpha).mean():.4f}")
+        console.print(
+            f"{path.name} {img.shape[1]}x{img.shape[0]}: network {t_net:.1f} s, refinement {t_ref:.1f} s, "
+            f"unknown band {unknown:.1f}% of pixels, mean |change| {np.abs(refined - matte.alpha).mean():.4f}"
+        )
         # crop around the top of the person (hair): the top rows of the alpha's bounding box
         ys, xs = np.nonzero(matte.alpha > 0.5)
         top, cx = int(ys.min()), int(np.median(xs[ys < ys.min() + 40]))
@@ -106,8 +137,10 @@ def stills(folder: Path, crops: Path, console: Console) -> None:
         panel = np.hstack([img[sl], to3(matte.alpha)[sl], to3(refined)[sl], comp(matte.alpha)[sl], comp(refined)[sl]])
         out = crops / f"{path.stem}_hair_before_after.png"
         write_image(out, panel)
-        console.print(f"  crop y {y0}:{y0 + size}, x {x0}:{x0 + size} -> {out} "
-                      "(image | network alpha | refined alpha | network over grey | refined over grey)")
+        console.print(
+            f"  crop y {y0}:{y0 + size}, x {x0}:{x0 + size} -> {out} "
+            "(image | network alpha | refined alpha | network over grey | refined over grey)"
+        )
 
 
 def main() -> None:

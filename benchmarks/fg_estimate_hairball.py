@@ -32,8 +32,11 @@ def main() -> None:
     room = np.asarray(Image.open(DATA / "people/stills/background_0001.png").convert("RGB").resize((960, 540)))
     room = room.astype(np.float32) / 255
     picture = cover_resize(np.asarray(Image.open(DATA / "alphamatting/input/GT01.png").convert("RGB")), 540, 960)
-    backgrounds = {"black": np.zeros(3, np.float32), "white": np.ones(3, np.float32),
-                   "GT01 picture": picture.astype(np.float32) / 255}
+    backgrounds = {
+        "black": np.zeros(3, np.float32),
+        "white": np.ones(3, np.float32),
+        "GT01 picture": picture.astype(np.float32) / 255,
+    }
     acc: dict[tuple[str, str, str], list[float]] = {}
     for i in (1, 6, 11, 16, 21):
         rgba = np.asarray(Image.open(DATA / f"hairball/in{i:04d}.png").convert("RGBA")).astype(np.float32) / 255
@@ -43,8 +46,11 @@ def main() -> None:
         net = matte_image(image, session, fg_estimate="network")
         a_n = net.alpha
         estimates = {"network": net.fgr, "ml": estimate_foreground_ml(image, a_n)}
-        regions = {"fur (0<a<1)": (a_true > 0) & (a_true < 1), "opaque (a=1)": a_true >= 1,
-                   "false positive (a=0<a_n)": (a_true == 0) & (a_n > 1 / 255)}
+        regions = {
+            "fur (0<a<1)": (a_true > 0) & (a_true < 1),
+            "opaque (a=1)": a_true >= 1,
+            "false positive (a=0<a_n)": (a_true == 0) & (a_n > 1 / 255),
+        }
         for bname, bg in backgrounds.items():
             truth = f_true * a_true[..., None] + bg * (1 - a_true[..., None])
             for m, f_hat in estimates.items():
@@ -57,8 +63,10 @@ def main() -> None:
             acc.setdefault(("colour error a*abs(F̂-F)", "fur where |a_n-a|<0.1", m), []).append(float(err))
     print("| measure | region | network fgr | ml |\n|---|---|---|---|")
     for what, region in dict.fromkeys((a, b) for a, b, _ in acc):
-        print(f"| {what} | {region} | {np.mean(acc[(what, region, 'network')]):.2f} | "
-              f"{np.mean(acc[(what, region, 'ml')]):.2f} |")
+        print(
+            f"| {what} | {region} | {np.mean(acc[(what, region, 'network')]):.2f} | "
+            f"{np.mean(acc[(what, region, 'ml')]):.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -75,16 +75,20 @@ def upsampling_table(session, files, factors, label):
             small = cv2.resize(rgb, (round(W / f), round(H / f)), interpolation=cv2.INTER_AREA)
             pha, fgr = network(session, small)
             bil_a = np.clip(cv2.resize(pha, (W, H), interpolation=cv2.INTER_LINEAR), 0, 1)
-            bil_f = np.clip(cv2.resize(np.ascontiguousarray(fgr.transpose(1, 2, 0)), (W, H),
-                                       interpolation=cv2.INTER_LINEAR), 0, 1)
+            bil_f = np.clip(
+                cv2.resize(np.ascontiguousarray(fgr.transpose(1, 2, 0)), (W, H), interpolation=cv2.INTER_LINEAR), 0, 1
+            )
             gui_a, gui_f = _upsample(rgb, small, pha, fgr)
             for name, a, fg in (("bilinear", bil_a, bil_f), ("guided", gui_a, gui_f)):
                 colour = colour_error(fg, full_fgr, full_pha)
                 rows[name].append((*alpha_errors(a, full_pha), colour.mean() if colour.size else np.nan))
         for name, values in rows.items():
             v = np.array(values)
-            print(f"| {label} | {f:g} | {name} | {v[:, 0].mean():.5f} | {v[:, 0].max():.5f} | {v[:, 1].mean():.2f} % "
-                  f"| {np.nanmean(v[:, 2]):.4f} | {np.nanmean(v[:, 3]):.2f} |", flush=True)
+            print(
+                f"| {label} | {f:g} | {name} | {v[:, 0].mean():.5f} | {v[:, 0].max():.5f} | {v[:, 1].mean():.2f} % "
+                f"| {np.nanmean(v[:, 2]):.4f} | {np.nanmean(v[:, 3]):.2f} |",
+                flush=True,
+            )
 
 
 def tile_table(session):
@@ -100,8 +104,9 @@ def tile_table(session):
     try:
         for overlap in (16, 32, 64, 128):
             fe.TILE_OVERLAP = overlap
-            errs = np.concatenate([colour_error(fe.estimate_foreground_ml(rgb, pha, 512 * 512), whole, pha)
-                                   for rgb, pha, whole in cases])
+            errs = np.concatenate(
+                [colour_error(fe.estimate_foreground_ml(rgb, pha, 512 * 512), whole, pha) for rgb, pha, whole in cases]
+            )
             print(f"| {overlap} | {errs.mean():.3f} | {errs.max():.1f} |", flush=True)
     finally:
         fe.TILE_OVERLAP = default
@@ -114,8 +119,10 @@ def main() -> None:
     session = new_session()
     if args.part == "tiles":
         return tile_table(session)
-    print("| images | scale factor | upsampling | mean |Δα| | worst image | |Δα| > 0.05 | mean |Δα| in edges "
-          "| network fgr: mean |ΔF|·α (0..255) |")
+    print(
+        "| images | scale factor | upsampling | mean |Δα| | worst image | |Δα| > 0.05 | mean |Δα| in edges "
+        "| network fgr: mean |ΔF|·α (0..255) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     upsampling_table(session, STILLS, (1.5, 2, 3), "stills 1920×1080")
     upsampling_table(session, ALPHAMATTING, (1.5,), "alphamatting (14)")

@@ -74,9 +74,22 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     data = Path(tempfile.mkdtemp(prefix="mattekit-load-"))
     log = open(data / "server.log", "w")  # noqa: SIM115 (the server writes it until the end of the run)
-    server = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
-                               "--data-dir", str(data / "server"), "--log-level", "warning"],
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mattekit",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data / "server"),
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     client = httpx.Client(base_url=base, timeout=args.timeout)
     try:
         deadline = time.monotonic() + 60
@@ -113,8 +126,11 @@ def main() -> int:
         video_bytes = args.video.read_bytes()
         job_ids, create_errors = [], []
         for _ in range(args.videos):
-            r = client.post("/api/jobs", files={"file": (args.video.name, video_bytes)},
-                            data={"output": "composition", "background": "green", "downsample_ratio": args.ratio})
+            r = client.post(
+                "/api/jobs",
+                files={"file": (args.video.name, video_bytes)},
+                data={"output": "composition", "background": "green", "downsample_ratio": args.ratio},
+            )
             if r.status_code == 201:
                 job_ids.append(r.json()["id"])
             else:
@@ -126,8 +142,11 @@ def main() -> int:
             t0 = time.monotonic()
             try:
                 with httpx.Client(base_url=base, timeout=args.timeout) as c:
-                    r = c.post("/api/matte", files={"file": (args.image.name, image_bytes)},
-                               data={"downsample_ratio": args.ratio})
+                    r = c.post(
+                        "/api/matte",
+                        files={"file": (args.image.name, image_bytes)},
+                        data={"downsample_ratio": args.ratio},
+                    )
                 ok = r.status_code == 200 and r.headers.get("content-type") == "image/png"
                 return time.monotonic() - t0, r.status_code, None if ok else r.text[:120]
             except httpx.HTTPError as exc:
@@ -166,16 +185,35 @@ def main() -> int:
     errors = [r[2] for r in results if r[2]] + create_errors
     answered = sum(1 for r in results if r[1] is not None)
 
-    console.print(f"mattekit serve load test on {base}, {os.cpu_count()} CPUs, "
-                  f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
-    t = Table(title=f"{args.images} concurrent POST /api/matte ({args.image.name}) while "
-                    f"{args.videos} video jobs ({args.video.name}) run")
-    for col in ("requests", "answered", "status codes", "errors", "p50 s", "p90 s", "p99 s", "max s",
-                "all images in s"):
+    console.print(
+        f"mattekit serve load test on {base}, {os.cpu_count()} CPUs, "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
+    t = Table(
+        title=f"{args.images} concurrent POST /api/matte ({args.image.name}) while "
+        f"{args.videos} video jobs ({args.video.name}) run"
+    )
+    for col in (
+        "requests",
+        "answered",
+        "status codes",
+        "errors",
+        "p50 s",
+        "p90 s",
+        "p99 s",
+        "max s",
+        "all images in s",
+    ):
         t.add_column(col, justify="right")
-    t.add_row(str(len(results)), str(answered), ", ".join(f"{k}×{v}" for k, v in sorted(codes.items(), key=str)),
-              str(len(errors)), *(f"{np.percentile(latencies, q):.2f}" for q in (50, 90, 99)),
-              f"{latencies.max():.2f}", f"{t_images:.1f}")
+    t.add_row(
+        str(len(results)),
+        str(answered),
+        ", ".join(f"{k}×{v}" for k, v in sorted(codes.items(), key=str)),
+        str(len(errors)),
+        *(f"{np.percentile(latencies, q):.2f}" for q in (50, 90, 99)),
+        f"{latencies.max():.2f}",
+        f"{t_images:.1f}",
+    )
     console.print(t)
 
     v = Table(title="video jobs")
@@ -183,16 +221,27 @@ def main() -> int:
         v.add_column(col, justify="right")
     for i, job in enumerate(jobs.values()):
         run = (job["finished"] - job["started"]) if job.get("finished") and job.get("started") else None
-        v.add_row(str(i + 1), job["state"], str(job["progress"]["frames_done"]),
-                  f"{job['finished'] - job['created']:.1f}" if job.get("finished") else "-",
-                  f"{run:.1f}" if run else "-", f"{job['progress']['fps']:.1f}" if job["progress"]["fps"] else "-")
+        v.add_row(
+            str(i + 1),
+            job["state"],
+            str(job["progress"]["frames_done"]),
+            f"{job['finished'] - job['created']:.1f}" if job.get("finished") else "-",
+            f"{run:.1f}" if run else "-",
+            f"{job['progress']['fps']:.1f}" if job["progress"]["fps"] else "-",
+        )
     console.print(v)
 
     m = Table(title="server process memory")
     for col in ("RSS idle MB", "peak RSS sampled MB", "VmHWM (peak) MB", "RSS at end MB", "total s", "healthy after"):
         m.add_column(col, justify="right")
-    m.add_row(f"{idle_rss / 2**20:.0f}", f"{peak['rss'] / 2**20:.0f}", f"{hwm / 2**20:.0f}",
-              f"{rss_end / 2**20:.0f}", f"{t_all:.1f}", "yes" if healthy else "NO")
+    m.add_row(
+        f"{idle_rss / 2**20:.0f}",
+        f"{peak['rss'] / 2**20:.0f}",
+        f"{hwm / 2**20:.0f}",
+        f"{rss_end / 2**20:.0f}",
+        f"{t_all:.1f}",
+        "yes" if healthy else "NO",
+    )
     console.print(m)
     for e in errors[:10]:
         console.print(f"error: {e}")

@@ -54,9 +54,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         files = pictures(size)
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "mattekit", "serve", "--port", str(port),
-                                 "--data-dir", str(Path(tmp) / "data"), "--max-megapixels", "50",
-                                 "--log-level", "warning"], stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mattekit",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(Path(tmp) / "data"),
+                "--max-megapixels",
+                "50",
+                "--log-level",
+                "warning",
+            ],
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(300):
@@ -71,13 +85,16 @@ def main() -> int:
             print(f"{'idle':<34} {'':<14} {'':>8} {rss:>8.0f} {peak:>8.0f}")
 
             def matte(name: str) -> int:
-                r = httpx.post(base + "/api/matte", files={"file": (f"{name}.png", files[name])},
-                               timeout=3600)
+                r = httpx.post(base + "/api/matte", files={"file": (f"{name}.png", files[name])}, timeout=3600)
                 return r.status_code
 
             def job(name: str) -> str:
-                r = httpx.post(base + "/api/jobs", files={"file": (f"{name}.png", files[name])},
-                               data={"background": "#00ff00"}, timeout=3600)
+                r = httpx.post(
+                    base + "/api/jobs",
+                    files={"file": (f"{name}.png", files[name])},
+                    data={"background": "#00ff00"},
+                    timeout=3600,
+                )
                 if r.status_code != 201:
                     return str(r.status_code)
                 while True:
@@ -86,18 +103,26 @@ def main() -> int:
                         return state
                     time.sleep(0.5)
 
-            scenarios = [(f"POST /api/matte photo {size[0]}x{size[1]}", lambda: [matte("photo")]),
-                         ("image job photo (composition)", lambda: [job("photo")]),
-                         ("POST /api/matte flat 6000x6000", lambda: [matte("flat")]),
-                         (f"{args.concurrent} x POST /api/matte photo at once",
-                          lambda: list(ThreadPoolExecutor(args.concurrent).map(
-                              lambda _: matte("photo"), range(args.concurrent))))]
+            scenarios = [
+                (f"POST /api/matte photo {size[0]}x{size[1]}", lambda: [matte("photo")]),
+                ("image job photo (composition)", lambda: [job("photo")]),
+                ("POST /api/matte flat 6000x6000", lambda: [matte("flat")]),
+                (
+                    f"{args.concurrent} x POST /api/matte photo at once",
+                    lambda: list(
+                        ThreadPoolExecutor(args.concurrent).map(lambda _: matte("photo"), range(args.concurrent))
+                    ),
+                ),
+            ]
             for label, run in scenarios:
                 t = time.monotonic()
                 results = run()
                 rss, peak = (v / 2**20 for v in proc_memory(proc.pid))
-                print(f"{label:<34} {','.join(map(str, results)):<14} {time.monotonic() - t:>8.1f} "
-                      f"{rss:>8.0f} {peak:>8.0f}", flush=True)
+                print(
+                    f"{label:<34} {','.join(map(str, results)):<14} {time.monotonic() - t:>8.1f} "
+                    f"{rss:>8.0f} {peak:>8.0f}",
+                    flush=True,
+                )
         finally:
             proc.terminate()
             proc.wait(30)

@@ -54,8 +54,10 @@ def main() -> None:
     clip = np.stack(frames)
     cases = [(v, "traced", random_model(v), trace_onnx) for v in ("mobilenetv3", "resnet50", "efficientnetv2")]
     published = pretrained().eval()
-    cases += [("mobilenetv3 (published)", "traced", published, trace_onnx),
-              ("mobilenetv3 (published)", "filled graph", published, fill_template)]
+    cases += [
+        ("mobilenetv3 (published)", "traced", published, trace_onnx),
+        ("mobilenetv3 (published)", "filled graph", published, fill_template),
+    ]
     print(f"{count} frames 640x360, state carried; max over pixels and frames")
     print("| variant | export | ratio | max abs(Δfgr) | max abs(Δα) | export s | MB |")
     print("|---|---|---|---|---|---|---|")

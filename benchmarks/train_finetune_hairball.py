@@ -62,9 +62,31 @@ def main() -> None:
             (fg / f"in{i:04d}.png").symlink_to(DATA / f"hairball/in{i:04d}.png")
         model = Path(tmp) / "hairball.onnx"
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mattekit", "finetune", "--foreground", str(fg), "--backgrounds",
-                        str(DATA / "alphamatting/input"), "--steps", str(steps), "-o", str(model), "--resolution",
-                        "256", "--seq-length", "4", "--lr", "1e-4", "--threads", threads], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mattekit",
+                "finetune",
+                "--foreground",
+                str(fg),
+                "--backgrounds",
+                str(DATA / "alphamatting/input"),
+                "--steps",
+                str(steps),
+                "-o",
+                str(model),
+                "--resolution",
+                "256",
+                "--seq-length",
+                "4",
+                "--lr",
+                "1e-4",
+                "--threads",
+                threads,
+            ],
+            check=True,
+        )
         minutes = (time.perf_counter() - started) / 60
         after = score(model)
     print(f"\n{steps} steps (256 px crops, 4 frames, batch 1, {threads} thread(s)) in {minutes:.1f} min\n")

@@ -49,8 +49,10 @@ def main() -> None:
     print(f"{frames} frames in {time.perf_counter() - started:.0f} s")
     print("| frames | worst-frame mean abs(Δα) | mean over frames | max abs(Δα) | max abs(Δfgr) |")
     print("|---|---|---|---|---|")
-    print(f"| {frames} | {mean_pha[worst]:.2e} (frame {worst}) | {np.mean(mean_pha):.2e} "
-          f"| {max_pha:.2e} | {max_fgr:.2e} |")
+    print(
+        f"| {frames} | {mean_pha[worst]:.2e} (frame {worst}) | {np.mean(mean_pha):.2e} "
+        f"| {max_pha:.2e} | {max_fgr:.2e} |"
+    )
 
 
 if __name__ == "__main__":

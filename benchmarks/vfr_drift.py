@@ -39,7 +39,7 @@ def make_clip(path: Path, seconds: int, seed: int = 1) -> tuple[list[float], lis
     beep = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(int(0.06 * RATE)) / RATE)
     for m in flashes:
         start = round(m * RATE / 1000)
-        audio[start:start + beep.size] = beep
+        audio[start : start + beep.size] = beep
     with av.open(str(path), "w") as container:
         v = container.add_stream("libx264", rate=30)
         v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
@@ -49,7 +49,7 @@ def make_clip(path: Path, seconds: int, seed: int = 1) -> tuple[list[float], lis
         flash_set = set(flashes)
         for i, m in enumerate(ms):
             img = np.full((64, 96, 3), 30, np.uint8)
-            img[12:60, 30 + i % 20:60 + i % 20] = 190
+            img[12:60, 30 + i % 20 : 60 + i % 20] = 190
             if m in flash_set:
                 img[:] = 255
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
@@ -57,7 +57,7 @@ def make_clip(path: Path, seconds: int, seed: int = 1) -> tuple[list[float], lis
             container.mux(v.encode(frame))
         container.mux(v.encode(None))
         for start in range(0, audio.size, 1024):
-            chunk = av.AudioFrame.from_ndarray(audio[None, start:start + 1024].copy(), format="flt", layout="mono")
+            chunk = av.AudioFrame.from_ndarray(audio[None, start : start + 1024].copy(), format="flt", layout="mono")
             chunk.sample_rate, chunk.pts, chunk.time_base = RATE, start, Fraction(1, RATE)
             container.mux(a.encode(chunk))
         container.mux(a.encode(None))
@@ -109,8 +109,10 @@ def main() -> None:
     clip, out = folder / "vfr.mp4", folder / "vfr_foreground.mp4"
     times, flashes = make_clip(clip, args.seconds)
     gaps = np.diff(times)
-    print(f"clip: {len(times)} frames over {times[-1]:.2f} s, gaps {gaps.min() * 1000:.1f}..{gaps.max() * 1000:.1f} ms "
-          f"(average {len(times) / times[-1]:.2f} fps), {len(flashes)} flash+beep pairs")
+    print(
+        f"clip: {len(times)} frames over {times[-1]:.2f} s, gaps {gaps.min() * 1000:.1f}..{gaps.max() * 1000:.1f} ms "
+        f"(average {len(times) / times[-1]:.2f} fps), {len(flashes)} flash+beep pairs"
+    )
     t0 = time.perf_counter()
     convert_video(clip, output_foreground=out, progress=False, overwrite=True)
     print(f"convert_video: {time.perf_counter() - t0:.1f} s")
@@ -120,17 +122,25 @@ def main() -> None:
     ts = np.abs(np.array(out_times) - np.array(in_times))
     print(f"flashes found: source {len(in_flash)}, output {len(out_flash)} (expected {len(flashes)})")
     print(f"frame timestamps, output vs source: max |difference| {ts.max() * 1000:.2f} ms over {len(ts)} frames")
-    print(f"A/V offset (flash - beep), source: mean {d_in.mean() * 1000:+.1f} ms, range "
-          f"{d_in.min() * 1000:+.1f}..{d_in.max() * 1000:+.1f} ms")
-    print(f"A/V offset (flash - beep), output: mean {d_out.mean() * 1000:+.1f} ms, range "
-          f"{d_out.min() * 1000:+.1f}..{d_out.max() * 1000:+.1f} ms")
-    change = d_out - d_in[:len(d_out)]
-    print(f"drift added by mattekit: max |output - source offset| {np.abs(change).max() * 1000:.2f} ms; "
-          f"at the last flash ({out_flash[-1]:.1f} s) {change[-1] * 1000:+.2f} ms")
+    print(
+        f"A/V offset (flash - beep), source: mean {d_in.mean() * 1000:+.1f} ms, range "
+        f"{d_in.min() * 1000:+.1f}..{d_in.max() * 1000:+.1f} ms"
+    )
+    print(
+        f"A/V offset (flash - beep), output: mean {d_out.mean() * 1000:+.1f} ms, range "
+        f"{d_out.min() * 1000:+.1f}..{d_out.max() * 1000:+.1f} ms"
+    )
+    change = d_out - d_in[: len(d_out)]
+    print(
+        f"drift added by mattekit: max |output - source offset| {np.abs(change).max() * 1000:.2f} ms; "
+        f"at the last flash ({out_flash[-1]:.1f} s) {change[-1] * 1000:+.2f} ms"
+    )
     rate = len(in_times) / in_times[-1]
     naive = np.array([i / rate for i in range(len(in_times))]) - np.array(in_times)
-    print(f"for contrast, stamping frame i at i/{rate:.2f} fps would misplace frames by up to "
-          f"{np.abs(naive).max() * 1000:.0f} ms")
+    print(
+        f"for contrast, stamping frame i at i/{rate:.2f} fps would misplace frames by up to "
+        f"{np.abs(naive).max() * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

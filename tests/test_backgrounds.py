@@ -10,8 +10,14 @@ import pytest
 from PIL import Image
 
 from mattekit import convert_video
-from mattekit.compose.background import (BlurBackground, ColorBackground, ImageBackground, TransparentBackground,
-                                         VideoBackground, parse_background)
+from mattekit.compose.background import (
+    BlurBackground,
+    ColorBackground,
+    ImageBackground,
+    TransparentBackground,
+    VideoBackground,
+    parse_background,
+)
 from mattekit.compose.composite import composite
 from mattekit.errors import InputError
 from mattekit.io.rgba_reader import read_rgba_frames
@@ -20,12 +26,20 @@ from media import cut_clip, write_clip
 
 def numbered_clip(path, rate, count, size=(64, 48), start_pts=0):
     """A clip whose frame k is uniformly gray at level 20 + 20·k (k < 12), lossless."""
-    return write_clip(path, count, size, rate, images=lambda w, h, k: np.full((h, w, 3), 20 + 20 * k, np.uint8),
-                      pix_fmt="yuv444p", stream_options={"crf": "0"}, pts=[start_pts + k for k in range(count)])
+    return write_clip(
+        path,
+        count,
+        size,
+        rate,
+        images=lambda w, h, k: np.full((h, w, 3), 20 + 20 * k, np.uint8),
+        pix_fmt="yuv444p",
+        stream_options={"crf": "0"},
+        pts=[start_pts + k for k in range(count)],
+    )
 
 
 def level_to_index(image) -> int:
-    return int(round((float(np.median(image)) - 20) / 20))
+    return round((float(np.median(image)) - 20) / 20)
 
 
 def test_parse_background_words_and_files(tmp_path):
@@ -100,7 +114,7 @@ def test_blur_keeps_the_person_out_of_the_background():
 
 
 def test_blur_needs_the_frame():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs the input frame"):
         BlurBackground(5).frame(0, 10, 10)
 
 
@@ -114,8 +128,9 @@ def test_composite_uses_the_models_foreground():
 
 @pytest.fixture(scope="module")
 def person_clip(shared_data, tmp_path_factory):
-    return cut_clip(shared_data / "people" / "test-sample1.mp4", tmp_path_factory.mktemp("person") / "p.mp4", 6,
-                    (160, 90), 30)
+    return cut_clip(
+        shared_data / "people" / "test-sample1.mp4", tmp_path_factory.mktemp("person") / "p.mp4", 6, (160, 90), 30
+    )
 
 
 def test_convert_video_with_a_video_background(person_clip, rvm_session, tmp_path):
@@ -140,6 +155,12 @@ def test_convert_video_with_blur_and_transparent(person_clip, fake_session, tmp_
     assert abs(corner_in.mean() - corner_out.mean()) < 12
     assert np.abs(np.diff(corner_out, axis=1)).mean() < np.abs(np.diff(corner_in, axis=1)).mean()
     png = tmp_path / "rgba"
-    convert_video(person_clip, output_type="png_sequence", output_composition=png, background="transparent",
-                  progress=False, model=fake_session)
+    convert_video(
+        person_clip,
+        output_type="png_sequence",
+        output_composition=png,
+        background="transparent",
+        progress=False,
+        model=fake_session,
+    )
     assert np.asarray(Image.open(sorted(png.glob("*.png"))[0])).shape == (90, 160, 4)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mattekit.cli.main import main
 from mattekit.batch import convert_folder, matte_folder
+from mattekit.cli.main import main
 from media import write_clip
 
 
-@pytest.fixture()
+@pytest.fixture
 def video_tree(tmp_path):
     root = tmp_path / "in"
     write_clip(root / "a.mp4")
@@ -38,7 +38,10 @@ def test_video_folder_recursive_skip_and_failure(video_tree, fake_session, tmp_p
     # second run: finished files are skipped, the broken one fails again
     again = convert_folder(video_tree, out, recursive=True, outputs=("composition", "alpha"), model=fake_session)
     assert [(o.source.name, o.status) for o in again.outcomes] == [
-        ("a.mp4", "skipped"), ("broken.mp4", "failed"), ("b.mov", "skipped")]
+        ("a.mp4", "skipped"),
+        ("broken.mp4", "failed"),
+        ("b.mov", "skipped"),
+    ]
     # without --recursive the sub-folder is left out
     flat = convert_folder(video_tree, tmp_path / "flat", model=fake_session)
     assert sorted(o.source.name for o in flat.outcomes) == ["a.mp4", "broken.mp4"]
@@ -102,7 +105,7 @@ def test_stale_partial_of_a_killed_run_is_removed(video_tree, fake_session, tmp_
     assert not stale.exists() and (out / "a_composition.mp4").is_file()
 
 
-@pytest.fixture()
+@pytest.fixture
 def image_tree(tmp_path):
     root = tmp_path / "photos"
     (root / "trip").mkdir(parents=True)

@@ -24,9 +24,11 @@ def gt01():
     gt = cv2.imread(str(DATA / "gt" / "GT01.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
     tri = read_trimap(DATA / "trimap1" / "GT01.png")
     size = (round(img.shape[1] * SCALE), round(img.shape[0] * SCALE))
-    return (cv2.resize(img, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(gt, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(tri, size, interpolation=cv2.INTER_NEAREST))
+    return (
+        cv2.resize(img, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(gt, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(tri, size, interpolation=cv2.INTER_NEAREST),
+    )
 
 
 def test_read_trimap_of_the_3_channel_pngs():
@@ -40,8 +42,10 @@ def test_read_trimap_of_the_3_channel_pngs():
 # Measured here (pymatting 1.1.16) on GT01 at 200×124 with trimap1: SAD over the unknown region
 # cf 87.0, knn 78.3, rw 205.5, lbdm 87.2, sm 155.2; "0.5 everywhere unknown" gives 1021.1.
 # The bounds leave ~15% for solver and platform differences.
-@pytest.mark.parametrize("method,bound", [("cf", 100), ("knn", 90), pytest.param("rw", 236, marks=pytest.mark.slow),
-                                          ("lbdm", 100), ("sm", 178)])
+@pytest.mark.parametrize(
+    ("method", "bound"),
+    [("cf", 100), ("knn", 90), pytest.param("rw", 236, marks=pytest.mark.slow), ("lbdm", 100), ("sm", 178)],
+)
 def test_methods_recover_the_ground_truth(gt01, method, bound):
     img, gt, tri = gt01
     alpha = estimate_alpha(img, tri, method)
@@ -52,7 +56,7 @@ def test_methods_recover_the_ground_truth(gt01, method, bound):
 
 
 def test_foreground_matches_the_image_where_opaque(gt01):
-    img, gt, tri = gt01
+    img, gt, _tri = gt01
     fgr = estimate_foreground(img, gt)
     assert fgr.shape == img.shape and fgr.dtype == np.float32
     opaque = gt > 0.95
@@ -64,11 +68,11 @@ def test_matte_trimap_returns_a_matte(gt01):
     m = matte_trimap(img, tri, "cf")
     assert sad(m.alpha, gt, tri) < 100
     rgba = m.rgba()
-    assert rgba.shape == img.shape[:2] + (4,) and rgba.dtype == np.uint8
+    assert rgba.shape == (*img.shape[:2], 4) and rgba.dtype == np.uint8
 
 
 def test_bad_trimaps_raise(gt01, tmp_path):
-    img, gt, tri = gt01
+    img, _gt, tri = gt01
     with pytest.raises(ValueError, match="no foreground"):
         estimate_alpha(img, np.where(tri == 255, 128, tri).astype(np.uint8))
     with pytest.raises(ValueError, match="differs"):
@@ -89,7 +93,7 @@ def test_trimap_cli_writes_rgba_and_alpha(gt01, tmp_path, capsys):
     assert main(["trimap", str(ip), str(tp), "-o", str(out), "--method", "cf", "--alpha"]) == 0
     rgba = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     alpha = cv2.imread(str(out.with_name("cut_alpha.png")), cv2.IMREAD_GRAYSCALE)
-    assert rgba.shape == img.shape[:2] + (4,)
+    assert rgba.shape == (*img.shape[:2], 4)
     np.testing.assert_array_equal(rgba[..., 3], alpha)
     assert sad(alpha / 255.0, gt, tri) < 100
     # existing output without --overwrite, and a trimap of the wrong size

@@ -88,8 +88,9 @@ def test_truncated_video_faststart_mattes_what_decodes(shared_data, fake_session
     cut = tmp_path / "cut.mp4"
     data = faststart.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
-    result = convert_video(cut, output_alpha=tmp_path / "a.mp4", progress=False, model=fake_session,
-                           downsample_ratio=0.25)
+    result = convert_video(
+        cut, output_alpha=tmp_path / "a.mp4", progress=False, model=fake_session, downsample_ratio=0.25
+    )
     assert 0 < result.frames < 79
     assert result.warning and "cut.mp4" in result.warning and str(result.frames) in result.warning
     with av.open(str(tmp_path / "a.mp4")) as container:
@@ -120,16 +121,14 @@ def test_unwritable_output_folder(shared_data, tmp_path, capsys):
         folder = tmp_path / "ro"
         folder.mkdir()
         folder.chmod(0o555)
-    code, lines = run_cli(["video", shared_data / "people" / "test-sample1.mp4", "-c", folder / "out.mp4"],
-                          capsys)
+    code, lines = run_cli(["video", shared_data / "people" / "test-sample1.mp4", "-c", folder / "out.mp4"], capsys)
     assert_one_line_error(code, lines, str(folder), "not writable")
 
 
 def test_output_inside_a_file(shared_data, tmp_path, capsys):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
-    code, lines = run_cli(["video", shared_data / "people" / "test-sample1.mp4", "-c", blocker / "out.mp4"],
-                          capsys)
+    code, lines = run_cli(["video", shared_data / "people" / "test-sample1.mp4", "-c", blocker / "out.mp4"], capsys)
     assert_one_line_error(code, lines, "file.txt", "not a folder")
 
 
@@ -139,7 +138,10 @@ def test_no_output_requested(shared_data, capsys):
 
 
 def test_error_in_a_real_process_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "mattekit", "video", str(tmp_path / "missing.mov"),
-                           "-c", str(tmp_path / "o.mp4")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mattekit", "video", str(tmp_path / "missing.mov"), "-c", str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"mattekit: error: {tmp_path / 'missing.mov'}: file not found"]

@@ -51,9 +51,23 @@ def _read(dirs, name):
 
 def test_eval_images_table_csv_json_match_the_metrics(image_set, tmp_path, capsys):
     out_csv, out_json = tmp_path / "r.csv", tmp_path / "r.json"
-    code = main(["eval", "--pred", str(image_set["pred"]), "--gt", str(image_set["gt"]),
-                 "--trimap", str(image_set["trimap"]), "--convention", "paddleseg",
-                 "--csv", str(out_csv), "--json", str(out_json)])
+    code = main(
+        [
+            "eval",
+            "--pred",
+            str(image_set["pred"]),
+            "--gt",
+            str(image_set["gt"]),
+            "--trimap",
+            str(image_set["trimap"]),
+            "--convention",
+            "paddleseg",
+            "--csv",
+            str(out_csv),
+            "--json",
+            str(out_json),
+        ]
+    )
     assert code == 0
     shown = capsys.readouterr().out
     assert "GT02" in shown and "GT05" in shown and "mean" in shown and "SAD ÷1000" in shown
@@ -73,8 +87,8 @@ def test_eval_images_table_csv_json_match_the_metrics(image_set, tmp_path, capsy
 def test_eval_rvm_convention_scales_mse(image_set, tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     common = ["eval", "--pred", str(image_set["pred"]), "--gt", str(image_set["gt"])]
-    assert main(common + ["--json", str(a)]) == 0  # rvm is the default
-    assert main(common + ["--convention", "paddleseg", "--json", str(b)]) == 0
+    assert main([*common, "--json", str(a)]) == 0  # rvm is the default
+    assert main([*common, "--convention", "paddleseg", "--json", str(b)]) == 0
     ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
     assert ra["columns"]["MSE"] == "MSE ×1e3"
     assert ra["mean"]["MSE"] == pytest.approx(rb["mean"]["MSE"] * 1e3, rel=1e-9)
@@ -116,8 +130,17 @@ def test_colour_image_is_not_a_matte(image_set, capsys):
 def test_missing_folder_and_report_inside_input(image_set, tmp_path, capsys):
     assert main(["eval", "--pred", str(tmp_path / "nope"), "--gt", str(image_set["gt"])]) == 2
     assert "nope" in capsys.readouterr().err
-    code = main(["eval", "--pred", str(image_set["pred"]), "--gt", str(image_set["gt"]),
-                 "--csv", str(image_set["gt"] / "r.csv")])
+    code = main(
+        [
+            "eval",
+            "--pred",
+            str(image_set["pred"]),
+            "--gt",
+            str(image_set["gt"]),
+            "--csv",
+            str(image_set["gt"] / "r.csv"),
+        ]
+    )
     assert code == 3 and not (image_set["gt"] / "r.csv").exists()
 
 
@@ -137,7 +160,7 @@ def hairball_clip(tmp_path):
 
 
 def test_eval_video_detects_flicker(hairball_clip, tmp_path, capsys):
-    gt_dir, frames = hairball_clip
+    _gt_dir, frames = hairball_clip
     pred = tmp_path / "pred" / "hairball"
     pred.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -145,15 +168,19 @@ def test_eval_video_detects_flicker(hairball_clip, tmp_path, capsys):
         gain = 1 + 0.1 * rng.standard_normal()
         cv2.imwrite(str(pred / f"{i + 1:04d}.png"), np.clip(f * gain, 0, 255).astype(np.uint8))
     out = tmp_path / "v.json"
-    assert main(["eval", "--video", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
-                 "--json", str(out)]) == 0
+    assert (
+        main(["eval", "--video", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--json", str(out)])
+        == 0
+    )
     report = json.loads(out.read_text())
     assert [i["name"] for i in report["items"]] == ["hairball"]
     assert report["columns"]["dtSSD"] == "dtSSD ×1e2"
     assert report["mean"]["dtSSD"] > 0 and report["mean"]["MESSDdt"] > 0
     same = tmp_path / "s.json"
-    assert main(["eval", "--video", "--pred", str(tmp_path / "gt"), "--gt", str(tmp_path / "gt"),
-                 "--json", str(same)]) == 0
+    assert (
+        main(["eval", "--video", "--pred", str(tmp_path / "gt"), "--gt", str(tmp_path / "gt"), "--json", str(same)])
+        == 0
+    )
     assert json.loads(same.read_text())["mean"]["dtSSD"] == 0
 
 
@@ -186,13 +213,28 @@ def test_eval_runs_models_and_prints_one_row_each(tmp_path, capsys):
         rgb = np.asarray(rgb.resize(size, Image.BILINEAR))
         Image.fromarray(rgb).save(dirs["images"] / f"{name}.png")
         Image.open(ALPHAMATTING / "gt" / f"{name}.png").convert("L").resize(size, Image.BILINEAR).save(
-            dirs["gt"] / f"{name}.png")
+            dirs["gt"] / f"{name}.png"
+        )
         alpha = fake_alpha(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255)[0, 0]
         Image.fromarray(np.floor(alpha * 255 + 0.5).astype(np.uint8)).save(dirs["pred"] / f"{name}.png")
     expected = evaluate_images(dirs["pred"], dirs["gt"]).mean
     out_json = tmp_path / "cmp.json"
-    assert main(["eval", "--model", "fake,rvm-mobilenetv3", "--images", str(dirs["images"]), "--gt", str(dirs["gt"]),
-                 "--json", str(out_json)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "fake,rvm-mobilenetv3",
+                "--images",
+                str(dirs["images"]),
+                "--gt",
+                str(dirs["gt"]),
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "fake" in printed and "rvm-mobilenetv3" in printed and "s/image" in printed
     rows = {item["name"]: item for item in json.loads(out_json.read_text())["items"]}

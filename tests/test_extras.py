@@ -27,7 +27,7 @@ def test_pyproject_declares_every_extra_and_the_test_extra_pulls_them_all():
         extras = tomllib.load(f)["project"]["optional-dependencies"]
     assert set(EXTRAS) <= set(extras)
     pulled = [r for r in extras["test"] if r.startswith("mattekit[")]
-    assert len(pulled) == 1 and set(pulled[0][len("mattekit["):-1].split(",")) == set(EXTRAS)
+    assert len(pulled) == 1 and set(pulled[0][len("mattekit[") : -1].split(",")) == set(EXTRAS)
 
 
 def test_a_hidden_module_is_missing(monkeypatch):
@@ -57,7 +57,8 @@ def test_other_verbs_without_their_extra(monkeypatch, capsys, tmp_path, verb, hi
     assert main([verb, str(tmp_path / "anything")]) == 1
     extra = VERB_EXTRAS[verb]
     assert capsys.readouterr().err.strip() == (
-        f"mattekit: error: mattekit {verb} needs the {extra} extra: pip install 'mattekit[{extra}]'")
+        f"mattekit: error: mattekit {verb} needs the {extra} extra: pip install 'mattekit[{extra}]'"
+    )
 
 
 def test_building_int8_without_the_int8_extra(monkeypatch, tmp_path):
@@ -73,8 +74,7 @@ def test_building_int8_without_the_int8_extra(monkeypatch, tmp_path):
 
 def test_serve_without_fastapi_in_a_real_process():
     """The installed entry point in a fresh interpreter: one line on stderr, exit 1, no traceback."""
-    code = ("import sys; sys.modules['fastapi'] = None; "
-            "from mattekit.cli.main import main; sys.exit(main(['serve']))")
+    code = "import sys; sys.modules['fastapi'] = None; from mattekit.cli.main import main; sys.exit(main(['serve']))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == SERVE_LINE

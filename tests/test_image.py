@@ -35,10 +35,10 @@ def test_alpha_agrees_with_the_clean_plate(shared_data, still):
 
 
 def test_matte_arrays(still):
-    path, matte = still
+    _path, matte = still
     assert matte.alpha.shape == (1080, 1920) and matte.alpha.dtype == np.float32
     assert matte.fgr.shape == (1080, 1920, 3) and matte.fgr.dtype == np.float32
-    assert 0 <= matte.alpha.min() and matte.alpha.max() <= 1
+    assert matte.alpha.min() >= 0 and matte.alpha.max() <= 1
     rgba = matte.rgba()
     assert rgba.dtype == np.uint8 and rgba.shape == (1080, 1920, 4)
     assert np.array_equal(rgba[..., 3], np.clip(matte.alpha * 255 + 0.5, 0, 255).astype(np.uint8))
@@ -89,12 +89,15 @@ def test_cli_writes_cutout_alpha_and_composition(shared_data, tmp_path):
 def test_refine_changes_alpha_only_in_the_edge_band(shared_data, rvm_session):
     from mattekit.classical.refine import refinement_trimap
 
-    rgb = np.asarray(Image.open(shared_data / "people" / "stills" / "1000_img.png").convert("RGB")
-                     .resize((480, 270), Image.Resampling.LANCZOS))
+    rgb = np.asarray(
+        Image.open(shared_data / "people" / "stills" / "1000_img.png")
+        .convert("RGB")
+        .resize((480, 270), Image.Resampling.LANCZOS)
+    )
     plain = matte_image(rgb, model=rvm_session, fg_estimate="network")
     refined = matte_image(rgb, model=rvm_session, fg_estimate="network", refine=True)
     band = refinement_trimap(plain.alpha) == 128
     assert np.array_equal(refined.alpha[~band], plain.alpha[~band])
     changed = np.abs(refined.alpha - plain.alpha)[band]
     assert changed.max() > 0.05  # the solver did act inside the band
-    assert refined.alpha.dtype == np.float32 and 0 <= refined.alpha.min() and refined.alpha.max() <= 1
+    assert refined.alpha.dtype == np.float32 and refined.alpha.min() >= 0 and refined.alpha.max() <= 1

@@ -14,8 +14,15 @@ from media import cut_clip
 @pytest.fixture(scope="module")
 def small_greenscreen(shared_data, tmp_path_factory):
     """girl_4k.mp4 (15 frames, 3840x2026) scaled to 480x254 (H.264, near-lossless) for speed."""
-    return cut_clip(shared_data / "greenscreen" / "girl_4k.mp4", tmp_path_factory.mktemp("key") / "girl.mp4", 15,
-                    (480, 254), 24, pix_fmt="yuv444p", stream_options={"crf": "8", "preset": "ultrafast"})
+    return cut_clip(
+        shared_data / "greenscreen" / "girl_4k.mp4",
+        tmp_path_factory.mktemp("key") / "girl.mp4",
+        15,
+        (480, 254),
+        24,
+        pix_fmt="yuv444p",
+        stream_options={"crf": "8", "preset": "ultrafast"},
+    )
 
 
 def test_auto_key_makes_screen_transparent_and_person_opaque(small_greenscreen, tmp_path, capsys):
@@ -40,8 +47,24 @@ def test_given_colour_alpha_png_sequence_and_backgroundkey(small_greenscreen, tm
     from PIL import Image
 
     alpha_dir = tmp_path / "alpha"
-    assert main(["key", str(small_greenscreen), "-a", str(alpha_dir), "--output-type", "png_sequence",
-                 "--color", "#5b6e46", "--method", "hsvkey", "-q"]) == 0
+    assert (
+        main(
+            [
+                "key",
+                str(small_greenscreen),
+                "-a",
+                str(alpha_dir),
+                "--output-type",
+                "png_sequence",
+                "--color",
+                "#5b6e46",
+                "--method",
+                "hsvkey",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert len(list(alpha_dir.glob("*.png"))) == 15
     # a clean plate: the first frame with the person replaced by the screen's colour -> the keyer
     # sees a difference exactly where the person is
@@ -51,8 +74,24 @@ def test_given_colour_alpha_png_sequence_and_backgroundkey(small_greenscreen, tm
     plate[:, 110:370] = np.median(first[:20].reshape(-1, 3), axis=0).astype(np.uint8)
     Image.fromarray(plate).save(tmp_path / "plate.png")
     out = tmp_path / "bg"
-    assert main(["key", str(small_greenscreen), "-a", str(out), "--output-type", "png_sequence", "--method",
-                 "backgroundkey", "--clean-plate", str(tmp_path / "plate.png"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "key",
+                str(small_greenscreen),
+                "-a",
+                str(out),
+                "--output-type",
+                "png_sequence",
+                "--method",
+                "backgroundkey",
+                "--clean-plate",
+                str(tmp_path / "plate.png"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     alpha = np.asarray(Image.open(sorted(out.glob("*.png"))[0]), np.float32) / 255
     assert alpha[:, :100].mean() < 0.05 and alpha[100:140, 200:260].mean() > 0.9
 
@@ -70,8 +109,21 @@ def test_bad_inputs_give_one_line_errors(small_greenscreen, tmp_path, capsys):
     from PIL import Image
 
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(plate)
-    assert main(["key", str(small_greenscreen), "-a", str(tmp_path / "a.webm"), "--method", "backgroundkey",
-                 "--clean-plate", str(plate)]) == 2
+    assert (
+        main(
+            [
+                "key",
+                str(small_greenscreen),
+                "-a",
+                str(tmp_path / "a.webm"),
+                "--method",
+                "backgroundkey",
+                "--clean-plate",
+                str(plate),
+            ]
+        )
+        == 2
+    )
     assert "clean plate is 10x10" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*partial*"))
 

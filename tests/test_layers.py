@@ -76,7 +76,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             base = node.module or ""
             if node.level:
                 parent = package.split(".")
-                parent = parent[:len(parent) - node.level + 1]
+                parent = parent[: len(parent) - node.level + 1]
                 base = ".".join(parent + ([base] if base else []))
             if base.split(".")[0] != PACKAGE:
                 continue
@@ -101,8 +101,10 @@ def layer_of(module: str) -> int:
             if prefix == "" and rest == "":
                 best, best_length = index, 0
     if best is None:
-        raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_layers.py "
-                             f"and to the layer list in docs/architecture.md")
+        raise AssertionError(
+            f"{module} is in no layer: add it to LAYERS in tests/test_layers.py "
+            f"and to the layer list in docs/architecture.md"
+        )
     return best
 
 
@@ -172,9 +174,12 @@ def test_no_import_cycle():
 
 
 def test_no_upward_import():
-    upward = [f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
-              for module, targets in sorted(import_graph().items())
-              for target in sorted(targets) if layer_of(target) > layer_of(module)]
+    upward = [
+        f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
+        for module, targets in sorted(import_graph().items())
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(module)
+    ]
     assert not upward, "imports that point up the layers:\n" + "\n".join(upward)
 
 
@@ -199,15 +204,32 @@ def test_no_verb_but_serve_reaches_the_server():
 
 def _loaded_by(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
     """Run ``python -X importtime -m mattekit ARGS``; return it and the modules it imported."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mattekit", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    names = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
-             if line.startswith("import time:") and line.count("|") == 2}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mattekit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
     return proc, names
 
 
-@pytest.mark.parametrize("args", [["models", "list"], ["video", "--help"], ["eval", "--help"], ["key", "--help"],
-                                  ["trimap", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "list"],
+        ["video", "--help"],
+        ["eval", "--help"],
+        ["key", "--help"],
+        ["trimap", "--help"],
+        ["demo", "--help"],
+    ],
+)
 def test_python_m_mattekit_imports_nothing_of_the_server(args, tmp_path):
     proc, names = _loaded_by(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -228,11 +250,19 @@ def test_matting_an_image_from_the_command_line_imports_nothing_of_the_server(tm
 def test_the_import_log_shows_the_server_when_it_is_loaded(tmp_path):
     """The same reading of ``-X importtime`` sees the server when it is loaded (so the checks
     above can fail)."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mattekit.server"],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import mattekit.server"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "mattekit.server" in {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
-                                 if line.startswith("import time:") and line.count("|") == 2}
+    assert "mattekit.server" in {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
 
 
 def test_evaluation_reads_trimaps_without_loading_pymatting(tmp_path):
@@ -248,10 +278,12 @@ def test_evaluation_reads_trimaps_without_loading_pymatting(tmp_path):
     trimap[:4] = 0
     trimap[-4:] = 255
     Image.fromarray(trimap).save(tmp_path / "trimap" / "a.png")
-    code = ("import sys\n"
-            "from mattekit.evaluation import evaluate_images\n"
-            "table = evaluate_images('pred', 'gt', 'trimap')\n"
-            "print(len(table.rows), table.rows[0][1]['SAD'] > 0, 'pymatting' in sys.modules, 'numba' in sys.modules)\n")
+    code = (
+        "import sys\n"
+        "from mattekit.evaluation import evaluate_images\n"
+        "table = evaluate_images('pred', 'gt', 'trimap')\n"
+        "print(len(table.rows), table.rows[0][1]['SAD'] > 0, 'pymatting' in sys.modules, 'numba' in sys.modules)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["1", "True", "False", "False"]

@@ -26,9 +26,9 @@ BLUE = (20, 20, 230)
 def person_like(width, height, i=0):
     """A dark frame with a bright moving block and a red marker in the top-right corner."""
     img = np.full((height, width, 3), 35, np.uint8)
-    img[height // 5:height - 2, width // 4 + i:width // 2 + i] = 205
-    img[:max(2, height // 6), width - max(2, width // 6):] = RED
-    img[height - max(2, height // 6):, :max(3, width // 5)] = BLUE  # bottom-left: tells mirrors apart
+    img[height // 5 : height - 2, width // 4 + i : width // 2 + i] = 205
+    img[: max(2, height // 6), width - max(2, width // 6) :] = RED
+    img[height - max(2, height // 6) :, : max(3, width // 5)] = BLUE  # bottom-left: tells mirrors apart
     return img
 
 
@@ -46,9 +46,19 @@ def frames_of(path):
 
 # ---- videos ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("degrees, hflip, vflip", [(90, False, False), (-90, False, False), (180, False, False),
-                                                  (90, True, False), (-90, True, False), (0, True, False),
-                                                  (0, False, True)])
+
+@pytest.mark.parametrize(
+    ("degrees", "hflip", "vflip"),
+    [
+        (90, False, False),
+        (-90, False, False),
+        (180, False, False),
+        (90, True, False),
+        (-90, True, False),
+        (0, True, False),
+        (0, False, True),
+    ],
+)
 def test_rotated_phone_video_comes_out_upright(tmp_path, fake_session, degrees, hflip, vflip):
     clip = write_clip(tmp_path / "phone.mp4", size=(64, 32), rotation=(degrees, hflip, vflip))
     stored = person_like(64, 32)
@@ -61,8 +71,8 @@ def test_rotated_phone_video_comes_out_upright(tmp_path, fake_session, degrees, 
         first = next(iter(reader)).rgb
     # the red and blue markers are where the player shows them
     for colour in (RED, BLUE):
-        got = (np.abs(first.astype(int) - colour).max(axis=2) < 40)
-        expected = (np.abs(upright.astype(int) - colour).max(axis=2) < 40)
+        got = np.abs(first.astype(int) - colour).max(axis=2) < 40
+        expected = np.abs(upright.astype(int) - colour).max(axis=2) < 40
         assert expected.any() and (got == expected).mean() > 0.97
     out = tmp_path / "out.mp4"
     convert_video(clip, output_foreground=out, progress=False, model=fake_session)
@@ -71,11 +81,14 @@ def test_rotated_phone_video_comes_out_upright(tmp_path, fake_session, degrees, 
     assert len(written) == 4
 
 
-@pytest.mark.parametrize("output_type, suffix, pix_fmt", [
-    ("video", ".mp4", "yuv444p"),   # H.264 4:2:0 cannot code odd sizes: 4:4:4 at the exact size
-    ("webm", ".webm", "yuva420p"),
-    ("prores", ".mov", "yuva444p12le"),
-])
+@pytest.mark.parametrize(
+    ("output_type", "suffix", "pix_fmt"),
+    [
+        ("video", ".mp4", "yuv444p"),  # H.264 4:2:0 cannot code odd sizes: 4:4:4 at the exact size
+        ("webm", ".webm", "yuva420p"),
+        ("prores", ".mov", "yuva444p12le"),
+    ],
+)
 def test_odd_size_is_kept(tmp_path, fake_session, output_type, suffix, pix_fmt):
     frames = tmp_path / "odd"
     frames.mkdir()
@@ -92,14 +105,21 @@ def test_variable_frame_rate_timestamps_and_audio_are_kept(tmp_path, fake_sessio
     gaps = rng.choice([17, 33, 50, 100], size=60)  # ms between frames: 60, 30, 20, 10 fps mixed
     pts = np.concatenate([[0], np.cumsum(gaps)[:-1]]).tolist()
     seconds = (pts[-1] + 50) / 1000
-    clip = write_clip(tmp_path / "vfr.mp4", frames=60, size=(48, 32), pts=pts, time_base=Fraction(1, 1000),
-                      audio_tracks=1, seconds=seconds)
+    clip = write_clip(
+        tmp_path / "vfr.mp4",
+        frames=60,
+        size=(48, 32),
+        pts=pts,
+        time_base=Fraction(1, 1000),
+        audio_tracks=1,
+        seconds=seconds,
+    )
     out = tmp_path / "out.mp4"
     convert_video(clip, output_composition=out, progress=False, model=fake_session)
     t_in = [t for _, t, _ in frames_of(clip)]
     t_out = [t for _, t, _ in frames_of(out)]
     assert len(t_out) == 60
-    assert max(abs(a - b) for a, b in zip(t_in, t_out)) < 0.002  # each frame at its source time
+    assert max(abs(a - b) for a, b in zip(t_in, t_out, strict=True)) < 0.002  # each frame at its source time
     with av.open(str(clip)) as a, av.open(str(out)) as b:
         ain = [float(p.pts * p.time_base) for p in a.demux(audio=0) if p.pts is not None]
         aout = [float(p.pts * p.time_base) for p in b.demux(audio=0) if p.pts is not None]
@@ -128,7 +148,7 @@ def test_audio_tracks_none_one_two(tmp_path, fake_session):
                 assert len(list(c.decode(video=0))) == 4
 
 
-@pytest.mark.parametrize("frames, size", [(1, (64, 48)), (3, (32, 32))])
+@pytest.mark.parametrize(("frames", "size"), [(1, (64, 48)), (3, (32, 32))])
 def test_one_frame_and_tiny_frames(tmp_path, fake_session, frames, size):
     clip = write_clip(tmp_path / "c.mp4", frames=frames, size=size)
     out = tmp_path / "out.webm"
@@ -140,20 +160,25 @@ def test_one_frame_and_tiny_frames(tmp_path, fake_session, frames, size):
 
 # ---- images ------------------------------------------------------------------------------------
 
+
 def test_image_modes(tmp_path):
     base = person_like(40, 30)
     gray = base[:, :, 1]
     Image.fromarray(gray).save(tmp_path / "gray.png")
     Image.fromarray(np.dstack([base, np.full((30, 40), 255, np.uint8)])).save(tmp_path / "rgba.png")
     Image.fromarray(base).quantize(16).save(tmp_path / "pal.png")
-    Image.fromarray((gray.astype(np.uint16) * 257)).save(tmp_path / "gray16.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "gray16.png")
     import cv2
 
     cv2.imwrite(str(tmp_path / "rgb16.png"), base[:, :, ::-1].astype(np.uint16) * 257)
     with Image.open(tmp_path / "gray16.png") as im:
         assert im.mode.startswith("I")
-    for name, expected in (("gray.png", np.repeat(gray[:, :, None], 3, 2)), ("rgba.png", base),
-                           ("gray16.png", np.repeat(gray[:, :, None], 3, 2)), ("rgb16.png", base)):
+    for name, expected in (
+        ("gray.png", np.repeat(gray[:, :, None], 3, 2)),
+        ("rgba.png", base),
+        ("gray16.png", np.repeat(gray[:, :, None], 3, 2)),
+        ("rgb16.png", base),
+    ):
         got = read_image(tmp_path / name)
         assert got.shape == (30, 40, 3) and got.dtype == np.uint8, name
         assert np.abs(got.astype(int) - expected).max() <= 1, name
@@ -193,10 +218,12 @@ def test_large_photo_reads_in_bounded_memory(tmp_path):
     img.save(path, quality=85)
     del img
     # VmHWM: this process's own peak (ru_maxrss would include the forking test runner's)
-    code = ("from mattekit.io.image import read_image; "
-            f"a = read_image({str(path)!r}); "
-            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
-            "print(a.shape, int(hwm) // 1024)")
+    code = (
+        "from mattekit.io.image import read_image; "
+        f"a = read_image({str(path)!r}); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+        "print(a.shape, int(hwm) // 1024)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(")")
     assert out[0] + ")" == "(6000, 8000, 3)"
     peak_mb = int(out[1])

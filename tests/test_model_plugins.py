@@ -25,8 +25,9 @@ from mattekit.models.rvm_onnx import RVMSession
 SRC = Path(__file__).resolve().parents[1] / "src" / "mattekit"
 
 
-def channel_mean_model(path: Path, input_name: str, output_name: str, shape, extra_outputs=0,
-                       dtype=TensorProto.FLOAT) -> Path:
+def channel_mean_model(
+    path: Path, input_name: str, output_name: str, shape, extra_outputs=0, dtype=TensorProto.FLOAT
+) -> Path:
     """An ONNX model of a card's signature: alpha = mean over the colour channels of the input.
 
     ``shape`` is the input shape (None for a dynamic axis); NCHW in, N×1×H×W out (plus
@@ -93,22 +94,29 @@ def test_card_beside_the_file_layout_colour_and_working_size(tmp_path, monkeypat
     the short side is scaled to the card's size and both sides rounded down to the multiple."""
     x = helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["n", "h", "w", 3])
     y = helper.make_tensor_value_info("alpha", TensorProto.FLOAT, ["n", "h", "w", 1])
-    start, end, axes = (helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in
-                        (("s", 0), ("e", 1), ("a", 3)))
-    graph = helper.make_graph([helper.make_node("Slice", ["pixels", "s", "e", "a"], ["alpha"])],
-                              "first_channel", [x], [y], initializer=[start, end, axes])
+    start, end, axes = (helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in (("s", 0), ("e", 1), ("a", 3)))
+    graph = helper.make_graph(
+        [helper.make_node("Slice", ["pixels", "s", "e", "a"], ["alpha"])],
+        "first_channel",
+        [x],
+        [y],
+        initializer=[start, end, axes],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 7
     path = tmp_path / "mine.onnx"
     onnx.save(model, path)
     path.with_suffix(".toml").write_text(
         'name = "mine"\n[input]\nname = "pixels"\nlayout = "NHWC"\ncolour = "BGR"\n'
-        "[size]\npolicy = \"short_side\"\nsize = 64\nmultiple = 32\n[output]\nname = \"alpha\"\n")
+        '[size]\npolicy = "short_side"\nsize = 64\nmultiple = 32\n[output]\nname = "alpha"\n'
+    )
     session = new_session(str(path))
     assert session.name == "mine"
     shapes = []
     run = session._session.run
-    monkeypatch.setattr(session._session, "run", lambda out, feed: shapes.append(feed["pixels"].shape) or run(out, feed))
+    monkeypatch.setattr(
+        session._session, "run", lambda out, feed: shapes.append(feed["pixels"].shape) or run(out, feed)
+    )
     rgb = np.zeros((90, 160, 3), np.uint8)
     rgb[..., 2] = 153  # blue = 0.6: the first channel in BGR order
     alpha = session.step(to_src(rgb), None, None).pha
@@ -120,22 +128,25 @@ def test_card_beside_the_file_layout_colour_and_working_size(tmp_path, monkeypat
     assert SizePolicy("fixed", 1024).working_size(1080, 1920, 0.5) == (1024, 1024)
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('[size]\npolicy = "fixed"\nsize = 0\n', "size must be an integer in 1..16384, not 0"),
-    ('[size]\npolicy = "fixed"\nsize = -5\n', "size must be an integer in 1..16384, not -5"),
-    ('[size]\npolicy = "fixed"\nsize = 99999999\n', "size must be an integer in 1..16384"),
-    ('[size]\npolicy = "fixed"\nsize = 3.5\n', "size must be an integer"),
-    ('[size]\npolicy = "square"\nsize = 8\n', "size policy must be one of fixed, short_side, long_side"),
-    ('[input]\nstd = [0.5, 0, 0.5]\n[size]\nsize = 8\n', "std must be finite and > 0"),
-    ('[input]\nmean = [nan, 0, 0]\n[size]\nsize = 8\n', "mean must be finite"),
-    ('[input]\nstd = [1e400, 1, 1]\n[size]\nsize = 8\n', "std must be finite"),
-    ('[input]\nmean = [0.5]\n[size]\nsize = 8\n', "mean must be a list of 3 numbers"),
-    ('[input]\nlayout = "CHW"\n[size]\nsize = 8\n', "layout must be one of NCHW, NHWC"),
-    ('[output]\nactivation = "relu"\n[size]\nsize = 8\n', "activation must be one of none, sigmoid, minmax"),
-    ('[input]\nnmae = "x"\n[size]\nsize = 8\n', "unknown key [input] 'nmae'"),
-    ('name = "x"\n', "[size] is required"),
-    ("[size\n", "not a valid TOML model card"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[size]\npolicy = "fixed"\nsize = 0\n', "size must be an integer in 1..16384, not 0"),
+        ('[size]\npolicy = "fixed"\nsize = -5\n', "size must be an integer in 1..16384, not -5"),
+        ('[size]\npolicy = "fixed"\nsize = 99999999\n', "size must be an integer in 1..16384"),
+        ('[size]\npolicy = "fixed"\nsize = 3.5\n', "size must be an integer"),
+        ('[size]\npolicy = "square"\nsize = 8\n', "size policy must be one of fixed, short_side, long_side"),
+        ("[input]\nstd = [0.5, 0, 0.5]\n[size]\nsize = 8\n", "std must be finite and > 0"),
+        ("[input]\nmean = [nan, 0, 0]\n[size]\nsize = 8\n", "mean must be finite"),
+        ("[input]\nstd = [1e400, 1, 1]\n[size]\nsize = 8\n", "std must be finite"),
+        ("[input]\nmean = [0.5]\n[size]\nsize = 8\n", "mean must be a list of 3 numbers"),
+        ('[input]\nlayout = "CHW"\n[size]\nsize = 8\n', "layout must be one of NCHW, NHWC"),
+        ('[output]\nactivation = "relu"\n[size]\nsize = 8\n', "activation must be one of none, sigmoid, minmax"),
+        ('[input]\nnmae = "x"\n[size]\nsize = 8\n', "unknown key [input] 'nmae'"),
+        ('name = "x"\n', "[size] is required"),
+        ("[size\n", "not a valid TOML model card"),
+    ],
+)
 def test_bad_cards_are_one_line_model_errors(tmp_path, text, problem):
     card = tmp_path / "bad.toml"
     card.write_text(text)
@@ -169,7 +180,7 @@ def test_per_frame_model_in_a_video_gets_a_blur_fusion_foreground(tmp_path):
     assert result.frames == 5
     written = [np.asarray(Image.open(p)) for p in sorted(out.glob("*.png"))]
     assert len(written) == 5
-    for rgb, rgba in zip(inputs, written):
+    for rgb, rgba in zip(inputs, written, strict=True):
         src = to_src(rgb)
         alpha = session.step(src, None, None).pha[0, 0]
         expected = estimate_foreground_blur_fusion(src[0].transpose(1, 2, 0), alpha)
@@ -189,7 +200,7 @@ def test_rvm_export_by_path_needs_no_card(rvm_session, tmp_path):
 def test_missing_model_file_and_unknown_name():
     with pytest.raises(InputError, match="model file not found"):
         new_session("/nonexistent/model.onnx")
-    with pytest.raises(ModelError, match="unknown model 'isnett' .known: rvm-mobilenetv3, isnet, isnet-int8;"):
+    with pytest.raises(ModelError, match=r"unknown model 'isnett' \(known: rvm-mobilenetv3, isnet, isnet-int8;"):
         new_session("isnett")
 
 
@@ -213,18 +224,21 @@ def test_fake_model_is_deterministic_recurrent_and_hidden(capsys):
 
 def test_only_the_rvm_backend_names_rvm_tensors():
     pattern = re.compile(r"""["']r[1-4][io]["']|["']fgr["'], *["']pha["']""")
-    offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
-                 if p.name not in ("rvm_onnx.py", "rvm_iobinding.py", "rvm_cut.py") and pattern.search(p.read_text())]
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if p.name not in ("rvm_onnx.py", "rvm_iobinding.py", "rvm_cut.py") and pattern.search(p.read_text())
+    ]
     assert offenders == []
 
 
 def test_precision_is_resolved_by_the_registry(rvm_session, tmp_path):
-    with pytest.raises(ModelError, match="model 'isnet' has no precision 'fp32' .known: fp16, int8"):
+    with pytest.raises(ModelError, match=r"model 'isnet' has no precision 'fp32' \(known: fp16, int8"):
         new_session("isnet", precision="fp32")
-    with pytest.raises(ModelError, match="an RVM export has no precision 'fp16' .known: fp32, int8"):
+    with pytest.raises(ModelError, match=r"an RVM export has no precision 'fp16' \(known: fp32, int8"):
         new_session(rvm_session.path, precision="fp16")
     path = channel_mean_model(tmp_path / "m.onnx", "input", "output", [None, 3, None, None])
-    with pytest.raises(ModelError, match="a model with a card runs as it is .no precision 'int8'"):
+    with pytest.raises(ModelError, match=r"a model with a card runs as it is \(no precision 'int8'"):
         new_session(path, card="modnet", precision="int8")
     assert rvm_session.source_path == rvm_session.path and rvm_session.precision == "fp32"
 
@@ -268,8 +282,9 @@ def imgly_reference_alpha(path: Path, rgb: np.ndarray) -> np.ndarray:
 def test_isnet_mattes_a_person_like_the_reference_recipe(shared_data):
     """ISNet through mattekit equals IMG.LY's pre/post-processing within resampling differences,
     and finds the person: mostly opaque in the middle, clear in the corners."""
-    rgb = np.asarray(Image.open(shared_data / "people" / "stills" / "0001_img.png").convert("RGB")
-                     .resize((640, 360), Image.BILINEAR))
+    rgb = np.asarray(
+        Image.open(shared_data / "people" / "stills" / "0001_img.png").convert("RGB").resize((640, 360), Image.BILINEAR)
+    )
     session = new_session("isnet")
     assert session.precision == "fp16" and not session.capabilities.predicts_fgr
     matte = matte_image(rgb, model=session)
@@ -294,8 +309,22 @@ def test_bring_your_own_model_from_the_cli(tmp_path, capsys):
     frames.mkdir()
     for i in range(3):
         Image.fromarray(rgb).save(frames / f"{i}.png")
-    assert main(["video", str(frames), "--output-type", "png_sequence", "--output-alpha", str(tmp_path / "pha"),
-                 "--model", str(path), "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(frames),
+                "--output-type",
+                "png_sequence",
+                "--output-alpha",
+                str(tmp_path / "pha"),
+                "--model",
+                str(path),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "pha").glob("*.png"))) == 3
 
 

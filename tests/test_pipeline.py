@@ -72,8 +72,14 @@ def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path,
 
     monkeypatch.setattr(rvm_session, "step_deferred", recording_step)
     out = tmp_path / "alpha"
-    result = convert_video(frames_dir, output_type="png_sequence", output_alpha=out, progress=False,
-                           model=rvm_session, downsample_ratio=RATIO)
+    result = convert_video(
+        frames_dir,
+        output_type="png_sequence",
+        output_alpha=out,
+        progress=False,
+        model=rvm_session,
+        downsample_ratio=RATIO,
+    )
     monkeypatch.undo()
     assert result.frames == FRAMES
 
@@ -84,11 +90,11 @@ def test_alpha_equals_a_plain_sequential_loop(frames_dir, rvm_session, tmp_path,
         state = r.state
         expected.append(r.pha[0, 0])
     assert len(seen) == len(expected) == FRAMES
-    for i, (got, ref) in enumerate(zip(seen, expected)):
+    for i, (got, ref) in enumerate(zip(seen, expected, strict=True)):
         assert np.array_equal(got, ref), f"frame {i}: max |diff| {np.abs(got - ref).max()}"
     written = sorted(out.glob("*.png"))
     assert len(written) == FRAMES
-    for png, ref in zip(written, expected):
+    for png, ref in zip(written, expected, strict=True):
         assert np.array_equal(np.asarray(Image.open(png)), np.floor(np.clip(ref * 255 + 0.5, 0, 255)).astype(np.uint8))
 
     # the check can fail: the last frame stepped from a fresh state (order lost) differs
@@ -104,14 +110,26 @@ def test_recurrent_state_as_device_values(frames_dir, rvm_session, tmp_path):
     """The pipeline passes the state on without looking at it: with the I/O-binding stepper
     (state as OrtValue, here on the CPU device) the alpha is the same as with plain run."""
     plain = tmp_path / "plain"
-    convert_video(frames_dir, output_type="png_sequence", output_alpha=plain, progress=False,
-                  model=rvm_session, downsample_ratio=RATIO)
+    convert_video(
+        frames_dir,
+        output_type="png_sequence",
+        output_alpha=plain,
+        progress=False,
+        model=rvm_session,
+        downsample_ratio=RATIO,
+    )
     assert rvm_session._bound is None  # CPU: plain run
     rvm_session._bound = BoundStepper(rvm_session._session, "cpu")
     try:
         bound = tmp_path / "bound"
-        convert_video(frames_dir, output_type="png_sequence", output_alpha=bound, progress=False,
-                      model=rvm_session, downsample_ratio=RATIO)
+        convert_video(
+            frames_dir,
+            output_type="png_sequence",
+            output_alpha=bound,
+            progress=False,
+            model=rvm_session,
+            downsample_ratio=RATIO,
+        )
     finally:
         rvm_session._bound = None
     for a, b in zip(sorted(plain.glob("*.png")), sorted(bound.glob("*.png")), strict=True):
@@ -136,8 +154,11 @@ def test_default_providers_prefer_cuda_only_when_available(monkeypatch):
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["AzureExecutionProvider", "CPUExecutionProvider"])
     assert default_providers() == ["CPUExecutionProvider"]
-    monkeypatch.setattr(ort, "get_available_providers",
-                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        ort,
+        "get_available_providers",
+        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
     assert default_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
@@ -155,8 +176,14 @@ def test_writer_error_stops_everything(frames_dir, fake_session, tmp_path, monke
     monkeypatch.setattr(fake_session, "step", lambda *a: steps.append(1) or step(*a))
     out_dir = tmp_path / "out"
     with pytest.raises(OSError, match="No space left"):
-        convert_video(frames_dir, output_composition=out_dir / "com.mp4", output_alpha=out_dir / "pha.mp4",
-                      progress=False, model=fake_session, downsample_ratio=RATIO)
+        convert_video(
+            frames_dir,
+            output_composition=out_dir / "com.mp4",
+            output_alpha=out_dir / "pha.mp4",
+            progress=False,
+            model=fake_session,
+            downsample_ratio=RATIO,
+        )
     assert mattekit_threads() == []
     assert leftovers(out_dir) == []  # no final file, no temporary file
     assert len(steps) < FRAMES  # the network stopped early too
@@ -172,8 +199,14 @@ def test_reader_error_stops_everything(frames_dir, fake_session, tmp_path):
         image.save(broken / png.name)
     out_dir = tmp_path / "out"
     with pytest.raises(InputError, match="differs"):
-        convert_video(broken, output_composition=out_dir / "com.mp4", output_alpha=out_dir / "pha.mp4",
-                      progress=False, model=fake_session, downsample_ratio=RATIO)
+        convert_video(
+            broken,
+            output_composition=out_dir / "com.mp4",
+            output_alpha=out_dir / "pha.mp4",
+            progress=False,
+            model=fake_session,
+            downsample_ratio=RATIO,
+        )
     assert mattekit_threads() == []
     assert leftovers(out_dir) == []
 
@@ -190,8 +223,14 @@ def test_cancel_stops_within_a_few_frames(frames_dir, fake_session, tmp_path, mo
 
     out = tmp_path / "com.mp4"
     with pytest.raises(Cancelled):
-        convert_video(frames_dir, output_composition=out, progress=progress, model=fake_session,
-                      downsample_ratio=RATIO, cancel=cancel)
+        convert_video(
+            frames_dir,
+            output_composition=out,
+            progress=progress,
+            model=fake_session,
+            downsample_ratio=RATIO,
+            cancel=cancel,
+        )
     assert mattekit_threads() == []
     assert leftovers(tmp_path) == []
     # frames already in flight when the event was set: one queue, one being written, one in
@@ -207,8 +246,15 @@ def test_ctrl_c_cancels_cleanly(frames_dir, fake_session, tmp_path):
             time.sleep(0.2)
 
     with pytest.raises(Cancelled, match="interrupted"):
-        convert_video(frames_dir, output_composition=tmp_path / "com.mp4", output_alpha=tmp_path / "pha",
-                      output_type="png_sequence", progress=progress, model=fake_session, downsample_ratio=RATIO)
+        convert_video(
+            frames_dir,
+            output_composition=tmp_path / "com.mp4",
+            output_alpha=tmp_path / "pha",
+            output_type="png_sequence",
+            progress=progress,
+            model=fake_session,
+            downsample_ratio=RATIO,
+        )
     assert mattekit_threads() == []
     assert leftovers(tmp_path) == []
 
@@ -230,16 +276,20 @@ def test_buffering_is_bounded_with_a_slow_writer(frames_dir, fake_session, tmp_p
     def progress(done, total):
         ahead.append(sources[0].frames_read - done)
 
-    convert_video(frames_dir, output_composition=tmp_path / "com.mp4", progress=progress, model=fake_session,
-                  downsample_ratio=RATIO)
+    convert_video(
+        frames_dir,
+        output_composition=tmp_path / "com.mp4",
+        progress=progress,
+        model=fake_session,
+        downsample_ratio=RATIO,
+    )
     assert len(ahead) == FRAMES
     # decoded but not yet written: input queue + its 2 spare buffers + output queue + 1 in the writer
     bound = 2 * video.MAX_QUEUE + 4
     assert max(ahead) <= bound < FRAMES
 
 
-def test_frames_keep_their_order_and_state_with_the_fake_model(frames_dir, fake_session, tmp_path,
-                                                                monkeypatch):
+def test_frames_keep_their_order_and_state_with_the_fake_model(frames_dir, fake_session, tmp_path, monkeypatch):
     """Every written alpha is the fake model's alpha of the same input frame (none dropped,
     repeated or swapped), and the state reaching step k is the count of frames before it."""
     from mattekit.models.fake import fake_alpha
@@ -248,12 +298,11 @@ def test_frames_keep_their_order_and_state_with_the_fake_model(frames_dir, fake_
     step = fake_session.step
     monkeypatch.setattr(fake_session, "step", lambda src, state, ratio: states.append(state) or step(src, state, ratio))
     out = tmp_path / "pha"
-    result = convert_video(frames_dir, output_type="png_sequence", output_alpha=out, progress=False,
-                           model=fake_session)
+    result = convert_video(frames_dir, output_type="png_sequence", output_alpha=out, progress=False, model=fake_session)
     assert result.frames == FRAMES and states == list(range(FRAMES))
     written = sorted(out.glob("*.png"))
     assert len(written) == FRAMES
-    for png, got in zip(sorted(frames_dir.glob("*.png")), written):
+    for png, got in zip(sorted(frames_dir.glob("*.png")), written, strict=True):
         rgb = np.asarray(Image.open(png).convert("RGB"))
         expected = fake_alpha(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255)[0, 0]
         assert np.array_equal(np.asarray(Image.open(got)), np.floor(expected * 255 + 0.5).astype(np.uint8))
@@ -266,9 +315,10 @@ def test_compositor_matches_the_formula_on_real_alpha(shared_data):
     fgr = rgba[:, :, :3].astype(np.float32) / 255
     alpha = rgba[:, :, 3].astype(np.float32) / 255
     h, w = alpha.shape
-    backgrounds = [np.array([120, 255, 155], np.uint8),
-                   np.asarray(Image.open(shared_data / "people" / "stills" / "background_0001.png")
-                              .convert("RGB").resize((w, h)))]
+    backgrounds = [
+        np.array([120, 255, 155], np.uint8),
+        np.asarray(Image.open(shared_data / "people" / "stills" / "background_0001.png").convert("RGB").resize((w, h))),
+    ]
     compositor = FrameCompositor(h, w)
     planar = np.ascontiguousarray(fgr.transpose(2, 0, 1))
     for bg in backgrounds:
@@ -297,6 +347,7 @@ def test_stage_threads_lowered_only_when_onnx_runtime_does_not_spin(rvm_session)
 
         class Holder:
             _session = ort.InferenceSession(str(rvm_session.path), options, providers=["CPUExecutionProvider"])
+
         return Holder()
 
     assert video._stage_nice(holder(None)) == 0  # ONNX Runtime's default: worker threads spin

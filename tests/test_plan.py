@@ -19,33 +19,63 @@ from mattekit.plan import IMAGE, OLD_OUTPUTS, OLD_VIDEO_FORMATS, OutputPlan, def
 from media import write_clip
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"outputs": {}}, "outputs: no output requested (give a composition, alpha or foreground output)"),
-    ({"outputs": {}, "source": "clip.mp4"}, "clip.mp4: no output requested (give a composition, alpha or foreground "
-                                            "output)"),
-    ({"outputs": {"composite": "a.mp4"}}, "outputs: must be among composition, alpha, foreground, not composite"),
-    ({"outputs": "composition,transparent"}, "outputs: must be among composition, alpha, foreground, not transparent"),
-    ({"outputs": {"alpha": "a.mp4"}, "output_type": "mp4"},
-     "output_type: must be one of png_sequence, video, webm, prores, gif, not 'mp4'"),
-    ({"outputs": {"alpha": "a.mp4"}, "output_type": "webm"},
-     "a.mp4: output type webm writes .webm or .mkv files, not .mp4"),
-    ({"outputs": {"alpha": "a"}, "output_type": "video"},
-     "a: output type video writes .mp4 or .m4v or .mov or .mkv files, not a name without suffix"),
-    ({"outputs": {"composition": "a.gif"}, "output_type": IMAGE},
-     "a.gif: an image output is written as .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp, not .gif"),
-    ({"outputs": {"composition": "a.mp4"}, "background": "transparent"},
-     "background: transparent needs an output type that keeps alpha (png_sequence, webm, prores, gif), not video"),
-    ({"outputs": {"composition": "a.jpg"}, "output_type": IMAGE, "background": " Transparent "},
-     "background: transparent needs a picture format that keeps alpha (.png, .webp, .tif, .tiff), not .jpg"),
-    ({"outputs": {"alpha": "a.webm"}, "output_type": "webm", "preset": "fast"},
-     "preset: applies to the video (H.264) output type only, not webm"),
-    ({"outputs": {"alpha": "a.mp4"}, "preset": "turbo"}, "preset: must be one of ultrafast, superfast, veryfast, "
-                                                         "faster, fast, medium, slow, slower, veryslow, not 'turbo'"),
-    ({"outputs": {"alpha": "a.mp4"}, "mbps": 0}, "output_video_mbps: must be a number in [0.01, 1000] Mbit/s (or left "
-                                                 "out for quality-based), not 0"),
-    ({"outputs": {"alpha": "a.mp4"}, "mbps": float("nan")}, "output_video_mbps: must be a number in [0.01, 1000] "
-                                                            "Mbit/s (or left out for quality-based), not nan"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"outputs": {}}, "outputs: no output requested (give a composition, alpha or foreground output)"),
+        (
+            {"outputs": {}, "source": "clip.mp4"},
+            "clip.mp4: no output requested (give a composition, alpha or foreground output)",
+        ),
+        ({"outputs": {"composite": "a.mp4"}}, "outputs: must be among composition, alpha, foreground, not composite"),
+        (
+            {"outputs": "composition,transparent"},
+            "outputs: must be among composition, alpha, foreground, not transparent",
+        ),
+        (
+            {"outputs": {"alpha": "a.mp4"}, "output_type": "mp4"},
+            "output_type: must be one of png_sequence, video, webm, prores, gif, not 'mp4'",
+        ),
+        (
+            {"outputs": {"alpha": "a.mp4"}, "output_type": "webm"},
+            "a.mp4: output type webm writes .webm or .mkv files, not .mp4",
+        ),
+        (
+            {"outputs": {"alpha": "a"}, "output_type": "video"},
+            "a: output type video writes .mp4 or .m4v or .mov or .mkv files, not a name without suffix",
+        ),
+        (
+            {"outputs": {"composition": "a.gif"}, "output_type": IMAGE},
+            "a.gif: an image output is written as .bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp, not .gif",
+        ),
+        (
+            {"outputs": {"composition": "a.mp4"}, "background": "transparent"},
+            "background: transparent needs an output type that keeps alpha (png_sequence, webm, prores, gif), "
+            "not video",
+        ),
+        (
+            {"outputs": {"composition": "a.jpg"}, "output_type": IMAGE, "background": " Transparent "},
+            "background: transparent needs a picture format that keeps alpha (.png, .webp, .tif, .tiff), not .jpg",
+        ),
+        (
+            {"outputs": {"alpha": "a.webm"}, "output_type": "webm", "preset": "fast"},
+            "preset: applies to the video (H.264) output type only, not webm",
+        ),
+        (
+            {"outputs": {"alpha": "a.mp4"}, "preset": "turbo"},
+            "preset: must be one of ultrafast, superfast, veryfast, "
+            "faster, fast, medium, slow, slower, veryslow, not 'turbo'",
+        ),
+        (
+            {"outputs": {"alpha": "a.mp4"}, "mbps": 0},
+            "output_video_mbps: must be a number in [0.01, 1000] Mbit/s (or left out for quality-based), not 0",
+        ),
+        (
+            {"outputs": {"alpha": "a.mp4"}, "mbps": float("nan")},
+            "output_video_mbps: must be a number in [0.01, 1000] Mbit/s (or left out for quality-based), not nan",
+        ),
+    ],
+)
 def test_each_rule_is_one_line_naming_the_parameter_or_file(kwargs, message):
     with pytest.raises(ParameterError) as caught:
         OutputPlan(**kwargs)
@@ -81,8 +111,10 @@ def test_batch_plan_names_outputs_and_keeps_one_background(tmp_path):
     plan = OutputPlan("composition, alpha", "webm", "blur:5", mbps=2, overwrite=False)
     assert plan.kinds == ("composition", "alpha") and plan.paths == {}
     names = plan.named(tmp_path / "sub", "clip")
-    assert names == {"composition": tmp_path / "sub" / "clip_composition.webm",
-                     "alpha": tmp_path / "sub" / "clip_alpha.webm"}
+    assert names == {
+        "composition": tmp_path / "sub" / "clip_composition.webm",
+        "alpha": tmp_path / "sub" / "clip_alpha.webm",
+    }
     one = plan.at(names, overwrite=True)
     assert one.paths == names and one.overwrite and not plan.overwrite
     assert one.background is plan.background and one.bit_rate == 2_000_000  # parsed once, shared
@@ -90,11 +122,16 @@ def test_batch_plan_names_outputs_and_keeps_one_background(tmp_path):
     with pytest.raises(ParameterError, match=r"^outputs: foreground not in this plan \(composition, alpha\)$"):
         plan.at({"foreground": tmp_path / "f.webm"})
     image = OutputPlan(["foreground", "alpha", "composition"], IMAGE, "white")
-    assert {k: p.name for k, p in image.named(tmp_path, "a").items()} == \
-        {"foreground": "a.png", "alpha": "a_alpha.png", "composition": "a_composition.jpg"}
+    assert {k: p.name for k, p in image.named(tmp_path, "a").items()} == {
+        "foreground": "a.png",
+        "alpha": "a_alpha.png",
+        "composition": "a_composition.jpg",
+    }
     assert image.named(tmp_path, "a")["composition"].suffix == ".jpg"
-    assert OutputPlan(["composition"], IMAGE, "transparent").named(tmp_path, "a")["composition"].name == \
-        "a_composition.png"
+    assert (
+        OutputPlan(["composition"], IMAGE, "transparent").named(tmp_path, "a")["composition"].name
+        == "a_composition.png"
+    )
 
 
 def test_old_server_spellings_map_to_the_vocabulary():
@@ -148,8 +185,9 @@ def test_matte_folder_background_and_its_old_name(photos, tmp_path, fake_session
     assert caught[0].filename == __file__  # points at the caller
     assert [o.status for o in old.outcomes] == ["done"]
     for name in ("a.png", "a_composition.jpg"):
-        assert np.array_equal(np.asarray(Image.open(tmp_path / "new" / name)),
-                              np.asarray(Image.open(tmp_path / "old" / name)))
+        assert np.array_equal(
+            np.asarray(Image.open(tmp_path / "new" / name)), np.asarray(Image.open(tmp_path / "old" / name))
+        )
     warnings.simplefilter("ignore", FutureWarning)
     with pytest.raises(TypeError, match="both background= and its old name composite="):
         matte_folder(photos, tmp_path / "x", background="white", composite="black", model=fake_session)
@@ -158,24 +196,37 @@ def test_matte_folder_background_and_its_old_name(photos, tmp_path, fake_session
 def test_cli_image_background_and_deprecated_composite(photos, tmp_path, capsys):
     assert main(["image", str(photos), "-o", str(tmp_path / "new"), "-b", "white", "--model", "fake", "-q"]) == 0
     assert capsys.readouterr().err == ""
-    assert main(["image", str(photos), "-o", str(tmp_path / "old"), "--composite", "white", "--model", "fake",
-                 "-q"]) == 0
+    assert (
+        main(["image", str(photos), "-o", str(tmp_path / "old"), "--composite", "white", "--model", "fake", "-q"]) == 0
+    )
     assert capsys.readouterr().err.splitlines() == ["mattekit: warning: --composite is deprecated; use --background"]
     for name in ("a.png", "a_composition.jpg"):
-        assert np.array_equal(np.asarray(Image.open(tmp_path / "new" / name)),
-                              np.asarray(Image.open(tmp_path / "old" / name)))
-    assert main(["image", str(photos), "-o", str(tmp_path / "x"), "-b", "white", "--composite", "black",
-                 "--model", "fake"]) == 2
+        assert np.array_equal(
+            np.asarray(Image.open(tmp_path / "new" / name)), np.asarray(Image.open(tmp_path / "old" / name))
+        )
+    assert (
+        main(
+            ["image", str(photos), "-o", str(tmp_path / "x"), "-b", "white", "--composite", "black", "--model", "fake"]
+        )
+        == 2
+    )
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize(("args", "line"), [
-    (["--output-type", "video", "-b", "transparent"],
-     "mattekit: error: --background: transparent needs an output type that keeps alpha (png_sequence, webm, prores, "
-     "gif), not video"),
-    (["--output-type", "webm", "--preset", "fast"],
-     "mattekit: error: --preset: applies to the video (H.264) output type only, not webm"),
-])
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--output-type", "video", "-b", "transparent"],
+            "mattekit: error: --background: transparent needs an output type that keeps alpha "
+            "(png_sequence, webm, prores, gif), not video",
+        ),
+        (
+            ["--output-type", "webm", "--preset", "fast"],
+            "mattekit: error: --preset: applies to the video (H.264) output type only, not webm",
+        ),
+    ],
+)
 def test_cli_video_plan_errors_name_the_option(photos, tmp_path, capsys, args, line):
     out = tmp_path / ("o.webm" if "webm" in args else "o.mp4")
     assert main(["video", str(photos), "-c", str(out), "--model", "fake", *args]) == 2
@@ -184,10 +235,13 @@ def test_cli_video_plan_errors_name_the_option(photos, tmp_path, capsys, args, l
 
 
 def test_cli_video_batch_outputs_error(photos, tmp_path, capsys):
-    assert main(["video", str(photos), "-o", str(tmp_path / "out"), "--outputs", "composite,alpha",
-                 "--model", "fake"]) == 2
+    assert (
+        main(["video", str(photos), "-o", str(tmp_path / "out"), "--outputs", "composite,alpha", "--model", "fake"])
+        == 2
+    )
     assert capsys.readouterr().err.splitlines() == [
-        "mattekit: error: --outputs: must be among composition, alpha, foreground, not composite"]
+        "mattekit: error: --outputs: must be among composition, alpha, foreground, not composite"
+    ]
 
 
 def test_a_prebuilt_plan_replaces_the_options_it_holds(photos, tmp_path, fake_session):

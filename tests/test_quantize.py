@@ -84,5 +84,5 @@ def test_unknown_precision_is_a_model_error():
     from mattekit.errors import ModelError
     from mattekit.models import new_session
 
-    with pytest.raises(ModelError, match="no precision 'fp8' .known: fp32, int8"):
+    with pytest.raises(ModelError, match=r"no precision 'fp8' \(known: fp32, int8"):
         new_session(precision="fp8")

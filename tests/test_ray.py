@@ -27,11 +27,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from mattekit.batch import convert_folder, matte_folder  # noqa: E402
 from mattekit.cluster.chunks import plan_chunks, scan_frames  # noqa: E402
 from mattekit.cluster.executor import DEFAULT_WARMUP, WARMUP_TOLERANCE  # noqa: E402
 from mattekit.io.image import read_image, write_image  # noqa: E402
 from mattekit.io.rgba_reader import read_rgba_frames  # noqa: E402
-from mattekit.batch import convert_folder, matte_folder  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts a Ray cluster; about 75 s for the module here
 
@@ -87,9 +87,15 @@ def cluster():
 
     # small object stores; Ray's memory monitor off: on a shared machine other people's processes
     # fill the memory and the monitor would kill these workers for it
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                                      "object_store_memory": 100 * 2**20,
-                                                      "_system_config": {"memory_monitor_refresh_ms": 0}})
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "object_store_memory": 100 * 2**20,
+            "_system_config": {"memory_monitor_refresh_ms": 0},
+        },
+    )
     c.add_node(num_cpus=1, object_store_memory=100 * 2**20)
     ray.init(address=c.address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield c
@@ -106,8 +112,14 @@ def decoded(path: Path):
 
 
 def png_alpha(folder: Path) -> np.ndarray:
-    return np.stack([read_image(p).astype(np.float32) / 255.0 if read_image(p).ndim == 2
-                     else read_image(p)[..., 0].astype(np.float32) / 255.0 for p in sorted(folder.glob("*.png"))])
+    return np.stack(
+        [
+            read_image(p).astype(np.float32) / 255.0
+            if read_image(p).ndim == 2
+            else read_image(p)[..., 0].astype(np.float32) / 255.0
+            for p in sorted(folder.glob("*.png"))
+        ]
+    )
 
 
 def test_cut_at_keyframes_three_chunks(clips):
@@ -123,8 +135,14 @@ def test_folder_on_cluster_equals_one_machine(cluster, clips, tmp_path):
     """Videos (composition + alpha, with audio, VFR) and a PNG alpha sequence, split and joined."""
     seen = []
     options = {"outputs": ("composition", "alpha"), "background": "#3050a0", "model": "fake"}
-    ray_result = convert_folder(clips, tmp_path / "ray", executor="ray", progress=lambda d, t: seen.append((d, t)),
-                                ray_options={"chunk_frames": CHUNK, "warmup": 8}, **options)
+    ray_result = convert_folder(
+        clips,
+        tmp_path / "ray",
+        executor="ray",
+        progress=lambda d, t: seen.append((d, t)),
+        ray_options={"chunk_frames": CHUNK, "warmup": 8},
+        **options,
+    )
     local = convert_folder(clips, tmp_path / "local", **options)
     assert [o.status for o in ray_result.outcomes] == ["done"] * 3, [o.reason for o in ray_result.outcomes]
     assert [o.frames for o in ray_result.outcomes] == [o.frames for o in local.outcomes] == [158, 20, 12]
@@ -141,12 +159,21 @@ def test_folder_on_cluster_equals_one_machine(cluster, clips, tmp_path):
     assert not list((tmp_path / "ray").glob(".*"))  # work folders and partials gone
 
     # lossless PNG alpha: the fake model's chunked alpha equals the one-machine alpha exactly
-    convert_folder(clips / "long.mp4", tmp_path / "ray_png", executor="ray", output_type="png_sequence",
-                   outputs=("alpha",), model="fake", ray_options={"chunk_frames": CHUNK, "warmup": 8})
-    convert_folder(clips / "long.mp4", tmp_path / "local_png", output_type="png_sequence", outputs=("alpha",),
-                   model="fake")
-    assert np.array_equal(png_alpha(tmp_path / "ray_png" / "long_alpha"),
-                          png_alpha(tmp_path / "local_png" / "long_alpha"))
+    convert_folder(
+        clips / "long.mp4",
+        tmp_path / "ray_png",
+        executor="ray",
+        output_type="png_sequence",
+        outputs=("alpha",),
+        model="fake",
+        ray_options={"chunk_frames": CHUNK, "warmup": 8},
+    )
+    convert_folder(
+        clips / "long.mp4", tmp_path / "local_png", output_type="png_sequence", outputs=("alpha",), model="fake"
+    )
+    assert np.array_equal(
+        png_alpha(tmp_path / "ray_png" / "long_alpha"), png_alpha(tmp_path / "local_png" / "long_alpha")
+    )
 
     again = convert_folder(clips, tmp_path / "ray", executor="ray", ray_options={"chunk_frames": CHUNK}, **options)
     assert [o.status for o in again.outcomes] == ["skipped"] * 3 and again.ok
@@ -200,9 +227,18 @@ def _open_partials(folder: Path) -> list[int]:
 
 def test_worker_killed_mid_chunk_is_retried(cluster, clips, tmp_path):
     result = {}
-    run = threading.Thread(target=lambda: result.update(r=convert_folder(
-        clips / "long.mp4", tmp_path / "ray", executor="ray", outputs=("alpha",), model=_slow_fake(),
-        ray_options={"chunk_frames": CHUNK, "warmup": 4})))
+    run = threading.Thread(
+        target=lambda: result.update(
+            r=convert_folder(
+                clips / "long.mp4",
+                tmp_path / "ray",
+                executor="ray",
+                outputs=("alpha",),
+                model=_slow_fake(),
+                ray_options={"chunk_frames": CHUNK, "warmup": 4},
+            )
+        )
+    )
     run.start()
     killed = None
     deadline = time.monotonic() + 60
@@ -230,11 +266,13 @@ def _slow_fake():
 
 def test_driver_killed_rerun_keeps_finished_chunks(cluster, clips, tmp_path):
     out = tmp_path / "out"
-    code = (f"from mattekit.batch import convert_folder\n"
-            f"from mattekit.models import new_session\n"
-            f"convert_folder({str(clips / 'long.mp4')!r}, {str(out)!r}, executor='ray', output_type='png_sequence',\n"
-            f"               outputs=('alpha',), model=new_session('fake', seconds_per_frame=0.03),\n"
-            f"               ray_options=dict(chunk_frames={CHUNK}, warmup=4))\n")
+    code = (
+        f"from mattekit.batch import convert_folder\n"
+        f"from mattekit.models import new_session\n"
+        f"convert_folder({str(clips / 'long.mp4')!r}, {str(out)!r}, executor='ray', output_type='png_sequence',\n"
+        f"               outputs=('alpha',), model=new_session('fake', seconds_per_frame=0.03),\n"
+        f"               ray_options=dict(chunk_frames={CHUNK}, warmup=4))\n"
+    )
     env = dict(os.environ, RAY_ADDRESS=cluster.address)
     driver = subprocess.Popen([sys.executable, "-c", code], env=env)
     finished = []
@@ -251,13 +289,19 @@ def test_driver_killed_rerun_keeps_finished_chunks(cluster, clips, tmp_path):
     inodes = {p.name: p.stat().st_ino for d in finished for p in d.glob("*.png")}
     assert inodes
 
-    result = convert_folder(clips / "long.mp4", out, executor="ray", output_type="png_sequence", outputs=("alpha",),
-                            model=_slow_fake(), ray_options={"chunk_frames": CHUNK, "warmup": 4})
+    result = convert_folder(
+        clips / "long.mp4",
+        out,
+        executor="ray",
+        output_type="png_sequence",
+        outputs=("alpha",),
+        model=_slow_fake(),
+        ray_options={"chunk_frames": CHUNK, "warmup": 4},
+    )
     assert result.ok and result.outcomes[0].frames == 158
     # the finished chunk's frames are the very files the killed run wrote (hard-linked, not redone)
     assert {n: (out / "long_alpha" / n).stat().st_ino for n in inodes} == inodes
-    convert_folder(clips / "long.mp4", tmp_path / "local", output_type="png_sequence", outputs=("alpha",),
-                   model="fake")
+    convert_folder(clips / "long.mp4", tmp_path / "local", output_type="png_sequence", outputs=("alpha",), model="fake")
     assert np.array_equal(png_alpha(out / "long_alpha"), png_alpha(tmp_path / "local" / "long_alpha"))
     assert not list(out.glob(".*"))
 
@@ -286,12 +330,21 @@ def test_cli_image_ray_and_usage(cluster, clips, tmp_path):
     frame = next(read_rgba_frames(clips / "short_b.mp4")).rgba[..., :3]
     (tmp_path / "in").mkdir()
     write_image(tmp_path / "in" / "a.png", np.ascontiguousarray(frame))
-    done = subprocess.run([exe, "image", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "fake",
-                           "--executor", "ray"], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [exe, "image", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "fake", "--executor", "ray"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "1 done" in done.stdout and (tmp_path / "out" / "a.png").is_file()
-    usage = subprocess.run([exe, "video", str(clips / "long.mp4"), "-a", str(tmp_path / "x.mp4"), "--executor", "ray"],
-                           capture_output=True, text=True, timeout=60)
+    usage = subprocess.run(
+        [exe, "video", str(clips / "long.mp4"), "-a", str(tmp_path / "x.mp4"), "--executor", "ray"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert usage.returncode == 2 and "--output-dir" in usage.stderr
 
 
@@ -303,7 +356,7 @@ def corrupt_frame(src: Path, dst: Path, frame: int) -> None:
     with av.open(str(src)) as c:
         packets = [(p.pts, p.pos) for p in c.demux(video=0) if p.size]
     _, pos = sorted(packets)[frame]
-    data[pos:pos + 4] = b"\xff\xff\xff\xff"
+    data[pos : pos + 4] = b"\xff\xff\xff\xff"
     dst.write_bytes(bytes(data))
 
 
@@ -316,8 +369,9 @@ def test_damaged_packet_in_a_chunk_gives_one_machine_output(cluster, clips, tmp_
     chunks = plan_chunks(scan_frames(bad), 158, CHUNK, 8)
     assert len(chunks) == 3 and chunks[1].start <= 65 < chunks[1].end  # damage inside the middle chunk
     kwargs = {"output_type": "png_sequence", "outputs": ("alpha",), "model": "fake"}
-    ray_result = convert_folder(bad, tmp_path / "ray", executor="ray", ray_options={"chunk_frames": CHUNK, "warmup": 8},
-                                **kwargs)
+    ray_result = convert_folder(
+        bad, tmp_path / "ray", executor="ray", ray_options={"chunk_frames": CHUNK, "warmup": 8}, **kwargs
+    )
     local = convert_folder(bad, tmp_path / "local", **kwargs)
     r, loc = ray_result.outcomes[0], local.outcomes[0]
     assert r.status == loc.status == "done", r.reason
@@ -327,13 +381,15 @@ def test_damaged_packet_in_a_chunk_gives_one_machine_output(cluster, clips, tmp_
     assert not list((tmp_path / "ray").glob(".*"))  # the given-up chunks' work folder removed
 
 
-SLOW_CLI = ("import sys\n"
-            "import mattekit.models.fake as fake\n"
-            "init = fake.FakeSession.__init__\n"
-            "fake.FakeSession.__init__ = lambda self, *a, seconds_per_frame=0.03, **k: "
-            "init(self, *a, seconds_per_frame=seconds_per_frame, **k)\n"
-            "from mattekit.cli.main import main\n"
-            "sys.exit(main(sys.argv[1:]))\n")
+SLOW_CLI = (
+    "import sys\n"
+    "import mattekit.models.fake as fake\n"
+    "init = fake.FakeSession.__init__\n"
+    "fake.FakeSession.__init__ = lambda self, *a, seconds_per_frame=0.03, **k: "
+    "init(self, *a, seconds_per_frame=seconds_per_frame, **k)\n"
+    "from mattekit.cli.main import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -341,11 +397,30 @@ def test_cli_signal_stops_cleanly_and_rerun_resumes(cluster, clips, tmp_path, si
     """Ctrl-C / SIGTERM on `mattekit video --executor ray`: the one-machine exit code, tasks
     cancelled (no worker still writing), nothing under a final name; the same command resumes."""
     out = tmp_path / "out"
-    args = [str(clips / "long.mp4"), "-o", str(out), "--outputs", "alpha", "--output-type", "png_sequence",
-            "--model", "fake", "--executor", "ray", "--chunk-frames", str(CHUNK), "-q"]
+    args = [
+        str(clips / "long.mp4"),
+        "-o",
+        str(out),
+        "--outputs",
+        "alpha",
+        "--output-type",
+        "png_sequence",
+        "--model",
+        "fake",
+        "--executor",
+        "ray",
+        "--chunk-frames",
+        str(CHUNK),
+        "-q",
+    ]
     env = dict(os.environ, RAY_ADDRESS=cluster.address)
-    driver = subprocess.Popen([sys.executable, "-c", SLOW_CLI, "video", *args], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CLI, "video", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     finished = []
     deadline = time.monotonic() + 90
     while not finished and time.monotonic() < deadline and driver.poll() is None:
@@ -367,11 +442,17 @@ def test_cli_signal_stops_cleanly_and_rerun_resumes(cluster, clips, tmp_path, si
     inodes = {p.name: p.stat().st_ino for d in finished for p in d.glob("*.png")}
 
     # the same job again (in this process, to save a CLI start-up; the same options as the CLI's)
-    again = convert_folder(clips / "long.mp4", out, executor="ray", output_type="png_sequence", outputs=("alpha",),
-                           model=_slow_fake(), ray_options={"chunk_frames": CHUNK})
+    again = convert_folder(
+        clips / "long.mp4",
+        out,
+        executor="ray",
+        output_type="png_sequence",
+        outputs=("alpha",),
+        model=_slow_fake(),
+        ray_options={"chunk_frames": CHUNK},
+    )
     assert again.ok and again.outcomes[0].frames == 158
     assert {n: (out / "long_alpha" / n).stat().st_ino for n in inodes} == inodes  # kept, not redone
-    convert_folder(clips / "long.mp4", tmp_path / "local", output_type="png_sequence", outputs=("alpha",),
-                   model="fake")
+    convert_folder(clips / "long.mp4", tmp_path / "local", output_type="png_sequence", outputs=("alpha",), model="fake")
     assert np.array_equal(png_alpha(out / "long_alpha"), png_alpha(tmp_path / "local" / "long_alpha"))
     assert not list(out.glob(".*"))

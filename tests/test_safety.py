@@ -52,7 +52,7 @@ def refused(code: int, lines: list[str], *words: str) -> None:
     assert all(w in lines[0] for w in words), lines[0]
 
 
-@pytest.fixture()
+@pytest.fixture
 def proj(tmp_path):
     """A user's project folder: the input video, notes, a sub-folder."""
     root = tmp_path / "proj"
@@ -64,6 +64,7 @@ def proj(tmp_path):
 
 
 # ---------------------------------------------------------------- 1. folder outputs never wipe a folder
+
 
 def test_png_sequence_into_the_input_folder_or_cwd_is_refused(proj, tmp_path, capsys, monkeypatch):
     before = tree(tmp_path)
@@ -116,8 +117,13 @@ def test_empty_folder_is_used_and_nested_outputs_are_refused(proj, tmp_path, cap
     assert main(["video", str(src), "--output-type", "png_sequence", "-c", str(empty), "-q"]) == 0
     assert len(list(empty.glob("*.png"))) == 4
     before = tree(tmp_path)
-    refused(*cli(["video", src, "--output-type", "png_sequence", "-c", tmp_path / "o",
-                  "-a", tmp_path / "o" / "alpha"], capsys), "inside another")
+    refused(
+        *cli(
+            ["video", src, "--output-type", "png_sequence", "-c", tmp_path / "o", "-a", tmp_path / "o" / "alpha"],
+            capsys,
+        ),
+        "inside another",
+    )
     assert tree(tmp_path) == before
 
 
@@ -143,14 +149,15 @@ def test_commit_refuses_a_folder_filled_after_the_check(tmp_path):
     assert [p.name for p in final.iterdir()] == ["user.txt"]
 
 
-
 def test_temporaries_of_long_names_fit_and_stale_ones_are_still_found(tmp_path):
     limit = atomic.name_max(tmp_path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    for final in (tmp_path / ("\u00e9" * ((limit - 4) // 2) + ".mp4"),   # 2-byte characters, 254 bytes
-                  tmp_path / ("x" * (limit - 4) + ".mov"),                # 255 bytes: the limit itself
-                  tmp_path / ("\u00e9" * ((limit - 1) // 2))):            # a frame folder, no suffix
+    for final in (
+        tmp_path / ("\u00e9" * ((limit - 4) // 2) + ".mp4"),  # 2-byte characters, 254 bytes
+        tmp_path / ("x" * (limit - 4) + ".mov"),  # 255 bytes: the limit itself
+        tmp_path / ("\u00e9" * ((limit - 1) // 2)),
+    ):  # a frame folder, no suffix
         temp = atomic.temp_sibling(final)
         assert len(os.fsencode(temp.name)) <= limit and temp.name.endswith(final.suffix)
         assert temp.name.startswith(".") and ".partial-" in temp.name
@@ -178,15 +185,20 @@ def test_output_name_longer_than_the_file_system_allows_is_refused(proj, tmp_pat
     limit = atomic.name_max(tmp_path)
     before = tree(tmp_path)
     name = "x" * (limit - 3) + ".mp4"
-    refused(*cli(["video", proj / "input.mp4", "-c", tmp_path / name, "-q"], capsys),
-            f"{name}: file name too long ({limit + 1} bytes; this file system allows {limit})")
+    refused(
+        *cli(["video", proj / "input.mp4", "-c", tmp_path / name, "-q"], capsys),
+        f"{name}: file name too long ({limit + 1} bytes; this file system allows {limit})",
+    )
     long_folder = "\u00e9" * limit  # a folder on the way: 2 bytes a character
-    refused(*cli(["video", proj / "input.mp4", "-c", tmp_path / long_folder / "out.mp4", "-q"], capsys),
-            f"{long_folder}: file name too long ({2 * limit} bytes")
+    refused(
+        *cli(["video", proj / "input.mp4", "-c", tmp_path / long_folder / "out.mp4", "-q"], capsys),
+        f"{long_folder}: file name too long ({2 * limit} bytes",
+    )
     assert tree(tmp_path) == before
 
 
 # ---------------------------------------------------------------- 4. every input of a job is protected
+
 
 def test_background_model_and_input_are_protected_through_any_spelling(proj, tmp_path, capsys, monkeypatch):
     bg = write_clip(tmp_path / "bg.mp4", frames=2)
@@ -197,7 +209,14 @@ def test_background_model_and_input_are_protected_through_any_spelling(proj, tmp
     monkeypatch.chdir(tmp_path)
     before = tree(tmp_path)
     src = proj / "input.mp4"
-    for out in ("bg.mp4", "./bg.mp4", tmp_path / "bg.mp4", "bg-link.mp4", "bg-hard.mp4", "../" + tmp_path.name + "/bg.mp4"):
+    for out in (
+        "bg.mp4",
+        "./bg.mp4",
+        tmp_path / "bg.mp4",
+        "bg-link.mp4",
+        "bg-hard.mp4",
+        "../" + tmp_path.name + "/bg.mp4",
+    ):
         refused(*cli(["video", src, "-b", "bg.mp4", "-c", out, "--overwrite"], capsys), "same as the input")
     refused(*cli(["video", src, "-b", "bg-hard.mp4", "-c", "bg.mp4", "--overwrite"], capsys), "same as the input")
     os.link(src, tmp_path / "input-hard.mp4")
@@ -220,8 +239,13 @@ def test_image_batch_protects_inputs_and_background(tmp_path, capsys, rvm_sessio
     Image.fromarray(img).save(photos / "b_composition.jpg")  # a background that is also b's composition name
     Image.fromarray(img).save(photos / "b.jpg")
     before = tree(tmp_path)
-    result = matte_folder([photos / "a.png", photos / "b.jpg"], photos, background=photos / "b_composition.jpg",
-                          model=rvm_session, overwrite=True)
+    result = matte_folder(
+        [photos / "a.png", photos / "b.jpg"],
+        photos,
+        background=photos / "b_composition.jpg",
+        model=rvm_session,
+        overwrite=True,
+    )
     reasons = {o.source.name: (o.status, o.reason) for o in result.outcomes}
     assert reasons["a.png"][0] == "failed" and "same as the input" in reasons["a.png"][1]
     assert reasons["b.jpg"][0] == "failed" and "same as the input" in reasons["b.jpg"][1]
@@ -240,8 +264,14 @@ def test_one_batch_input_is_never_another_ones_output(tmp_path, rvm_session):
     Image.fromarray(img).save(tmp_path / "x.jpg")
     Image.fromarray(img).save(out / "x_alpha.png")  # an input that is also x.jpg's alpha output
     before = tree(tmp_path)
-    result = matte_folder([tmp_path / "x.jpg", out / "x_alpha.png"], out, alpha=True, model=rvm_session,
-                          overwrite=True, fg_estimate="network")
+    result = matte_folder(
+        [tmp_path / "x.jpg", out / "x_alpha.png"],
+        out,
+        alpha=True,
+        model=rvm_session,
+        overwrite=True,
+        fg_estimate="network",
+    )
     x, other = result.outcomes
     assert x.status == "failed" and x.reason.startswith("is the same as the input") and "x_alpha.png" in x.reason
     assert other.status == "failed" and "same as the input" in other.reason  # its own cut-out name
@@ -254,8 +284,7 @@ def test_symbolic_link_loops_give_one_line(tmp_path, capsys, monkeypatch):
     os.symlink("loop", "loop")
     before = tree(tmp_path)
     refused(*cli(["video", src, "-c", "loop/x.mp4", "--overwrite"], capsys), "loop")
-    refused(*cli(["video", src, "--output-type", "png_sequence", "-c", "loop", "--overwrite"], capsys),
-            "symbolic link")
+    refused(*cli(["video", src, "--output-type", "png_sequence", "-c", "loop", "--overwrite"], capsys), "symbolic link")
     assert tree(tmp_path) == before
 
 
@@ -284,8 +313,10 @@ def test_trimap_and_eval_outputs_are_checked(tmp_path, capsys):
     Image.fromarray(np.full((16, 16), 255, np.uint8)).save(gt / "x.png")
     (tmp_path / "r.csv").write_text("earlier report")
     before = tree(tmp_path)
-    refused(*cli(["trimap", tmp_path / "i.png", tmp_path / "t.png", "-o", tmp_path / "t2.png", "--overwrite"],
-                 capsys), "same as the input")
+    refused(
+        *cli(["trimap", tmp_path / "i.png", tmp_path / "t.png", "-o", tmp_path / "t2.png", "--overwrite"], capsys),
+        "same as the input",
+    )
     refused(*cli(["eval", "--pred", gt, "--gt", gt, "--csv", tmp_path / "r.csv"], capsys), "already exists")
     assert tree(tmp_path) == before
     assert main(["eval", "--pred", str(gt), "--gt", str(gt), "--csv", str(tmp_path / "r.csv"), "--overwrite"]) == 0
@@ -293,6 +324,7 @@ def test_trimap_and_eval_outputs_are_checked(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- 2. INT8 copies live in the cache
+
 
 def test_int8_of_a_users_model_is_cached_by_hash_never_beside_it(tmp_path, rvm_session):
     from mattekit.models.fetch import cache_dir, sha256_of
@@ -312,6 +344,7 @@ def test_int8_of_a_users_model_is_cached_by_hash_never_beside_it(tmp_path, rvm_s
 
 # ---------------------------------------------------------------- 3. demo refuses existing outputs
 
+
 def test_demo_refuses_existing_outputs_before_any_work(tmp_path, capsys):
     out = tmp_path / "demo"
     out.mkdir()
@@ -324,9 +357,15 @@ def test_demo_refuses_existing_outputs_before_any_work(tmp_path, capsys):
 
 # ---------------------------------------------------------------- 5. SIGTERM and stale partials
 
+
 def spawn(args, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mattekit", *map(str, args)], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mattekit", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_frames(folder: Path, pattern: str, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -353,14 +392,28 @@ def test_sigterm_removes_temporaries_and_keeps_the_earlier_result(sig, long_clip
     work.mkdir()
     (work / "frames").mkdir()
     (work / "notes.txt").write_text("mine")
-    assert main(["video", str(write_clip(tmp_path / "short.mp4")), "--output-type", "png_sequence",
-                 "-c", str(work / "frames"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(write_clip(tmp_path / "short.mp4")),
+                "--output-type",
+                "png_sequence",
+                "-c",
+                str(work / "frames"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     before = tree(work)
-    proc = spawn(["video", long_clip, "--output-type", "png_sequence", "-c", "frames", "-a", "alpha.mp4",
-                  "--overwrite", "-q"], work)
+    proc = spawn(
+        ["video", long_clip, "--output-type", "png_sequence", "-c", "frames", "-a", "alpha.mp4", "--overwrite", "-q"],
+        work,
+    )
     wait_for_frames(work, ".frames.partial-*/*.png", proc)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err  # 143 for SIGTERM, 129 for SIGHUP
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"mattekit: terminated ({sig.name}); error: "), lines
@@ -384,7 +437,7 @@ def test_sigterm_in_other_verbs(verb, long_clip, tmp_path):
         os.link(long_clip, work / "a.mp4")
         args, partial = ["video", ".", "-o", "out", "--output-type", "png_sequence"], "out/.a_composition.partial-*/*"
     before = tree(work)
-    proc = spawn(args + ["-q"], work)
+    proc = spawn([*args, "-q"], work)
     wait_for_frames(work, partial, proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)

@@ -10,7 +10,6 @@ torch = pytest.importorskip("torch")
 
 from mattekit.cli.main import main  # noqa: E402
 
-
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 
@@ -52,7 +51,11 @@ def test_traced_export_matches_pytorch_with_state_carried(variant, tmp_path):
     model = random_model(variant)
     path = trace_onnx(model, tmp_path / f"{variant}.onnx")
     graph = onnx.load(str(path))
-    assert [i.name for i in graph.graph.input] == list(INPUT_NAMES) == ["src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"]
+    assert (
+        [i.name for i in graph.graph.input]
+        == list(INPUT_NAMES)
+        == ["src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio"]
+    )
     assert [o.name for o in graph.graph.output] == list(OUTPUT_NAMES) == ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
     assert graph.ir_version <= 10
     clip = frames()
@@ -76,11 +79,29 @@ def test_exported_resnet50_runs_in_mattekit_video(tmp_path):
     for i, rgb in enumerate(clip):
         Image.fromarray(rgb).save(folder / f"{i:03d}.png")
     out = tmp_path / "alpha"
-    assert main(["video", str(folder), "-a", str(out), "--output-type", "png_sequence", "--model", str(path),
-                 "--downsample-ratio", "0.5", "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(folder),
+                "-a",
+                str(out),
+                "--output-type",
+                "png_sequence",
+                "--model",
+                str(path),
+                "--downsample-ratio",
+                "0.5",
+                "-q",
+            ]
+        )
+        == 0
+    )
     written = sorted(out.glob("*.png"))
     assert len(written) == 3
     with torch.no_grad():
-        _, pha, *_ = model(torch.from_numpy(clip[0]).permute(2, 0, 1)[None].float() / 255, downsample_ratio=0.5, refine=True)
+        _, pha, *_ = model(
+            torch.from_numpy(clip[0]).permute(2, 0, 1)[None].float() / 255, downsample_ratio=0.5, refine=True
+        )
     got = np.asarray(Image.open(written[0]), dtype=np.float32) / 255
     assert np.abs(got - pha[0, 0].numpy()).max() < 1 / 255 + 1e-4

@@ -14,7 +14,6 @@ torch = pytest.importorskip("torch")
 from mattekit.cli.main import main  # noqa: E402
 from mattekit.errors import Cancelled, InputError  # noqa: E402
 
-
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 
@@ -71,16 +70,22 @@ def test_losses_vanish_on_truth_and_respond_to_errors():
 
 
 def test_dataset_sources_and_reproducibility(tiny_data, tmp_path):
-    from mattekit.train.dataset import CompositingDataset, SegmentationDataset, SegmentationSource
-    from mattekit.train.dataset import open_backgrounds, open_foreground
+    from mattekit.train.dataset import (
+        CompositingDataset,
+        SegmentationDataset,
+        SegmentationSource,
+        open_backgrounds,
+        open_foreground,
+    )
 
     rgba = open_foreground(tiny_data / "rgba")
     pairs = open_foreground(tiny_data / "pairs")
     assert rgba.length == pairs.length == 6
     assert np.array_equal(rgba.read(2)[:, :, 3], pairs.read(2)[:, :, 3])
     # a transparent clip (what mattekit key writes)
-    from mattekit.io.video_writer import open_writer
     from fractions import Fraction
+
+    from mattekit.io.video_writer import open_writer
 
     writer = open_writer(tmp_path / "fg.webm", "webm", 96, 96, Fraction(24), Fraction(1, 24))
     for i in range(6):
@@ -93,7 +98,7 @@ def test_dataset_sources_and_reproducibility(tiny_data, tmp_path):
     fgr, pha, bgr = data[7]
     assert fgr.shape == (3, 3, 64, 80) and pha.shape == (3, 1, 64, 80) and bgr.shape == (3, 3, 64, 80)
     again = CompositingDataset([rgba, pairs, clip], backgrounds, (64, 80), 3, seed=5)[7]
-    assert all(torch.equal(a, b) for a, b in zip((fgr, pha, bgr), again))
+    assert all(torch.equal(a, b) for a, b in zip((fgr, pha, bgr), again, strict=True))
     other = CompositingDataset([rgba, pairs, clip], backgrounds, (64, 80), 3, seed=6)[7]
     assert not torch.equal(bgr, other[2])
     assert 0 < float(pha.mean()) < 1 and float(pha.max()) > 0.9
@@ -115,9 +120,18 @@ def test_sources_refuse_frames_without_alpha(tmp_path):
 def tiny_stage(name, tiny_data, checkpoint_dir, **changes):
     from mattekit.train.config import load_config
 
-    settings = [f"foreground={tiny_data / 'rgba'},{tiny_data / 'pairs'}", f"backgrounds={tiny_data / 'bg'}",
-                f"segmentation={tiny_data / 'seg'}", "resolution_lr=64", "seq_length_lr=2", "batch_size=1",
-                "steps=1", f"checkpoint_dir={checkpoint_dir}", "validation_fraction=0.3", "device=cpu"]
+    settings = [
+        f"foreground={tiny_data / 'rgba'},{tiny_data / 'pairs'}",
+        f"backgrounds={tiny_data / 'bg'}",
+        f"segmentation={tiny_data / 'seg'}",
+        "resolution_lr=64",
+        "seq_length_lr=2",
+        "batch_size=1",
+        "steps=1",
+        f"checkpoint_dir={checkpoint_dir}",
+        "validation_fraction=0.3",
+        "device=cpu",
+    ]
     config = load_config(name).override(settings)
     if config.resolution_hr:
         config = config.override(["resolution_hr=128", "seq_length_hr=2"])
@@ -152,7 +166,7 @@ def test_four_shipped_stages_chain_on_tiny_data(tiny_data, tmp_path):
 def test_resume_after_sigterm_and_after_a_kill_gives_the_same_loss_curve(tiny_data, tmp_path):
     from mattekit.train.train import run_stage
 
-    base = dict(init="rvm-mobilenetv3", freeze_batchnorm="true", steps=4, segmentation="")
+    base = {"init": "rvm-mobilenetv3", "freeze_batchnorm": "true", "steps": 4, "segmentation": ""}
     whole = run_stage(tiny_stage("stage1", tiny_data, tmp_path / "whole", **base)).losses
 
     config = tiny_stage("stage1", tiny_data, tmp_path / "stopped", **base)
@@ -179,15 +193,45 @@ def test_resume_after_sigterm_and_after_a_kill_gives_the_same_loss_curve(tiny_da
 
 def test_finetune_verb_exports_a_model_mattekit_video_runs(tiny_data, tmp_path, capsys):
     out = tmp_path / "my-model.onnx"
-    args = ["finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds", str(tiny_data / "bg"),
-            "--steps", "2", "-o", str(out), "--resolution", "64", "--seq-length", "2", "--threads", "1", "-q"]
+    args = [
+        "finetune",
+        "--foreground",
+        str(tiny_data / "rgba"),
+        "--backgrounds",
+        str(tiny_data / "bg"),
+        "--steps",
+        "2",
+        "-o",
+        str(out),
+        "--resolution",
+        "64",
+        "--seq-length",
+        "2",
+        "--threads",
+        "1",
+        "-q",
+    ]
     assert main(args) == 0
     assert out.is_file() and (tmp_path / "my-model.onnx.checkpoints" / "last.pt").is_file()
     assert main(args) == 3  # exists: refused before any training
     assert "already exists" in capsys.readouterr().err
     alpha = tmp_path / "alpha"
-    assert main(["video", str(tiny_data / "pairs" / "fgr"), "-a", str(alpha), "--output-type", "png_sequence",
-                 "--model", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(tiny_data / "pairs" / "fgr"),
+                "-a",
+                str(alpha),
+                "--output-type",
+                "png_sequence",
+                "--model",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert len(list(alpha.glob("*.png"))) == 6
 
 
@@ -199,12 +243,43 @@ def test_train_verb_errors_are_one_line(tiny_data, tmp_path, capsys):
     assert main(["train", "--config", str(bad)]) == 2
     assert "unknown setting 'learning_rate'" in capsys.readouterr().err
     assert main(["train", "--config", "stage1", "--set", "steps=many"]) == 2
-    assert main(["train", "--config", "stage1", "--set", f"foreground={tmp_path / 'none'}",
-                 "--set", f"backgrounds={tiny_data / 'bg'}", "--set", "segmentation=", "-q"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                "stage1",
+                "--set",
+                f"foreground={tmp_path / 'none'}",
+                "--set",
+                f"backgrounds={tiny_data / 'bg'}",
+                "--set",
+                "segmentation=",
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "none: not found" in capsys.readouterr().err
-    assert main(["finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds", str(tiny_data / "bg"),
-                 "-o", str(tmp_path / "m.onnx"), "--device", "cuda" if not torch.cuda.is_available() else "mps",
-                 "--steps", "1", "-q"]) != 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--foreground",
+                str(tiny_data / "rgba"),
+                "--backgrounds",
+                str(tiny_data / "bg"),
+                "-o",
+                str(tmp_path / "m.onnx"),
+                "--device",
+                "cuda" if not torch.cuda.is_available() else "mps",
+                "--steps",
+                "1",
+                "-q",
+            ]
+        )
+        != 0
+    )
     assert "not available" in capsys.readouterr().err
 
 
@@ -219,9 +294,29 @@ def test_finetune_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tiny_da
     checkpoint = tmp_path / "m.onnx.checkpoints" / "last.pt"
 
     def command(steps):
-        return [sys.executable, "-m", "mattekit", "finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds",
-                str(tiny_data / "bg"), "--steps", str(steps), "-o", str(out), "--resolution", "64", "--seq-length", "2",
-                "--checkpoint-every", "1", "--threads", "1", "-q"]
+        return [
+            sys.executable,
+            "-m",
+            "mattekit",
+            "finetune",
+            "--foreground",
+            str(tiny_data / "rgba"),
+            "--backgrounds",
+            str(tiny_data / "bg"),
+            "--steps",
+            str(steps),
+            "-o",
+            str(out),
+            "--resolution",
+            "64",
+            "--seq-length",
+            "2",
+            "--checkpoint-every",
+            "1",
+            "--threads",
+            "1",
+            "-q",
+        ]
 
     proc = subprocess.Popen(command(500), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
@@ -244,15 +339,38 @@ def test_finetune_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tiny_da
 def test_train_verb_exports_an_efficientnetv2_model_mattekit_video_runs(tiny_data, tmp_path, capsys):
     """`train --export` for a variant without a published graph (traced by torch.onnx.export)."""
     out = tmp_path / "effnet.onnx"
-    settings = [f"foreground={tiny_data / 'rgba'}", f"backgrounds={tiny_data / 'bg'}", "segmentation=",
-                "resolution_lr=64", "seq_length_lr=2", "steps=1", "variant=efficientnetv2",
-                f"checkpoint_dir={tmp_path / 'ckpt'}", "validation_fraction=0.3", "device=cpu"]
+    settings = [
+        f"foreground={tiny_data / 'rgba'}",
+        f"backgrounds={tiny_data / 'bg'}",
+        "segmentation=",
+        "resolution_lr=64",
+        "seq_length_lr=2",
+        "steps=1",
+        "variant=efficientnetv2",
+        f"checkpoint_dir={tmp_path / 'ckpt'}",
+        "validation_fraction=0.3",
+        "device=cpu",
+    ]
     args = ["train", "--config", "stage1", "--export", str(out), "--threads", "1"]
     for setting in settings:
         args += ["--set", setting]
     assert main(args) == 0
     assert "ONNX vs PyTorch max |Δ|" in capsys.readouterr().out
     alpha = tmp_path / "alpha"
-    assert main(["video", str(tiny_data / "pairs" / "fgr"), "-a", str(alpha), "--output-type", "png_sequence",
-                 "--model", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(tiny_data / "pairs" / "fgr"),
+                "-a",
+                str(alpha),
+                "--output-type",
+                "png_sequence",
+                "--model",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert len(list(alpha.glob("*.png"))) == 6

@@ -12,7 +12,6 @@ torch = pytest.importorskip("torch")
 from mattekit.cli.main import main  # noqa: E402
 from mattekit.errors import ModelError  # noqa: E402
 
-
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]  # PyTorch training and export
 
 
@@ -33,7 +32,9 @@ def clip_frames(path, count, size):
     return np.stack(frames)
 
 
-@pytest.mark.parametrize("variant, millions", [("mobilenetv3", 3.749), ("resnet50", 26.890), ("efficientnetv2", None)])
+@pytest.mark.parametrize(
+    ("variant", "millions"), [("mobilenetv3", 3.749), ("resnet50", 26.890), ("efficientnetv2", None)]
+)
 def test_variants_shapes_and_parameter_counts(variant, millions):
     from mattekit.train.model import MattingNetwork
 
@@ -45,12 +46,16 @@ def test_variants_shapes_and_parameter_counts(variant, millions):
     with torch.no_grad():
         fgr, pha, *rec = model(clip, downsample_ratio=0.5)
         seg, *_ = model(clip, segmentation_pass=True)
-        one_fgr, one_pha, *_ = model(clip[:, 0], *rec, downsample_ratio=0.5)
+        _one_fgr, one_pha, *_ = model(clip[:, 0], *rec, downsample_ratio=0.5)
     assert fgr.shape == (1, 2, 3, 70, 90) and pha.shape == (1, 2, 1, 70, 90) and seg.shape == (1, 2, 1, 70, 90)
     assert one_pha.shape == (1, 1, 70, 90)
-    assert 0 <= float(pha.min()) and float(pha.max()) <= 1
-    assert [r.shape[1] for r in rec] == [16, model.decoder.decode2.conv[0].out_channels // 2,
-                                         model.decoder.decode3.conv[0].out_channels // 2, model.aspp_channels // 2]
+    assert float(pha.min()) >= 0 and float(pha.max()) <= 1
+    assert [r.shape[1] for r in rec] == [
+        16,
+        model.decoder.decode2.conv[0].out_channels // 2,
+        model.decoder.decode3.conv[0].out_channels // 2,
+        model.aspp_channels // 2,
+    ]
 
 
 def test_clip_equals_frame_by_frame(pretrained):
@@ -114,10 +119,14 @@ def test_export_matches_pytorch_and_runs_in_mattekit_video(pretrained, shared_da
     for i, rgb in enumerate(frames):
         Image.fromarray(rgb).save(folder / f"{i:03d}.png")
     out = tmp_path / "alpha"
-    assert main(["video", str(folder), "-a", str(out), "--output-type", "png_sequence", "--model", str(path), "-q"]) == 0
+    assert (
+        main(["video", str(folder), "-a", str(out), "--output-type", "png_sequence", "--model", str(path), "-q"]) == 0
+    )
     written = sorted(out.glob("*.png"))
     assert len(written) == 3
     with torch.no_grad():
-        _, pha, *_ = model(torch.from_numpy(frames[0]).permute(2, 0, 1)[None].float() / 255, downsample_ratio=1, refine=True)
+        _, pha, *_ = model(
+            torch.from_numpy(frames[0]).permute(2, 0, 1)[None].float() / 255, downsample_ratio=1, refine=True
+        )
     got = np.asarray(Image.open(written[0]), dtype=np.float32) / 255
     assert np.abs(got - pha[0, 0].numpy()).mean() < 2e-3

@@ -26,8 +26,9 @@ def reference_alphas(model_path, video_path, downsample_ratio):
     with av.open(str(video_path)) as container:
         for frame in container.decode(video=0):
             src = frame.to_ndarray(format="rgb24").astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-            fgr, pha, *rec = sess.run([], {"src": src, "r1i": rec[0], "r2i": rec[1], "r3i": rec[2],
-                                           "r4i": rec[3], "downsample_ratio": ratio})
+            _fgr, pha, *rec = sess.run(
+                [], {"src": src, "r1i": rec[0], "r2i": rec[1], "r3i": rec[2], "r4i": rec[3], "downsample_ratio": ratio}
+            )
             alphas.append(pha[0, 0])
     return alphas
 
@@ -35,13 +36,12 @@ def reference_alphas(model_path, video_path, downsample_ratio):
 def test_alpha_matches_plain_onnx_recipe(shared_data, rvm_session, tmp_path):
     video = shared_data / "people" / "test-sample1.mp4"
     out = tmp_path / "alpha"
-    result = convert_video(video, output_type="png_sequence", output_alpha=out, progress=False,
-                           model=rvm_session)
+    result = convert_video(video, output_type="png_sequence", output_alpha=out, progress=False, model=rvm_session)
     assert result.downsample_ratio == pytest.approx(512 / 1280)
     expected = reference_alphas(rvm_session.path, video, 512 / 1280)
     written = sorted(out.glob("*.png"))
     assert len(written) == len(expected) == 79
-    for i, (png, ref) in enumerate(zip(written, expected)):
+    for i, (png, ref) in enumerate(zip(written, expected, strict=True)):
         got = np.asarray(Image.open(png), dtype=np.float32) / 255.0
         assert got.shape == ref.shape == (720, 1280)
         # 8-bit PNG quantisation alone contributes at most 0.5/255 per pixel
@@ -54,8 +54,9 @@ def test_cli_composite_keeps_frames_rate_and_audio(shared_data, tmp_path, capsys
 
     video = shared_data / "people" / "test-sample1.mp4"
     out = tmp_path / "com.mp4"
-    assert main(["video", str(video), "--output-composition", str(out), "--background", "white",
-                 "--model", "fake"]) == 0
+    assert (
+        main(["video", str(video), "--output-composition", str(out), "--background", "white", "--model", "fake"]) == 0
+    )
     assert "79 frames" in capsys.readouterr().out
     with av.open(str(out)) as container:
         vstream = container.streams.video[0]
@@ -70,7 +71,7 @@ def test_cli_composite_keeps_frames_rate_and_audio(shared_data, tmp_path, capsys
         rgb = next(f for i, f in enumerate(container.decode(video=0)) if i == 40).to_ndarray(format="rgb24")
     src = rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255
     alpha = fake_alpha(src)[0, 0][..., None]
-    expected = (rgb * alpha + 255 * (1 - alpha))
+    expected = rgb * alpha + 255 * (1 - alpha)
     assert 0.05 < alpha.mean() < 0.95  # neither all background nor all foreground
     assert np.abs(frames[40].astype(float) - expected).mean() < 4
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -95,7 +96,7 @@ def test_folder_of_frames_is_a_video(rvm_session, tmp_path):
     frames.mkdir()
     for i in range(5):
         img = np.full((64, 96, 3), 40, np.uint8)
-        img[8:50, 10 + 4 * i:40 + 4 * i] = 200
+        img[8:50, 10 + 4 * i : 40 + 4 * i] = 200
         Image.fromarray(img).save(frames / f"{i:03d}.png")
     out = tmp_path / "alpha.mp4"
     result = convert_video(frames, output_alpha=out, progress=False, model=rvm_session, frame_rate=25)

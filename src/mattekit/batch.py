@@ -33,8 +33,9 @@ from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchRes
 from mattekit.plan import IMAGE, OutputPlan, warn_deprecated
 
 
-def find_files(root: str | os.PathLike, suffixes: Iterable[str], recursive: bool = False,
-               exclude: str | os.PathLike | None = None) -> list[Path]:
+def find_files(
+    root: str | os.PathLike, suffixes: Iterable[str], recursive: bool = False, exclude: str | os.PathLike | None = None
+) -> list[Path]:
     """Files under ``root`` whose suffix (case-insensitive) is in ``suffixes``, sorted by path.
 
     Hidden files and folders (name starting with ``.``) are left out, and so is everything under
@@ -69,26 +70,35 @@ def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[P
     out = output_dir.resolve()
     for item in map(Path, inputs):
         if item.is_dir() and item.resolve() == out:
-            raise OutputError(output_dir, "the output folder is the input folder; the results would mix "
-                                          "with the files they come from (choose another output folder)")
+            raise OutputError(
+                output_dir,
+                "the output folder is the input folder; the results would mix "
+                "with the files they come from (choose another output folder)",
+            )
         if item.is_dir():
-            pairs.extend((file, file.relative_to(item).with_suffix(""))
-                         for file in find_files(item, suffixes, recursive, exclude=output_dir))
+            pairs.extend(
+                (file, file.relative_to(item).with_suffix(""))
+                for file in find_files(item, suffixes, recursive, exclude=output_dir)
+            )
         else:
             pairs.append((item, Path(item.stem)))
     # two inputs that would share an output name (clip.mp4 and clip.mov): add the suffix
     seen: dict[Path, int] = {}
     for _, rel in pairs:
         seen[rel] = seen.get(rel, 0) + 1
-    return [(f, rel.with_name(f"{rel.name}_{f.suffix.lstrip('.').lower()}") if seen[rel] > 1 else rel)
-            for f, rel in pairs]
+    return [
+        (f, rel.with_name(f"{rel.name}_{f.suffix.lstrip('.').lower()}") if seen[rel] > 1 else rel) for f, rel in pairs
+    ]
 
 
-def _run(jobs: list[tuple[Path, dict[str, Path], str]],
-         process: Callable[[Path, dict[str, Path]], tuple[int, str | None]],
-         overwrite: bool, cancel: threading.Event | None,
-         on_file: Callable[[FileOutcome, int, int], None] | None,
-         on_start: Callable[[Path, int, int], None] | None) -> BatchResult:
+def _run(
+    jobs: list[tuple[Path, dict[str, Path], str]],
+    process: Callable[[Path, dict[str, Path]], tuple[int, str | None]],
+    overwrite: bool,
+    cancel: threading.Event | None,
+    on_file: Callable[[FileOutcome, int, int], None] | None,
+    on_start: Callable[[Path, int, int], None] | None,
+) -> BatchResult:
     result = BatchResult()
     total = len(jobs)
     # every input of the batch is protected from every file's outputs (a.png's a_alpha.png may be
@@ -100,12 +110,18 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]],
             result.cancelled = True
             break
         outputs = list(targets.values())
-        clash = next((p for p in outputs if file_key(p) in inputs), None)
+        # the input an output would overwrite, if any
+        clash = next((inputs[key] for p in outputs if (key := file_key(p)) is not None and key in inputs), None)
         # without overwrite only the missing outputs are written: an existing one is never replaced
         todo = targets if overwrite else {k: p for k, p in targets.items() if not os.path.lexists(p)}
         if clash is not None:
-            outcome = FileOutcome(source, FAILED, [], f"is the same as the input {inputs[file_key(clash)]}; "
-                                                      "choose another output folder", exit_code=3)
+            outcome = FileOutcome(
+                source,
+                FAILED,
+                [],
+                f"is the same as the input {clash}; choose another output folder",
+                exit_code=3,
+            )
         elif not todo:
             outcome = FileOutcome(source, SKIPPED, outputs, "complete output exists")
         else:
@@ -121,8 +137,14 @@ def _run(jobs: list[tuple[Path, dict[str, Path], str]],
                 outcome = FileOutcome(source, CANCELLED, [], reason, time.perf_counter() - started)
                 result.cancelled = True
             except Exception as exc:  # one file's error (ours or a library's) must not end the batch
-                outcome = FileOutcome(source, FAILED, [], failure_reason(exc, source), time.perf_counter() - started,
-                                      exit_code=getattr(exc, "exit_code", 1))
+                outcome = FileOutcome(
+                    source,
+                    FAILED,
+                    [],
+                    failure_reason(exc, source),
+                    time.perf_counter() - started,
+                    exit_code=getattr(exc, "exit_code", 1),
+                )
         outcome.label = label
         result.outcomes.append(outcome)
         if on_file is not None:
@@ -140,26 +162,28 @@ def _check_executor(executor: str) -> None:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
 
 
-def convert_folder(inputs: str | os.PathLike | Iterable[str | os.PathLike],
-                   output_dir: str | os.PathLike,
-                   *,
-                   recursive: bool = False,
-                   output_type: str = "video",
-                   outputs: Iterable[str] = ("composition",),
-                   background=None,
-                   output_video_mbps: float | None = None,
-                   downsample_ratio: float | None = None,
-                   model=None,
-                   overwrite: bool = False,
-                   cancel: threading.Event | None = None,
-                   progress=False,
-                   on_file: Callable[[FileOutcome, int, int], None] | None = None,
-                   on_start: Callable[[Path, int, int], None] | None = None,
-                   preset: str | None = None,
-                   executor: str = "local",
-                   ray_address: str | None = None,
-                   ray_options: dict | None = None,
-                   plan: OutputPlan | None = None) -> BatchResult:
+def convert_folder(
+    inputs: str | os.PathLike | Iterable[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    *,
+    recursive: bool = False,
+    output_type: str = "video",
+    outputs: Iterable[str] = ("composition",),
+    background=None,
+    output_video_mbps: float | None = None,
+    downsample_ratio: float | None = None,
+    model=None,
+    overwrite: bool = False,
+    cancel: threading.Event | None = None,
+    progress=False,
+    on_file: Callable[[FileOutcome, int, int], None] | None = None,
+    on_start: Callable[[Path, int, int], None] | None = None,
+    preset: str | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    ray_options: dict | None = None,
+    plan: OutputPlan | None = None,
+) -> BatchResult:
     """Matte every video in a folder (or a list of files and folders) with :func:`convert_video`.
 
     Output names (:meth:`mattekit.plan.OutputPlan.named`):
@@ -214,28 +238,54 @@ def convert_folder(inputs: str | os.PathLike | Iterable[str | os.PathLike],
     _check_executor(executor)
     validate_downsample_ratio(downsample_ratio)
     validate_cancel(cancel)
-    plan = _given(plan, {"outputs": (outputs, ("composition",)), "output_type": (output_type, "video"),
-                         "background": (background, None), "output_video_mbps": (output_video_mbps, None),
-                         "preset": (preset, None), "overwrite": (overwrite, False)}) or \
-        OutputPlan(outputs, output_type, background, output_video_mbps, preset, overwrite)
+    plan = _given(
+        plan,
+        {
+            "outputs": (outputs, ("composition",)),
+            "output_type": (output_type, "video"),
+            "background": (background, None),
+            "output_video_mbps": (output_video_mbps, None),
+            "preset": (preset, None),
+            "overwrite": (overwrite, False),
+        },
+    ) or OutputPlan(outputs, output_type, background, output_video_mbps, preset, overwrite)
     try:
         out_root = Path(output_dir)
-        jobs = [(f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
-                for f, rel in _inputs(inputs, VIDEO_SUFFIXES, recursive, out_root, "video")]
+        jobs = [
+            (f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
+            for f, rel in _inputs(inputs, VIDEO_SUFFIXES, recursive, out_root, "video")
+        ]
         if executor == "ray":
             plan.close()
             from mattekit.cluster.executor import convert_folder_ray
 
-            return convert_folder_ray(jobs, output_type=plan.output_type, background=plan.background,
-                                      output_video_mbps=plan.mbps, downsample_ratio=downsample_ratio,
-                                      preset=plan.preset, model=model, overwrite=plan.overwrite, cancel=cancel,
-                                      progress=progress, on_file=on_file, on_start=on_start, address=ray_address,
-                                      **(ray_options or {}))
+            return convert_folder_ray(
+                jobs,
+                output_type=plan.output_type,
+                background=plan.background,
+                output_video_mbps=plan.mbps,
+                downsample_ratio=downsample_ratio,
+                preset=plan.preset,
+                model=model,
+                overwrite=plan.overwrite,
+                cancel=cancel,
+                progress=progress,
+                on_file=on_file,
+                on_start=on_start,
+                address=ray_address,
+                **(ray_options or {}),
+            )
         session = new_session(model)
 
         def process(source: Path, targets: dict[str, Path]) -> tuple[int, str | None]:
-            result = convert_with_plan(source, plan.at(targets, overwrite=True), model=session,
-                                       downsample_ratio=downsample_ratio, progress=progress, cancel=cancel)
+            result = convert_with_plan(
+                source,
+                plan.at(targets, overwrite=True),
+                model=session,
+                downsample_ratio=downsample_ratio,
+                progress=progress,
+                cancel=cancel,
+            )
             return result.frames, result.warning and result.warning.removeprefix(f"{source}: ")
 
         return _run(jobs, process, plan.overwrite, cancel, on_file, on_start)
@@ -250,31 +300,35 @@ def _inputs(inputs, suffixes, recursive: bool, out_root: Path, what: str) -> lis
         raise InputError(os.fspath(items[0]), "file or folder not found")
     pairs = _expand(items, suffixes, recursive, out_root)
     if not pairs:
-        raise InputError(", ".join(map(str, items)), f"no {what} files found"
-                         + ("" if recursive else " (use --recursive to search sub-folders)"))
+        raise InputError(
+            ", ".join(map(str, items)),
+            f"no {what} files found" + ("" if recursive else " (use --recursive to search sub-folders)"),
+        )
     return pairs
 
 
-def matte_folder(inputs: str | os.PathLike | Iterable[str | os.PathLike],
-                 output_dir: str | os.PathLike,
-                 *,
-                 recursive: bool = False,
-                 alpha: bool = False,
-                 background=None,
-                 fg_estimate: str | None = None,
-                 refine: bool = False,
-                 downsample_ratio: float | None = None,
-                 model=None,
-                 overwrite: bool = False,
-                 cancel: threading.Event | None = None,
-                 on_file: Callable[[FileOutcome, int, int], None] | None = None,
-                 on_start: Callable[[Path, int, int], None] | None = None,
-                 executor: str = "local",
-                 ray_address: str | None = None,
-                 ray_options: dict | None = None,
-                 progress=False,
-                 composite=None,
-                 plan: OutputPlan | None = None) -> BatchResult:
+def matte_folder(
+    inputs: str | os.PathLike | Iterable[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    *,
+    recursive: bool = False,
+    alpha: bool = False,
+    background=None,
+    fg_estimate: str | None = None,
+    refine: bool = False,
+    downsample_ratio: float | None = None,
+    model=None,
+    overwrite: bool = False,
+    cancel: threading.Event | None = None,
+    on_file: Callable[[FileOutcome, int, int], None] | None = None,
+    on_start: Callable[[Path, int, int], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    ray_options: dict | None = None,
+    progress=False,
+    composite=None,
+    plan: OutputPlan | None = None,
+) -> BatchResult:
     """Matte every image in a folder (or a list of files and folders) with :func:`matte_image`.
 
     Outputs per image, under the same relative folder in ``output_dir``
@@ -326,20 +380,34 @@ def matte_folder(inputs: str | os.PathLike | Iterable[str | os.PathLike],
     _check_executor(executor)
     validate_downsample_ratio(downsample_ratio)
     validate_cancel(cancel)
-    plan = _given(plan, {"alpha": (alpha, False), "background": (background, None), "overwrite": (overwrite, False)}) \
-        or image_plan(alpha, background, overwrite)
+    plan = _given(
+        plan, {"alpha": (alpha, False), "background": (background, None), "overwrite": (overwrite, False)}
+    ) or image_plan(alpha, background, overwrite)
     try:
         out_root = Path(output_dir)
-        jobs = [(f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
-                for f, rel in _inputs(inputs, IMAGE_SUFFIXES, recursive, out_root, "image")]
+        jobs = [
+            (f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
+            for f, rel in _inputs(inputs, IMAGE_SUFFIXES, recursive, out_root, "image")
+        ]
         kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
         if executor == "ray":
             plan.close()
             from mattekit.cluster.executor import matte_folder_ray
 
-            return matte_folder_ray(jobs, background=plan.background, options=kwargs, downsample_ratio=downsample_ratio,
-                                    model=model, overwrite=plan.overwrite, cancel=cancel, on_file=on_file,
-                                    on_start=on_start, progress=progress, address=ray_address, **(ray_options or {}))
+            return matte_folder_ray(
+                jobs,
+                background=plan.background,
+                options=kwargs,
+                downsample_ratio=downsample_ratio,
+                model=model,
+                overwrite=plan.overwrite,
+                cancel=cancel,
+                on_file=on_file,
+                on_start=on_start,
+                progress=progress,
+                address=ray_address,
+                **(ray_options or {}),
+            )
         session = new_session(model)
 
         def process(source: Path, targets: dict[str, Path]) -> tuple[int, None]:

@@ -6,7 +6,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +15,14 @@ from mattekit.evaluation import EvalTable, evaluate_images, match_files
 from mattekit.models.base import ModelSession
 
 
-def compare_models(models: list[str | ModelSession], images_dir: str | os.PathLike, gt_dir: str | os.PathLike,
-                   trimap_dir: str | os.PathLike | None = None, convention: str = "rvm",
-                   progress: Callable[[str, int, int], None] | None = None) -> EvalTable:
+def compare_models(
+    models: Sequence[str | ModelSession],
+    images_dir: str | os.PathLike,
+    gt_dir: str | os.PathLike,
+    trimap_dir: str | os.PathLike | None = None,
+    convention: str = "rvm",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> EvalTable:
     """Matte every image that has a ground-truth alpha with each model and evaluate the results.
 
     Each model mattes the images with :func:`mattekit.matte_image` (its default settings; a
@@ -66,8 +71,9 @@ def compare_models(models: list[str | ModelSession], images_dir: str | os.PathLi
                     progress(label, i + 1, len(pairs))
             result = evaluate_images(out, gt_dir, trimap_dir, convention)
             if table is None:
-                table = EvalTable(result.convention, [*result.metrics, "seconds"],
-                                  {**result.labels, "seconds": "s/image"})
+                table = EvalTable(
+                    result.convention, [*result.metrics, "seconds"], {**result.labels, "seconds": "s/image"}
+                )
             table.rows.append((label, {**result.mean, "seconds": seconds / max(len(pairs), 1)}))
     if table is None:
         raise ValueError("compare_models: no model given")

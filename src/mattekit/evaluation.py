@@ -112,8 +112,7 @@ def _check_size(name_path: Path, a: np.ndarray, gt_path: Path, g: np.ndarray, ro
     if a.shape != g.shape:
         raise InputError(
             name_path,
-            f"{role} size {a.shape[1]}x{a.shape[0]} differs from ground truth {gt_path.name} "
-            f"{g.shape[1]}x{g.shape[0]}",
+            f"{role} size {a.shape[1]}x{a.shape[0]} differs from ground truth {gt_path.name} {g.shape[1]}x{g.shape[0]}",
         )
 
 

@@ -102,7 +102,7 @@ def min_downsample_ratio(height: int, width: int) -> float:
     side = max(1, min(int(height), int(width)))
     exact = MIN_NETWORK_SIDE / side
     digits = 3 - math.floor(math.log10(exact))
-    ratio = min(1.0, math.ceil(exact * 10 ** digits) / 10 ** digits)
+    ratio = min(1.0, math.ceil(exact * 10**digits) / 10**digits)
     while network_side(ratio, side) < MIN_NETWORK_SIDE:  # float32 rounding; never more than a step
         ratio = min(1.0, float(np.nextafter(np.float32(ratio), np.float32(2))))
     return ratio
@@ -114,9 +114,14 @@ def auto_downsample_ratio(height: int, width: int) -> float:
     return max(min(AUTO_LONG_SIDE / max(height, width, 1), 1.0), min_downsample_ratio(height, width))
 
 
-def validate_downsample_ratio(value, height: int | None = None, width: int | None = None, *,
-                              source: str | Path | None = None,
-                              name: str = "downsample_ratio") -> float | None:
+def validate_downsample_ratio(
+    value,
+    height: int | None = None,
+    width: int | None = None,
+    *,
+    source: str | Path | None = None,
+    name: str = "downsample_ratio",
+) -> float | None:
     """Check a downsample ratio; with the frame size, return the ratio to use.
 
     Args:
@@ -146,9 +151,11 @@ def validate_downsample_ratio(value, height: int | None = None, width: int | Non
         return auto_downsample_ratio(height, width)
     if min(network_side(value, height), network_side(value, width)) < MIN_NETWORK_SIDE:
         low = min_downsample_ratio(height, width)
-        problem = (f"{value:g} leaves the network {network_side(value, width)}x{network_side(value, height)} "
-                   f"px of this {width}x{height} frame; it needs at least {MIN_NETWORK_SIDE} px a side "
-                   f"(use a ratio >= {low:g}, or auto)")
+        problem = (
+            f"{value:g} leaves the network {network_side(value, width)}x{network_side(value, height)} "
+            f"px of this {width}x{height} frame; it needs at least {MIN_NETWORK_SIDE} px a side "
+            f"(use a ratio >= {low:g}, or auto)"
+        )
         if source is None:
             raise ParameterError(name, problem)
         raise ParameterError(source, f"{name} {problem}", path=source)
@@ -215,6 +222,5 @@ def parse(text: str, validator, words: dict | None = None, name: str | None = No
 def validate_cancel(value, name: str = "cancel"):
     """``None`` or an object with an ``is_set()`` method (a :class:`threading.Event`)."""
     if value is not None and not callable(getattr(value, "is_set", None)):
-        raise ParameterTypeError(name, f"must be a threading.Event (or None), not {value!r} "
-                                       f"({type(value).__name__})")
+        raise ParameterTypeError(name, f"must be a threading.Event (or None), not {value!r} ({type(value).__name__})")
     return value

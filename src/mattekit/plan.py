@@ -149,13 +149,21 @@ def check_path(path: Path, output_type: str) -> None:
         return
     if output_type == IMAGE:
         if suffix not in IMAGE_SUFFIXES:
-            raise ParameterError(str(path), f"an image output is written as {', '.join(sorted(IMAGE_SUFFIXES))}, "
-                                       f"not {suffix or 'a name without suffix'}", path=path)
+            raise ParameterError(
+                str(path),
+                f"an image output is written as {', '.join(sorted(IMAGE_SUFFIXES))}, "
+                f"not {suffix or 'a name without suffix'}",
+                path=path,
+            )
         return
     fmt = VIDEO_FORMATS[output_type]
     if suffix not in fmt.suffixes:
-        raise ParameterError(str(path), f"output type {output_type} writes {' or '.join(fmt.suffixes)} files, "
-                                   f"not {suffix or 'a name without suffix'}", path=path)
+        raise ParameterError(
+            str(path),
+            f"output type {output_type} writes {' or '.join(fmt.suffixes)} files, "
+            f"not {suffix or 'a name without suffix'}",
+            path=path,
+        )
 
 
 @dataclass(frozen=True, eq=False, init=False)
@@ -194,9 +202,16 @@ class OutputPlan:
     overwrite: bool
     source: str | os.PathLike | None = field(repr=False)
 
-    def __init__(self, outputs: Mapping[str, str | os.PathLike | None] | Iterable[str] | str,
-                 output_type: str = "video", background: object = None, mbps: float | None = None,
-                 preset: str | None = None, overwrite: bool = False, source: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        outputs: Mapping[str, str | os.PathLike | None] | Iterable[str] | str,
+        output_type: str = "video",
+        background: object = None,
+        mbps: float | None = None,
+        preset: str | None = None,
+        overwrite: bool = False,
+        source: str | os.PathLike | None = None,
+    ):
         output_type = check_output_type(output_type)
         paths = _outputs(outputs, source)
         for path in paths.values():
@@ -226,11 +241,15 @@ class OutputPlan:
         path = self.outputs["composition"]
         if background.transparent and not keeps_alpha(self.output_type, path or "composition.png"):
             if self.output_type == IMAGE:
-                problem = (f"transparent needs a picture format that keeps alpha "
-                           f"({', '.join(ALPHA_IMAGE_SUFFIXES)}), not {Path(path or '').suffix}")
+                problem = (
+                    f"transparent needs a picture format that keeps alpha "
+                    f"({', '.join(ALPHA_IMAGE_SUFFIXES)}), not {Path(path or '').suffix}"
+                )
             else:
-                problem = (f"transparent needs an output type that keeps alpha "
-                           f"({', '.join(TRANSPARENT_TYPES)}), not {self.output_type}")
+                problem = (
+                    f"transparent needs an output type that keeps alpha "
+                    f"({', '.join(TRANSPARENT_TYPES)}), not {self.output_type}"
+                )
             background.close()
             raise ParameterError("background", problem)
         return background
@@ -282,9 +301,12 @@ class OutputPlan:
         extra = [k for k in paths if k not in self.outputs]
         if extra:
             raise ParameterError("outputs", f"{', '.join(extra)} not in this plan ({', '.join(self.kinds)})")
-        return replace(self, outputs={k: Path(p) for k, p in paths.items()},
-                       background=self.background if "composition" in paths else None,
-                       overwrite=self.overwrite if overwrite is None else overwrite)
+        return replace(
+            self,
+            outputs={k: Path(p) for k, p in paths.items()},
+            background=self.background if "composition" in paths else None,
+            overwrite=self.overwrite if overwrite is None else overwrite,
+        )
 
     def named(self, folder: str | os.PathLike, stem: str) -> dict[str, Path]:
         """The paths a batch gives a file's outputs: ``<folder>/<stem>_<output><suffix>`` (videos:
@@ -292,8 +314,11 @@ class OutputPlan:
         ``<stem>_alpha.png``, ``<stem>_composition.jpg``)."""
         folder = Path(folder)
         if self.output_type == IMAGE:
-            names = {"foreground": f"{stem}.png", "alpha": f"{stem}_alpha.png",
-                     "composition": f"{stem}_composition{'.png' if self.transparent else '.jpg'}"}
+            names = {
+                "foreground": f"{stem}.png",
+                "alpha": f"{stem}_alpha.png",
+                "composition": f"{stem}_composition{'.png' if self.transparent else '.jpg'}",
+            }
             return {k: folder / names[k] for k in self.outputs}
         suffix = output_suffix(self.output_type)
         return {k: folder / f"{stem}_{k}{suffix}" for k in self.outputs}

@@ -4,6 +4,7 @@ leftover partial files, the error line, and the peak memory of a child process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -20,14 +21,21 @@ USAGE_ERROR = re.compile(r"^Error: .+")
 # "ZeroDivisionError: ..." passed through as the problem is not a clear error
 RAW_EXCEPTION = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b|\[ONNXRuntimeError\]|\bErrno\b")
 USAGE_NOISE = re.compile(r"^(Usage: |Try '|\s*$)")
-TRACEBACK_MARKERS = ("Traceback (most recent call last)", "Exception in thread", "Fatal Python error",
-                     "Segmentation fault", "std::bad_alloc", "core dumped")
+TRACEBACK_MARKERS = (
+    "Traceback (most recent call last)",
+    "Exception in thread",
+    "Fatal Python error",
+    "Segmentation fault",
+    "std::bad_alloc",
+    "core dumped",
+)
 # a child whose resident memory crosses this is killed (it protects the shared machine; the
 # per-case bound checked afterwards is lower)
 KILL_RSS_MB = 4096
 
 
 # -- the folder tree ------------------------------------------------------------------------------
+
 
 def snapshot(root: Path) -> dict[str, tuple]:
     """Every entry under ``root`` (not following symlinks): relative path -> (kind, content hash
@@ -65,8 +73,9 @@ class TreeDiff:
 def diff(before: dict, after: dict) -> TreeDiff:
     created = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))
-    changed = sorted(k for k in set(before) & set(after)
-                     if before[k] != after[k] and not (before[k][0] == after[k][0] == "dir"))
+    changed = sorted(
+        k for k in set(before) & set(after) if before[k] != after[k] and not (before[k][0] == after[k][0] == "dir")
+    )
     return TreeDiff(created, changed, removed)
 
 
@@ -88,20 +97,21 @@ def assert_only_declared_changes(before: dict, after: dict, outputs: list[str], 
 def partials(root: Path) -> list[str]:
     """Hidden temporaries left anywhere under ``root`` (``.name.partial-xxxxxxxx.ext``, lock files
     of a derived model)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            if ".partial-" in name or ".old-" in name:
-                found.append(os.fsdecode(Path(dirpath, name).relative_to(root)))
-    return found
+    return [
+        os.fsdecode(Path(dirpath, name).relative_to(root))
+        for dirpath, dirnames, filenames in os.walk(root)
+        for name in dirnames + filenames
+        if ".partial-" in name or ".old-" in name
+    ]
 
 
 # -- the error text -------------------------------------------------------------------------------
 
+
 def assert_no_traceback(text: str) -> None:
     for marker in TRACEBACK_MARKERS:
         if marker in text:
-            tail = [line for line in text[text.index(marker):].splitlines()[1:] if line.strip()]
+            tail = [line for line in text[text.index(marker) :].splitlines()[1:] if line.strip()]
             # the exception is the first unindented line after the frames
             last = next((line for line in tail if not line.startswith(" ")), marker)
             raise AssertionError(f"traceback: {last.strip()[:300]}")
@@ -131,14 +141,15 @@ def assert_one_error_line(stderr: str, names: tuple[str, ...], usage_ok: bool = 
 
 # -- child processes ------------------------------------------------------------------------------
 
+
 @dataclass
 class ChildResult:
-    code: int | None          # exit code; -N when killed by signal N; None on timeout
+    code: int | None  # exit code; -N when killed by signal N; None on timeout
     stdout: str
     stderr: str
-    peak_rss_mb: float        # VmHWM of the child (ru_maxrss)
+    peak_rss_mb: float  # VmHWM of the child (ru_maxrss)
     seconds: float
-    killed_for: str = ""      # "timeout" or "memory" when the harness killed it
+    killed_for: str = ""  # "timeout" or "memory" when the harness killed it
 
 
 def rss_mb(pid: int) -> float:
@@ -174,12 +185,12 @@ def _cmdline(pid: int) -> bytes:
 def mattekit_argv(*args: str) -> list[str]:
     """The installed ``mattekit`` console script of this interpreter (what a user runs)."""
     script = Path(sys.executable).with_name("mattekit")
-    return [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "mattekit"]),
-            *args]
+    return [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "mattekit"]), *args]
 
 
-def run_child(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, logs: Path,
-              preexec=None, on_start=None) -> ChildResult:
+def run_child(
+    argv: list[str], cwd: Path, env: dict[str, str], timeout: float, logs: Path, preexec=None, on_start=None
+) -> ChildResult:
     """Run ``argv`` with stdout/stderr in files under ``logs`` (outside the hashed tree); poll its
     resident memory and kill it past :data:`KILL_RSS_MB` or ``timeout``; return its exit code,
     output and peak resident memory. ``on_start(proc)`` is called once the child runs (e.g. to
@@ -195,8 +206,9 @@ def run_child(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, l
     started = time.monotonic()
     killed_for = ""
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                preexec_fn=preexec)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, preexec_fn=preexec
+        )
         if on_start is not None:
             on_start(proc)
         own_cmdline = Path("/proc/self/cmdline").read_bytes()
@@ -204,7 +216,7 @@ def run_child(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, l
         while True:
             if _cmdline(proc.pid) not in (own_cmdline, b""):  # exec'd: the mark is the child's own
                 peak = max(peak, vm_hwm_mb(proc.pid))
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if not killed_for and time.monotonic() - started > timeout:
@@ -215,14 +227,19 @@ def run_child(argv: list[str], cwd: Path, env: dict[str, str], timeout: float, l
                 proc.kill()
             time.sleep(0.02)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return ChildResult(code=None if killed_for == "timeout" else proc.returncode,
-                       stdout=out_path.read_text(errors="replace"), stderr=err_path.read_text(errors="replace"),
-                       peak_rss_mb=peak, seconds=time.monotonic() - started,
-                       killed_for=killed_for)
+    return ChildResult(
+        code=None if killed_for == "timeout" else proc.returncode,
+        stdout=out_path.read_text(errors="replace"),
+        stderr=err_path.read_text(errors="replace"),
+        peak_rss_mb=peak,
+        seconds=time.monotonic() - started,
+        killed_for=killed_for,
+    )
 
 
-def terminate_when(path_glob: tuple[Path, str], delay_after: float = 0.3, sig: int = signal.SIGTERM,
-                   give_up: float = 20.0):
+def terminate_when(
+    path_glob: tuple[Path, str], delay_after: float = 0.3, sig: int = signal.SIGTERM, give_up: float = 20.0
+):
     """An ``on_start`` callback: a thread that sends ``sig`` once ``folder.glob(pattern)`` matches."""
     import threading
 
@@ -235,21 +252,22 @@ def terminate_when(path_glob: tuple[Path, str], delay_after: float = 0.3, sig: i
             while os.path.exists(f"/proc/{proc.pid}") and time.monotonic() < deadline:
                 if any(folder.rglob(pattern)):
                     time.sleep(delay_after)
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(proc.pid, sig)
-                    except ProcessLookupError:
-                        pass
                     return
                 time.sleep(0.02)
+
         threading.Thread(target=watch, daemon=True).start()
+
     return start
 
 
 def killed_run_partials(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 30.0) -> list[Path]:
     """Start ``argv``, SIGKILL it as soon as a ``.partial-*`` file appears under ``cwd`` (what a
     power cut or ``kill -9`` leaves) and return the partial files it left."""
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + timeout
     try:
         while proc.poll() is None and time.monotonic() < deadline:

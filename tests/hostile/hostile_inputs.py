@@ -68,8 +68,9 @@ def png_bomb(path: Path, width: int, height: int) -> Path:
     parts = [comp.compress(row) for _ in range(height)]
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", b"".join(parts))
-                     + _chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -80,9 +81,9 @@ def jpeg_header_lie(path: Path, width: int = 60000, height: int = 60000) -> Path
     i = 2
     while i < len(data) - 9:
         marker = data[i + 1]
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
         if marker in (0xC0, 0xC1, 0xC2):
-            data[i + 5:i + 9] = struct.pack(">HH", height, width)
+            data[i + 5 : i + 9] = struct.pack(">HH", height, width)
             break
         i += 2 + length
     path.write_bytes(bytes(data))
@@ -90,8 +91,10 @@ def jpeg_header_lie(path: Path, width: int = 60000, height: int = 60000) -> Path
 
 
 def svg(path: Path) -> Path:
-    path.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48">'
-                    '<script>alert(1)</script><rect width="64" height="48" fill="red"/></svg>\n')
+    path.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48">'
+        '<script>alert(1)</script><rect width="64" height="48" fill="red"/></svg>\n'
+    )
     return path
 
 
@@ -113,8 +116,9 @@ def text(path: Path, content: str = "this is a text file, not a video\n") -> Pat
 # -- videos ---------------------------------------------------------------------------------------
 
 
-def video(path: Path, frames: int = 4, width: int = 64, height: int = 48, fps: int = 24,
-          audio: bool = False, seed: int = 0) -> Path:
+def video(
+    path: Path, frames: int = 4, width: int = 64, height: int = 48, fps: int = 24, audio: bool = False, seed: int = 0
+) -> Path:
     """An H.264 MP4 (yuv420p) of a moving disc, optionally with an AAC sine track of equal length."""
     rate = Fraction(fps)
     with av.open(str(path), "w", format="mp4") as out:  # whatever the name says
@@ -136,7 +140,7 @@ def video(path: Path, frames: int = 4, width: int = 64, height: int = 48, fps: i
             t = np.arange(samples) / 48000
             pcm = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
             for start in range(0, samples, 1024):
-                af = av.AudioFrame.from_ndarray(pcm[:, start:start + 1024], format="fltp", layout="mono")
+                af = av.AudioFrame.from_ndarray(pcm[:, start : start + 1024], format="fltp", layout="mono")
                 af.sample_rate, af.pts, af.time_base = 48000, start, Fraction(1, 48000)
                 out.mux(a_s.encode(af))
             out.mux(a_s.encode(None))
@@ -153,7 +157,7 @@ def zero_frame_video(path: Path, width: int = 64, height: int = 48) -> Path:
         a_s.layout = "mono"
         pcm = np.zeros((1, 48000), np.float32)
         for start in range(0, 48000, 960):
-            af = av.AudioFrame.from_ndarray(pcm[:, start:start + 960], format="fltp", layout="mono")
+            af = av.AudioFrame.from_ndarray(pcm[:, start : start + 960], format="fltp", layout="mono")
             af.sample_rate, af.pts, af.time_base = 48000, start, Fraction(1, 48000)
             out.mux(a_s.encode(af))
         out.mux(a_s.encode(None))

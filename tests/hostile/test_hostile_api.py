@@ -18,18 +18,23 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 
 import hostile_inputs as gen
-from hostile_harness import case_params
-from hostile_harness import (RAW_EXCEPTION, assert_only_declared_changes, killed_run_partials, mattekit_argv, partials,
-                             snapshot)
-
+from hostile_harness import (
+    RAW_EXCEPTION,
+    assert_only_declared_changes,
+    case_params,
+    killed_run_partials,
+    mattekit_argv,
+    partials,
+    snapshot,
+)
 from mattekit import convert_video, matte_folder, matte_image
 from mattekit.errors import InputError, ModelError, OutputError
 
@@ -39,13 +44,13 @@ ARG = (ValueError, TypeError)  # a bad argument value or type
 
 @dataclass
 class Call:
-    fn: Callable[[], object]                  # the API call
-    raises: tuple = ()                        # accepted exception types; empty: must succeed
-    ok: bool = False                          # with ``raises``: success is also acceptable
-    names: tuple[str, ...] = ()               # the message holds one of these
+    fn: Callable[[], object]  # the API call
+    raises: tuple = ()  # accepted exception types; empty: must succeed
+    ok: bool = False  # with ``raises``: success is also acceptable
+    names: tuple[str, ...] = ()  # the message holds one of these
     outputs: list[str] = field(default_factory=list)
     removable: list[str] = field(default_factory=list)
-    check: Callable | None = None             # (result) -> None on success
+    check: Callable | None = None  # (result) -> None on success
 
 
 CASES: dict[str, tuple[str, Callable, tuple]] = {}
@@ -55,6 +60,7 @@ def case(case_id: str, item: str, *marks):
     def register(fn):
         CASES[case_id] = (item, fn, marks)
         return fn
+
     return register
 
 
@@ -64,22 +70,33 @@ def _video(root: Path, name: str = "in.mp4", **kw) -> Path:
 
 # -- data loss (items 1, 2, 4, 5) -------------------------------------------------------------------
 
+
 @case("png-sequence-into-input-folder", "1")
 def _(root, session):
     proj = root / "proj"
     proj.mkdir()
     _video(proj, "input.mp4")
     gen.user_file(proj / "notes.txt")
-    return Call(lambda: convert_video(proj / "input.mp4", "png_sequence", output_composition=proj, model=session,
-                                      overwrite=True, progress=False), raises=(OutputError,), names=("proj",))
+    return Call(
+        lambda: convert_video(
+            proj / "input.mp4", "png_sequence", output_composition=proj, model=session, overwrite=True, progress=False
+        ),
+        raises=(OutputError,),
+        names=("proj",),
+    )
 
 
 @case("background-is-output", "4")
 def _(root, session):
     _video(root)
     bg = _video(root, "bg.mp4", seed=3)
-    return Call(lambda: convert_video(root / "in.mp4", output_composition=bg, background=bg, model=session,
-                                      overwrite=True, progress=False), raises=(OutputError,), names=("bg.mp4",))
+    return Call(
+        lambda: convert_video(
+            root / "in.mp4", output_composition=bg, background=bg, model=session, overwrite=True, progress=False
+        ),
+        raises=(OutputError,),
+        names=("bg.mp4",),
+    )
 
 
 @case("int8-beside-user-model-garbage", "2")
@@ -97,41 +114,61 @@ def _(root, session):
     _video(root, frames=24, width=96, height=64)
     left = killed_run_partials(mattekit_argv("video", "in.mp4", "-c", "out.mp4", "-q"), root, dict(os.environ))
     assert left, "the killed run left no partial file to clean"
-    return Call(lambda: convert_video(root / "in.mp4", output_composition=root / "out.mp4", model=session,
-                                      progress=False), outputs=["out.mp4"],
-                removable=[p.relative_to(root).as_posix() for p in left])
+    return Call(
+        lambda: convert_video(root / "in.mp4", output_composition=root / "out.mp4", model=session, progress=False),
+        outputs=["out.mp4"],
+        removable=[p.relative_to(root).as_posix() for p in left],
+    )
 
 
 # -- validation (items 10, 12-15, 19) ---------------------------------------------------------------
 
+
 @case("zero-frame-video-input", "10")
 def _(root, session):
     zero = gen.zero_frame_video(root / "zero.mkv")
-    return Call(lambda: convert_video(zero, output_alpha=root / "out.mp4", model=session, progress=False),
-                raises=(InputError,), names=("zero.mkv",))
+    return Call(
+        lambda: convert_video(zero, output_alpha=root / "out.mp4", model=session, progress=False),
+        raises=(InputError,),
+        names=("zero.mkv",),
+    )
 
 
 @case("zero-frame-video-background", "10")
 def _(root, session):
     _video(root)
     zero = gen.zero_frame_video(root / "zero.mkv")
-    return Call(lambda: convert_video(root / "in.mp4", output_composition=root / "out.mp4", background=zero,
-                                      model=session, progress=False), raises=(InputError,), names=("zero.mkv",))
+    return Call(
+        lambda: convert_video(
+            root / "in.mp4", output_composition=root / "out.mp4", background=zero, model=session, progress=False
+        ),
+        raises=(InputError,),
+        names=("zero.mkv",),
+    )
 
 
 for _value in (-1.0, math.nan, 0, math.inf, "0.5", 0.001):
+
     def _ratio_image(root, session, value=_value):
         img = gen.png(root / "a.png", 64, 48)
         ok = value in ("0.5", 0.001)  # a number given as text, or a tiny ratio, may be handled
-        return Call(lambda: matte_image(img, session, downsample_ratio=value), raises=ARG, ok=ok,
-                    names=("downsample_ratio",))
+        return Call(
+            lambda: matte_image(img, session, downsample_ratio=value), raises=ARG, ok=ok, names=("downsample_ratio",)
+        )
 
     def _ratio_video(root, session, value=_value):
         _video(root)
         ok = value in ("0.5", 0.001)
-        return Call(lambda: convert_video(root / "in.mp4", output_alpha=root / "out.mp4", downsample_ratio=value,
-                                          model=session, progress=False), raises=ARG, ok=ok,
-                    names=("downsample_ratio",), outputs=["out.mp4"])
+        return Call(
+            lambda: convert_video(
+                root / "in.mp4", output_alpha=root / "out.mp4", downsample_ratio=value, model=session, progress=False
+            ),
+            raises=ARG,
+            ok=ok,
+            names=("downsample_ratio",),
+            outputs=["out.mp4"],
+        )
+
     _marks = (INFERENCE,) if _value in ("0.5", 0.001) else ()  # the others are refused before the network
     case(f"matte_image-downsample_ratio-{_value}", "12", *_marks)(_ratio_image)
     case(f"convert_video-downsample_ratio-{_value}", "12", *_marks)(_ratio_video)
@@ -140,41 +177,77 @@ for _value in (-1.0, math.nan, 0, math.inf, "0.5", 0.001):
 @case("convert_video-cancel-True", "12")
 def _(root, session):
     _video(root)
-    return Call(lambda: convert_video(root / "in.mp4", output_alpha=root / "out.mp4", cancel=True, model=session,
-                                      progress=False), raises=ARG, names=("cancel",))
+    return Call(
+        lambda: convert_video(
+            root / "in.mp4", output_alpha=root / "out.mp4", cancel=True, model=session, progress=False
+        ),
+        raises=ARG,
+        names=("cancel",),
+    )
 
 
 # (blur:1e9 and 1e6 run in the CLI corpus, where a child process can be timed out and its memory capped)
 for _value in ("inf", "nan", "-3"):
+
     def _blur(root, session, value=_value):
         _video(root, width=160, height=96)
-        return Call(lambda: convert_video(root / "in.mp4", output_composition=root / "out.mp4",
-                                          background=f"blur:{value}", model=session, progress=False),
-                    raises=(InputError, ValueError), ok=True, names=("blur",), outputs=["out.mp4"])
+        return Call(
+            lambda: convert_video(
+                root / "in.mp4",
+                output_composition=root / "out.mp4",
+                background=f"blur:{value}",
+                model=session,
+                progress=False,
+            ),
+            raises=(InputError, ValueError),
+            ok=True,
+            names=("blur",),
+            outputs=["out.mp4"],
+        )
+
     case(f"background-blur-{_value}", "13")(_blur)
 
 for _value in (-1.0, math.nan, math.inf, 1e12, 0):
+
     def _mbps(root, session, value=_value):
         _video(root)
-        return Call(lambda: convert_video(root / "in.mp4", output_composition=root / "out.mp4",
-                                          output_video_mbps=value, model=session, progress=False),
-                    raises=ARG, names=("output_video_mbps", "mbps", "bit rate"))
+        return Call(
+            lambda: convert_video(
+                root / "in.mp4",
+                output_composition=root / "out.mp4",
+                output_video_mbps=value,
+                model=session,
+                progress=False,
+            ),
+            raises=ARG,
+            names=("output_video_mbps", "mbps", "bit rate"),
+        )
+
     case(f"output_video_mbps-{_value}", "14")(_mbps)
 
 for _value in (-1.0, math.nan, math.inf, 0):
+
     def _rate(root, session, value=_value):
         gen.frame_folder(root / "frames", 2, 32, 24)
-        return Call(lambda: convert_video(root / "frames", output_alpha=root / "out.mp4", frame_rate=value,
-                                          model=session, progress=False),
-                    raises=ARG, names=("frame_rate", "frame rate"))
+        return Call(
+            lambda: convert_video(
+                root / "frames", output_alpha=root / "out.mp4", frame_rate=value, model=session, progress=False
+            ),
+            raises=ARG,
+            names=("frame_rate", "frame rate"),
+        )
+
     case(f"frame_rate-{_value}", "14")(_rate)
 
 
 @case("svg-as-video", "15")
 def _(root, session):
     pic = gen.svg(root / "pic.svg")
-    return Call(lambda: convert_video(pic, output_alpha=root / "out.mp4", model=session, progress=False),
-                raises=(InputError,), names=("pic.svg",))
+    return Call(
+        lambda: convert_video(pic, output_alpha=root / "out.mp4", model=session, progress=False),
+        raises=(InputError,),
+        names=("pic.svg",),
+    )
 
 
 @case("svg-as-image", "15")
@@ -185,36 +258,48 @@ def _(root, session):
 
 @case("image-array-0x0", "19")
 def _(root, session):
-    return Call(lambda: matte_image(np.zeros((0, 0, 3), np.uint8), session), raises=ARG + (InputError,),
-                names=("0", "empty", "image"))
+    return Call(
+        lambda: matte_image(np.zeros((0, 0, 3), np.uint8), session),
+        raises=(*ARG, InputError),
+        names=("0", "empty", "image"),
+    )
 
 
 def _shape_is(h, w):
     def check(matte):
         assert matte.alpha.shape == (h, w) and matte.fgr.shape == (h, w, 3), (matte.alpha.shape, matte.fgr.shape)
         assert np.isfinite(matte.alpha).all() and np.isfinite(matte.fgr).all()
+
     return check
 
 
 @case("image-array-1x1", "19", INFERENCE)
 def _(root, session):
-    return Call(lambda: matte_image(np.full((1, 1, 3), 128, np.uint8), session), raises=ARG + (InputError,),
-                ok=True, names=("1x1", "1×1", "small"), check=_shape_is(1, 1))
+    return Call(
+        lambda: matte_image(np.full((1, 1, 3), 128, np.uint8), session),
+        raises=(*ARG, InputError),
+        ok=True,
+        names=("1x1", "1×1", "small"),
+        check=_shape_is(1, 1),
+    )
 
 
 @case("image-file-16x4000", "19", INFERENCE)
 def _(root, session):
     img = gen.png(root / "tall.png", 16, 4000)
-    return Call(lambda: matte_image(img, session), raises=(InputError,), ok=True, names=("tall.png",),
-                check=_shape_is(4000, 16))
+    return Call(
+        lambda: matte_image(img, session), raises=(InputError,), ok=True, names=("tall.png",), check=_shape_is(4000, 16)
+    )
 
 
 for _colour in ((300, 0, 0), (-1, 0, 0), (math.nan, 0, 0)):
+
     def _composite(root, session, colour=_colour):
         from mattekit import Matte
 
         matte = Matte(alpha=np.full((4, 4), 0.5, np.float32), fgr=np.full((4, 4, 3), 0.5, np.float32))
-        return Call(lambda: matte.composite(colour), raises=ARG + (InputError,), names=("colour", "color", "0..255"))
+        return Call(lambda: matte.composite(colour), raises=(*ARG, InputError), names=("colour", "color", "0..255"))
+
     case(f"composite-colour-{_colour}", "19")(_composite)
 
 
@@ -228,10 +313,12 @@ def _(root, session):
         result = matte_folder(root / "imgdir", root / "imgdir", model=session, overwrite=True)
         assert not result.done, f"matted into its own input folder: {[o.outputs for o in result.done]}"
         raise OutputError(root / "imgdir", "; ".join(o.reason for o in result.failed))
+
     return Call(call, raises=(OutputError,), names=("imgdir", "a.png"))
 
 
 # -- silently wrong results (item 23) --------------------------------------------------------------
+
 
 @case("corrupt-middle-of-video", "23", INFERENCE)
 def _(root, session):
@@ -242,8 +329,12 @@ def _(root, session):
     def check(result):
         assert result.frames >= 20, f"only {result.frames} of 24 frames matted"
         assert result.warning and "frame" in result.warning, f"no report of lost frames: {result.warning!r}"
-    return Call(lambda: convert_video(root / "corrupt.mp4", output_alpha=root / "out.mp4", model=session,
-                                      progress=False), outputs=["out.mp4"], check=check)
+
+    return Call(
+        lambda: convert_video(root / "corrupt.mp4", output_alpha=root / "out.mp4", model=session, progress=False),
+        outputs=["out.mp4"],
+        check=check,
+    )
 
 
 # -- the test ---------------------------------------------------------------------------------------
@@ -254,7 +345,7 @@ XFAIL: dict[str, str] = {}
 
 @pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_api_hostile_input(case_id, tmp_path, rvm_session, caplog):
-    item, build, _ = CASES[case_id]
+    _item, build, _ = CASES[case_id]
     root = tmp_path / "case"
     root.mkdir()
     call = build(root, rvm_session)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import resource
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import av
 import numpy as np
@@ -27,9 +27,19 @@ import pytest
 from PIL import Image
 
 import hostile_inputs as gen
-from hostile_harness import case_params
-from hostile_harness import (assert_no_traceback, assert_one_error_line, assert_only_declared_changes, diff,
-                             killed_run_partials, mattekit_argv, partials, run_child, snapshot, terminate_when)
+from hostile_harness import (
+    assert_no_traceback,
+    assert_one_error_line,
+    assert_only_declared_changes,
+    case_params,
+    diff,
+    killed_run_partials,
+    mattekit_argv,
+    partials,
+    run_child,
+    snapshot,
+    terminate_when,
+)
 
 pytestmark = pytest.mark.slow  # a mattekit process per case (64 cases)
 
@@ -43,21 +53,21 @@ BIG_FRAME_RSS_MB = 1500
 @dataclass
 class Run:
     args: list[str]
-    cwd: str = "."                           # relative to the case folder
-    codes: tuple[int, ...] = (0,)            # accepted exit codes
-    names: tuple[str, ...] = ()              # one of these appears in the error line
-    outputs: list[str] = field(default_factory=list)      # may be created/changed on success
-    new_only: list[str] = field(default_factory=list)     # folders where files may only be added
-    removable: list[str] = field(default_factory=list)    # may be removed (stale partials)
-    side: list[str] = field(default_factory=list)         # mattekit's own files, may appear even on failure
-    usage_ok: bool = False                   # click's usage error is fine for this bad option
+    cwd: str = "."  # relative to the case folder
+    codes: tuple[int, ...] = (0,)  # accepted exit codes
+    names: tuple[str, ...] = ()  # one of these appears in the error line
+    outputs: list[str] = field(default_factory=list)  # may be created/changed on success
+    new_only: list[str] = field(default_factory=list)  # folders where files may only be added
+    removable: list[str] = field(default_factory=list)  # may be removed (stale partials)
+    side: list[str] = field(default_factory=list)  # mattekit's own files, may appear even on failure
+    usage_ok: bool = False  # click's usage error is fine for this bad option
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 30.0
     max_rss_mb: float = DEFAULT_RSS_MB
     preexec: Callable | None = None
-    on_start: Callable | None = None         # (root) -> callback(proc)
-    check: Callable | None = None            # (root, result) -> None, extra checks on success
-    any_stderr: bool = False                 # SIGTERM cases: stderr need not be an error line
+    on_start: Callable | None = None  # (root) -> callback(proc)
+    check: Callable | None = None  # (root, result) -> None, extra checks on success
+    any_stderr: bool = False  # SIGTERM cases: stderr need not be an error line
 
 
 CASES: dict[str, tuple[str, Callable[[Path], Run], tuple]] = {}
@@ -67,6 +77,7 @@ def case(case_id: str, item: str, *marks):
     def register(fn):
         CASES[case_id] = (item, fn, marks)
         return fn
+
     return register
 
 
@@ -80,6 +91,7 @@ FAST_IMAGE = ("--fg-estimate", "network")
 
 # -- data loss (items 1-5) ----------------------------------------------------------------------
 
+
 def _project(root: Path) -> Path:
     proj = root / "proj"
     proj.mkdir()
@@ -92,29 +104,44 @@ def _project(root: Path) -> Path:
 @case("png-sequence-into-input-folder", "1")
 def _(root):
     _project(root)
-    return Run(["video", "proj/input.mp4", "--output-type", "png_sequence", "-c", "proj", "--overwrite", "-q"],
-               codes=(3,), names=("proj",))
+    return Run(
+        ["video", "proj/input.mp4", "--output-type", "png_sequence", "-c", "proj", "--overwrite", "-q"],
+        codes=(3,),
+        names=("proj",),
+    )
 
 
 @case("png-sequence-into-cwd-absolute", "1")
 def _(root):
     proj = _project(root)
-    return Run(["video", "input.mp4", "--output-type", "png_sequence", "-c", str(proj), "--overwrite", "-q"],
-               cwd="proj", codes=(3,), names=("proj",))
+    return Run(
+        ["video", "input.mp4", "--output-type", "png_sequence", "-c", str(proj), "--overwrite", "-q"],
+        cwd="proj",
+        codes=(3,),
+        names=("proj",),
+    )
 
 
 @case("png-sequence-into-dot", "1")
 def _(root):
     _project(root)
-    return Run(["video", "input.mp4", "--output-type", "png_sequence", "-c", ".", "--overwrite", "-q"],
-               cwd="proj", codes=(3,), names=(".", "proj"))
+    return Run(
+        ["video", "input.mp4", "--output-type", "png_sequence", "-c", ".", "--overwrite", "-q"],
+        cwd="proj",
+        codes=(3,),
+        names=(".", "proj"),
+    )
 
 
 @case("png-sequence-into-dotdot", "1")
 def _(root):
     _project(root)
-    return Run(["video", "../input.mp4", "--output-type", "png_sequence", "-c", "..", "--overwrite", "-q"],
-               cwd="proj/sub", codes=(3,), names=("..", "proj"))
+    return Run(
+        ["video", "../input.mp4", "--output-type", "png_sequence", "-c", "..", "--overwrite", "-q"],
+        cwd="proj/sub",
+        codes=(3,),
+        names=("..", "proj"),
+    )
 
 
 @case("png-sequence-into-folder-of-user-files", "1", INFERENCE)
@@ -123,8 +150,12 @@ def _(root):
     gen.user_file(root / "album" / "holiday.txt")
     gen.png(root / "album" / "0000.png", 8, 8)  # the user's picture, named like a frame
     # refused (3), or frames added beside the user's files without touching them
-    return Run(["video", "input.mp4", "--output-type", "png_sequence", "-a", "album", "--overwrite", "-q"],
-               codes=(0, 3), names=("album",), new_only=["album"])
+    return Run(
+        ["video", "input.mp4", "--output-type", "png_sequence", "-a", "album", "--overwrite", "-q"],
+        codes=(0, 3),
+        names=("album",),
+        new_only=["album"],
+    )
 
 
 @case("int8-beside-user-model-garbage", "2")
@@ -133,9 +164,11 @@ def _(root):
     gen.garbage_model(root / "mymodels" / "foo.onnx")
     gen.user_file(root / "mymodels" / "foo_int8.onnx", "the user's own int8 model\n")
     gen.png(root / "a.png", 64, 48)
-    return Run(["image", "a.png", "-o", "out", "--precision", "int8", "--model", "mymodels/foo.onnx", "-q",
-                *FAST_IMAGE],
-               codes=(4,), names=("foo.onnx",))
+    return Run(
+        ["image", "a.png", "-o", "out", "--precision", "int8", "--model", "mymodels/foo.onnx", "-q", *FAST_IMAGE],
+        codes=(4,),
+        names=("foo.onnx",),
+    )
 
 
 @case("demo-over-existing-outputs", "3")
@@ -158,8 +191,11 @@ def _(root):
     gen.video(root / "in.mp4", frames=3)
     gen.video(root / "bg.mp4", frames=3, seed=5)
     (root / "link.mp4").symlink_to("bg.mp4")
-    return Run(["video", "in.mp4", "-b", "link.mp4", "-c", "bg.mp4", "--overwrite", "-q"], codes=(3,),
-               names=("bg.mp4", "link.mp4"))
+    return Run(
+        ["video", "in.mp4", "-b", "link.mp4", "-c", "bg.mp4", "--overwrite", "-q"],
+        codes=(3,),
+        names=("bg.mp4", "link.mp4"),
+    )
 
 
 @case("image-background-is-composition-output", "4")
@@ -167,8 +203,11 @@ def _(root):
     gen.png(root / "a.png", 64, 48)
     (root / "out").mkdir()
     gen.jpeg(root / "out" / "a_composition.jpg", 64, 48)
-    return Run(["image", "a.png", "-o", "out", "--background", "out/a_composition.jpg", "--overwrite", "-q",
-                *FAST_IMAGE], codes=(1, 3), names=("a_composition.jpg", "a.png"))
+    return Run(
+        ["image", "a.png", "-o", "out", "--background", "out/a_composition.jpg", "--overwrite", "-q", *FAST_IMAGE],
+        codes=(1, 3),
+        names=("a_composition.jpg", "a.png"),
+    )
 
 
 @case("trimap-output-is-trimap", "4")
@@ -199,14 +238,22 @@ def _(root):
     gen.video(root / "in.mp4", frames=24, width=96, height=64)
     left = killed_run_partials(mattekit_argv("video", "in.mp4", "-c", "out.mp4", "-q"), root, dict(os.environ))
     assert left, "the killed run left no partial file to clean"
-    return Run(["video", "in.mp4", "-c", "out.mp4", "-q"], outputs=["out.mp4"],
-               removable=[p.relative_to(root).as_posix() for p in left])
+    return Run(
+        ["video", "in.mp4", "-c", "out.mp4", "-q"],
+        outputs=["out.mp4"],
+        removable=[p.relative_to(root).as_posix() for p in left],
+    )
 
 
 def _sigterm_run(root: Path, args: list[str]) -> Run:
     gen.video(root / "in.mp4", frames=60, width=160, height=96)
-    return Run(args, codes=(130, 143), any_stderr=True, timeout=40,
-               on_start=lambda r: terminate_when((r, "*.partial-*"), delay_after=0.3))
+    return Run(
+        args,
+        codes=(130, 143),
+        any_stderr=True,
+        timeout=40,
+        on_start=lambda r: terminate_when((r, "*.partial-*"), delay_after=0.3),
+    )
 
 
 @case("sigterm-png-sequence", "5", INFERENCE)
@@ -220,6 +267,7 @@ def _(root):
 
 
 # -- tracebacks and unclear errors (items 10-20) --------------------------------------------------
+
 
 @case("zero-frame-video-input", "10")
 def _(root):
@@ -251,50 +299,90 @@ def _(root):
 @case("disk-full-image", "11", INFERENCE)
 def _(root):
     gen.png(root / "a.png", 96, 64)
-    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 3), names=("a.png",),
-               preexec=_no_space_left, outputs=["out"])
+    return Run(
+        ["image", "a.png", "-o", "out", "-q", *FAST_IMAGE],
+        codes=(1, 3),
+        names=("a.png",),
+        preexec=_no_space_left,
+        outputs=["out"],
+    )
 
 
 @case("downsample-ratio-0.001", "12", INFERENCE)
 def _(root):
     gen.video(root / "in.mp4", frames=2)
-    return Run(["video", "in.mp4", "-a", "out.mp4", "--downsample-ratio", "0.001", "-q"], codes=(0, 2),
-               names=("0.001", "downsample"), usage_ok=True, outputs=["out.mp4"])
+    return Run(
+        ["video", "in.mp4", "-a", "out.mp4", "--downsample-ratio", "0.001", "-q"],
+        codes=(0, 2),
+        names=("0.001", "downsample"),
+        usage_ok=True,
+        outputs=["out.mp4"],
+    )
 
 
 @case("downsample-ratio-0.5-on-1x1", "12", INFERENCE)
 def _(root):
     gen.frame_folder(root / "frames", 1, 1, 1)
-    return Run(["video", "frames", "--output-type", "png_sequence", "-a", "alpha", "--downsample-ratio", "0.5", "-q"],
-               codes=(0, 2), names=("frames", "0000.png", "0.5", "downsample"), usage_ok=True, outputs=["alpha"])
+    return Run(
+        ["video", "frames", "--output-type", "png_sequence", "-a", "alpha", "--downsample-ratio", "0.5", "-q"],
+        codes=(0, 2),
+        names=("frames", "0000.png", "0.5", "downsample"),
+        usage_ok=True,
+        outputs=["alpha"],
+    )
 
 
 for _value in ("0", "nan", "-1"):
+
     def _ratio(root, value=_value):
         gen.video(root / "in.mp4", frames=2)
-        return Run(["video", "in.mp4", "-a", "out.mp4", "--downsample-ratio", value, "-q"], codes=(2,),
-                   names=("downsample",), usage_ok=True)
+        return Run(
+            ["video", "in.mp4", "-a", "out.mp4", "--downsample-ratio", value, "-q"],
+            codes=(2,),
+            names=("downsample",),
+            usage_ok=True,
+        )
+
     case(f"downsample-ratio-{_value}", "12")(_ratio)
 
 for _value in ("inf", "1e9", "1e6", "nan", "-5"):
+
     def _blur(root, value=_value):
         gen.video(root / "in.mp4", frames=2, width=160, height=96)
-        return Run(["video", "in.mp4", "-c", "out.mp4", "-b", f"blur:{value}", "-q"], codes=(0, 2),
-                   names=(f"blur:{value}", "blur"), outputs=["out.mp4"], timeout=15)
+        return Run(
+            ["video", "in.mp4", "-c", "out.mp4", "-b", f"blur:{value}", "-q"],
+            codes=(0, 2),
+            names=(f"blur:{value}", "blur"),
+            outputs=["out.mp4"],
+            timeout=15,
+        )
+
     case(f"blur-{_value}", "13")(_blur)  # refused before the network runs (sigma must be finite, > 0, <= 1000)
 
 for _value in ("-1", "nan", "inf", "1e12", "0"):
+
     def _mbps(root, value=_value):
         gen.video(root / "in.mp4", frames=2)
-        return Run(["video", "in.mp4", "-c", "out.mp4", "--output-video-mbps", value, "-q"], codes=(2,),
-                   names=("mbps", "bit rate", "--output-video-mbps"), usage_ok=True)
+        return Run(
+            ["video", "in.mp4", "-c", "out.mp4", "--output-video-mbps", value, "-q"],
+            codes=(2,),
+            names=("mbps", "bit rate", "--output-video-mbps"),
+            usage_ok=True,
+        )
+
     case(f"mbps-{_value}", "14")(_mbps)
 
 for _value in ("-1", "nan", "inf", "0"):
+
     def _rate(root, value=_value):
         gen.frame_folder(root / "frames", 2, 32, 24)
-        return Run(["video", "frames", "-a", "out.mp4", "--frame-rate", value, "-q"], codes=(2,),
-                   names=("frame-rate", "frame rate", "--frame-rate"), usage_ok=True)
+        return Run(
+            ["video", "frames", "-a", "out.mp4", "--frame-rate", value, "-q"],
+            codes=(2,),
+            names=("frame-rate", "frame rate", "--frame-rate"),
+            usage_ok=True,
+        )
+
     case(f"frame-rate-{_value}", "14")(_rate)
 
 
@@ -332,16 +420,25 @@ def _readonly_home(root: Path) -> str:
 def _(root):
     gen.png(root / "a.png", 64, 48)
     home = _readonly_home(root)
-    return Run(["image", "a.png", "-o", "out", "-q", *FAST_IMAGE], codes=(3, 4),
-               names=(home, "models", "MATTEKIT_HOME"),
-               env={"MATTEKIT_HOME": home})
+    return Run(
+        ["image", "a.png", "-o", "out", "-q", *FAST_IMAGE],
+        codes=(3, 4),
+        names=(home, "models", "MATTEKIT_HOME"),
+        env={"MATTEKIT_HOME": home},
+    )
 
 
 @case("big-frame-12mp", "17", INFERENCE)
 def _(root):
     gen.png_bomb(root / "big.png", 4000, 3000)
-    return Run(["image", "big.png", "-o", "out", "-q"], codes=(0,), outputs=["out"], max_rss_mb=BIG_FRAME_RSS_MB,
-               timeout=60, check=lambda r, res: _size_is(r / "out" / "big.png", 4000, 3000))
+    return Run(
+        ["image", "big.png", "-o", "out", "-q"],
+        codes=(0,),
+        outputs=["out"],
+        max_rss_mb=BIG_FRAME_RSS_MB,
+        timeout=60,
+        check=lambda r, res: _size_is(r / "out" / "big.png", 4000, 3000),
+    )
 
 
 @case("png-bomb-14000x14000", "17")
@@ -351,8 +448,13 @@ def _(root):
     # under that limit, e.g. 12000x12000, is matted on the bounded path at ~26 bytes a pixel,
     # ~4 GB and a minute here: too big for this corpus; big-frame-12mp checks that path.)
     gen.png_bomb(root / "bomb.png", 14000, 14000)
-    return Run(["image", "bomb.png", "-o", "out", "-q", *FAST_IMAGE], codes=(1, 2), names=("bomb.png",),
-               max_rss_mb=1000, timeout=30)
+    return Run(
+        ["image", "bomb.png", "-o", "out", "-q", *FAST_IMAGE],
+        codes=(1, 2),
+        names=("bomb.png",),
+        max_rss_mb=1000,
+        timeout=30,
+    )
 
 
 @case("png-header-declares-12000x12000", "17")
@@ -372,8 +474,13 @@ def _(root):
     (root / "data").mkdir()
     gen.not_sqlite(root / "data" / "jobs.db")
     # the server's own lock file and empty folders in its data folder are fine; jobs.db is kept
-    return Run(["serve", "--data-dir", "data", "--port", "0"], codes=(2, 3), names=("jobs.db",), timeout=20,
-               side=["data/server.lock", "data/jobs", "data/uploads"])
+    return Run(
+        ["serve", "--data-dir", "data", "--port", "0"],
+        codes=(2, 3),
+        names=("jobs.db",),
+        timeout=20,
+        side=["data/server.lock", "data/jobs", "data/uploads"],
+    )
 
 
 def _size_is(path: Path, width: int, height: int) -> None:
@@ -384,16 +491,25 @@ def _size_is(path: Path, width: int, height: int) -> None:
 @case("image-1x1", "19", INFERENCE)
 def _(root):
     gen.png(root / "one.png", 1, 1)
-    return Run(["image", "one.png", "-o", "out", "-q"], codes=(0, 1, 2), names=("one.png",), outputs=["out"],
-               check=lambda r, res: _size_is(r / "out" / "one.png", 1, 1))
+    return Run(
+        ["image", "one.png", "-o", "out", "-q"],
+        codes=(0, 1, 2),
+        names=("one.png",),
+        outputs=["out"],
+        check=lambda r, res: _size_is(r / "out" / "one.png", 1, 1),
+    )
 
 
 @case("image-16x4000", "19", INFERENCE)
 def _(root):
     gen.png(root / "tall.png", 16, 4000)
-    return Run(["image", "tall.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 2), names=("tall.png",),
-               outputs=["out"],
-               check=lambda r, res: _size_is(r / "out" / "tall.png", 16, 4000))
+    return Run(
+        ["image", "tall.png", "-o", "out", "-q", *FAST_IMAGE],
+        codes=(0, 1, 2),
+        names=("tall.png",),
+        outputs=["out"],
+        check=lambda r, res: _size_is(r / "out" / "tall.png", 16, 4000),
+    )
 
 
 @case("image-zero-bytes", "19")
@@ -414,11 +530,13 @@ def _(root):
 def _(root):
     (root / "imgdir").mkdir()
     gen.png(root / "imgdir" / "a.png", 32, 24)
-    return Run(["image", "imgdir/a.png", "-o", "imgdir", "--overwrite", "-q", *FAST_IMAGE], codes=(1, 3),
-               names=("a.png",))
+    return Run(
+        ["image", "imgdir/a.png", "-o", "imgdir", "--overwrite", "-q", *FAST_IMAGE], codes=(1, 3), names=("a.png",)
+    )
 
 
 # -- silently wrong results (item 23) -------------------------------------------------------------
+
 
 def _frames_and_durations(path: Path) -> tuple[int, float, float]:
     with av.open(str(path)) as c:
@@ -448,6 +566,7 @@ def _(root):
 
 
 # -- lies, names and links (the corpus's own members) ----------------------------------------------
+
 
 @case("mp4-named-png-as-video", "corpus", INFERENCE)
 def _(root):
@@ -485,8 +604,11 @@ UNICODE = "Ünïcødé 日本 😀 name.png"
 @case("unicode-file-name", "corpus", INFERENCE)
 def _(root):
     gen.png(root / UNICODE, 48, 32)
-    return Run(["image", UNICODE, "-o", "out", "-q", *FAST_IMAGE], outputs=["out"],
-               check=lambda r, res: _size_is(r / "out" / UNICODE, 48, 32))
+    return Run(
+        ["image", UNICODE, "-o", "out", "-q", *FAST_IMAGE],
+        outputs=["out"],
+        check=lambda r, res: _size_is(r / "out" / UNICODE, 48, 32),
+    )
 
 
 @case("non-utf8-file-name", "corpus")
@@ -499,8 +621,11 @@ def _(root):
 @case("leading-dash-file-name", "corpus", INFERENCE)
 def _(root):
     gen.png(root / "-o.png", 48, 32)
-    return Run(["image", "-o", "out", "-q", *FAST_IMAGE, "--", "-o.png"], outputs=["out"],
-               check=lambda r, res: _size_is(r / "out" / "-o.png", 48, 32))
+    return Run(
+        ["image", "-o", "out", "-q", *FAST_IMAGE, "--", "-o.png"],
+        outputs=["out"],
+        check=lambda r, res: _size_is(r / "out" / "-o.png", 48, 32),
+    )
 
 
 LONG = "x" * 240  # a valid name (NAME_MAX is 255 bytes), too long for a hidden temporary beside it
@@ -509,15 +634,17 @@ LONG = "x" * 240  # a valid name (NAME_MAX is 255 bytes), too long for a hidden 
 @case("long-file-name-image", "corpus", INFERENCE)
 def _(root):
     gen.png(root / f"{LONG}.png", 48, 32)
-    return Run(["image", f"{LONG}.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 3), names=(LONG[:20],),
-               outputs=["out"])
+    return Run(
+        ["image", f"{LONG}.png", "-o", "out", "-q", *FAST_IMAGE], codes=(0, 1, 3), names=(LONG[:20],), outputs=["out"]
+    )
 
 
 @case("long-output-name-video", "corpus", INFERENCE)
 def _(root):
     gen.video(root / "in.mp4", frames=2)
-    return Run(["video", "in.mp4", "-c", f"{LONG}.mp4", "-q"], codes=(0, 3), names=(LONG[:20],),
-               outputs=[f"{LONG}.mp4"])
+    return Run(
+        ["video", "in.mp4", "-c", f"{LONG}.mp4", "-q"], codes=(0, 3), names=(LONG[:20],), outputs=[f"{LONG}.mp4"]
+    )
 
 
 # -- the test ---------------------------------------------------------------------------------------
@@ -528,15 +655,22 @@ XFAIL: dict[str, str] = {}
 
 @pytest.mark.parametrize("case_id", case_params(CASES, XFAIL))
 def test_cli_hostile_input(case_id, tmp_path):
-    item, build, _ = CASES[case_id]
+    _item, build, _ = CASES[case_id]
     root = tmp_path / "case"
     root.mkdir()
     run = build(root)
     before = snapshot(root)
     on_start = run.on_start(root) if run.on_start else None
     env = {**os.environ, **run.env, "PYTHONIOENCODING": "utf-8"}
-    result = run_child(mattekit_argv(*run.args), root / run.cwd, env, run.timeout, tmp_path / "logs",
-                       preexec=run.preexec, on_start=on_start)
+    result = run_child(
+        mattekit_argv(*run.args),
+        root / run.cwd,
+        env,
+        run.timeout,
+        tmp_path / "logs",
+        preexec=run.preexec,
+        on_start=on_start,
+    )
     after = snapshot(root)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     shown = f"exit {result.code}, {result.seconds:.1f} s, peak {result.peak_rss_mb:.0f} MB, stderr {lines[-3:]}"

@@ -7,22 +7,28 @@ import pymatting
 
 #: Method name -> (pymatting function, reference). Adding a method is adding a line here.
 METHODS: dict[str, tuple] = {
-    "cf": (pymatting.estimate_alpha_cf,
-           "closed-form matting: Levin et al., \"A Closed-Form Solution to Natural Image Matting\", "
-           "TPAMI 2008"),
-    "knn": (pymatting.estimate_alpha_knn,
-            "KNN matting: Chen et al., \"KNN Matting\", TPAMI 2013"),
-    "lkm": (pymatting.estimate_alpha_lkm,
-            "large-kernel matting: He et al., \"Fast Matting Using Large Kernel Matting Laplacian "
-            "Matrices\", CVPR 2010"),
-    "rw": (pymatting.estimate_alpha_rw,
-           "random-walk matting: Grady et al., \"Random Walks for Interactive Alpha-Matting\", "
-           "VIIP 2005"),
-    "lbdm": (pymatting.estimate_alpha_lbdm,
-             "learning-based matting: Zheng & Kambhamettu, \"Learning Based Digital Matting\", ICCV 2009"),
-    "sm": (pymatting.estimate_alpha_sm,
-           "shared matting: Gastal & Oliveira, \"Shared Sampling for Real-Time Alpha Matting\", "
-           "Computer Graphics Forum 2010"),
+    "cf": (
+        pymatting.estimate_alpha_cf,
+        'closed-form matting: Levin et al., "A Closed-Form Solution to Natural Image Matting", TPAMI 2008',
+    ),
+    "knn": (pymatting.estimate_alpha_knn, 'KNN matting: Chen et al., "KNN Matting", TPAMI 2013'),
+    "lkm": (
+        pymatting.estimate_alpha_lkm,
+        'large-kernel matting: He et al., "Fast Matting Using Large Kernel Matting Laplacian Matrices", CVPR 2010',
+    ),
+    "rw": (
+        pymatting.estimate_alpha_rw,
+        'random-walk matting: Grady et al., "Random Walks for Interactive Alpha-Matting", VIIP 2005',
+    ),
+    "lbdm": (
+        pymatting.estimate_alpha_lbdm,
+        'learning-based matting: Zheng & Kambhamettu, "Learning Based Digital Matting", ICCV 2009',
+    ),
+    "sm": (
+        pymatting.estimate_alpha_sm,
+        'shared matting: Gastal & Oliveira, "Shared Sampling for Real-Time Alpha Matting", '
+        "Computer Graphics Forum 2010",
+    ),
 }
 
 

@@ -74,7 +74,7 @@ def estimate_foreground_ml(rgb: np.ndarray, alpha: np.ndarray, max_pixels: int |
     height, width = alpha.shape
     if max_pixels is None or height * width <= max_pixels:
         return _ml32(rgb, alpha)
-    side = max(int(max_pixels ** 0.5), 4 * TILE_OVERLAP)
+    side = max(int(max_pixels**0.5), 4 * TILE_OVERLAP)
     step = side - 2 * TILE_OVERLAP
     out = np.empty((height, width, 3), np.float32)
     for top in range(0, height, step):
@@ -83,5 +83,5 @@ def estimate_foreground_ml(rgb: np.ndarray, alpha: np.ndarray, max_pixels: int |
             y1, x1 = min(height, top + step + TILE_OVERLAP), min(width, left + step + TILE_OVERLAP)
             fgr = _ml32(rgb[y0:y1, x0:x1], alpha[y0:y1, x0:x1])
             bottom, right = min(height, top + step), min(width, left + step)
-            out[top:bottom, left:right] = fgr[top - y0:bottom - y0, left - x0:right - x0]
+            out[top:bottom, left:right] = fgr[top - y0 : bottom - y0, left - x0 : right - x0]
     return out

@@ -55,6 +55,9 @@ def matte_trimap(
         if isinstance(trimap, (str, os.PathLike)) and "unknown method" not in str(exc):
             raise InputError(trimap, str(exc)) from None
         raise
-    fgr = estimate_foreground(img, alpha) if foreground else (
-        img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32))
+    fgr = (
+        estimate_foreground(img, alpha)
+        if foreground
+        else (img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32))
+    )
     return Matte(alpha=alpha, fgr=fgr)

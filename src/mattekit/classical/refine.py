@@ -145,7 +145,7 @@ def refine_alpha(
     h, w = a.shape
     for y0 in range(0, h, tile):
         for x0 in range(0, w, tile):
-            core = unknown[y0:y0 + tile, x0:x0 + tile]
+            core = unknown[y0 : y0 + tile, x0 : x0 + tile]
             if not core.any():
                 continue
             ya, yb = max(0, y0 - margin), min(h, y0 + tile + margin)
@@ -163,7 +163,7 @@ def refine_alpha(
             else:
                 solved = estimate_alpha(img[ya:yb, xa:xb], sub_tri, method)
             cy, cx = y0 - ya, x0 - xa
-            sol = solved[cy:cy + core.shape[0], cx:cx + core.shape[1]]
-            region = out[y0:y0 + core.shape[0], x0:x0 + core.shape[1]]
+            sol = solved[cy : cy + core.shape[0], cx : cx + core.shape[1]]
+            region = out[y0 : y0 + core.shape[0], x0 : x0 + core.shape[1]]
             region[core] = sol[core]
     return out

@@ -13,8 +13,9 @@ DEMO_FILES = ("input.mp4", "composition.mp4", "alpha.mp4", "foreground.mp4", "pr
 
 
 @click.command()
-@click.option("--output-dir", "-o", default="demo-output", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--output-dir", "-o", default="demo-output", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @overwrite_option
 @model_option
 @precision_option
@@ -28,12 +29,17 @@ def demo(output_dir: Path, overwrite: bool, model: str | None, precision: str | 
     from mattekit.io.image import write_image
     from mattekit.pipeline.video import convert_video
 
-    paths = dict(zip(DEMO_FILES, check_outputs([output_dir / name for name in DEMO_FILES], [], overwrite)))
+    paths = dict(zip(DEMO_FILES, check_outputs([output_dir / name for name in DEMO_FILES], [], overwrite), strict=True))
     clip = make_demo_clip(paths["input.mp4"])
     outputs = {kind: paths[f"{kind}.mp4"] for kind in ("composition", "alpha", "foreground")}
-    result = convert_video(clip, output_composition=outputs["composition"], output_alpha=outputs["alpha"],
-                           output_foreground=outputs["foreground"], overwrite=overwrite,
-                           model=model_with_precision(model, precision))
+    result = convert_video(
+        clip,
+        output_composition=outputs["composition"],
+        output_alpha=outputs["alpha"],
+        output_foreground=outputs["foreground"],
+        overwrite=overwrite,
+        model=model_with_precision(model, precision),
+    )
     middle = result.frames // 2
     panels = []
     for path in (clip, outputs["alpha"], outputs["composition"]):
@@ -47,5 +53,7 @@ def demo(output_dir: Path, overwrite: bool, model: str | None, precision: str | 
     for kind, path in result.outputs.items():
         click.echo(f"{kind + ':':<13}{path}")
     click.echo(f"preview:     {preview}  (input | alpha | composite, frame {middle})")
-    click.echo(f"{result.frames} frames {result.fps:.2f} fps (decode + matte + encode, "
-               f"downsample_ratio {result.downsample_ratio:.3g})")
+    click.echo(
+        f"{result.frames} frames {result.fps:.2f} fps (decode + matte + encode, "
+        f"downsample_ratio {result.downsample_ratio:.3g})"
+    )

@@ -38,24 +38,53 @@ def render(table, title: str, with_mean: bool = True) -> Table:
 
 
 @click.command("eval")
-@click.option("--pred", "pred", type=click.Path(path_type=Path),
-              help="Folder of predicted alpha mattes (with --video: of clips, or one clip).")
-@click.option("--model", "models", metavar="NAME[,NAME...]",
-              help="Instead of --pred: run these models (names or ONNX paths, comma-separated) on --images "
-                   "and print one row per model (mean metrics and seconds per image).")
-@click.option("--images", "images", type=click.Path(path_type=Path),
-              help="With --model: folder of input images, matched to --gt by file name.")
-@click.option("--gt", "gt", required=True, type=click.Path(path_type=Path),
-              help="Folder of ground-truth alpha mattes, matched to --pred by file name.")
-@click.option("--trimap", "trimap", type=click.Path(path_type=Path), default=None,
-              help="Folder of trimaps (0/128/255): measure only their unknown region.")
+@click.option(
+    "--pred",
+    "pred",
+    type=click.Path(path_type=Path),
+    help="Folder of predicted alpha mattes (with --video: of clips, or one clip).",
+)
+@click.option(
+    "--model",
+    "models",
+    metavar="NAME[,NAME...]",
+    help="Instead of --pred: run these models (names or ONNX paths, comma-separated) on --images "
+    "and print one row per model (mean metrics and seconds per image).",
+)
+@click.option(
+    "--images",
+    "images",
+    type=click.Path(path_type=Path),
+    help="With --model: folder of input images, matched to --gt by file name.",
+)
+@click.option(
+    "--gt",
+    "gt",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of ground-truth alpha mattes, matched to --pred by file name.",
+)
+@click.option(
+    "--trimap",
+    "trimap",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of trimaps (0/128/255): measure only their unknown region.",
+)
 @click.option("--video", is_flag=True, help="Items are clips: add dtSSD and MESSDdt.")
-@click.option("--convention", type=click.Choice(["rvm", "paddleseg"]), default="rvm", show_default=True,
-              help="Scale factors of the Robust Video Matting or the PaddleSeg tables.")
+@click.option(
+    "--convention",
+    type=click.Choice(["rvm", "paddleseg"]),
+    default="rvm",
+    show_default=True,
+    help="Scale factors of the Robust Video Matting or the PaddleSeg tables.",
+)
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Also write the table as CSV.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the table as JSON.")
+@click.option(
+    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the table as JSON."
+)
 @overwrite_option
-def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_path, overwrite):  # noqa: A001 - the verb's name
+def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_path, overwrite):
     """Compute SAD, MSE, MAD, Grad, Conn (and dtSSD, MESSDdt with --video) of predictions against
     ground truth, per item and on average; or, with --model and --images, run each model and
     compare them."""
@@ -80,11 +109,15 @@ def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_pat
         return
     run = evaluate_videos if video else evaluate_images
     with err.status("evaluating...") as status:
-        table = run(pred, gt, trimap, convention,
-                    progress=lambda done, total: status.update(f"evaluating {done}/{total}"))
+        table = run(
+            pred, gt, trimap, convention, progress=lambda done, total: status.update(f"evaluating {done}/{total}")
+        )
     if table.unmatched:
-        err.print(f"[yellow]note:[/] {len(table.unmatched)} prediction(s) with no ground truth ignored: "
-                  + ", ".join(table.unmatched[:5]) + (" ..." if len(table.unmatched) > 5 else ""))
+        err.print(
+            f"[yellow]note:[/] {len(table.unmatched)} prediction(s) with no ground truth ignored: "
+            + ", ".join(table.unmatched[:5])
+            + (" ..." if len(table.unmatched) > 5 else "")
+        )
     where = " over the trimaps' unknown region" if trimap else ""
     title = f"{'Video' if video else 'Image'} matting metrics, {convention} convention{where} ({len(table.rows)} items)"
     Console(width=200 if video else 140).print(render(table, title))
@@ -94,16 +127,30 @@ def eval(pred, models, images, gt, trimap, video, convention, csv_path, json_pat
         table.write_json(json_path.expanduser())
 
 
-def _compare(models: str, images: Path, gt: Path, trimap: Path | None, convention: str,
-             csv_path: Path | None, json_path: Path | None, err: Console) -> None:
+def _compare(
+    models: str,
+    images: Path,
+    gt: Path,
+    trimap: Path | None,
+    convention: str,
+    csv_path: Path | None,
+    json_path: Path | None,
+    err: Console,
+) -> None:
     from mattekit.compare_models import compare_models
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise click.UsageError("--model needs at least one model name")
     with err.status("loading models...") as status:
-        table = compare_models(names, images, gt, trimap, convention,
-                               progress=lambda model, done, total: status.update(f"{model}: {done}/{total}"))
+        table = compare_models(
+            names,
+            images,
+            gt,
+            trimap,
+            convention,
+            progress=lambda model, done, total: status.update(f"{model}: {done}/{total}"),
+        )
     where = " over the trimaps' unknown region" if trimap else ", whole image"
     title = f"Models on {images}, {convention} convention{where} (mean over the images)"
     Console(width=140).print(render(table, title, with_mean=False))

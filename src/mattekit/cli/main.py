@@ -10,6 +10,9 @@ import importlib
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 import click
 
@@ -23,11 +26,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "image": ("mattekit.cli.image_cmd", "image", "Matte images or folders of images."),
     "demo": ("mattekit.cli.demo_cmd", "demo", "Matte a built-in example clip into demo-output/."),
     "serve": ("mattekit.cli.serve_cmd", "serve", "Serve the web page and HTTP API on this computer."),
-    "trimap": ("mattekit.cli.trimap_cmd", "trimap", "Matte an image from a trimap with a classical method (pymatting)."),
-    "eval": ("mattekit.cli.eval_cmd", "eval", "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD)."),
+    "trimap": (
+        "mattekit.cli.trimap_cmd",
+        "trimap",
+        "Matte an image from a trimap with a classical method (pymatting).",
+    ),
+    "eval": (
+        "mattekit.cli.eval_cmd",
+        "eval",
+        "Compare predicted alpha mattes with ground truth (SAD, MSE, Grad, Conn, dtSSD).",
+    ),
     "finetune": ("mattekit.cli.finetune_cmd", "finetune", "Fine-tune RVM on your own footage and export it to ONNX."),
     "train": ("mattekit.cli.train_cmd", "train", "Run one RVM training stage from a config (stage1..stage4 ship)."),
-    "key": ("mattekit.cli.key_cmd", "key", "Key green/blue-screen footage into foreground + alpha (FFmpeg keying filters)."),
+    "key": (
+        "mattekit.cli.key_cmd",
+        "key",
+        "Key green/blue-screen footage into foreground + alpha (FFmpeg keying filters).",
+    ),
 }
 
 
@@ -59,9 +74,13 @@ def _needs_extra(name: str, extra: str, help_text: str) -> click.Command:
     def fail(args: tuple[str, ...]) -> None:
         raise MissingExtra(extra, f"mattekit {name}")
 
-    return click.Command(name, callback=fail, help=f"{help_text}\n\nNeeds the {extra} extra: {install_hint(extra)}",
-                         params=[click.Argument(["args"], nargs=-1)],
-                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"{help_text}\n\nNeeds the {extra} extra: {install_hint(extra)}",
+        params=[click.Argument(["args"], nargs=-1)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,6 +94,10 @@ def cli() -> None:
 TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
+# what signal.signal takes and returns (typeshed's private signal._HANDLER)
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
 class _Termination:
     """While active, SIGTERM and SIGHUP act as Ctrl-C.
 
@@ -85,9 +108,9 @@ class _Termination:
     signals there).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.received: signal.Signals | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, _Handler] = {}
 
     def _handle(self, signum, frame) -> None:
         if self.received is not None:
@@ -95,7 +118,7 @@ class _Termination:
         self.received = signal.Signals(signum)
         raise KeyboardInterrupt
 
-    def __enter__(self) -> "_Termination":
+    def __enter__(self) -> _Termination:
         if threading.current_thread() is threading.main_thread():
             for sig in TERMINATION_SIGNALS:
                 if signal.getsignal(sig) is not signal.SIG_IGN:

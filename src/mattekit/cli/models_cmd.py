@@ -28,11 +28,20 @@ def list_models() -> None:
         label = name + (" (default)" if name == DEFAULT_MODEL else "")
         kind = "video (recurrent)" if spec.kind == "video" else "image (per frame)"
         precision = spec.precision + "".join(f", {p}" for p in spec.variants)
-        table.add_row(label, kind, f"{spec.size / 1e6:.1f} MB", precision, "yes" if is_cached(name) else "no",
-                      spec.license, spec.source)
+        table.add_row(
+            label,
+            kind,
+            f"{spec.size / 1e6:.1f} MB",
+            precision,
+            "yes" if is_cached(name) else "no",
+            spec.license,
+            spec.source,
+        )
     Console(width=160).print(table)
-    click.echo("Your own ONNX file: --model FILE.onnx with a model card FILE.toml beside it "
-               "(shipped cards: 'mattekit models card NAME'; see docs/models.md).")
+    click.echo(
+        "Your own ONNX file: --model FILE.onnx with a model card FILE.toml beside it "
+        "(shipped cards: 'mattekit models card NAME'; see docs/models.md)."
+    )
 
 
 @models.command("card")

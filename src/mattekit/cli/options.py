@@ -9,8 +9,14 @@ from mattekit.params import parse, validate_downsample_ratio
 from mattekit.plan import deprecation
 
 #: the option of each output-plan parameter (named in the plan's errors)
-PLAN_OPTIONS = {"outputs": "--outputs", "output_type": "--output-type", "background": "--background",
-                "output_video_mbps": "--output-video-mbps", "preset": "--preset", "overwrite": "--overwrite"}
+PLAN_OPTIONS = {
+    "outputs": "--outputs",
+    "output_type": "--output-type",
+    "background": "--background",
+    "output_video_mbps": "--output-video-mbps",
+    "preset": "--preset",
+    "overwrite": "--overwrite",
+}
 
 
 class Checked(click.ParamType):
@@ -34,31 +40,48 @@ class Checked(click.ParamType):
 
 downsample_ratio_type = Checked(validate_downsample_ratio, "auto|FLOAT", {"auto": None})
 downsample_ratio_option = click.option(
-    "--downsample-ratio", type=downsample_ratio_type, default="auto", show_default=True,
+    "--downsample-ratio",
+    type=downsample_ratio_type,
+    default="auto",
+    show_default=True,
     help="Ratio at which the network sees frames; auto = the model's own (RVM: min(512 / longer side, 1)); "
-         "fixed-size models (isnet) ignore it.")
+    "fixed-size models (isnet) ignore it.",
+)
 model_option = click.option(
-    "--model", default=None, metavar="NAME|PATH",
+    "--model",
+    default=None,
+    metavar="NAME|PATH",
     help="A model from 'mattekit models list' (default rvm-mobilenetv3, recurrent; isnet: per frame), "
-         "or an ONNX file: with a model card <file>.toml beside it, or an RVM export.")
+    "or an ONNX file: with a model card <file>.toml beside it, or an RVM export.",
+)
 overwrite_option = click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 precision_option = click.option(
-    "--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default=None,
     help="Run a registered model at another precision (default: as published; rvm-mobilenetv3 is fp32, "
-         "isnet fp16). int8: RVM's quantized copy, built on first use (about 1.1x faster on this CPU, "
-         "docs/int8.md), or ISNet's 8-bit file.")
+    "isnet fp16). int8: RVM's quantized copy, built on first use (about 1.1x faster on this CPU, "
+    "docs/int8.md), or ISNet's 8-bit file.",
+)
 
 
 executor_option = click.option(
-    "--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
     help="Batch mode: local = this process, file by file; ray = a Ray cluster (pip install "
-         "'mattekit[ray]'): files in parallel, long videos cut into chunks at keyframes (docs/cluster.md). "
-         "Inputs and outputs must be on storage every node sees.")
+    "'mattekit[ray]'): files in parallel, long videos cut into chunks at keyframes (docs/cluster.md). "
+    "Inputs and outputs must be on storage every node sees.",
+)
 ray_address_option = click.option(
-    "--ray-address", metavar="ADDRESS", default=None,
+    "--ray-address",
+    metavar="ADDRESS",
+    default=None,
     help="With --executor ray: the cluster to join (e.g. 10.0.0.5:6379 or ray://head:10001); default "
-         "$RAY_ADDRESS if set, else a new local cluster on this machine.")
+    "$RAY_ADDRESS if set, else a new local cluster on this machine.",
+)
 
 
 def executor_options(command):

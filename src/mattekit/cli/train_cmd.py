@@ -10,12 +10,26 @@ from mattekit.cli.options import overwrite_option, quiet_option
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, metavar="FILE|stage1..stage4",
-              help="A stage config (TOML), or the name of a shipped one: stage1, stage2, stage3, stage4.")
-@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
-              help="Override a setting, e.g. --set foreground=data/fg --set steps=1000. Repeatable.")
-@click.option("--export", "output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the trained model as ONNX with RVM's signature (any variant).")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    metavar="FILE|stage1..stage4",
+    help="A stage config (TOML), or the name of a shipped one: stage1, stage2, stage3, stage4.",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a setting, e.g. --set foreground=data/fg --set steps=1000. Repeatable.",
+)
+@click.option(
+    "--export",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the trained model as ONNX with RVM's signature (any variant).",
+)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
 @click.option("--restart", is_flag=True, help="Start over instead of resuming from the checkpoint folder.")
 @overwrite_option
@@ -36,6 +50,9 @@ def train(config_path, assignments, output, threads, restart, overwrite, quiet) 
     if output is not None:
         if output.suffix.lower() != ".onnx":
             raise click.BadParameter(f"{output}: the model is written as .onnx", param_hint="--export")
-        output = check_output(output, existing_paths(*config.foreground, *config.backgrounds,
-                                                     *config.segmentation, config.init), overwrite)
+        output = check_output(
+            output,
+            existing_paths(*config.foreground, *config.backgrounds, *config.segmentation, config.init),
+            overwrite,
+        )
     run_and_export(config, output, threads, restart, quiet, Path(config_path).stem)

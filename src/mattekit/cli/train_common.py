@@ -66,6 +66,8 @@ def run_and_export(config, output: Path | None, threads: int | None, restart: bo
     error = max_export_error(result.model, path, frames, 1.0)
     if error > EXPORT_TOLERANCE:
         path.unlink()
-        raise ModelError(f"{output}: exported model differs from PyTorch by {error:.2e} (> {EXPORT_TOLERANCE}); removed")
+        raise ModelError(
+            f"{output}: exported model differs from PyTorch by {error:.2e} (> {EXPORT_TOLERANCE}); removed"
+        )
     if not quiet:
         click.echo(f"model: {path} (ONNX vs PyTorch max |Δ| {error:.1e})")

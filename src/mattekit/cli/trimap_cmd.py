@@ -15,10 +15,20 @@ METHOD_NAMES = ["cf", "knn", "lkm", "rw", "lbdm", "sm"]
 @click.command()
 @click.argument("image_path", metavar="IMAGE", type=click.Path(path_type=Path))
 @click.argument("trimap_path", metavar="TRIMAP", type=click.Path(path_type=Path))
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="RGBA cut-out to write (default mattekit-output/<IMAGE stem>.png).")
-@click.option("--method", type=click.Choice(METHOD_NAMES), default="cf", show_default=True,
-              help="closed-form, KNN, large-kernel, random-walk, learning-based or shared matting.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="RGBA cut-out to write (default mattekit-output/<IMAGE stem>.png).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHOD_NAMES),
+    default="cf",
+    show_default=True,
+    help="closed-form, KNN, large-kernel, random-walk, learning-based or shared matting.",
+)
 @click.option("--alpha", "write_alpha", is_flag=True, help="Also write <OUT stem>_alpha.png.")
 @overwrite_option
 @quiet_option

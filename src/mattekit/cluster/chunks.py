@@ -103,8 +103,9 @@ def scan_frames(path: str | os.PathLike) -> FrameIndex | None:
     return FrameIndex(tuple(ordered), tuple(i for i, p in enumerate(ordered) if p in keys))
 
 
-def plan_chunks(index: FrameIndex | None, frame_count: int, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-                warmup: int = 0) -> list[Chunk]:
+def plan_chunks(
+    index: FrameIndex | None, frame_count: int, chunk_frames: int = DEFAULT_CHUNK_FRAMES, warmup: int = 0
+) -> list[Chunk]:
     """Split ``frame_count`` frames into chunks of at least ``chunk_frames`` cut at keyframes.
 
     Args:
@@ -201,8 +202,9 @@ class ChunkReader(VideoFileReader):
                 if i >= self.chunk.end:
                     break
                 if i != expected:
-                    raise DamagedChunk(self.path, f"frame {expected} could not be decoded for chunk "
-                                                  f"{self.chunk.index} (got frame {i})")
+                    raise DamagedChunk(
+                        self.path, f"frame {expected} could not be decoded for chunk {self.chunk.index} (got frame {i})"
+                    )
                 rgb = frame.to_ndarray(format="rgb24")
                 if self.orientation:
                     rgb = np.ascontiguousarray(orient(rgb, self.orientation))
@@ -210,11 +212,15 @@ class ChunkReader(VideoFileReader):
                 expected += 1
                 self.frames_read += 1
         except av.error.FFmpegError as exc:
-            raise DamagedChunk(self.path, f"chunk {self.chunk.index}: decoding failed at frame {expected} "
-                                          f"({exc})") from None
+            raise DamagedChunk(
+                self.path, f"chunk {self.chunk.index}: decoding failed at frame {expected} ({exc})"
+            ) from None
         if self.damaged_packets or self._stopped is not None:  # even when every frame came out:
             # the one-machine run reports the damage, so the whole file goes to it
             raise DamagedChunk(self.path, f"chunk {self.chunk.index}: {self.damaged_packets} damaged packets")
         if expected != self.chunk.end:
-            raise DamagedChunk(self.path, f"chunk {self.chunk.index}: only frames {first}..{expected - 1} "
-                                          f"of {first}..{self.chunk.end - 1} decoded")
+            raise DamagedChunk(
+                self.path,
+                f"chunk {self.chunk.index}: only frames {first}..{expected - 1} "
+                f"of {first}..{self.chunk.end - 1} decoded",
+            )

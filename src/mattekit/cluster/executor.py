@@ -82,11 +82,18 @@ def connect(address: str | None = None) -> bool:
     os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     handlers = _signal_handlers()
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=True, logging_level=logging.ERROR)
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=True,
+            logging_level=logging.ERROR,
+        )
     except Exception as exc:  # ConnectionError, ValueError, RuntimeError from ray.init
-        raise RayUnavailable(f"cannot join the Ray cluster at {address or 'a new local cluster'}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise RayUnavailable(
+            f"cannot join the Ray cluster at {address or 'a new local cluster'}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     finally:
         # ray.init replaces the driver's SIGTERM handler with sys.exit(15); keep the caller's (the
         # CLI's turns SIGTERM into a clean stop like Ctrl-C: tasks cancelled, exit 143)
@@ -190,8 +197,16 @@ def _task_error(exc: BaseException, source: Path) -> str:
 class _Driver:
     """Submits tasks, follows them, counts frames, turns finished tasks into outcomes."""
 
-    def __init__(self, progress, total: int, overwrite: bool, cancel: threading.Event | None,
-                 on_file: Callable | None, on_start: Callable | None, description: str):
+    def __init__(
+        self,
+        progress,
+        total: int,
+        overwrite: bool,
+        cancel: threading.Event | None,
+        on_file: Callable | None,
+        on_start: Callable | None,
+        description: str,
+    ):
         import ray
 
         from mattekit.pipeline.progress import Progress
@@ -221,8 +236,12 @@ class _Driver:
         self.files.append(file)
         clash = next((p for p in outputs if file_key(p) in self.inputs), None)
         if clash is not None:
-            self.fail(file, f"is the same as the input {self.inputs[file_key(clash)]}; choose another output "
-                            "folder", total, exit_code=3)
+            self.fail(
+                file,
+                f"is the same as the input {self.inputs[file_key(clash)]}; choose another output folder",
+                total,
+                exit_code=3,
+            )
             return None
         if not todo:
             self.finish(file, FileOutcome(source, SKIPPED, outputs, "complete output exists"), total)
@@ -246,12 +265,16 @@ class _Driver:
         self.cancel_pending(file)
         if file.folder is not None:  # a failed file is redone from the start
             shutil.rmtree(file.folder, ignore_errors=True)
-        self.finish(file, FileOutcome(file.source, FAILED, [], reason, time.perf_counter() - file.started,
-                                      exit_code=exit_code), total)
+        self.finish(
+            file,
+            FileOutcome(file.source, FAILED, [], reason, time.perf_counter() - file.started, exit_code=exit_code),
+            total,
+        )
 
     def done(self, file: _File, total: int) -> None:
-        outcome = FileOutcome(file.source, DONE, file.outputs, file.warning or "",
-                              time.perf_counter() - file.started, file.frames)
+        outcome = FileOutcome(
+            file.source, DONE, file.outputs, file.warning or "", time.perf_counter() - file.started, file.frames
+        )
         self.finish(file, outcome, total)
 
     def wait(self, on_result: Callable, total: int, on_error: Callable | None = None) -> BatchResult:
@@ -277,8 +300,7 @@ class _Driver:
                             continue
                         for file in files:
                             if file.outcome is None:
-                                self.fail(file, _task_error(exc, file.source), total,
-                                          getattr(cause, "exit_code", 1))
+                                self.fail(file, _task_error(exc, file.source), total, getattr(cause, "exit_code", 1))
                         continue
                     try:
                         on_result(files, what, value)
@@ -306,14 +328,16 @@ class _Driver:
         self.stop_tasks()
         for file in self.files:
             if file.outcome is None:
-                file.outcome = FileOutcome(file.source, CANCELLED, [], "interrupted",
-                                           time.perf_counter() - file.started)
+                file.outcome = FileOutcome(
+                    file.source, CANCELLED, [], "interrupted", time.perf_counter() - file.started
+                )
                 file.outcome.label = file.label
         self.result.cancelled = True
 
     def _outcomes(self) -> BatchResult:
-        self.result.outcomes = [f.outcome for f in sorted(self.files, key=lambda f: f.position)
-                                if f.outcome is not None]
+        self.result.outcomes = [
+            f.outcome for f in sorted(self.files, key=lambda f: f.position) if f.outcome is not None
+        ]
         return self.result
 
     def cancel_pending(self, file: _File, grace: float = 0.0) -> None:
@@ -346,11 +370,25 @@ class _Driver:
             self.bar.advance(done - self.bar.done)
 
 
-def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_video_mbps: float | None,
-                       downsample_ratio: float | None, model, overwrite: bool, preset: str | None = None,
-                       cancel: threading.Event | None, progress, on_file, on_start,
-                       address: str | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-                       warmup: int = DEFAULT_WARMUP, cpus_per_task: float = 1) -> BatchResult:
+def convert_folder_ray(
+    jobs: list[Job],
+    *,
+    output_type: str,
+    background,
+    output_video_mbps: float | None,
+    downsample_ratio: float | None,
+    model,
+    overwrite: bool,
+    preset: str | None = None,
+    cancel: threading.Event | None,
+    progress,
+    on_file,
+    on_start,
+    address: str | None = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    warmup: int = DEFAULT_WARMUP,
+    cpus_per_task: float = 1,
+) -> BatchResult:
     """:func:`~mattekit.batch.convert_folder`'s work on a Ray cluster (see the module doc).
 
     Args:
@@ -404,9 +442,17 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
                 file.chunks, file.index, file.time_base = chunks, index, _time_base(source)
                 stat = source.stat()
                 first = next(iter(targets.values()))
-                file.folder = work_folder(first, {"source": str(source.resolve()), "size": stat.st_size,
-                                                  "mtime": stat.st_mtime_ns, "job": repr(job), "kinds": list(targets),
-                                                  "chunks": [(c.start, c.warmup) for c in chunks]})
+                file.folder = work_folder(
+                    first,
+                    {
+                        "source": str(source.resolve()),
+                        "size": stat.st_size,
+                        "mtime": stat.st_mtime_ns,
+                        "job": repr(job),
+                        "kinds": list(targets),
+                        "chunks": [(c.start, c.warmup) for c in chunks],
+                    },
+                )
                 file.folder.mkdir(parents=True, exist_ok=True)
                 for chunk in chunks:
                     segments = _segments(file.folder, chunk, targets, output_type)
@@ -453,8 +499,7 @@ def convert_folder_ray(jobs: list[Job], *, output_type: str, background, output_
             for chunk in file.chunks:
                 driver.counter.set.remote(f"{file.position}:{chunk.index}", 0)
             file.chunks, file.frames = [], 0
-            driver.submit([file], run_whole.remote(file.job, file.targets, driver.counter, f"{file.position}"),
-                          "whole")
+            driver.submit([file], run_whole.remote(file.job, file.targets, driver.counter, f"{file.position}"), "whole")
             return True
 
         return driver.wait(on_result, total, on_error)
@@ -502,8 +547,14 @@ def _join(file: _File, output_type: str) -> None:
     assert folder is not None and index is not None, "only a file cut into chunks is joined"
     for kind, final in file.targets.items():
         segments = [_segments(folder, c, file.targets, output_type)[kind] for c in file.chunks]
-        join_segments(segments, final, output_type, file.source if kind != "alpha" else None,
-                      [list(index.pts[c.start:c.end]) for c in file.chunks], file.time_base)
+        join_segments(
+            segments,
+            final,
+            output_type,
+            file.source if kind != "alpha" else None,
+            [list(index.pts[c.start : c.end]) for c in file.chunks],
+            file.time_base,
+        )
     _remove_work_folders(folder)
 
 
@@ -514,10 +565,22 @@ def _remove_work_folders(folder: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def matte_folder_ray(jobs: list[Job], *, background, options: dict, downsample_ratio: float | None, model,
-                     overwrite: bool, cancel: threading.Event | None, on_file, on_start,
-                     progress=False, address: str | None = None, cpus_per_task: float = 1,
-                     images_per_task: int = IMAGES_PER_TASK) -> BatchResult:
+def matte_folder_ray(
+    jobs: list[Job],
+    *,
+    background,
+    options: dict,
+    downsample_ratio: float | None,
+    model,
+    overwrite: bool,
+    cancel: threading.Event | None,
+    on_file,
+    on_start,
+    progress=False,
+    address: str | None = None,
+    cpus_per_task: float = 1,
+    images_per_task: int = IMAGES_PER_TASK,
+) -> BatchResult:
     """:func:`~mattekit.batch.matte_folder`'s work on a Ray cluster, a few images per task.
 
     Args:
@@ -548,9 +611,10 @@ def matte_folder_ray(jobs: list[Job], *, background, options: dict, downsample_r
                 if file is not None:
                     todo.append(file)
             for n in range(0, len(todo), max(1, images_per_task)):
-                batch = todo[n:n + images_per_task]
-                ref = run_images.remote(job, [(f.position, f.source, f.targets) for f in batch], driver.counter,
-                                        f"images:{n}")
+                batch = todo[n : n + images_per_task]
+                ref = run_images.remote(
+                    job, [(f.position, f.source, f.targets) for f in batch], driver.counter, f"images:{n}"
+                )
                 driver.submit(batch, ref, "images")
         except KeyboardInterrupt:  # before every task was submitted
             return driver.interrupted()
@@ -560,8 +624,13 @@ def matte_folder_ray(jobs: list[Job], *, background, options: dict, downsample_r
             for position, status, reason, seconds, exit_code in value:
                 file = by_position[position]
                 outputs = file.outputs if status == DONE else []
-                driver.finish(file, FileOutcome(file.source, status, outputs, reason, seconds,
-                                                1 if status == DONE else 0, exit_code=exit_code), total)
+                driver.finish(
+                    file,
+                    FileOutcome(
+                        file.source, status, outputs, reason, seconds, 1 if status == DONE else 0, exit_code=exit_code
+                    ),
+                    total,
+                )
 
         return driver.wait(on_result, total)
     finally:

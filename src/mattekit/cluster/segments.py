@@ -32,8 +32,14 @@ from mattekit.io.video_writer import VIDEO_FORMATS
 SPLITTABLE_TYPES = ("video", "webm", "prores", "png_sequence")
 
 
-def join_segments(segments: list[Path], final: Path, output_type: str, audio_source: Path | None,
-                  frame_pts: list[list[int]] | None = None, time_base: Fraction | None = None) -> Path:
+def join_segments(
+    segments: list[Path],
+    final: Path,
+    output_type: str,
+    audio_source: Path | None,
+    frame_pts: list[list[int]] | None = None,
+    time_base: Fraction | None = None,
+) -> Path:
     """Write ``final`` from the chunk outputs ``segments`` (in order), then rename it into place.
 
     Args:
@@ -64,8 +70,14 @@ def join_segments(segments: list[Path], final: Path, output_type: str, audio_sou
         else:
             if frame_pts is None or time_base is None:
                 raise ValueError(f"join_segments: {output_type} needs frame_pts and time_base")
-            _remux(segments, temp, final.suffix, audio_source if VIDEO_FORMATS[output_type].audio else None,
-                   frame_pts, Fraction(time_base))
+            _remux(
+                segments,
+                temp,
+                final.suffix,
+                audio_source if VIDEO_FORMATS[output_type].audio else None,
+                frame_pts,
+                Fraction(time_base),
+            )
     except BaseException:
         discard(temp)
         raise
@@ -95,8 +107,14 @@ def _open(path: Path):
         raise OutputError(path, f"chunk output unreadable ({exc})") from None
 
 
-def _remux(segments: list[Path], temp: Path, suffix: str, audio_source: Path | None,
-           frame_pts: list[list[int]], source_tb: Fraction) -> None:
+def _remux(
+    segments: list[Path],
+    temp: Path,
+    suffix: str,
+    audio_source: Path | None,
+    frame_pts: list[list[int]],
+    source_tb: Fraction,
+) -> None:
     first = _open(segments[0])
     output = av.open(str(temp), mode="w")
     audio = None

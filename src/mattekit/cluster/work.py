@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mattekit.cluster.chunks import Chunk, ChunkReader, FrameIndex
+from mattekit.io.video_writer import FrameWriter
 
 _SESSIONS: dict = {}
 
@@ -44,8 +45,9 @@ class ModelSpec:
         name = session.name if session.name in MODELS else (str(path) if path else None)
         published = MODELS[name].precision if name in MODELS else "fp32"
         precision = session.precision if session.precision and session.precision != published else None
-        options = (("seconds_per_frame", session.seconds_per_frame),) \
-            if getattr(session, "seconds_per_frame", 0) else ()
+        options = (
+            (("seconds_per_frame", session.seconds_per_frame),) if getattr(session, "seconds_per_frame", 0) else ()
+        )
         return cls(name, precision, options)
 
 
@@ -67,8 +69,9 @@ def session_for(spec: ModelSpec, threads: int):
 
     key = (spec, threads)
     if key not in _SESSIONS:
-        _SESSIONS[key] = new_session(spec.model, precision=spec.precision, intra_op_threads=threads,
-                                     **dict(spec.options))
+        _SESSIONS[key] = new_session(
+            spec.model, precision=spec.precision, intra_op_threads=threads, **dict(spec.options)
+        )
     return _SESSIONS[key]
 
 
@@ -92,15 +95,22 @@ class Reporter:
             self.counter.set.remote(self.key, self.done)
 
 
-class _AfterWarmup:
+class _AfterWarmup(FrameWriter):
     """A writer that drops frames before ``start`` (the warm-up run-in)."""
 
-    def __init__(self, writer, start: int):
+    def __init__(self, writer: FrameWriter, start: int):
         self.writer, self.start = writer, start
+        self.path = writer.path
 
     def write(self, image, pts, index) -> None:
         if index >= self.start:
             self.writer.write(image, pts, index)
+
+    def close(self, cut_audio: bool = False) -> Path:
+        return self.writer.close(cut_audio)
+
+    def abort(self) -> None:
+        self.writer.abort()
 
 
 @dataclass(frozen=True)
@@ -120,12 +130,23 @@ class VideoJob:
         decided what to redo)."""
         from mattekit.plan import OutputPlan
 
-        return OutputPlan(paths, self.output_type, self.background, self.bit_rate / 1e6 if self.bit_rate else None,
-                          self.preset, overwrite=True)
+        return OutputPlan(
+            paths,
+            self.output_type,
+            self.background,
+            self.bit_rate / 1e6 if self.bit_rate else None,
+            self.preset,
+            overwrite=True,
+        )
 
 
-def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[str, Path],
-                report: Callable[[int, int | None], None] | None = None) -> int:
+def matte_chunk(
+    job: VideoJob,
+    chunk: Chunk,
+    index: FrameIndex,
+    segments: dict[str, Path],
+    report: Callable[[int, int | None], None] | None = None,
+) -> int:
     """Matte one chunk of ``job.source`` into one segment per output kind.
 
     The model is stepped from ``chunk.start - chunk.warmup`` so its recurrent state is warm at
@@ -163,11 +184,27 @@ def matte_chunk(job: VideoJob, chunk: Chunk, index: FrameIndex, segments: dict[s
         if plan.background is not None:
             plan.background.prepare(source.frame_rate)
         for kind, path in segments.items():
-            writers[kind] = open_writer(path, job.output_type, source.width, source.height, source.frame_rate,
-                                        source.time_base, audio_source=None, bit_rate=plan.bit_rate,
-                                        preset=plan.preset)
-        _stream(source, session, ratio, {k: _AfterWarmup(w, chunk.start) for k, w in writers.items()}, plan,
-                bar, None, f"{job.source} chunk {chunk.index}")
+            writers[kind] = open_writer(
+                path,
+                job.output_type,
+                source.width,
+                source.height,
+                source.frame_rate,
+                source.time_base,
+                audio_source=None,
+                bit_rate=plan.bit_rate,
+                preset=plan.preset,
+            )
+        _stream(
+            source,
+            session,
+            ratio,
+            {k: _AfterWarmup(w, chunk.start) for k, w in writers.items()},
+            plan,
+            bar,
+            None,
+            f"{job.source} chunk {chunk.index}",
+        )
         for kind in list(writers):
             writers.pop(kind).close()
     finally:
@@ -188,8 +225,9 @@ def convert_whole(job: VideoJob, targets: dict[str, Path], report=None) -> tuple
     from mattekit.pipeline.video import convert_with_plan
 
     session = session_for(job.model, task_threads())
-    result = convert_with_plan(job.source, job.plan(targets), model=session, downsample_ratio=job.downsample_ratio,
-                               progress=report or False)
+    result = convert_with_plan(
+        job.source, job.plan(targets), model=session, downsample_ratio=job.downsample_ratio, progress=report or False
+    )
     # the batch's row names the file already: its warning without the "<source>: " prefix
     return result.frames, result.warning and result.warning.removeprefix(f"{job.source}: ")
 
@@ -225,8 +263,15 @@ def matte_images(job: ImageJob, items: list[tuple[int, Path, dict[str, Path]]], 
                 matte_one_image(source, plan.at(targets), session, job.downsample_ratio, dict(job.options))
                 results.append((position, DONE, "", time.perf_counter() - started, 0))
             except Exception as exc:  # one image's error must not end the others
-                results.append((position, FAILED, failure_reason(exc, source), time.perf_counter() - started,
-                                getattr(exc, "exit_code", 1)))
+                results.append(
+                    (
+                        position,
+                        FAILED,
+                        failure_reason(exc, source),
+                        time.perf_counter() - started,
+                        getattr(exc, "exit_code", 1),
+                    )
+                )
             if report is not None:
                 report(n, len(items))
     finally:

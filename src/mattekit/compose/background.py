@@ -36,8 +36,9 @@ class Background:
     def prepare(self, frame_rate: Fraction | float) -> None:
         """Called once before the first frame with the input's frame rate (frames per second)."""
 
-    def frame(self, index: int, height: int, width: int, src: np.ndarray | None = None,
-              alpha: np.ndarray | None = None) -> np.ndarray:
+    def frame(
+        self, index: int, height: int, width: int, src: np.ndarray | None = None, alpha: np.ndarray | None = None
+    ) -> np.ndarray:
         """The background for frame ``index``.
 
         Args:
@@ -110,7 +111,7 @@ def cover_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
     resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BICUBIC))
     top, left = (new_h - height) // 2, (new_w - width) // 2
-    return np.ascontiguousarray(resized[top:top + height, left:left + width])
+    return np.ascontiguousarray(resized[top : top + height, left : left + width])
 
 
 class ImageBackground(Background):
@@ -255,8 +256,7 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     fx = max(1, min(int(sigma // 6), w // 8 or 1))
     if fx > 1 or fy > 1:
         small = cv2.resize(image, (max(1, w // fx), max(1, h // fy)), interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / fx, sigmaY=sigma / fy,
-                                 borderType=cv2.BORDER_REFLECT)
+        small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / fx, sigmaY=sigma / fy, borderType=cv2.BORDER_REFLECT)
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
@@ -320,8 +320,9 @@ def parse_color(text: str) -> tuple[int, int, int] | None:
         return None
 
 
-def parse_background(spec: str | os.PathLike | tuple | Background | None,
-                     default: tuple[int, int, int] = DEFAULT_COLOR) -> Background:
+def parse_background(
+    spec: str | os.PathLike | tuple | Background | None, default: tuple[int, int, int] = DEFAULT_COLOR
+) -> Background:
     """Turn a user's background choice into a :class:`Background`.
 
     Args:
@@ -365,8 +366,9 @@ def parse_background(spec: str | os.PathLike | tuple | Background | None,
         rgb = parse_color(text)
         if rgb is not None:
             return ColorBackground(rgb)
-        raise InputError(text, "background is neither a colour name/#hex, 'blur[:N]', 'transparent' "
-                               "nor an existing file")
+        raise InputError(
+            text, "background is neither a colour name/#hex, 'blur[:N]', 'transparent' nor an existing file"
+        )
     if path.is_dir():
         raise InputError(text, "background is a folder; give an image or a video file")
     if path.suffix.lower() in VIDEO_SUFFIXES or (sniff(path) or "").endswith("video"):  # content over name

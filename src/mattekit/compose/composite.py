@@ -117,7 +117,7 @@ def to_rgba(fgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out = np.empty((h, w, 4), dtype=np.uint8)
     scratch = _scratch(w)
     for band in _bands(h, w):
-        s = scratch[:band.stop - band.start]
+        s = scratch[: band.stop - band.start]
         for c in range(3):
             _quantize(fgr[band, :, c], out[band, :, c], s)
         _quantize(alpha[band], out[band, :, 3], s)
@@ -138,7 +138,7 @@ class FrameCompositor:
     def __init__(self, height: int, width: int):
         self.height, self.width = height, width
         self._scratch = _scratch(width)
-        self._bands = [(band, self._scratch[:band.stop - band.start]) for band in _bands(height, width)]
+        self._bands = [(band, self._scratch[: band.stop - band.start]) for band in _bands(height, width)]
         self._buffers: dict[str, np.ndarray] = {}
 
     def _buffer(self, name: str, channels: int) -> np.ndarray:
@@ -202,11 +202,18 @@ class FrameCompositor:
             self._buffers["alpha"] = np.empty_like(self._scratch)
             self._buffers["fgr"] = np.empty((3, *self._scratch.shape), np.float32)
         a_buf, f_buf = self._buffers["alpha"], self._buffers["fgr"]
+
+        def quantize_fgr(band: slice, n: int, scratch: np.ndarray) -> None:
+            fgr = matte.fgr(band, slice(0, width), out=f_buf[:, :n])
+            for c in range(3):
+                _quantize(fgr[c], out[band, :, c], scratch)
+
         for band, scratch in self._bands:
             n = band.stop - band.start
-            a = None
-            if kind != "rgb":
-                a = alpha[band] if alpha is not None else matte.alpha(band, out=a_buf[:n])
+            if kind == "rgb":
+                quantize_fgr(band, n, scratch)
+                continue
+            a = alpha[band] if alpha is not None else matte.alpha(band, out=a_buf[:n])
             if kind == "gray":
                 _quantize(a, out[band], scratch)
                 continue
@@ -224,11 +231,8 @@ class FrameCompositor:
                 fgr = matte.fgr(band, cols, out=f_buf[:, :n, :w])
                 _over(fgr, a[:, cols], bg if bg.ndim == 1 else bg[:, cols], out[band, cols], scratch[:, :w])
                 continue
-            fgr = matte.fgr(band, slice(0, width), out=f_buf[:, :n])
-            for c in range(3):
-                _quantize(fgr[c], out[band, :, c], scratch)
-            if kind == "rgba":
-                _quantize(a, out[band, :, 3], scratch)
+            quantize_fgr(band, n, scratch)  # rgba: the colour, then the alpha
+            _quantize(a, out[band, :, 3], scratch)
         return out
 
     def alpha_plane(self, matte) -> np.ndarray:

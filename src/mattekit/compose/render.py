@@ -25,8 +25,14 @@ from mattekit.compose.composite import FrameCompositor
 IMAGE_KINDS = ("composite", "rgba", "rgb", "gray")
 
 
-def render_output(image_kind: str, matte, compositor: FrameCompositor, background: Background | None = None,
-                  index: int = 0, frame: np.ndarray | None = None) -> np.ndarray:
+def render_output(
+    image_kind: str,
+    matte,
+    compositor: FrameCompositor,
+    background: Background | None = None,
+    index: int = 0,
+    frame: np.ndarray | None = None,
+) -> np.ndarray:
     """The picture of one output for one matted frame.
 
     Args:
@@ -72,8 +78,13 @@ class StillMatte:
         return self._fgr[rows, cols].transpose(2, 0, 1)
 
 
-def render_still(image_kind: str, alpha: np.ndarray, fgr: np.ndarray, background: Background | None = None,
-                 image: np.ndarray | None = None) -> np.ndarray:
+def render_still(
+    image_kind: str,
+    alpha: np.ndarray,
+    fgr: np.ndarray,
+    background: Background | None = None,
+    image: np.ndarray | None = None,
+) -> np.ndarray:
     """:func:`render_output` for a still image.
 
     Args:

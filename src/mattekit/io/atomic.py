@@ -71,7 +71,7 @@ def _hidden_name(final: Path, kind: str, suffix: str) -> tuple[str, str]:
     """The fixed head and tail of a hidden sibling name of ``final``: ``.<stem>.<kind>-`` and
     ``suffix``, the stem shortened so that head + pid + ``-`` + random + tail fits in ``NAME_MAX``."""
     fixed = _name_bytes(f"..{kind}--{suffix}") + _PID_WIDTH + _RANDOM_WIDTH
-    stem = _short_stem(final.name if not suffix else final.name[:-len(suffix)], name_max(final.parent) - fixed)
+    stem = _short_stem(final.name if not suffix else final.name[: -len(suffix)], name_max(final.parent) - fixed)
     return f".{stem}.{kind}-", suffix
 
 
@@ -110,8 +110,11 @@ def existing_paths(*values) -> list[Path]:
     """
     found = []
     for value in values:
-        candidates = [value] if isinstance(value, (str, os.PathLike)) else \
-            [getattr(value, "path", None), getattr(value, "source_path", None)]
+        candidates = (
+            [value]
+            if isinstance(value, (str, os.PathLike))
+            else [getattr(value, "path", None), getattr(value, "source_path", None)]
+        )
         for item in candidates:
             if isinstance(item, (str, os.PathLike)) and os.fspath(item):
                 path = Path(item).expanduser()
@@ -201,8 +204,10 @@ def _existing_problem(out: Path, overwrite: bool, folder: bool) -> str | None:
             return f"cannot list the folder ({exc.strerror or exc})"
         if foreign:
             example = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
-            return (f"folder holds {len(foreign)} item(s) mattekit did not write there ({example}); "
-                    "give a new or empty folder")
+            return (
+                f"folder holds {len(foreign)} item(s) mattekit did not write there ({example}); "
+                "give a new or empty folder"
+            )
         if not _is_empty(out) and not overwrite:
             return "already exists (use --overwrite to replace it)"
         return None
@@ -213,8 +218,9 @@ def _existing_problem(out: Path, overwrite: bool, folder: bool) -> str | None:
     return None
 
 
-def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
-                 folder: bool = False) -> Path:
+def check_output(
+    path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False, folder: bool = False
+) -> Path:
     """Validate an output path before any work is done; nothing is created or changed.
 
     Checks that the output's folder, or the nearest existing folder above it (the writer creates
@@ -274,12 +280,17 @@ def _check_name_length(out: Path) -> None:
             continue
         size, limit = _name_bytes(part.name), name_max(part.parent)
         if size > limit:
-            raise OutputError(out if part == out else part,
-                              f"file name too long ({size} bytes; this file system allows {limit})")
+            raise OutputError(
+                out if part == out else part, f"file name too long ({size} bytes; this file system allows {limit})"
+            )
 
 
-def check_outputs(paths: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike] = (),
-                  overwrite: bool = False, folder: bool = False) -> list[Path]:
+def check_outputs(
+    paths: Iterable[str | os.PathLike],
+    inputs: Iterable[str | os.PathLike] = (),
+    overwrite: bool = False,
+    folder: bool = False,
+) -> list[Path]:
     """:func:`check_output` for each of a job's outputs, which must also be distinct and not nested.
 
     Raises:
@@ -403,8 +414,9 @@ def remove_partials(final: Path) -> None:
     process's other threads) are left alone, as is every name not of that exact form.
     """
     head, tail = _hidden_name(final, "partial", final.suffix)
-    pattern = re.compile(re.escape(head) + f"([0-9]{{1,{_PID_WIDTH}}})-[0-9a-f]{{{_RANDOM_WIDTH}}}"
-                         + re.escape(tail) + r"\Z")
+    pattern = re.compile(
+        re.escape(head) + f"([0-9]{{1,{_PID_WIDTH}}})-[0-9a-f]{{{_RANDOM_WIDTH}}}" + re.escape(tail) + r"\Z"
+    )
     try:
         names = os.listdir(final.parent)
     except OSError:

@@ -134,8 +134,12 @@ class AudioMuxer:
             if packet is None:
                 return
             ts = packet.pts if packet.pts is not None else packet.dts
-            if seconds is not None and ts is not None and packet.time_base is not None \
-                    and float(ts * packet.time_base) > seconds:
+            if (
+                seconds is not None
+                and ts is not None
+                and packet.time_base is not None
+                and float(ts * packet.time_base) > seconds
+            ):
                 self._pending = packet
                 return
             self._write(packet)

@@ -40,7 +40,7 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     out = np.empty((h, w, 3), dtype=np.uint8)
     band = max(1, (8 << 20) // (3 * max(w, 1)))
     for top in range(0, h, band):
-        out[top:top + band] = np.asarray(img.crop((0, top, w, min(h, top + band))), dtype=np.uint8)
+        out[top : top + band] = np.asarray(img.crop((0, top, w, min(h, top + band))), dtype=np.uint8)
     return out
 
 
@@ -86,8 +86,10 @@ def _too_large(exc: Exception) -> str:
     if found is None:
         return f"image too large ({exc})"
     declared, limit = map(int, found.groups())
-    return (f"image too large: its header declares {declared / 1e6:,.0f} megapixels, over the "
-            f"{limit / 1e6:,.0f}-megapixel limit (a decompression bomb?)")
+    return (
+        f"image too large: its header declares {declared / 1e6:,.0f} megapixels, over the "
+        f"{limit / 1e6:,.0f}-megapixel limit (a decompression bomb?)"
+    )
 
 
 def _unidentified(p: Path) -> InputError:
@@ -103,8 +105,9 @@ def _unidentified(p: Path) -> InputError:
     return FormatError(p, f"not an image file: it holds {kind}{named}")
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6,
-                atomic: bool = True) -> Path:
+def write_image(
+    path: str | os.PathLike, array: np.ndarray, quality: int = 95, compress_level: int = 6, atomic: bool = True
+) -> Path:
     """Write an image atomically (temporary name, then rename).
 
     Args:

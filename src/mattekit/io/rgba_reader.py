@@ -46,7 +46,7 @@ def _alpha_plane(frame: av.VideoFrame) -> np.ndarray | None:
     deep = "p8" not in name and ("le" in name or "be" in name)
     dtype = np.dtype("<u2" if name.endswith("le") else ">u2") if deep else np.dtype(np.uint8)
     width = plane.line_size // dtype.itemsize
-    raw = np.frombuffer(memoryview(plane), dtype=dtype).reshape(-1, width)[:frame.height, :frame.width]
+    raw = np.frombuffer(memoryview(plane), dtype=dtype).reshape(-1, width)[: frame.height, : frame.width]
     if not deep:
         return raw.copy()
     bits = int("".join(c for c in name.split("p")[-1] if c.isdigit()) or 8)

@@ -19,8 +19,24 @@ from mattekit.params import validate_frame_rate
 
 DEFAULT_SEQUENCE_RATE = Fraction(30)
 # file suffixes taken as videos when a folder is searched for them
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg",
-                  ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".gif"}
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".wmv",
+    ".flv",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".3gp",
+    ".ogv",
+    ".gif",
+}
 
 
 @dataclass
@@ -110,8 +126,11 @@ class VideoFileReader(FrameSource):
         stream = self._container.streams.video[0]
         ctx = stream.codec_context
         if ctx is None:  # FFmpeg knows the format but has no decoder for it (svg_pipe...)
-            kind = "an SVG drawing (vector graphics)" if "svg" in self._container.format.name \
+            kind = (
+                "an SVG drawing (vector graphics)"
+                if "svg" in self._container.format.name
                 else f"{self._container.format.long_name or self._container.format.name} data"
+            )
             raise FormatError(self.path, f"is {kind}, which has no video decoder; give a video or a picture")
         stream.thread_type = "AUTO"
         self._stream = stream
@@ -138,8 +157,10 @@ class VideoFileReader(FrameSource):
                 raise InputError(self.path, f"cannot decode any frame ({reason})")
             if self.frame_count:
                 about = "" if self._count_exact else "about "
-                raise InputError(self.path, f"no frame could be read although the file declares {about}"
-                                            f"{self.frame_count} (damaged file?)")
+                raise InputError(
+                    self.path,
+                    f"no frame could be read although the file declares {about}{self.frame_count} (damaged file?)",
+                )
             raise InputError(self.path, "video stream holds no frame (0 frames)")
         self.orientation = display_orientation(self._first, stream)
         if self.orientation in SWAPS_SIZE:
@@ -185,16 +206,19 @@ class VideoFileReader(FrameSource):
         notes = []
         lost = self.frame_count - self.frames_read if self.frame_count else None
         if self.damaged_packets:
-            count = f"{lost} of {self.frame_count} frames" if lost and lost > 0 else \
-                f"{self.damaged_packets} damaged packets"
-            notes.append(f"{count} could not be decoded (damaged data: "
-                         f"{_ffmpeg_reason(self._last_error)}) and were left out")
+            count = (
+                f"{lost} of {self.frame_count} frames"
+                if lost and lost > 0
+                else f"{self.damaged_packets} damaged packets"
+            )
+            notes.append(
+                f"{count} could not be decoded (damaged data: {_ffmpeg_reason(self._last_error)}) and were left out"
+            )
         if self._stopped is not None:
             notes.append(f"decoding stopped after {self.frames_read} frames ({_ffmpeg_reason(self._stopped)})")
         elif not self.damaged_packets and lost and lost > 0:
             about = "" if self._count_exact else "about "
-            notes.append(f"only {self.frames_read} of {about}{self.frame_count} frames decoded (damaged or cut "
-                         f"short)")
+            notes.append(f"only {self.frames_read} of {about}{self.frame_count} frames decoded (damaged or cut short)")
         if not notes:
             return None
         return "; ".join(notes) + f"; the outputs hold the {self.frames_read} decoded frames"
@@ -241,8 +265,9 @@ class ImageSequenceReader(FrameSource):
         self.path = Path(path)
         if not self.path.is_dir():
             raise InputError(self.path, "folder not found")
-        self.files = sorted(p for p in self.path.iterdir()
-                            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        self.files = sorted(
+            p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        )
         if not self.files:
             raise InputError(self.path, "folder holds no image files")
         first = read_image(self.files[0])
@@ -260,8 +285,11 @@ class ImageSequenceReader(FrameSource):
         for i, file in enumerate(self.files):
             rgb = self._first if i == 0 and self._first is not None else read_image(file)
             if rgb.shape[:2] != (self.height, self.width):
-                raise InputError(file, f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the "
-                                       f"first frame's {self.width}x{self.height}")
+                raise InputError(
+                    file,
+                    f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the "
+                    f"first frame's {self.width}x{self.height}",
+                )
             yield SourceFrame(rgb=rgb, index=i, pts=i)
             self.frames_read += 1
         self._first = None

@@ -33,6 +33,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -77,21 +78,47 @@ VIDEO_FORMATS: dict[str, VideoFormat] = {
     # docs/benchmarks.md): 15 ms of CPU per frame against 44 for "veryfast" (29 for "superfast",
     # 63 "faster", 75 "medium"), PSNR 44.3 vs 43.0 dB and SSIM 0.9956 vs 0.9954 against the
     # uncompressed composite, files 2.7x larger; --preset veryfast for small files.
-    "video": VideoFormat(".mp4", "libx264", "yuv420p", False, (("preset", "ultrafast"), ("crf", "18")),
-                         suffixes=(".mp4", ".m4v", ".mov", ".mkv"), odd_pix_fmt="yuv444p"),
+    "video": VideoFormat(
+        ".mp4",
+        "libx264",
+        "yuv420p",
+        False,
+        (("preset", "ultrafast"), ("crf", "18")),
+        suffixes=(".mp4", ".m4v", ".mov", ".mkv"),
+        odd_pix_fmt="yuv444p",
+    ),
     # VP9 codes the alpha plane as a second VP9 stream (Matroska BlockAdditional, alpha_mode=1).
     # "realtime" at cpu-used 6 encoded 720p RGBA 5.6x faster than "good"/5 (22.6 vs 4.0 fps on 2
     # busy cores) at the same PSNR (41.9 vs 41.7 dB) and alpha error, for files 15 % larger.
-    "webm": VideoFormat(".webm", "libvpx-vp9", "yuva420p", True,
-                        (("crf", "20"), ("b", "0"), ("deadline", "realtime"), ("cpu-used", "6"),
-                         ("row-mt", "1"), ("auto-alt-ref", "0")),
-                        suffixes=(".webm", ".mkv")),
+    "webm": VideoFormat(
+        ".webm",
+        "libvpx-vp9",
+        "yuva420p",
+        True,
+        (
+            ("crf", "20"),
+            ("b", "0"),
+            ("deadline", "realtime"),
+            ("cpu-used", "6"),
+            ("row-mt", "1"),
+            ("auto-alt-ref", "0"),
+        ),
+        suffixes=(".webm", ".mkv"),
+    ),
     # FFmpeg's "prores" encoder (prores_aw), profile 4 = 4444, 16-bit alpha: at 720p RGBA it ran
     # 3.5x faster than prores_ks (13.1 vs 3.7 fps on 2 busy cores) for alpha just as exact and
     # 8-bit colour PSNR 62.8 vs 64.2 dB (both far beyond visible), files 2 % smaller. It refuses
     # odd sizes, which prores_ks takes.
-    "prores": VideoFormat(".mov", "prores", "yuva444p10le", True, (("profile", "4"), ("vendor", "apl0")),
-                          suffixes=(".mov",), bit_rate=False, odd_codec="prores_ks"),
+    "prores": VideoFormat(
+        ".mov",
+        "prores",
+        "yuva444p10le",
+        True,
+        (("profile", "4"), ("vendor", "apl0")),
+        suffixes=(".mov",),
+        bit_rate=False,
+        odd_codec="prores_ks",
+    ),
     "gif": VideoFormat(".gif", "gif", "pal8", True, suffixes=(".gif",), audio=False, bit_rate=False),
 }
 
@@ -144,9 +171,18 @@ class VideoWriter(FrameWriter):
         mattekit.errors.OutputError: the container or encoder cannot be opened.
     """
 
-    def __init__(self, path: str | os.PathLike, fmt: VideoFormat, width: int, height: int,
-                 frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
-                 bit_rate: int | None = None, preset: str | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fmt: VideoFormat,
+        width: int,
+        height: int,
+        frame_rate: Fraction,
+        time_base: Fraction,
+        audio_source: Path | None = None,
+        bit_rate: int | None = None,
+        preset: str | None = None,
+    ):
         self.path = Path(path)
         self._temp = start_temp(self.path)
         self._fmt = fmt
@@ -164,12 +200,13 @@ class VideoWriter(FrameWriter):
         try:
             odd = width % 2 or height % 2
             codec = fmt.odd_codec if odd and fmt.odd_codec else fmt.codec
-            stream = self._container.add_stream(codec, rate=frame_rate)
+            # every codec of VIDEO_FORMATS is a video codec
+            stream = cast(av.VideoStream, self._container.add_stream(codec, rate=frame_rate))
             stream.width, stream.height = width, height
             stream.pix_fmt = fmt.odd_pix_fmt if odd and fmt.odd_pix_fmt else fmt.pix_fmt
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
-            options = dict(fmt.options)
+            options: dict[str, object] = dict(fmt.options)  # the type of av.Stream.options
             if preset is not None and "preset" in options:
                 options["preset"] = preset
             if bit_rate and fmt.bit_rate:
@@ -230,8 +267,9 @@ class VideoWriter(FrameWriter):
         discard(self._temp)
 
 
-GRAY_PALETTE = np.concatenate([np.full((256, 1), 255, np.uint8),
-                               np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)], axis=1)
+GRAY_PALETTE = np.concatenate(
+    [np.full((256, 1), 255, np.uint8), np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)], axis=1
+)
 
 
 def to_palette(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -252,13 +290,14 @@ def to_palette(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if image.ndim == 2 or image.shape[2] == 1:
         return np.ascontiguousarray(image.reshape(image.shape[:2])), GRAY_PALETTE
     rgb = np.ascontiguousarray(image[:, :, :3])
-    quantized = Image.fromarray(rgb).quantize(255, method=Image.Quantize.FASTOCTREE,
-                                              dither=Image.Dither.FLOYDSTEINBERG)
+    quantized = Image.fromarray(rgb).quantize(255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG)
     indices = np.array(quantized, dtype=np.uint8)
-    colours = np.asarray(quantized.getpalette()[:255 * 3], dtype=np.uint8).reshape(-1, 3)
+    rgb_palette = quantized.getpalette()
+    assert rgb_palette is not None  # quantize() gives a "P" image, which has a palette
+    colours = np.asarray(rgb_palette[: 255 * 3], dtype=np.uint8).reshape(-1, 3)
     palette = np.zeros((256, 4), dtype=np.uint8)
     palette[:, 0] = 255  # opaque...
-    palette[:len(colours), 1:] = colours
+    palette[: len(colours), 1:] = colours
     if image.shape[2] == 4:
         palette[255] = 0  # ...except entry 255, the only fully transparent one
         indices[image[:, :, 3] < 128] = 255
@@ -276,7 +315,8 @@ class GifWriter(VideoWriter):
     _last_cs: int | None = None
 
     def _frame(self, image: np.ndarray) -> av.VideoFrame:
-        return av.VideoFrame.from_ndarray(to_palette(image), format="pal8")
+        # PyAV's stub lists arrays only; for pal8 it takes the (indices, palette) pair (its docstring)
+        return av.VideoFrame.from_ndarray(to_palette(image), format="pal8")  # type: ignore[arg-type]
 
     def write(self, image: np.ndarray, pts: int | None, index: int) -> None:
         # GIF timestamps are whole hundredths of a second: a frame that would land on the same
@@ -334,9 +374,17 @@ class PngSequenceWriter(FrameWriter):
         discard(self._temp)
 
 
-def open_writer(path: str | os.PathLike, output_type: str, width: int, height: int,
-                frame_rate: Fraction, time_base: Fraction, audio_source: Path | None = None,
-                bit_rate: int | None = None, preset: str | None = None) -> FrameWriter:
+def open_writer(
+    path: str | os.PathLike,
+    output_type: str,
+    width: int,
+    height: int,
+    frame_rate: Fraction,
+    time_base: Fraction,
+    audio_source: Path | None = None,
+    bit_rate: int | None = None,
+    preset: str | None = None,
+) -> FrameWriter:
     """Open the writer of ``output_type`` (see :data:`VIDEO_FORMATS` and ``png_sequence``);
     ``preset`` is libx264's speed preset for the ``video`` type (:data:`X264_PRESETS`; the
     combination is checked by :class:`mattekit.plan.OutputPlan`).
@@ -351,7 +399,7 @@ def open_writer(path: str | os.PathLike, output_type: str, width: int, height: i
         raise ValueError(f"unknown output type {output_type!r}")
     fmt = VIDEO_FORMATS[output_type]
     if fmt.codec == "gif":
-        return GifWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source,
-                         bit_rate=bit_rate)
-    return VideoWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source,
-                       bit_rate=bit_rate, preset=preset)
+        return GifWriter(path, fmt, width, height, frame_rate, time_base, audio_source=audio_source, bit_rate=bit_rate)
+    return VideoWriter(
+        path, fmt, width, height, frame_rate, time_base, audio_source=audio_source, bit_rate=bit_rate, preset=preset
+    )

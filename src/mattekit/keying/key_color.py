@@ -53,12 +53,17 @@ def border_band(rgb: np.ndarray, fraction: float = 0.05) -> np.ndarray:
     """The pixels of a band along the four edges of an H×W×3 image, as N×3."""
     h, w = rgb.shape[:2]
     k = max(1, round(min(h, w) * fraction))
-    return np.concatenate([rgb[:k].reshape(-1, 3), rgb[-k:].reshape(-1, 3),
-                           rgb[k:-k, :k].reshape(-1, 3), rgb[k:-k, -k:].reshape(-1, 3)])
+    return np.concatenate(
+        [rgb[:k].reshape(-1, 3), rgb[-k:].reshape(-1, 3), rgb[k:-k, :k].reshape(-1, 3), rgb[k:-k, -k:].reshape(-1, 3)]
+    )
 
 
-def pick_key_settings(rgb: np.ndarray, color: tuple[int, int, int] | None = None,
-                      similarity: float | None = None, blend: float | None = None) -> KeySettings:
+def pick_key_settings(
+    rgb: np.ndarray,
+    color: tuple[int, int, int] | None = None,
+    similarity: float | None = None,
+    blend: float | None = None,
+) -> KeySettings:
     """Key colour and thresholds for an H×W×3 uint8 RGB frame of screen footage.
 
     Any of ``color``, ``similarity``, ``blend`` given is kept as given; the others are measured
@@ -74,7 +79,7 @@ def pick_key_settings(rgb: np.ndarray, color: tuple[int, int, int] | None = None
     if color is None:
         r, g, b = (int(c) for c in np.median(band, axis=0))
         color = (r, g, b)
-    distance = np.sqrt(((chroma(band) - chroma(np.array(color))) ** 2).sum(axis=1) / (2 * 255.0 ** 2))
+    distance = np.sqrt(((chroma(band) - chroma(np.array(color))) ** 2).sum(axis=1) / (2 * 255.0**2))
     spread = float(np.percentile(distance, 75)) * LIMITED_RANGE_CHROMA
     if similarity is None:
         similarity = float(np.clip(1.25 * spread, 0.005, 0.4))

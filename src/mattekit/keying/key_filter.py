@@ -29,8 +29,10 @@ def _hsv_args(settings: KeySettings) -> str:
 
     r, g, b = (c / 255.0 for c in settings.color)
     h, s, v = colorsys.rgb_to_hsv(r, g, b)
-    return (f"hue={h * 360:.1f}:sat={s * 2 - 1:.3f}:val={v * 2 - 1:.3f}"
-            f":similarity={settings.similarity:.4f}:blend={settings.blend:.4f}")
+    return (
+        f"hue={h * 360:.1f}:sat={s * 2 - 1:.3f}:val={v * 2 - 1:.3f}"
+        f":similarity={settings.similarity:.4f}:blend={settings.blend:.4f}"
+    )
 
 
 class KeyFilter:
@@ -47,24 +49,45 @@ class KeyFilter:
         ValueError: unknown method, or ``backgroundkey`` without a clean plate of the frame size.
     """
 
-    def __init__(self, width: int, height: int, settings: KeySettings, method: str = "chromakey",
-                 clean_plate: np.ndarray | None = None, despill: bool = True):
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        settings: KeySettings,
+        method: str = "chromakey",
+        clean_plate: np.ndarray | None = None,
+        despill: bool = True,
+    ):
         if method not in METHODS:
             raise ValueError(f"unknown keying method {method!r} (known: {', '.join(METHODS)})")
         if method == "backgroundkey" and (clean_plate is None or clean_plate.shape[:2] != (height, width)):
             raise ValueError("backgroundkey needs a clean plate of the frame's size")
         self.graph = av.filter.Graph()
-        chain = [self.graph.add_buffer(width=width, height=height, format="rgb24",  # type: ignore[arg-type]  # PyAV takes the name
-                                         time_base=Fraction(1, 30))]
+        chain = [
+            self.graph.add_buffer(
+                width=width,
+                height=height,
+                format="rgb24",  # type: ignore[arg-type]  # PyAV takes the name
+                time_base=Fraction(1, 30),
+            )
+        ]
         if method == "chromakey":
-            chain.append(self.graph.add("chromakey", f"color={settings.hex}:similarity={settings.similarity:.4f}"
-                                                     f":blend={settings.blend:.4f}"))
+            chain.append(
+                self.graph.add(
+                    "chromakey", f"color={settings.hex}:similarity={settings.similarity:.4f}:blend={settings.blend:.4f}"
+                )
+            )
         elif method == "hsvkey":
             chain.append(self.graph.add("hsvkey", _hsv_args(settings)))
         else:
-            chain.append(self.graph.add("backgroundkey", f"threshold={settings.similarity:.4f}"
-                                                         f":similarity={settings.similarity:.4f}"
-                                                         f":blend={settings.blend:.4f}"))
+            chain.append(
+                self.graph.add(
+                    "backgroundkey",
+                    f"threshold={settings.similarity:.4f}"
+                    f":similarity={settings.similarity:.4f}"
+                    f":blend={settings.blend:.4f}",
+                )
+            )
         if despill and method != "backgroundkey":
             chain.append(self.graph.add("format", "rgba"))
             chain.append(self.graph.add("despill", f"type={settings.spill}"))

@@ -22,11 +22,21 @@ class KeyResult:
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
-def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None = None,
-              output_type: str = "webm", output_alpha: str | os.PathLike | None = None,
-              color: tuple[int, int, int] | None = None, similarity: float | None = None,
-              blend: float | None = None, method: str = "chromakey", clean_plate: str | os.PathLike | None = None,
-              despill: bool = True, overwrite: bool = False, progress=True, frame_rate: float | None = None) -> KeyResult:
+def key_video(
+    input_source: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    output_type: str = "webm",
+    output_alpha: str | os.PathLike | None = None,
+    color: tuple[int, int, int] | None = None,
+    similarity: float | None = None,
+    blend: float | None = None,
+    method: str = "chromakey",
+    clean_plate: str | os.PathLike | None = None,
+    despill: bool = True,
+    overwrite: bool = False,
+    progress=True,
+    frame_rate: float | None = None,
+) -> KeyResult:
     """Key ``input_source`` (a video file or a folder of frames) with FFmpeg's keying filters.
 
     Args:
@@ -59,13 +69,26 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
     if output is None and output_alpha is None:
         raise ValueError("give an output (RGBA) or an alpha output")
     if output is not None and output_type not in TRANSPARENT_TYPES:
-        raise OutputError(output, f"output type {output_type} has no transparency; "
-                                  f"use {', '.join(TRANSPARENT_TYPES)} (or write only the alpha)")
+        raise OutputError(
+            output,
+            f"output type {output_type} has no transparency; "
+            f"use {', '.join(TRANSPARENT_TYPES)} (or write only the alpha)",
+        )
     requested = {k: p for k, p in (("foreground", output), ("alpha", output_alpha)) if p}
     for path in requested.values():
         check_path(Path(path), output_type)
-    targets = dict(zip(requested, check_outputs(requested.values(), existing_paths(input_source, clean_plate),
-                                                overwrite, folder=output_type == "png_sequence"), strict=True))
+    targets = dict(
+        zip(
+            requested,
+            check_outputs(
+                requested.values(),
+                existing_paths(input_source, clean_plate),
+                overwrite,
+                folder=output_type == "png_sequence",
+            ),
+            strict=True,
+        )
+    )
     plate = None
     if method == "backgroundkey":
         if clean_plate is None:
@@ -74,11 +97,17 @@ def key_video(input_source: str | os.PathLike, output: str | os.PathLike | None 
     started = time.perf_counter()
     with open_source(input_source, frame_rate) as source:
         if plate is not None and clean_plate is not None and plate.shape[:2] != (source.height, source.width):
-            raise InputError(clean_plate, f"clean plate is {plate.shape[1]}x{plate.shape[0]}, the clip "
-                                          f"{source.width}x{source.height}")
+            raise InputError(
+                clean_plate,
+                f"clean plate is {plate.shape[1]}x{plate.shape[0]}, the clip {source.width}x{source.height}",
+            )
         audio = Path(input_source) if source.has_audio else None
-        writers = {k: open_writer(p, output_type, source.width, source.height, source.frame_rate,
-                                  source.time_base, audio_source=audio) for k, p in targets.items()}
+        writers = {
+            k: open_writer(
+                p, output_type, source.width, source.height, source.frame_rate, source.time_base, audio_source=audio
+            )
+            for k, p in targets.items()
+        }
         bar = Progress(progress, source.frame_count, "keying")
         keyer = settings = None
         try:

@@ -92,9 +92,7 @@ def get_convention(convention: str | Convention) -> Convention:
     try:
         return CONVENTIONS[convention]
     except KeyError:
-        raise ValueError(
-            f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}"
-        ) from None
+        raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}") from None
 
 
 def _clamp_known(pred: np.ndarray, trimap: np.ndarray | None) -> np.ndarray:

@@ -5,5 +5,14 @@ from mattekit.models.base import Capabilities, MatteResult, ModelSession, SizePo
 from mattekit.models.factory import new_session
 from mattekit.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_spec
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "Capabilities", "MatteResult", "ModelSession", "ModelSpec", "SizePolicy",
-           "get_spec", "new_session"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "Capabilities",
+    "MatteResult",
+    "ModelSession",
+    "ModelSpec",
+    "SizePolicy",
+    "get_spec",
+    "new_session",
+]

@@ -180,8 +180,9 @@ class ModelSession(ABC):
         return None
 
     @abstractmethod
-    def step(self, src: np.ndarray, state: Any, downsample_ratio: float | None,
-             release_memory: bool = False) -> MatteResult:
+    def step(
+        self, src: np.ndarray, state: Any, downsample_ratio: float | None, release_memory: bool = False
+    ) -> MatteResult:
         """Matte a batch of frames.
 
         Args:
@@ -201,8 +202,9 @@ class ModelSession(ABC):
     #: skip making the full-resolution float copy and pass ``None``).
     guide_only: bool = False
 
-    def step_deferred(self, src: np.ndarray | None, state: Any, downsample_ratio: float | None,
-                      guide: np.ndarray | None = None) -> tuple[FrameMatte, Any]:
+    def step_deferred(
+        self, src: np.ndarray | None, state: Any, downsample_ratio: float | None, guide: np.ndarray | None = None
+    ) -> tuple[FrameMatte, Any]:
         """Like :meth:`step` for one frame, with the full-resolution outputs left to the caller.
 
         Backends whose last stage is cheap per band of rows (RVM's guided filter) return a
@@ -262,8 +264,9 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_onnx(path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None,
-              spinning: bool = True):
+def load_onnx(
+    path: str | Path, providers: list[str] | None = None, intra_op_threads: int | None = None, spinning: bool = True
+):
     """An ``onnxruntime.InferenceSession`` of ``path`` with mattekit's measured CPU settings.
 
     ``spinning=False`` makes ONNX Runtime's idle worker threads block instead of spinning

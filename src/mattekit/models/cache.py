@@ -35,8 +35,10 @@ def cache_dir() -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"{folder}: cannot create the model cache folder ({exc.strerror or exc}); "
-                         f"set MATTEKIT_HOME to a writable folder") from None
+        raise ModelError(
+            f"{folder}: cannot create the model cache folder ({exc.strerror or exc}); "
+            f"set MATTEKIT_HOME to a writable folder"
+        ) from None
     return folder
 
 

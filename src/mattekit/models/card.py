@@ -3,27 +3,27 @@
 A card is a small TOML file (or a dict with the same keys) that describes the contract of an ONNX
 matting model, so any such model runs without code (:class:`~mattekit.models.card_onnx.CardSession`)::
 
-    name = "modnet"                      # optional: shown in listings
-    license = "Apache-2.0"               # optional
-    source = "..."                       # optional: paper / repository / export script
+    name = "modnet"  # optional: shown in listings
+    license = "Apache-2.0"  # optional
+    source = "..."  # optional: paper / repository / export script
 
     [input]
-    name = "input"                       # optional: default the graph's first input
-    layout = "NCHW"                      # or "NHWC"
-    colour = "RGB"                       # or "BGR"
-    mean = [0.5, 0.5, 0.5]               # on pixels scaled to 0..1, in the colour order above
-    std = [0.5, 0.5, 0.5]                # x = (pixel / 255 - mean) / std
+    name = "input"  # optional: default the graph's first input
+    layout = "NCHW"  # or "NHWC"
+    colour = "RGB"  # or "BGR"
+    mean = [0.5, 0.5, 0.5]  # on pixels scaled to 0..1, in the colour order above
+    std = [0.5, 0.5, 0.5]  # x = (pixel / 255 - mean) / std
 
-    [size]                               # the resolution the network sees
-    policy = "short_side"                # "fixed" | "short_side" | "long_side"
+    [size]  # the resolution the network sees
+    policy = "short_side"  # "fixed" | "short_side" | "long_side"
     size = 512
-    multiple = 32                        # optional, default 1: sides rounded down to a multiple
-    upscale = true                       # optional (short_side): false = only ever shrink
+    multiple = 32  # optional, default 1: sides rounded down to a multiple
+    upscale = true  # optional (short_side): false = only ever shrink
 
     [output]
-    name = "output"                      # optional: default the graph's first output
-    activation = "none"                  # "none" | "sigmoid" | "minmax" (rescale to 0..1)
-    fgr = "foreground"                   # optional: an N×3×H×W RGB 0..1 foreground output
+    name = "output"  # optional: default the graph's first output
+    activation = "none"  # "none" | "sigmoid" | "minmax" (rescale to 0..1)
+    fgr = "foreground"  # optional: an N×3×H×W RGB 0..1 foreground output
 
 Shipped cards (``mattekit/models/cards/*.toml``) give the contracts of MODNet, PP-Matting /
 PP-MattingV2, BiRefNet and U²-Net exports, each citing the project file it was read from; pass
@@ -47,10 +47,12 @@ from mattekit.models.base import SizePolicy
 LAYOUTS = ("NCHW", "NHWC")
 COLOURS = ("RGB", "BGR")
 ACTIVATIONS = ("none", "sigmoid", "minmax")
-_SECTIONS = {"": {"name", "license", "source", "input", "size", "output"},
-             "input": {"name", "layout", "colour", "mean", "std"},
-             "size": {"policy", "size", "multiple", "upscale"},
-             "output": {"name", "activation", "fgr"}}
+_SECTIONS = {
+    "": {"name", "license", "source", "input", "size", "output"},
+    "input": {"name", "layout", "colour", "mean", "std"},
+    "size": {"policy", "size", "multiple", "upscale"},
+    "output": {"name", "activation", "fgr"},
+}
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,10 @@ def parse_card(data: dict, label: str) -> ModelCard:
             fail(f"[{section}] must be a table")
         unknown = sorted(set(table) - allowed)
         if unknown:
-            fail(f"unknown key {'[' + section + '] ' if section else ''}{unknown[0]!r} "
-                 f"(known: {', '.join(sorted(allowed))})")
+            fail(
+                f"unknown key {'[' + section + '] ' if section else ''}{unknown[0]!r} "
+                f"(known: {', '.join(sorted(allowed))})"
+            )
     inp, size, out = data.get("input", {}), data.get("size"), data.get("output", {})
 
     def text(table, key, default=None):
@@ -149,8 +153,11 @@ def parse_card(data: dict, label: str) -> ModelCard:
 
     def triple(key, default, positive):
         value = inp.get(key, default)
-        if (not isinstance(value, list) or len(value) != 3
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        if (
+            not isinstance(value, list)
+            or len(value) != 3
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
             fail(f"[input] {key} must be a list of 3 numbers, not {value!r}")
         if not all(math.isfinite(v) and (v > 0 if positive else True) and abs(v) < 1e6 for v in value):
             fail(f"[input] {key} must be finite{' and > 0' if positive else ''}, not {value!r}")
@@ -159,16 +166,22 @@ def parse_card(data: dict, label: str) -> ModelCard:
     if not isinstance(size, dict):
         fail("[size] is required (policy, size, multiple)")
     try:
-        policy = SizePolicy(size.get("policy", "fixed"), cast(int, size.get("size")), size.get("multiple", 1),
-                            size.get("upscale", True))
+        policy = SizePolicy(
+            size.get("policy", "fixed"), cast(int, size.get("size")), size.get("multiple", 1), size.get("upscale", True)
+        )
     except ModelError as exc:
         fail(str(exc))
     return ModelCard(
-        name=text(data, "name", "") or "", license=text(data, "license", "") or "",
+        name=text(data, "name", "") or "",
+        license=text(data, "license", "") or "",
         source=text(data, "source", "") or "",
-        input_name=text(inp, "name"), layout=choice(inp, "layout", LAYOUTS, "NCHW"),
+        input_name=text(inp, "name"),
+        layout=choice(inp, "layout", LAYOUTS, "NCHW"),
         colour=choice(inp, "colour", COLOURS, "RGB"),
-        mean=triple("mean", [0.0, 0.0, 0.0], False), std=triple("std", [1.0, 1.0, 1.0], True),
-        size_policy=policy, output_name=text(out, "name"),
-        activation=choice(out, "activation", ACTIVATIONS, "none"), fgr_name=text(out, "fgr"),
+        mean=triple("mean", [0.0, 0.0, 0.0], False),
+        std=triple("std", [1.0, 1.0, 1.0], True),
+        size_policy=policy,
+        output_name=text(out, "name"),
+        activation=choice(out, "activation", ACTIVATIONS, "none"),
+        fgr_name=text(out, "fgr"),
     )

@@ -32,37 +32,40 @@ class CardSession(ModelSession):
             card names an input/output the model does not have.
     """
 
-    def __init__(self, path: str | os.PathLike, card, providers: list[str] | None = None,
-                 intra_op_threads: int | None = None):
+    def __init__(
+        self, path: str | os.PathLike, card, providers: list[str] | None = None, intra_op_threads: int | None = None
+    ):
         self.card: ModelCard = load_card(card)
         self.path = self.source_path = Path(path)
         self.name = self.card.name or self.path.stem
         self.license = self.card.license
         self.source = self.card.source
-        self.capabilities = Capabilities(recurrent=False, predicts_fgr=self.card.fgr_name is not None,
-                                         size_policy=self.card.size_policy)
+        self.capabilities = Capabilities(
+            recurrent=False, predicts_fgr=self.card.fgr_name is not None, size_policy=self.card.size_policy
+        )
         self._session = load_onnx(self.path, providers, intra_op_threads)
         inputs = self._session.get_inputs()
         outputs = [o.name for o in self._session.get_outputs()]
         names = [i.name for i in inputs]
         self._input = self.card.input_name or names[0]
         if self._input not in names:
-            raise ModelError(f"{self.path}: the card's input {self._input!r} is not in the model "
-                             f"(inputs: {', '.join(names)})")
+            raise ModelError(
+                f"{self.path}: the card's input {self._input!r} is not in the model (inputs: {', '.join(names)})"
+            )
         self._outputs = [self.card.output_name or outputs[0]]
         if self.card.fgr_name:
             self._outputs.append(self.card.fgr_name)
         missing = [n for n in self._outputs if n not in outputs]
         if missing:
-            raise ModelError(f"{self.path}: the card's output {missing[0]!r} is not in the model "
-                             f"(outputs: {', '.join(outputs)})")
+            raise ModelError(
+                f"{self.path}: the card's output {missing[0]!r} is not in the model (outputs: {', '.join(outputs)})"
+            )
         kind = next(i.type for i in inputs if i.name == self._input)
         self._dtype = np.float16 if kind == "tensor(float16)" else np.float32
         self._mean = np.asarray(self.card.mean, np.float32)[:, None, None]
         self._std = np.asarray(self.card.std, np.float32)[:, None, None]
 
-    def step(self, src: np.ndarray, state, downsample_ratio: float | None,
-             release_memory: bool = False) -> MatteResult:
+    def step(self, src: np.ndarray, state, downsample_ratio: float | None, release_memory: bool = False) -> MatteResult:
         """Matte each of N frames on its own (see :meth:`ModelSession.step`); ``state`` is ignored
         and returned as ``None``.
 

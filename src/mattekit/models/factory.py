@@ -9,9 +9,15 @@ from mattekit.errors import InputError, ModelError
 from mattekit.models.base import ModelSession
 
 
-def new_session(model: str | os.PathLike | ModelSession | None = None, *, precision: str | None = None,
-                card=None, providers: list[str] | None = None, intra_op_threads: int | None = None,
-                **options) -> ModelSession:
+def new_session(
+    model: str | os.PathLike | ModelSession | None = None,
+    *,
+    precision: str | None = None,
+    card=None,
+    providers: list[str] | None = None,
+    intra_op_threads: int | None = None,
+    **options,
+) -> ModelSession:
     """Load a matting model, or return ``model`` if it is already a session.
 
     Args:
@@ -71,12 +77,15 @@ def new_session(model: str | os.PathLike | ModelSession | None = None, *, precis
 
         inputs, outputs = graph_names(path)
         if not is_rvm_signature(inputs, outputs):
-            raise ModelError(f"{path}: no model card (put {path.with_suffix('.toml').name} beside it, "
-                             f"see docs/models.md) and not an RVM export (inputs: {', '.join(inputs)})")
+            raise ModelError(
+                f"{path}: no model card (put {path.with_suffix('.toml').name} beside it, "
+                f"see docs/models.md) and not an RVM export (inputs: {', '.join(inputs)})"
+            )
         rvm = MODELS["rvm-mobilenetv3"]  # an RVM export runs at the precisions of the registered RVM
         if precision not in (None, *rvm.precisions):
-            raise ModelError(f"{path}: an RVM export has no precision {precision!r} "
-                             f"(known: {', '.join(rvm.precisions)})")
+            raise ModelError(
+                f"{path}: an RVM export has no precision {precision!r} (known: {', '.join(rvm.precisions)})"
+            )
         variant = rvm.variants.get(precision) if precision else None
         session = RVMSession(load_object(variant)(path) if variant else path, **kwargs)
     session.precision, session.source_path = precision or "fp32", path
@@ -102,8 +111,9 @@ def _check_type(model) -> None:
     if model is not None and not isinstance(model, (str, os.PathLike, ModelSession)):
         from mattekit.errors import ParameterTypeError
 
-        raise ParameterTypeError("model", f"must be a model name, an .onnx path or a ModelSession, not {model!r} "
-                                          f"({type(model).__name__})")
+        raise ParameterTypeError(
+            "model", f"must be a model name, an .onnx path or a ModelSession, not {model!r} ({type(model).__name__})"
+        )
 
 
 def _local_file(text: str) -> Path:
@@ -133,5 +143,4 @@ def graph_names(path: Path) -> tuple[list[str], list[str]]:
 
         raise ModelError(f"{path}: not an ONNX model ({first_line(exc)})") from None
     initializers = {t.name for t in model.graph.initializer}
-    return ([i.name for i in model.graph.input if i.name not in initializers],
-            [o.name for o in model.graph.output])
+    return ([i.name for i in model.graph.input if i.name not in initializers], [o.name for o in model.graph.output])

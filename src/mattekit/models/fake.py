@@ -51,8 +51,9 @@ class FakeSession(ModelSession):
         """No frame seen yet: 0."""
         return 0
 
-    def step(self, src: np.ndarray, state: int, downsample_ratio: float | None,
-             release_memory: bool = False) -> MatteResult:
+    def step(
+        self, src: np.ndarray, state: int, downsample_ratio: float | None, release_memory: bool = False
+    ) -> MatteResult:
         """Alpha from luma, fgr = the frame, state = frames seen (see the module docstring).
 
         Raises:

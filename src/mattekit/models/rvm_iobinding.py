@@ -72,7 +72,7 @@ class BoundStepper:
         binding = self._session.io_binding()
         binding.bind_cpu_input("src", np.ascontiguousarray(src, dtype=np.float32))
         binding.bind_cpu_input("downsample_ratio", np.asarray([downsample_ratio], dtype=np.float32))
-        for name, value in zip(STATE_INPUTS, state):
+        for name, value in zip(STATE_INPUTS, state, strict=True):
             if isinstance(value, np.ndarray):
                 binding.bind_cpu_input(name, value)
             else:

@@ -2,10 +2,22 @@
 
 RVM's README (github.com/PeterL1n/RobustVideoMatting, ``inference.py``) calls::
 
-    convert_video(model, input_source="input.mp4", input_resize=None, downsample_ratio=None,
-                  output_type="video", output_composition="com.mp4", output_alpha="pha.mp4",
-                  output_foreground="fgr.mp4", output_video_mbps=4, seq_chunk=12,
-                  num_workers=0, progress=True, device=None, dtype=None)
+    convert_video(
+        model,
+        input_source="input.mp4",
+        input_resize=None,
+        downsample_ratio=None,
+        output_type="video",
+        output_composition="com.mp4",
+        output_alpha="pha.mp4",
+        output_foreground="fgr.mp4",
+        output_video_mbps=4,
+        seq_chunk=12,
+        num_workers=0,
+        progress=True,
+        device=None,
+        dtype=None,
+    )
 
 with the model first. mattekit's own short form puts the input first
 (``convert_video("clip.mp4", output_composition=..., model=...)``). :func:`split_call` tells them
@@ -32,8 +44,7 @@ MAX_RESIZE_SIDE = 16384
 # RVM's DataLoader workers: accepted up to this many (they do nothing here, see convert_video)
 MAX_NUM_WORKERS = 1024
 # dtype names (torch.float16, numpy.float16, "float16", "half"...) -> mattekit precision
-_PRECISIONS = {"float16": "fp16", "half": "fp16", "fp16": "fp16", "float32": "fp32", "float": "fp32",
-               "fp32": "fp32"}
+_PRECISIONS = {"float16": "fp16", "half": "fp16", "fp16": "fp16", "float32": "fp32", "float": "fp32", "fp32": "fp32"}
 
 
 def split_call(first, input_source, output_type: str, model):
@@ -50,15 +61,20 @@ def split_call(first, input_source, output_type: str, model):
     """
     if input_source is None:
         if first is None:
-            raise TypeError("convert_video() needs an input: convert_video(model, input_source=...) or "
-                            "convert_video(input_source=..., model=...)")
+            raise TypeError(
+                "convert_video() needs an input: convert_video(model, input_source=...) or "
+                "convert_video(input_source=..., model=...)"
+            )
         return first, output_type, model
     if first is None:
         return input_source, output_type, model
-    if isinstance(input_source, str) and input_source in OUTPUT_TYPES and not os.path.lexists(input_source) \
-            and output_type == "video":
-        warn_deprecated("convert_video(input, output_type) with output_type positional", "output_type=",
-                        stacklevel=4)
+    if (
+        isinstance(input_source, str)
+        and input_source in OUTPUT_TYPES
+        and not os.path.lexists(input_source)
+        and output_type == "video"
+    ):
+        warn_deprecated("convert_video(input, output_type) with output_type positional", "output_type=", stacklevel=4)
         return first, input_source, model
     if model is not None:
         raise TypeError("convert_video() got the model twice (first argument and model=)")
@@ -109,8 +125,10 @@ def providers_for(device) -> list | None:
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        raise ModelError(f"device {text}: this ONNX Runtime has no CUDA provider (available: "
-                         f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use device='cpu'")
+        raise ModelError(
+            f"device {text}: this ONNX Runtime has no CUDA provider (available: "
+            f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use device='cpu'"
+        )
     return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
 
 
@@ -131,14 +149,21 @@ def session_for_call(model, device=None, dtype=None):
     from mattekit.models import ModelSession, new_session
 
     if hasattr(model, "parameters") and hasattr(model, "forward"):
-        raise ParameterTypeError("model", "is a PyTorch module; mattekit runs ONNX models: give a name "
-                                          "('rvm-mobilenetv3'), an ONNX path or a ModelSession")
+        raise ParameterTypeError(
+            "model",
+            "is a PyTorch module; mattekit runs ONNX models: give a name "
+            "('rvm-mobilenetv3'), an ONNX path or a ModelSession",
+        )
     precision = precision_of(dtype)
     providers = providers_for(device)
     if isinstance(model, ModelSession):
         live = getattr(getattr(model, "_session", None), "get_providers", lambda: None)()
-        if providers is not None and live is not None and providers[0] != "CPUExecutionProvider" \
-                and "CUDAExecutionProvider" not in live:
+        if (
+            providers is not None
+            and live is not None
+            and providers[0] != "CPUExecutionProvider"
+            and "CUDAExecutionProvider" not in live
+        ):
             raise ModelError(f"{model.name}: loaded without CUDA ({', '.join(live)}); load it with device='cuda'")
         return new_session(model, precision=precision)
     return new_session(model, precision=precision, providers=providers)
@@ -163,8 +188,12 @@ def validate_input_resize(value) -> tuple[int, int] | None:
     """
     if value is None:
         return None
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2 or \
-            any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in value):
+    if (
+        isinstance(value, (str, bytes))
+        or not hasattr(value, "__len__")
+        or len(value) != 2
+        or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in value)
+    ):
         raise ParameterTypeError("input_resize", f"must be (width, height) in whole pixels, not {value!r}")
     width, height = (int(v) for v in value)
     if not (1 <= width <= MAX_RESIZE_SIDE and 1 <= height <= MAX_RESIZE_SIDE):

@@ -84,8 +84,15 @@ class StageConfig:
         for name in ("steps", "checkpoint_every", "validate_every", "resolution_hr", "validation_backgrounds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("lr_backbone", "lr_aspp", "lr_decoder", "lr_refiner", "epochs", "validation_fraction",
-                     "downsample_ratio_hr"):
+        for name in (
+            "lr_backbone",
+            "lr_aspp",
+            "lr_decoder",
+            "lr_refiner",
+            "epochs",
+            "validation_fraction",
+            "downsample_ratio_hr",
+        ):
             value = float(getattr(self, name))
             if not (value == value and 0 <= value < float("inf")):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
@@ -160,7 +167,9 @@ def load_config(path: str | os.PathLike) -> StageConfig:
     default = StageConfig()
     for key, value in flat.items():
         expected = type(getattr(default, key))
-        ok = isinstance(value, expected) or (expected is float and isinstance(value, int) and not isinstance(value, bool))
+        ok = isinstance(value, expected) or (
+            expected is float and isinstance(value, int) and not isinstance(value, bool)
+        )
         if not ok or (expected is int and isinstance(value, bool)):
             raise InputError(p, f"{key} must be a {expected.__name__}, got {value!r}")
     settings: dict[str, Any] = {k: (float(v) if isinstance(getattr(default, k), float) else v) for k, v in flat.items()}

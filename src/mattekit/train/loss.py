@@ -51,7 +51,7 @@ def laplacian_loss(pred: Tensor, true: Tensor, levels: int = 5) -> Tensor:
     """``Σ_s 2^s · L1(band_s(pred), band_s(true)) / levels`` over N×C×H×W tensors (H, W ≥ 2^levels·2)."""
     total = pred.new_zeros(())
     for s, (p, t) in enumerate(zip(laplacian_pyramid(pred, levels), laplacian_pyramid(true, levels), strict=True)):
-        total = total + (2 ** s) * F.l1_loss(p, t)
+        total = total + (2**s) * F.l1_loss(p, t)
     return total / levels
 
 

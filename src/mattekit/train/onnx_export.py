@@ -117,9 +117,17 @@ def trace_onnx(model: MattingNetwork, output: str | os.PathLike, opset: int = TR
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's note on ResizeByRatio's float: intended
-            torch.onnx.export(_FrameStep(model), args, os.fspath(temp), input_names=list(INPUT_NAMES),
-                              output_names=list(OUTPUT_NAMES), dynamic_axes=axes, opset_version=opset,
-                              do_constant_folding=True, dynamo=False)
+            torch.onnx.export(
+                _FrameStep(model),
+                args,
+                os.fspath(temp),
+                input_names=list(INPUT_NAMES),
+                output_names=list(OUTPUT_NAMES),
+                dynamic_axes=axes,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
         _set_doc_string(temp)
         commit(temp, final)
     except Exception as exc:
@@ -172,8 +180,9 @@ def fill_template(model: MattingNetwork, output: str | os.PathLike, template: st
             if np.any(b):
                 raise ModelError(f"{template}: {node.name} has no bias input, the network has one")
         elif has_bias:
-            inits[node.input[2]].CopyFrom(numpy_helper.from_array(
-                b if b is not None else np.zeros(w.shape[0], np.float32), node.input[2]))
+            inits[node.input[2]].CopyFrom(
+                numpy_helper.from_array(b if b is not None else np.zeros(w.shape[0], np.float32), node.input[2])
+            )
     graph_model.doc_string = DOC_STRING
     final = Path(output).expanduser()
     temp = temp_sibling(final)
@@ -186,15 +195,17 @@ def fill_template(model: MattingNetwork, output: str | os.PathLike, template: st
     return final
 
 
-def max_export_error(model: MattingNetwork, onnx_path: str | os.PathLike, frames: np.ndarray,
-                     downsample_ratio: float) -> float:
+def max_export_error(
+    model: MattingNetwork, onnx_path: str | os.PathLike, frames: np.ndarray, downsample_ratio: float
+) -> float:
     """Largest |Δ| of fgr and alpha between ``model`` and the exported file on a clip
     (the larger of :func:`export_errors`)."""
     return max(export_errors(model, onnx_path, frames, downsample_ratio))
 
 
-def export_errors(model: MattingNetwork, onnx_path: str | os.PathLike, frames: np.ndarray,
-                  downsample_ratio: float) -> tuple[float, float]:
+def export_errors(
+    model: MattingNetwork, onnx_path: str | os.PathLike, frames: np.ndarray, downsample_ratio: float
+) -> tuple[float, float]:
     """(max |Δfgr|, max |Δα|) over every pixel and frame between ``model`` in PyTorch and the
     exported file in ONNX Runtime (:class:`mattekit.models.rvm_onnx.RVMSession`).
 

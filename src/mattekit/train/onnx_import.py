@@ -51,17 +51,29 @@ def onnx_convs(path: str | os.PathLike) -> list[tuple[str, np.ndarray, np.ndarra
             raise ModelError(f"{path}: convolution {node.name} has a computed weight; not an RVM export")
         weight = numpy_helper.to_array(inits[node.input[1]])
         bias = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
-        attrs = {a.name: list(onnx.helper.get_attribute_value(a)) if a.ints else onnx.helper.get_attribute_value(a)
-                 for a in node.attribute}
+        attrs = {
+            a.name: list(onnx.helper.get_attribute_value(a)) if a.ints else onnx.helper.get_attribute_value(a)
+            for a in node.attribute
+        }
         convs.append((node.name, weight, bias, attrs))
     return convs
 
 
 def _check_same_layer(path, node: str, conv: nn.Conv2d, weight: np.ndarray, attrs: dict, name: str) -> None:
-    expected = {"shape": tuple(conv.weight.shape), "group": conv.groups, "strides": list(conv.stride),
-                "dilations": list(conv.dilation), "pads": list(conv.padding) * 2}
-    found = {"shape": weight.shape, "group": attrs.get("group", 1), "strides": attrs.get("strides", [1, 1]),
-             "dilations": attrs.get("dilations", [1, 1]), "pads": attrs.get("pads", [0, 0, 0, 0])}
+    expected = {
+        "shape": tuple(conv.weight.shape),
+        "group": conv.groups,
+        "strides": list(conv.stride),
+        "dilations": list(conv.dilation),
+        "pads": list(conv.padding) * 2,
+    }
+    found = {
+        "shape": weight.shape,
+        "group": attrs.get("group", 1),
+        "strides": attrs.get("strides", [1, 1]),
+        "dilations": attrs.get("dilations", [1, 1]),
+        "pads": attrs.get("pads", [0, 0, 0, 0]),
+    }
     if expected != found:
         raise ModelError(f"{path}: {node} does not match {name} ({found} vs {expected})")
 
@@ -95,7 +107,9 @@ def load_onnx_weights(model: MattingNetwork, path: str | os.PathLike) -> Matting
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
         elif call.conv.bias is not None:
-            call.conv.bias.copy_(torch.from_numpy(np.array(bias)) if bias is not None else torch.zeros_like(call.conv.bias))
+            call.conv.bias.copy_(
+                torch.from_numpy(np.array(bias)) if bias is not None else torch.zeros_like(call.conv.bias)
+            )
         elif bias is not None and np.any(bias):
             raise ModelError(f"{path}: {node} has a bias but {call.name} has none")
     return model

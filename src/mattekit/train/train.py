@@ -99,8 +99,12 @@ def make_optimizer(model: MattingNetwork, config: StageConfig) -> torch.optim.Ad
     groups = [
         (list(model.backbone.parameters()), config.lr_backbone),
         (list(model.aspp.parameters()), config.lr_aspp),
-        (list(model.decoder.parameters()) + list(model.project_mat.parameters())
-         + list(model.project_seg.parameters()), config.lr_decoder),
+        (
+            list(model.decoder.parameters())
+            + list(model.project_mat.parameters())
+            + list(model.project_seg.parameters()),
+            config.lr_decoder,
+        ),
         (list(model.refiner.parameters()), config.lr_refiner),
     ]
     return torch.optim.Adam([{"params": p, "lr": lr} for p, lr in groups])
@@ -118,7 +122,7 @@ def random_crop(rng: np.random.Generator, side: int, *clips: torch.Tensor) -> li
         s = max(h, w)
         frames = torch.nn.functional.interpolate(frames, size=(s, s), mode="bilinear", align_corners=False)
         top, left = (s - h) // 2, (s - w) // 2
-        out.append(frames[:, :, top:top + h, left:left + w].unflatten(0, (b, t)))
+        out.append(frames[:, :, top : top + h, left : left + w].unflatten(0, (b, t)))
     return out
 
 
@@ -192,9 +196,13 @@ def total_steps(config: StageConfig, train_fg) -> int:
     return max(1, math.ceil(config.epochs * frames / (config.seq_length_lr * config.batch_size)))
 
 
-def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None = None,
-              resume: bool = True, validation_size: tuple[int, int] | None = None,
-              stop_after: int | None = None) -> RunResult:
+def run_stage(
+    config: StageConfig,
+    on_step: Callable[[StepReport], None] | None = None,
+    resume: bool = True,
+    validation_size: tuple[int, int] | None = None,
+    stop_after: int | None = None,
+) -> RunResult:
     """Train one stage; return the model and the loss history.
 
     Args:
@@ -216,11 +224,21 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
     train_fg, held_fg, train_bg, val_bg = split_data(config, max_side=2 * side)
     steps = total_steps(config, train_fg)
     data_lr = CompositingDataset(train_fg, train_bg, (config.resolution_lr,) * 2, config.seq_length_lr, config.seed)
-    data_hr = (CompositingDataset(train_fg, train_bg, (config.resolution_hr,) * 2, config.seq_length_hr,
-                                  config.seed + 1) if config.resolution_hr else None)
-    data_seg = (SegmentationDataset([SegmentationSource.open(p, 2 * side) for p in config.segmentation],
-                                    (config.resolution_lr,) * 2, config.seq_length_lr, config.seed + 2)
-                if config.segmentation else None)
+    data_hr = (
+        CompositingDataset(train_fg, train_bg, (config.resolution_hr,) * 2, config.seq_length_hr, config.seed + 1)
+        if config.resolution_hr
+        else None
+    )
+    data_seg = (
+        SegmentationDataset(
+            [SegmentationSource.open(p, 2 * side) for p in config.segmentation],
+            (config.resolution_lr,) * 2,
+            config.seq_length_lr,
+            config.seed + 2,
+        )
+        if config.segmentation
+        else None
+    )
     val_size = validation_size or (config.resolution_lr * 9 // 16 // 16 * 16, config.resolution_lr)
     val_clip = ValidationClip(held_fg[0], val_bg, val_size) if held_fg else None
 
@@ -230,8 +248,10 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
         stored = state.get("config", {})
         changed = sorted(k for k, v in config.as_dict().items() if k not in RESUMABLE_CHANGES and stored.get(k) != v)
         if changed:
-            raise InputError(checkpoint, f"was made with other settings ({', '.join(changed)}); "
-                                         "use another checkpoint folder or start over")
+            raise InputError(
+                checkpoint,
+                f"was made with other settings ({', '.join(changed)}); use another checkpoint folder or start over",
+            )
     model = build_model(config) if state is None else MattingNetwork(config.variant)
     optimizer = make_optimizer(model, config)
     start, losses, history = 0, [], {}
@@ -247,9 +267,17 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
                 group[key] = value.to(device)
 
     def save(step: int) -> None:
-        save_checkpoint(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                                     "losses": losses, "validation": {str(k): v for k, v in history.items()},
-                                     "config": config.as_dict()})
+        save_checkpoint(
+            checkpoint,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "losses": losses,
+                "validation": {str(k): v for k, v in history.items()},
+                "config": config.as_dict(),
+            },
+        )
 
     if val_clip is not None and 0 not in history and start == 0:
         history[0] = validate(model, val_clip, device)
@@ -259,16 +287,18 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
     with _StopSignals() as signals:
         while step < steps:
             rng = np.random.default_rng([config.seed, 7, step])
-            fgr, pha, bgr = random_crop(rng, config.resolution_lr, *data_lr.batch(step * config.batch_size,
-                                                                                   config.batch_size))
+            fgr, pha, bgr = random_crop(
+                rng, config.resolution_lr, *data_lr.batch(step * config.batch_size, config.batch_size)
+            )
             loss = _matting_step(model, optimizer, fgr.to(device), pha.to(device), bgr.to(device), 1.0)
             if data_hr is not None:
                 hr = [t.to(device) for t in data_hr.batch(step * config.batch_size, config.batch_size)]
                 fgr, pha, bgr = hr
                 _matting_step(model, optimizer, fgr, pha, bgr, config.downsample_ratio_hr)
             if data_seg is not None:
-                image, mask = random_crop(rng, config.resolution_lr, *data_seg.batch(step * config.batch_size,
-                                                                                     config.batch_size))
+                image, mask = random_crop(
+                    rng, config.resolution_lr, *data_seg.batch(step * config.batch_size, config.batch_size)
+                )
                 pred = model(image.to(device), segmentation_pass=True)[0]
                 seg = segmentation_loss(pred, mask.to(device))
                 seg.backward()
@@ -280,24 +310,39 @@ def run_stage(config: StageConfig, on_step: Callable[[StepReport], None] | None 
                 history[step] = validate(model, val_clip, device)
             if on_step is not None:
                 elapsed = time.perf_counter() - started
-                on_step(StepReport(step, steps, loss, optimizer.param_groups[2]["lr"],
-                                   (step - start) / elapsed if elapsed > 0 else 0.0))
+                on_step(
+                    StepReport(
+                        step,
+                        steps,
+                        loss,
+                        optimizer.param_groups[2]["lr"],
+                        (step - start) / elapsed if elapsed > 0 else 0.0,
+                    )
+                )
             stopping = signals.signum is not None or (stop_after is not None and step >= stop_after and step < steps)
             if stopping or (config.checkpoint_every and step % config.checkpoint_every == 0) or step == steps:
                 if step == steps and val_clip is not None and step not in history:
                     history[step] = validate(model, val_clip, device)
                 save(step)
             if stopping:
-                cancelled = Cancelled(f"stopped at step {step} of {steps}; checkpoint {checkpoint}; "
-                                      "run the same command again to resume")
+                cancelled = Cancelled(
+                    f"stopped at step {step} of {steps}; checkpoint {checkpoint}; run the same command again to resume"
+                )
                 if signals.signum is not None and signals.signum != signal.SIGINT:
                     cancelled.exit_code = 128 + signals.signum  # as a shell reports it (SIGTERM: 143)
                 raise cancelled
     if val_clip is not None and steps not in history:
         history[steps] = validate(model, val_clip, device)
     model.eval()
-    return RunResult(model=model, steps=steps, seconds=time.perf_counter() - started, losses=losses,
-                     validation=history, checkpoint=checkpoint, validation_clip=val_clip)
+    return RunResult(
+        model=model,
+        steps=steps,
+        seconds=time.perf_counter() - started,
+        losses=losses,
+        validation=history,
+        checkpoint=checkpoint,
+        validation_clip=val_clip,
+    )
 
 
 def _matting_step(model, optimizer, fgr, pha, bgr, downsample_ratio: float) -> float:

@@ -8,12 +8,20 @@ crops, flips). ``compositing``: the on-the-fly compositing dataset, reproducible
 
 from mattekit.train.dataset.compositing import CompositingDataset, SegmentationDataset, ValidationClip
 from mattekit.train.dataset.sources import (
-                                            BackgroundPool,
-                                            ForegroundSource,
-                                            SegmentationSource,
-                                            open_backgrounds,
-                                            open_foreground,
+    BackgroundPool,
+    ForegroundSource,
+    SegmentationSource,
+    open_backgrounds,
+    open_foreground,
 )
 
-__all__ = ["BackgroundPool", "CompositingDataset", "ForegroundSource", "SegmentationDataset", "SegmentationSource",
-           "ValidationClip", "open_backgrounds", "open_foreground"]
+__all__ = [
+    "BackgroundPool",
+    "CompositingDataset",
+    "ForegroundSource",
+    "SegmentationDataset",
+    "SegmentationSource",
+    "ValidationClip",
+    "open_backgrounds",
+    "open_foreground",
+]

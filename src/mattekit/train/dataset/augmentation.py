@@ -28,7 +28,7 @@ def frame_indices(rng: np.random.Generator, length: int, count: int) -> np.ndarr
     steps[0] = 0
     if count > 2 and rng.random() < 0.1:  # pause for a few frames
         a = rng.integers(1, count)
-        steps[a:a + rng.integers(1, count)] = 0
+        steps[a : a + rng.integers(1, count)] = 0
     pos = rng.uniform(0, length) + np.cumsum(steps)
     period = max(1, 2 * length - 2)
     j = np.floor(pos).astype(int) % period
@@ -49,6 +49,7 @@ class Motion:
     @classmethod
     def random(cls, rng: np.random.Generator, scale: tuple[float, float], moving: bool = True) -> Motion:
         """Draw a motion; ``scale`` bounds the zoom relative to covering the output."""
+
         def pair(lo, hi):
             a = rng.uniform(lo, hi)
             return (a, rng.uniform(lo, hi) if moving and rng.random() < 0.5 else a)
@@ -57,12 +58,18 @@ class Motion:
         shift = ((rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1)),) * 2
         if moving and rng.random() < 0.5:
             shift = (shift[0], (rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1)))
-        return cls(scale=s, angle=pair(-10, 10), shear=pair(-5, 5), shift=shift,
-                   ease=float(rng.choice([0.5, 1.0, 2.0])), flip=bool(rng.random() < 0.5))
+        return cls(
+            scale=s,
+            angle=pair(-10, 10),
+            shear=pair(-5, 5),
+            shift=shift,
+            ease=float(rng.choice([0.5, 1.0, 2.0])),
+            flip=bool(rng.random() < 0.5),
+        )
 
     def matrix(self, t: float, src_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
         """2×3 matrix mapping source pixels to output pixels at clip time ``t`` in 0..1."""
-        u = t ** self.ease
+        u = t**self.ease
         lerp = lambda p: p[0] + (p[1] - p[0]) * u  # noqa: E731
         (h, w), (oh, ow) = src_hw, out_hw
         cover = max(oh / h, ow / w) * lerp(self.scale)
@@ -88,8 +95,9 @@ def warp_clip(frames: list[np.ndarray], motion: Motion, out_hw: tuple[int, int],
     out = []
     for k, frame in enumerate(frames):
         m = motion.matrix(k / max(1, count - 1), frame.shape[:2], out_hw)
-        warped = cv2.warpAffine(frame, m, (out_hw[1], out_hw[0]), flags=cv2.INTER_LINEAR, borderMode=border,
-                                borderValue=0)
+        warped = cv2.warpAffine(
+            frame, m, (out_hw[1], out_hw[0]), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0
+        )
         out.append(warped.reshape((*out_hw, frame.shape[2])))
     return np.stack(out)
 

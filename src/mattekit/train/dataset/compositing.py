@@ -36,8 +36,15 @@ class CompositingDataset:
     composite is ``fgr·pha + bgr·(1-pha)``.
     """
 
-    def __init__(self, foregrounds: list[ForegroundSource], backgrounds: BackgroundPool, size: tuple[int, int],
-                 seq_length: int, seed: int = 0, augment: bool = True):
+    def __init__(
+        self,
+        foregrounds: list[ForegroundSource],
+        backgrounds: BackgroundPool,
+        size: tuple[int, int],
+        seq_length: int,
+        seed: int = 0,
+        augment: bool = True,
+    ):
         if not foregrounds or len(backgrounds) == 0:
             raise ValueError("need at least one foreground source and one background")
         if seq_length < 1 or min(size) < 32:
@@ -99,8 +106,9 @@ class ValidationClip:
     """Held-back foreground frames, in order, over one held-back background, no augmentation:
     ``(fgr, pha, bgr)`` T×C×H×W tensors for the whole clip (see :func:`validate` in ``train``)."""
 
-    def __init__(self, source: ForegroundSource, backgrounds: BackgroundPool, size: tuple[int, int],
-                 max_frames: int = 30):
+    def __init__(
+        self, source: ForegroundSource, backgrounds: BackgroundPool, size: tuple[int, int], max_frames: int = 30
+    ):
         count = min(source.length, max_frames)
         frames = [source.read(i) for i in range(count)]
         still = Motion((1, 1), (0, 0), (0, 0), ((0, 0), (0, 0)), 1.0, False)

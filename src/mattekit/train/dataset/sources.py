@@ -38,8 +38,9 @@ ALPHA_DIRS = ("pha", "alpha", "alphas", "matte")
 def _shrink(image: Image.Image, max_side: int | None) -> Image.Image:
     if max_side and max(image.size) > max_side:
         scale = max_side / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.Resampling.BILINEAR)
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR
+        )
     return image
 
 
@@ -199,8 +200,10 @@ class BackgroundPool:
 
     def split(self, held_back: int) -> tuple[BackgroundPool, BackgroundPool]:
         """(training pool, last ``held_back`` items) in a stable order."""
-        return (BackgroundPool(self.items[:len(self.items) - held_back], self.max_side),
-                BackgroundPool(self.items[len(self.items) - held_back:], self.max_side))
+        return (
+            BackgroundPool(self.items[: len(self.items) - held_back], self.max_side),
+            BackgroundPool(self.items[len(self.items) - held_back :], self.max_side),
+        )
 
 
 @lru_cache(maxsize=256)
@@ -208,7 +211,9 @@ def _cached_background(path: Path, max_side: int | None) -> np.ndarray:
     return _read(path, "RGB", max_side)
 
 
-def open_backgrounds(paths: Sequence[str | os.PathLike], max_side: int | None = None, max_frames: int = 100) -> BackgroundPool:
+def open_backgrounds(
+    paths: Sequence[str | os.PathLike], max_side: int | None = None, max_frames: int = 100
+) -> BackgroundPool:
     """Collect the pictures and videos in ``paths`` (folders, searched recursively, or files).
 
     Raises:

@@ -13,8 +13,11 @@ from torch.nn import functional as F
 
 
 def _conv_bn_relu(cin: int, cout: int, kernel: int, dilation: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=dilation * (kernel // 2), dilation=dilation, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=dilation * (kernel // 2), dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
 
 
 class ASPP(nn.Module):
@@ -22,9 +25,13 @@ class ASPP(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, rates: tuple[int, ...] = (2, 4, 6)):
         super().__init__()
-        self.branches = nn.ModuleList([_conv_bn_relu(in_channels, out_channels, 1)]
-                                      + [_conv_bn_relu(in_channels, out_channels, 3, r) for r in rates])
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1), nn.ReLU(inplace=True))
+        self.branches = nn.ModuleList(
+            [_conv_bn_relu(in_channels, out_channels, 1)]
+            + [_conv_bn_relu(in_channels, out_channels, 3, r) for r in rates]
+        )
+        self.pool = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1), nn.ReLU(inplace=True)
+        )
         self.project = _conv_bn_relu(out_channels * (len(rates) + 2), out_channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:

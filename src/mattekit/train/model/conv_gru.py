@@ -19,10 +19,12 @@ class ConvGRU(nn.Module):
     def __init__(self, channels: int, kernel_size: int = 3):
         super().__init__()
         self.channels = channels
-        self.gates = nn.Sequential(nn.Conv2d(2 * channels, 2 * channels, kernel_size, padding=kernel_size // 2),
-                                   nn.Sigmoid())
-        self.candidate = nn.Sequential(nn.Conv2d(2 * channels, channels, kernel_size, padding=kernel_size // 2),
-                                       nn.Tanh())
+        self.gates = nn.Sequential(
+            nn.Conv2d(2 * channels, 2 * channels, kernel_size, padding=kernel_size // 2), nn.Sigmoid()
+        )
+        self.candidate = nn.Sequential(
+            nn.Conv2d(2 * channels, channels, kernel_size, padding=kernel_size // 2), nn.Tanh()
+        )
 
     def step(self, x: Tensor, h: Tensor) -> Tensor:
         """One time step: x and h N×C×H×W -> new h."""

@@ -22,7 +22,7 @@ def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
 def _upsample_to(x: Tensor, like: Tensor) -> Tensor:
     """Bilinear ×2 (half-pixel centres), cropped to ``like``'s height and width."""
     x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-    return x[:, :, :like.shape[-2], :like.shape[-1]]
+    return x[:, :, : like.shape[-2], : like.shape[-1]]
 
 
 class HalfGRU(nn.Module):
@@ -59,8 +59,9 @@ class OutputBlock(nn.Module):
 
     def __init__(self, in_channels: int, src_channels: int, out_channels: int):
         super().__init__()
-        self.conv = nn.Sequential(*_conv_bn_relu(in_channels + src_channels, out_channels),
-                                  *_conv_bn_relu(out_channels, out_channels))
+        self.conv = nn.Sequential(
+            *_conv_bn_relu(in_channels + src_channels, out_channels), *_conv_bn_relu(out_channels, out_channels)
+        )
 
     def _frame(self, x: Tensor, s: Tensor) -> Tensor:
         return self.conv(torch.cat([_upsample_to(x, s), s], dim=1))
@@ -91,8 +92,18 @@ class RecurrentDecoder(nn.Module):
         self.decode1 = UpsamplingBlock(d2, f1, 3, d1)
         self.decode0 = OutputBlock(d1, 3, d0)
 
-    def forward(self, s0: Tensor, f1: Tensor, f2: Tensor, f3: Tensor, f4: Tensor,
-                r1: Tensor | None, r2: Tensor | None, r3: Tensor | None, r4: Tensor | None):
+    def forward(
+        self,
+        s0: Tensor,
+        f1: Tensor,
+        f2: Tensor,
+        f3: Tensor,
+        f4: Tensor,
+        r1: Tensor | None,
+        r2: Tensor | None,
+        r3: Tensor | None,
+        r4: Tensor | None,
+    ):
         s1 = per_frame(_pool, s0)
         s2 = per_frame(_pool, s1)
         s3 = per_frame(_pool, s2)

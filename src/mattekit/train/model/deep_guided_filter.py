@@ -26,12 +26,18 @@ class DeepGuidedFilterRefiner(nn.Module):
         self.box_filter = nn.Conv2d(4, 4, kernel_size=3, padding=1, bias=False, groups=4)
         nn.init.constant_(self.box_filter.weight, 1.0 / 9.0)
         self.conv = nn.Sequential(
-            nn.Conv2d(4 * 2 + hid_channels, hid_channels, 1, bias=False), nn.BatchNorm2d(hid_channels), nn.ReLU(inplace=True),
-            nn.Conv2d(hid_channels, hid_channels, 1, bias=False), nn.BatchNorm2d(hid_channels), nn.ReLU(inplace=True),
-            nn.Conv2d(hid_channels, 4, 1, bias=True))
+            nn.Conv2d(4 * 2 + hid_channels, hid_channels, 1, bias=False),
+            nn.BatchNorm2d(hid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hid_channels, hid_channels, 1, bias=False),
+            nn.BatchNorm2d(hid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hid_channels, 4, 1, bias=True),
+        )
 
-    def forward(self, fine_src: Tensor, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor,
-                base_hid: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, fine_src: Tensor, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor, base_hid: Tensor
+    ) -> tuple[Tensor, Tensor]:
         fine_x = torch.cat([fine_src, fine_src.mean(1, keepdim=True)], dim=1)
         base_x = torch.cat([base_src, base_src.mean(1, keepdim=True)], dim=1)
         base_y = torch.cat([base_fgr, base_pha], dim=1)

@@ -71,8 +71,13 @@ class ResNet50Encoder(_Encoder):
         from torchvision.models import resnet50
 
         net = resnet50(weights=None, replace_stride_with_dilation=[False, False, True])
-        stages = nn.Sequential(nn.Sequential(net.conv1, net.bn1, net.relu),
-                               nn.Sequential(net.maxpool, net.layer1), net.layer2, net.layer3, net.layer4)
+        stages = nn.Sequential(
+            nn.Sequential(net.conv1, net.bn1, net.relu),
+            nn.Sequential(net.maxpool, net.layer1),
+            net.layer2,
+            net.layer3,
+            net.layer4,
+        )
         super().__init__(stages, taps=(0, 1, 2, 4))
 
 

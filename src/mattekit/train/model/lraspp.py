@@ -13,10 +13,12 @@ class LRASPP(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                                      nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
-        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False),
-                                  nn.Sigmoid())
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
+        )
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.Sigmoid()
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.features(x) * self.gate(x)

@@ -65,9 +65,17 @@ class MattingNetwork(nn.Module):
         self.project_seg = Projection(decoder_channels[-1], 1)
         self.refiner = DeepGuidedFilterRefiner(decoder_channels[-1])
 
-    def forward(self, src: Tensor, r1: Tensor | None = None, r2: Tensor | None = None,
-                r3: Tensor | None = None, r4: Tensor | None = None, downsample_ratio: float = 1.0,
-                segmentation_pass: bool = False, refine: bool | None = None) -> list[Tensor]:
+    def forward(
+        self,
+        src: Tensor,
+        r1: Tensor | None = None,
+        r2: Tensor | None = None,
+        r3: Tensor | None = None,
+        r4: Tensor | None = None,
+        downsample_ratio: float = 1.0,
+        segmentation_pass: bool = False,
+        refine: bool | None = None,
+    ) -> list[Tensor]:
         single = src.ndim == 4
         if single:
             src = src.unsqueeze(1)
@@ -83,8 +91,10 @@ class MattingNetwork(nn.Module):
         else:
             fgr_residual, pha = self.project_mat(hid).split([3, 1], dim=2)
             if refine or (refine is None and resize):
-                fgr_residual, pha = (unfold(o, b, t) for o in self.refiner(
-                    fold(src), fold(src_sm), fold(fgr_residual), fold(pha), fold(hid)))
+                fgr_residual, pha = (
+                    unfold(o, b, t)
+                    for o in self.refiner(fold(src), fold(src_sm), fold(fgr_residual), fold(pha), fold(hid))
+                )
             out = [(fgr_residual + src).clamp(0.0, 1.0), pha.clamp(0.0, 1.0)]
         if single:
             out = [o.squeeze(1) for o in out]
@@ -98,8 +108,7 @@ def _scale(x: Tensor, ratio: float | Tensor) -> Tensor:
     ``Resize`` whose scales are computed from that tensor (so it stays a graph input)."""
     if isinstance(ratio, Tensor):
         return ResizeByRatio.apply(x, ratio)
-    return F.interpolate(x, scale_factor=ratio, mode="bilinear", align_corners=False,
-                         recompute_scale_factor=False)
+    return F.interpolate(x, scale_factor=ratio, mode="bilinear", align_corners=False, recompute_scale_factor=False)
 
 
 class ResizeByRatio(torch.autograd.Function):
@@ -117,8 +126,7 @@ class ResizeByRatio(torch.autograd.Function):
         ones = g.op("Constant", value_t=torch.ones(2, dtype=torch.float32))
         scales = g.op("Concat", ones, ratio, ratio, axis_i=0)
         roi = g.op("Constant", value_t=torch.zeros(0, dtype=torch.float32))
-        out = g.op("Resize", x, roi, scales, mode_s="linear",
-                   coordinate_transformation_mode_s="half_pixel")
+        out = g.op("Resize", x, roi, scales, mode_s="linear", coordinate_transformation_mode_s="half_pixel")
         # height and width depend on the ratio input: unknown to the exporter, which would
         # otherwise take the traced sizes and fold every later shape into a constant
         return out.setType(x.type().with_sizes([None] * 4))
