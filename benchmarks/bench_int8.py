@@ -100,8 +100,7 @@ def time_variants(sessions: dict, frames: np.ndarray, ratio: float, rounds: int,
                 _, _, *state[k] = s.run(None, inputs)
                 wall[k].append(time.perf_counter() - t)
                 cpu[k].append(time.thread_time() - c)
-    return ({k: float(np.median(v)) for k, v in wall.items()},
-            {k: float(np.median(v)) for k, v in cpu.items()})
+    return ({k: float(np.median(v)) for k, v in wall.items()}, {k: float(np.median(v)) for k, v in cpu.items()})
 
 
 def main() -> None:
@@ -116,8 +115,8 @@ def main() -> None:
     from rich.table import Table
 
     from mattekit.models.fetch import fetch
-    from mattekit.models.registry import DEFAULT_MODEL
     from mattekit.models.quantize import build_int8
+    from mattekit.models.registry import DEFAULT_MODEL
 
     fp32 = fetch(DEFAULT_MODEL)
     variants = {"fp32": fp32, "int8 (mattekit)": build_int8(fp32)}
@@ -143,19 +142,37 @@ def main() -> None:
 
     import os
 
-    table = Table(title=f"RVM model-only, CPU ({os.cpu_count()} cores), intra-op threads: "
-                        f"{args.threads or 'default'}; |Δα| vs FP32 (alpha 0..1)")
-    for col in ("variant", "fps 720p", "fps 1080p", "speed-up 720p", "speed-up 1080p",
-                "cpu ms 720p / 1080p", "mean |Δα| 720p", "worst 720p (frame)",
-                "mean |Δα| 1080p", "worst 1080p (frame)"):
+    table = Table(
+        title=f"RVM model-only, CPU ({os.cpu_count()} cores), intra-op threads: "
+        f"{args.threads or 'default'}; |Δα| vs FP32 (alpha 0..1)"
+    )
+    for col in (
+        "variant",
+        "fps 720p",
+        "fps 1080p",
+        "speed-up 720p",
+        "speed-up 1080p",
+        "cpu ms 720p / 1080p",
+        "mean |Δα| 720p",
+        "worst 720p (frame)",
+        "mean |Δα| 1080p",
+        "worst 1080p (frame)",
+    ):
         table.add_column(col, justify="right")
     for k in sessions:
         e7, e10 = err[k]["720p"], err[k]["1080p"]
-        table.add_row(k, f"{fps['720p'][k]:.2f}", f"{fps['1080p'][k]:.2f}",
-                      f"{fps['720p'][k] / fps['720p'][base]:.2f}x",
-                      f"{fps['1080p'][k] / fps['1080p'][base]:.2f}x",
-                      f"{cpu_ms['720p'][k]:.0f} / {cpu_ms['1080p'][k]:.0f}",
-                      f"{e7[0]:.4f}", f"{e7[1]:.4f} ({e7[2]})", f"{e10[0]:.4f}", f"{e10[1]:.4f} ({e10[2]})")
+        table.add_row(
+            k,
+            f"{fps['720p'][k]:.2f}",
+            f"{fps['1080p'][k]:.2f}",
+            f"{fps['720p'][k] / fps['720p'][base]:.2f}x",
+            f"{fps['1080p'][k] / fps['1080p'][base]:.2f}x",
+            f"{cpu_ms['720p'][k]:.0f} / {cpu_ms['1080p'][k]:.0f}",
+            f"{e7[0]:.4f}",
+            f"{e7[1]:.4f} ({e7[2]})",
+            f"{e10[0]:.4f}",
+            f"{e10[1]:.4f} ({e10[2]})",
+        )
     Console(width=220).print(table)
 
 

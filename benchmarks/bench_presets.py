@@ -64,8 +64,11 @@ def encode(frames: list[np.ndarray], preset: str, path: Path) -> dict:
     for i, image in enumerate(frames):
         writer.write(image, i, i)
     writer.close()
-    return {"cpu_ms": 1e3 * (cpu_seconds() - c0) / len(frames), "wall_ms": 1e3 * (time.perf_counter() - t0) / len(frames),
-            "kib": path.stat().st_size / 1024}
+    return {
+        "cpu_ms": 1e3 * (cpu_seconds() - c0) / len(frames),
+        "wall_ms": 1e3 * (time.perf_counter() - t0) / len(frames),
+        "kib": path.stat().st_size / 1024,
+    }
 
 
 def quality(frames: list[np.ndarray], path: Path) -> tuple[float, float]:
@@ -73,10 +76,10 @@ def quality(frames: list[np.ndarray], path: Path) -> tuple[float, float]:
 
     psnr, ssim = [], []
     with av.open(str(path)) as c:
-        for ref, frame in zip(frames, c.decode(video=0)):
+        for ref, frame in zip(frames, c.decode(video=0), strict=False):
             got = frame.to_ndarray(format="rgb24")
             mse = np.mean((got.astype(np.float32) - ref.astype(np.float32)) ** 2)
-            psnr.append(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
+            psnr.append(10 * np.log10(255.0**2 / max(mse, 1e-12)))
             y = lambda im: im.astype(np.float32) @ np.float32([0.299, 0.587, 0.114])  # noqa: E731
             ssim.append(structural_similarity(y(ref), y(got), data_range=255.0, win_size=7))
     return float(np.mean(psnr)), float(np.mean(ssim))
@@ -100,8 +103,10 @@ def main() -> None:
             r = encode(frames, preset, path)
             p, s = quality(frames, path)
             rows.append((preset, r["cpu_ms"], r["wall_ms"], r["kib"], p, s))
-    print(f"{w}x{h}, {len(frames)} frames, CRF 18, yuv420p; load average before/after: {load} / "
-          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(
+        f"{w}x{h}, {len(frames)} frames, CRF 18, yuv420p; load average before/after: {load} / "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
     print("| preset | encode CPU ms/frame | encode wall ms/frame | size KiB | size vs veryfast | PSNR dB | SSIM (Y) |")
     print("|---|---|---|---|---|---|---|")
     ref = next((r[3] for r in rows if r[0] == "veryfast"), rows[0][3])

@@ -32,6 +32,7 @@ before and after; compare ratios only within one run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -52,6 +53,7 @@ GREEN = (120, 255, 155)  # RVM's composite background, also mattekit's default
 
 
 # ---------------------------------------------------------------- inputs
+
 
 def make_input(path: Path, width: int, height: int, frames: int, source: Path = DATA) -> Path:
     """Write ``frames`` frames of ``source`` scaled to width×height (looped), audio looped along."""
@@ -116,6 +118,7 @@ def cpu_seconds() -> float:
 
 # ---------------------------------------------------------------- the three ways
 
+
 def model_only(session, srcs: list[np.ndarray], ratio: float) -> dict:
     state = session.initial_state()
     state = session.step(srcs[0], state, ratio).state  # warm-up (arena, first-run allocations)
@@ -133,8 +136,13 @@ def mattekit_run(session, path: Path, out: Path, alpha_only: bool = False) -> di
     c0 = cpu_seconds()
     kind = "output_alpha" if alpha_only else "output_composition"
     r = convert_video(path, progress=False, model=session, overwrite=True, **{kind: out})
-    return {"frames": r.frames, "seconds": r.seconds, "fps": r.fps, "stages": r.stage_seconds,
-            "cpu": cpu_seconds() - c0}
+    return {
+        "frames": r.frames,
+        "seconds": r.seconds,
+        "fps": r.fps,
+        "stages": r.stage_seconds,
+        "cpu": cpu_seconds() - c0,
+    }
 
 
 def finish_costs(session, frames: list, ratio: float) -> dict:
@@ -154,8 +162,11 @@ def finish_costs(session, frames: list, ratio: float) -> dict:
         c0 = cpu_seconds()
         matte, state = session.step_deferred(None, state, ratio, guide=f.rgb)
         costs["network (cut graph)"] += cpu_seconds() - c0
-        for key, kind, bg in (("finish: composition", "composite", np.asarray(GREEN, np.uint8)),
-                              ("finish: alpha", "gray", None), ("finish: foreground", "rgb", None)):
+        for key, kind, bg in (
+            ("finish: composition", "composite", np.asarray(GREEN, np.uint8)),
+            ("finish: alpha", "gray", None),
+            ("finish: foreground", "rgb", None),
+        ):
             c0 = time.thread_time()
             compositor.render(kind, matte, bg)
             costs[key] += time.thread_time() - c0
@@ -194,10 +205,9 @@ def stage_costs(path: Path, limit: int, session=None, ratio: float = 0.0) -> dic
         costs["composite"] += cpu_seconds() - c0
         images.append(image.copy())  # kept for the encoder, outside the timing
     with tempfile.TemporaryDirectory() as tmp:
-        writer = VideoWriter(Path(tmp) / "enc.mp4", VIDEO_FORMATS["video"], w, h, reader.frame_rate,
-                             reader.time_base)
+        writer = VideoWriter(Path(tmp) / "enc.mp4", VIDEO_FORMATS["video"], w, h, reader.frame_rate, reader.time_base)
         c0 = cpu_seconds()
-        for f, image in zip(frames, images):
+        for f, image in zip(frames, images, strict=False):
             writer.write(image, f.pts, f.index)
         writer.close()
         costs["encode"] = cpu_seconds() - c0
@@ -256,8 +266,11 @@ def sequential_run(session, path: Path, out: Path, ratio: float) -> dict:
             vf.pts, vf.time_base = frame.pts, vin.time_base
             output.mux(vout.encode(vf))
             t6 = time.perf_counter()
-            for key, dt in zip(("decode", "convert", "network", "composite", "audio", "encode"),
-                               (t1 - t, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+            for key, dt in zip(
+                ("decode", "convert", "network", "composite", "audio", "encode"),
+                (t1 - t, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5),
+                strict=False,
+            ):
                 stages[key] += dt
             frames += 1
         t = time.perf_counter()
@@ -266,11 +279,11 @@ def sequential_run(session, path: Path, out: Path, ratio: float) -> dict:
         output.close()
         stages["finish"] = time.perf_counter() - t
     seconds = time.perf_counter() - t_start
-    return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "stages": stages,
-            "cpu": cpu_seconds() - c0}
+    return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "stages": stages, "cpu": cpu_seconds() - c0}
 
 
 # ---------------------------------------------------------------- memory (child process)
+
 
 def rss_child(path: Path) -> None:
     """Run convert_video on ``path`` and print its peak memory as JSON (child process side)."""
@@ -286,8 +299,9 @@ def rss_child(path: Path) -> None:
 
 
 def vmhwm_kib() -> int:
-    return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-                if line.startswith("VmHWM:"))
+    return next(
+        int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")
+    )
 
 
 STILL = DATA.parent / "stills" / "0001_img.png"
@@ -311,8 +325,18 @@ def image_child(spec: str) -> None:
     t0 = time.perf_counter()
     matte = matte_image(big, fg_estimate=fg_estimate)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"width": big.shape[1], "height": big.shape[0], "seconds": seconds,
-                      "vmhwm_kib": vmhwm_kib(), "before_kib": base, "alpha_mean": float(matte.alpha.mean())}))
+    print(
+        json.dumps(
+            {
+                "width": big.shape[1],
+                "height": big.shape[0],
+                "seconds": seconds,
+                "vmhwm_kib": vmhwm_kib(),
+                "before_kib": base,
+                "alpha_mean": float(matte.alpha.mean()),
+            }
+        )
+    )
 
 
 def peak_rss(path: Path, flag: str = "--rss-child") -> dict:
@@ -324,19 +348,27 @@ def peak_rss(path: Path, flag: str = "--rss-child") -> dict:
 
 # ---------------------------------------------------------------- report
 
+
 def machine() -> dict:
     import onnxruntime as ort
 
     cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gib": round(mem, 1),
-            "onnxruntime": ort.__version__, "providers": ort.get_available_providers(),
-            "pyav": av.__version__, "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem, 1),
+        "onnxruntime": ort.__version__,
+        "providers": ort.get_available_providers(),
+        "pyav": av.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -347,44 +379,112 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     first_rss = next(iter(results.get("rss", {}).values()), None)
     for size, r in results["sizes"].items():
         m, e, a, s = r["model"], r["mattekit"], r["alpha"], r["sequential"]
-        peak = (f"{first_rss['vmhwm_kib'] / 1024:.0f}"
-                if first_rss is not None and size == results["rss_size"] else "")
-        rows.append([size, f"{r['width']}×{r['height']}", str(e["frames"]), f"{m['fps']:.2f}", f"{e['fps']:.2f}",
-                     f"{a['fps']:.2f}", f"{s['fps']:.2f}", f"{e['fps'] / m['fps']:.2f}", f"{a['fps'] / m['fps']:.2f}",
-                     f"{e['fps'] / s['fps']:.2f}", peak])
+        peak = f"{first_rss['vmhwm_kib'] / 1024:.0f}" if first_rss is not None and size == results["rss_size"] else ""
+        rows.append(
+            [
+                size,
+                f"{r['width']}×{r['height']}",
+                str(e["frames"]),
+                f"{m['fps']:.2f}",
+                f"{e['fps']:.2f}",
+                f"{a['fps']:.2f}",
+                f"{s['fps']:.2f}",
+                f"{e['fps'] / m['fps']:.2f}",
+                f"{a['fps'] / m['fps']:.2f}",
+                f"{e['fps'] / s['fps']:.2f}",
+                peak,
+            ]
+        )
     if rows:
-        out.append(("Speed (frames per second; ratios within this run)",
-                    ["size", "pixels", "frames", "bare model", "mattekit", "alpha-only", "sequential",
-                     "mattekit / bare", "alpha-only / bare", "mattekit / sequential",
-                     "peak RSS MiB (mattekit)"], rows))
+        out.append(
+            (
+                "Speed (frames per second; ratios within this run)",
+                [
+                    "size",
+                    "pixels",
+                    "frames",
+                    "bare model",
+                    "mattekit",
+                    "alpha-only",
+                    "sequential",
+                    "mattekit / bare",
+                    "alpha-only / bare",
+                    "mattekit / sequential",
+                    "peak RSS MiB (mattekit)",
+                ],
+                rows,
+            )
+        )
     rows = []
     for size, r in results["sizes"].items():
         m, e, a, s = r["model"], r["mattekit"], r["alpha"], r["sequential"]
-        rows.append([size] + [f"{1e3 * x['cpu'] / x['frames']:.0f}" for x in (m, e, a, s)]
-                    + [f"{x['cpu'] / x['seconds']:.2f}" for x in (m, e, a, s)])
+        rows.append(
+            [size]
+            + [f"{1e3 * x['cpu'] / x['frames']:.0f}" for x in (m, e, a, s)]
+            + [f"{x['cpu'] / x['seconds']:.2f}" for x in (m, e, a, s)]
+        )
     if rows:
-        out.append(("CPU time (ms per frame, all threads) and cores kept busy (CPU time / wall time)",
-                    ["size", "bare model", "mattekit", "alpha-only", "sequential",
-                     "cores: bare", "cores: mattekit", "cores: alpha-only", "cores: sequential"], rows))
+        out.append(
+            (
+                "CPU time (ms per frame, all threads) and cores kept busy (CPU time / wall time)",
+                [
+                    "size",
+                    "bare model",
+                    "mattekit",
+                    "alpha-only",
+                    "sequential",
+                    "cores: bare",
+                    "cores: mattekit",
+                    "cores: alpha-only",
+                    "cores: sequential",
+                ],
+                rows,
+            )
+        )
     rows = []
     for size, r in results["sizes"].items():
         for i, fps in enumerate(r.get("rounds", [])):
-            rows.append([size, str(i + 1)] + [f"{fps[k]:.2f}" for k in ("model", "mattekit", "alpha", "sequential")]
-                        + [f"{fps['mattekit'] / fps['model']:.2f}", f"{fps['alpha'] / fps['model']:.2f}",
-                           f"{fps['mattekit'] / fps['sequential']:.2f}"])
+            rows.append(
+                [size, str(i + 1)]
+                + [f"{fps[k]:.2f}" for k in ("model", "mattekit", "alpha", "sequential")]
+                + [
+                    f"{fps['mattekit'] / fps['model']:.2f}",
+                    f"{fps['alpha'] / fps['model']:.2f}",
+                    f"{fps['mattekit'] / fps['sequential']:.2f}",
+                ]
+            )
     if len(rows) > len(results["sizes"]):
-        out.append(("Every round (fps; the spread of the ratios is the noise of this run)",
-                    ["size", "round", "bare model", "mattekit", "alpha-only", "sequential",
-                     "mattekit / bare", "alpha-only / bare", "mattekit / sequential"], rows))
+        out.append(
+            (
+                "Every round (fps; the spread of the ratios is the noise of this run)",
+                [
+                    "size",
+                    "round",
+                    "bare model",
+                    "mattekit",
+                    "alpha-only",
+                    "sequential",
+                    "mattekit / bare",
+                    "alpha-only / bare",
+                    "mattekit / sequential",
+                ],
+                rows,
+            )
+        )
     for size, r in results["sizes"].items():
         e, s, m, alone = r["mattekit"], r["sequential"], r["model"], r["stages_alone"]
         n, ns = e["frames"], s["frames"]
         mk = e["stages"]
         both = {**r["alpha"]["stages"], **mk}  # render:alpha comes from the alpha-only run
-        names = [("decode", "decode", "decode"), ("convert", "convert", "convert"),
-                 ("network", "network", "network"), ("composite", "composite", "render:composition"),
-                 ("encode (+audio)", "encode", "encode:composition"), ("audio mux", "audio", None),
-                 ("finish (flush, close)", "finish", "finish")]
+        names = [
+            ("decode", "decode", "decode"),
+            ("convert", "convert", "convert"),
+            ("network", "network", "network"),
+            ("composite", "composite", "render:composition"),
+            ("encode (+audio)", "encode", "encode:composition"),
+            ("audio mux", "audio", None),
+            ("finish (flush, close)", "finish", "finish"),
+        ]
         rows = []
         for label, skey, mkey in names:
             if skey == "network":
@@ -400,15 +500,26 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             rows.append([label, cost, seq, mkv])
         for key in ("network (cut graph)", "finish: composition", "finish: alpha", "finish: foreground"):
             if key in alone:  # mattekit's own network and banded full-resolution finish, run alone
-                rows.append([key, f"{1e3 * alone[key]:.1f}", "",
-                             f"{1e3 * both[key.replace('finish: ', 'render:')] / n:.1f}"
-                             if key.replace("finish: ", "render:") in both else ""])
+                rows.append(
+                    [
+                        key,
+                        f"{1e3 * alone[key]:.1f}",
+                        "",
+                        f"{1e3 * both[key.replace('finish: ', 'render:')] / n:.1f}"
+                        if key.replace("finish: ", "render:") in both
+                        else "",
+                    ]
+                )
         busy = sum(v for k, v in mk.items() if k != "finish") / e["seconds"]
         rows.append(["total (wall)", "", f"{1e3 * s['seconds'] / ns:.1f}", f"{1e3 * e['seconds'] / n:.1f}"])
         rows.append(["stage busy time / wall", "", "1.00", f"{busy:.2f}"])
-        out.append((f"Where the time goes at {size} (ms per frame)",
-                    ["stage", "CPU, stage run alone", "sequential loop, wall", "mattekit, busy wall per stage"],
-                    rows))
+        out.append(
+            (
+                f"Where the time goes at {size} (ms per frame)",
+                ["stage", "CPU, stage run alone", "sequential loop, wall", "mattekit, busy wall per stage"],
+                rows,
+            )
+        )
     if results.get("rss"):
         base = None
         rows = []
@@ -416,15 +527,39 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
             mib = r["vmhwm_kib"] / 1024
             base = base or mib
             rows.append([str(frames), f"{mib:.0f}", f"{mib / base:.3f}", f"{r['fps']:.2f}"])
-        out.append((f"Peak resident memory, mattekit end to end, {results['rss_size']} (child process)",
-                    ["frames", "peak RSS (VmHWM) MiB", "vs first", "fps"], rows))
+        out.append(
+            (
+                f"Peak resident memory, mattekit end to end, {results['rss_size']} (child process)",
+                ["frames", "peak RSS (VmHWM) MiB", "vs first", "fps"],
+                rows,
+            )
+        )
     if results.get("images"):
-        rows = [[key.split(":")[0], f"{r['width']}×{r['height']}", key.split(":")[1],
-                 f"{r['vmhwm_kib'] / 2**20:.2f}", f"{r['before_kib'] / 2**20:.2f}", f"{r['seconds']:.1f}"]
-                for key, r in results["images"].items()]
-        out.append(("Still image: megapixels vs peak resident memory (matte_image, child process)",
-                    ["megapixels", "pixels", "fg_estimate", "peak RSS GiB",
-                     "before matting (photo, libraries) GiB", "seconds"], rows))
+        rows = [
+            [
+                key.split(":")[0],
+                f"{r['width']}×{r['height']}",
+                key.split(":")[1],
+                f"{r['vmhwm_kib'] / 2**20:.2f}",
+                f"{r['before_kib'] / 2**20:.2f}",
+                f"{r['seconds']:.1f}",
+            ]
+            for key, r in results["images"].items()
+        ]
+        out.append(
+            (
+                "Still image: megapixels vs peak resident memory (matte_image, child process)",
+                [
+                    "megapixels",
+                    "pixels",
+                    "fg_estimate",
+                    "peak RSS GiB",
+                    "before matting (photo, libraries) GiB",
+                    "seconds",
+                ],
+                rows,
+            )
+        )
     return out
 
 
@@ -434,9 +569,11 @@ def print_tables(results: dict, markdown: Path | None) -> None:
 
     console = Console(width=None if sys.stdout.isatty() else 150)
     info = results["machine"]
-    head = (f"{info['cpu']}, {info['cores']} logical CPUs, {info['ram_gib']} GiB; onnxruntime {info['onnxruntime']} "
-            f"({', '.join(info['providers'])}); PyAV {info['pyav']}; load average before/after: "
-            f"{results['load_before']} / {results['load_after']}")
+    head = (
+        f"{info['cpu']}, {info['cores']} logical CPUs, {info['ram_gib']} GiB; onnxruntime {info['onnxruntime']} "
+        f"({', '.join(info['providers'])}); PyAV {info['pyav']}; load average before/after: "
+        f"{results['load_before']} / {results['load_after']}"
+    )
     console.print(head)
     md = [f"Machine: {head}", ""]
     for title, header, rows in tables(results):
@@ -458,18 +595,29 @@ def main() -> None:
     ap.add_argument("--sizes", default="720p,1080p,4k", help="comma list of 720p, 1080p, 4k")
     ap.add_argument("--frames", type=int, default=100, help="frames per run at 720p and 1080p")
     ap.add_argument("--frames-4k", type=int, default=30, help="frames per run at 4K")
-    ap.add_argument("--rounds", type=int, default=1,
-                    help="interleaved rounds of the four runs per size (median reported, every round's "
-                         "ratios in their own table); use 3 on a shared machine")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="interleaved rounds of the four runs per size (median reported, every round's "
+        "ratios in their own table); use 3 on a shared machine",
+    )
     ap.add_argument("--rss-frames", default="100,1000", help="input lengths for the memory runs ('' to skip)")
     ap.add_argument("--rss-size", default="1080p")
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "mattekit-bench",
-                    help="where generated inputs are kept")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "mattekit-bench",
+        help="where generated inputs are kept",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--markdown", type=Path, help="also write the tables here as Markdown")
     ap.add_argument("--image-mp", default="12,48,100", help="photo sizes in megapixels ('' to skip)")
-    ap.add_argument("--image-ml-mp", default="12,48,100",
-                    help="photo sizes also run with the default multilevel foreground estimate ('' to skip)")
+    ap.add_argument(
+        "--image-ml-mp",
+        default="12,48,100",
+        help="photo sizes also run with the default multilevel foreground estimate ('' to skip)",
+    )
     ap.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--image-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -485,8 +633,14 @@ def main() -> None:
     from mattekit.models import new_session
     from mattekit.models.rvm_onnx import RVMSession, auto_downsample_ratio
 
-    results = {"machine": machine(), "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-               "sizes": {}, "rss": {}, "rss_size": args.rss_size, "images": {}}
+    results = {
+        "machine": machine(),
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "sizes": {},
+        "rss": {},
+        "rss_size": args.rss_size,
+        "images": {},
+    }
     session = new_session()
     bare = RVMSession(session.path, cut=False)  # the published graph as it is
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
@@ -499,17 +653,24 @@ def main() -> None:
             srcs = decoded_sources(clip, n)
             runs: dict[str, list] = {"model": [], "mattekit": [], "alpha": [], "sequential": []}
             for k in range(args.rounds):  # interleaved: bare, mattekit, alpha, sequential, bare, ...
-                print(f"{size}: round {k + 1}/{args.rounds}: bare model, mattekit, alpha-only, sequential ...",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{size}: round {k + 1}/{args.rounds}: bare model, mattekit, alpha-only, sequential ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 runs["model"].append(model_only(bare, srcs, ratio))
                 runs["mattekit"].append(mattekit_run(session, clip, Path(tmp) / f"mattekit-{size}.mp4"))
                 runs["alpha"].append(mattekit_run(session, clip, Path(tmp) / f"alpha-{size}.mp4", alpha_only=True))
                 runs["sequential"].append(sequential_run(bare, clip, Path(tmp) / f"sequential-{size}.mp4", ratio))
             del srcs
             alone = stage_costs(clip, min(n, 30), session, ratio)
-            results["sizes"][size] = {"width": w, "height": h, "ratio": ratio, "stages_alone": alone,
-                                      "rounds": [{k: v[i]["fps"] for k, v in runs.items()}
-                                                 for i in range(args.rounds)]}
+            results["sizes"][size] = {
+                "width": w,
+                "height": h,
+                "ratio": ratio,
+                "stages_alone": alone,
+                "rounds": [{k: v[i]["fps"] for k, v in runs.items()} for i in range(args.rounds)],
+            }
             for key, values in runs.items():  # the median run of each way (by fps)
                 results["sizes"][size][key] = sorted(values, key=lambda x: x["fps"])[len(values) // 2]
     w, h = SIZES[args.rss_size]

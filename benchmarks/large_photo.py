@@ -48,11 +48,12 @@ def make_photo(path: Path, width: int, height: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="4000x3000,8000x6000,11548x8660",
-                    help="comma-separated WIDTHxHEIGHT list")
+    ap.add_argument("--sizes", default="4000x3000,8000x6000,11548x8660", help="comma-separated WIDTHxHEIGHT list")
     ap.add_argument("--modes", default="network,ml")
     args = ap.parse_args()
-    print("| photo | MP | fg-estimate | seconds (read + matte + write) | peak after read_image | peak | bytes per pixel |")
+    print(
+        "| photo | MP | fg-estimate | seconds (read + matte + write) | peak after read_image | peak | bytes per pixel |"
+    )
     print("|---|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
@@ -60,8 +61,9 @@ def main() -> None:
             photo = Path(tmp) / f"{width}x{height}.jpg"
             make_photo(photo, width, height)
             for mode in args.modes.split(","):
-                subprocess.run([sys.executable, "-c", CHILD, str(photo), mode, str(Path(tmp) / f"{mode}.png")],
-                               check=True)
+                subprocess.run(
+                    [sys.executable, "-c", CHILD, str(photo), mode, str(Path(tmp) / f"{mode}.png")], check=True
+                )
             photo.unlink()
 
 

@@ -141,27 +141,31 @@ print((hwm() - before) / (height * width))
 """
 
 
-@pytest.mark.parametrize("mode, height, width", [("network", 3000, 4000), ("ml", 1500, 2000)])
+@pytest.mark.parametrize(("mode", "height", "width"), [("network", 3000, 4000), ("ml", 1500, 2000)])
 def test_peak_memory_of_a_large_image_is_bounded(shared_data, monkeypatch, mode, height, width):
     """With a 0.25 MP cap, matting (after a first run at the working size) adds < 30 bytes per
     pixel to the peak (full-size alpha 4 + foreground 12 + cut-out 4 + bands and tiles; measured
     ~24); the uncapped network alone took ~130 bytes per pixel (benchmarks/large_photo.py)."""
     monkeypatch.setenv("MATTEKIT_WORKING_PIXELS", "250000")
     still = shared_data / "people" / "stills" / "0001_img.png"
-    out = subprocess.run([sys.executable, "-c", PEAK_CHILD, str(still), mode, str(height), str(width)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_CHILD, str(still), mode, str(height), str(width)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert float(out) < 30, f"{float(out):.1f} bytes per pixel"
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 600), (600, 1), (2, 2), (16, 4000), (4000, 16)])
 @pytest.mark.parametrize("fg_estimate", ["network", "ml"])
 def test_tiny_and_thin_images_are_matted(rvm_session, size, fg_estimate):
-    rgb = np.random.default_rng(0).integers(0, 256, size + (3,), dtype=np.uint8)
+    rgb = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     matte = matte_image(rgb, rvm_session, fg_estimate=fg_estimate)
-    assert matte.alpha.shape == size and matte.fgr.shape == size + (3,)
+    assert matte.alpha.shape == size and matte.fgr.shape == (*size, 3)
     assert np.isfinite(matte.alpha).all() and np.isfinite(matte.fgr).all()
-    assert matte.rgba().shape == size + (4,)
-    assert matte.composite("white").shape == size + (3,)
+    assert matte.rgba().shape == (*size, 4)
+    assert matte.composite("white").shape == (*size, 3)
     if size == (1, 1) and fg_estimate == "ml":
         assert np.allclose(matte.fgr[0, 0], rgb[0, 0] / 255)  # F = I
 
@@ -175,7 +179,7 @@ def test_empty_arrays_are_refused(rvm_session, shape):
 @pytest.mark.parametrize("colour", [(300, 0, 0), (-1, 0, 0), (0.5, 0, 0), (float("nan"), 0, 0), ("x", 0, 0)])
 def test_bad_composite_colour_is_a_clear_error(rvm_session, colour):
     matte = matte_image(np.full((8, 8, 3), 100, np.uint8), rvm_session)
-    with pytest.raises(InputError, match="three whole numbers 0..255"):
+    with pytest.raises(InputError, match=r"three whole numbers 0\.\.255"):
         matte.composite(colour)
 
 
@@ -203,11 +207,14 @@ def test_out_of_memory_is_one_line_naming_the_file_and_size(tmp_path, rvm_sessio
 
 def bomb_png(path, width, height):
     """A ~250-byte PNG whose header declares width × height RGB pixels."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def test_decompression_bomb_is_refused_from_its_header(tmp_path, capsys):

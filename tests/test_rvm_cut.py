@@ -45,8 +45,9 @@ def test_cut_graph_equals_published_graph(shared_data, cut_session, whole, sourc
     if source == "720p":
         frames = clip_frames(shared_data / "people" / "test-sample1.mp4", 12)
     else:
-        frames = [np.asarray(Image.open(shared_data / "people" / "sample0" / f"{i:04d}.jpg").convert("RGB"))
-                  for i in range(6)]
+        frames = [
+            np.asarray(Image.open(shared_data / "people" / "sample0" / f"{i:04d}.jpg").convert("RGB")) for i in range(6)
+        ]
     h, w = frames[0].shape[:2]
     ratio = cut_session.auto_downsample_ratio(h, w)
     s_ref = s_cut = s_def = whole.initial_state()
@@ -69,8 +70,9 @@ def test_cut_graph_equals_published_graph(shared_data, cut_session, whole, sourc
     everything = slice(0, h)
     fgr, alpha = matte.fgr(everything), matte.alpha(everything)
     for bg in (np.array([120, 255, 155], np.uint8), np.ascontiguousarray(rgb[::-1])):
-        assert np.array_equal(FrameCompositor(h, w).render("composite", matte, bg),
-                              FrameCompositor(h, w).composite(fgr, alpha, bg))
+        assert np.array_equal(
+            FrameCompositor(h, w).render("composite", matte, bg), FrameCompositor(h, w).composite(fgr, alpha, bg)
+        )
     assert worst_a < 1e-5 and worst_f < 1e-5
     assert ref.pha.mean() > 0.05  # a person is there: the comparison is not between empty mattes
 
@@ -94,12 +96,16 @@ def test_graph_without_the_guided_filter_is_refused_and_runs_whole(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
-              for n in ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+        for n in ("src", "r1i", "r2i", "r3i", "r4i", "downsample_ratio")
+    ]
     names = ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")
     outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names]
-    nodes = [helper.make_node("Identity", ["src"], ["fgr"]),
-             helper.make_node("ReduceMean", ["src"], ["pha"], axes=[1], keepdims=1)]
+    nodes = [
+        helper.make_node("Identity", ["src"], ["fgr"]),
+        helper.make_node("ReduceMean", ["src"], ["pha"], axes=[1], keepdims=1),
+    ]
     nodes += [helper.make_node("Identity", [f"r{i}i"], [f"r{i}o"]) for i in range(1, 5)]
     graph = helper.make_graph(nodes, "not-rvm", inputs, outputs)
     path = tmp_path / "plain.onnx"
@@ -131,12 +137,14 @@ def test_render_of_a_matte_equals_the_array_compositor(shared_data):
 
     spy = Spy(alpha[None, None], fgr[None])
     compositor, reference = FrameCompositor(h, w), FrameCompositor(h, w)
-    photo = np.asarray(Image.open(shared_data / "people" / "stills" / "background_0001.png")
-                       .convert("RGB").resize((w, h)))
+    photo = np.asarray(
+        Image.open(shared_data / "people" / "stills" / "background_0001.png").convert("RGB").resize((w, h))
+    )
     for bg in (np.array([120, 255, 155], np.uint8), photo):
         assert np.array_equal(compositor.render("composite", spy, bg), reference.composite(fgr, alpha, bg))
-        assert np.array_equal(compositor.render("composite", matte, bg, alpha=alpha),
-                              reference.composite(fgr, alpha, bg))
+        assert np.array_equal(
+            compositor.render("composite", matte, bg, alpha=alpha), reference.composite(fgr, alpha, bg)
+        )
     asked_pixels = sum((r.stop - r.start) * (c.stop - c.start) for r, c in asked) / 2
     assert asked_pixels < 0.9 * h * w  # the foreground was not computed where alpha is 0
     assert np.array_equal(compositor.render("rgba", matte), reference.rgba(fgr, alpha))

@@ -51,7 +51,7 @@ QUANTIZED_RANGE = (189, 293)
 
 #: Calibration frames: size (height, width), ratio and number of frames per picture.
 CALIB_SIZE = (360, 640)
-CALIB_RATIO = 0.8          # the encoder sees 288 x 512, as with 720p video at the auto ratio 0.4
+CALIB_RATIO = 0.8  # the encoder sees 288 x 512, as with 720p video at the auto ratio 0.4
 CALIB_FRAMES_PER_IMAGE = 8
 
 
@@ -102,13 +102,13 @@ def calibration_frames() -> list[np.ndarray]:
         h, w = image.shape[:2]
         for k in range(per):
             t = k / (per - 1)
-            scale = 0.95 - 0.25 * t                       # slow zoom in
+            scale = 0.95 - 0.25 * t  # slow zoom in
             ch = int(min(h, w * height / width) * scale)
             cw = int(ch * width / height)
-            y = int(round((h - ch) * (0.5 + 0.4 * np.sin(np.pi * t) - 0.2)))
-            x = int(round((w - cw) * t))                  # pan left to right
+            y = int(np.round((h - ch) * (0.5 + 0.4 * np.sin(np.pi * t) - 0.2)))
+            x = int(np.round((w - cw) * t))  # pan left to right
             y = min(max(y, 0), h - ch)
-            crop = np.ascontiguousarray(image[y:y + ch, x:x + cw, :3])
+            crop = np.ascontiguousarray(image[y : y + ch, x : x + cw, :3])
             frames.append(cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA))
     return frames
 
@@ -117,7 +117,8 @@ def _calibration_reader(fp32_path: Path):
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader
 
-    from mattekit.models.rvm_onnx import OUTPUT_NAMES, feeds as rvm_feeds
+    from mattekit.models.rvm_onnx import OUTPUT_NAMES
+    from mattekit.models.rvm_onnx import feeds as rvm_feeds
 
     session = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"])
     feeds = []
@@ -160,8 +161,7 @@ def _is_current(int8: Path, fp32_sha: str) -> bool:
     return meta.get("mattekit.int8_recipe") == RECIPE_VERSION and meta.get("mattekit.fp32_sha256") == fp32_sha
 
 
-def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
-               force: bool = False) -> Path:
+def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Return the INT8 copy of an RVM FP32 ONNX file, building and caching it when needed.
 
     Args:
@@ -211,9 +211,13 @@ def build_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None 
                 prepared_model = onnx.load(str(prepared))
                 quantized = tmpdir / "int8.onnx"
                 quantize_static(
-                    str(prepared), str(quantized), _calibration_reader(fp32_path),
-                    quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    str(prepared),
+                    str(quantized),
+                    _calibration_reader(fp32_path),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
                     nodes_to_exclude=excluded_nodes(prepared_model),
                     calibrate_method=CalibrationMethod.MinMax,
                 )

@@ -118,8 +118,7 @@ def cut_graph(model):
             if x == small:
                 n.input[k] = SMALL_INPUT
     rename = {a: COEF_OUTPUTS[0], b: COEF_OUTPUTS[1]}
-    g.node.extend([helper.make_node("Identity", [src], [dst], name=f"mattekit_{dst}")
-                   for src, dst in rename.items()])
+    g.node.extend([helper.make_node("Identity", [src], [dst], name=f"mattekit_{dst}") for src, dst in rename.items()])
     keep_outputs = list(COEF_OUTPUTS) + list(STATE_OUTPUTS)
     state_info = {o.name: o for o in g.output if o.name in STATE_OUTPUTS}
     del g.output[:]

@@ -57,14 +57,20 @@ class RVMSession(ModelSession):
         mattekit.errors.ModelError: the file cannot be loaded or lacks RVM's inputs/outputs.
     """
 
-    capabilities = Capabilities(recurrent=True, predicts_fgr=True,
-                                size_policy=SizePolicy("long_side", AUTO_LONG_SIDE))
+    capabilities = Capabilities(recurrent=True, predicts_fgr=True, size_policy=SizePolicy("long_side", AUTO_LONG_SIDE))
     license = "GPL-3.0"
-    source = ("Lin et al., Robust High-Resolution Video Matting with Temporal Guidance, WACV 2022; "
-              "github.com/PeterL1n/RobustVideoMatting")
+    source = (
+        "Lin et al., Robust High-Resolution Video Matting with Temporal Guidance, WACV 2022; "
+        "github.com/PeterL1n/RobustVideoMatting"
+    )
 
-    def __init__(self, path: str | os.PathLike, providers: list[str] | None = None,
-                 intra_op_threads: int | None = None, cut: bool | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        providers: list[str] | None = None,
+        intra_op_threads: int | None = None,
+        cut: bool | None = None,
+    ):
         self.path = self.source_path = Path(path)
         self.name = self.path.stem
         self._session = load_onnx(self.path, providers, intra_op_threads)
@@ -107,8 +113,9 @@ class RVMSession(ModelSession):
         zero = np.zeros((1, 1, 1, 1), dtype=np.float32)
         return (zero, zero, zero, zero)
 
-    def step(self, src: np.ndarray, state: RecurrentState, downsample_ratio: float | None,
-             release_memory: bool = False) -> MatteResult:
+    def step(
+        self, src: np.ndarray, state: RecurrentState, downsample_ratio: float | None, release_memory: bool = False
+    ) -> MatteResult:
         """Run the network on one frame (or a batch of independent frames).
 
         Args:
@@ -137,27 +144,38 @@ class RVMSession(ModelSession):
 
         coefs, states = [], []
         for i in range(src.shape[0]):  # each item with its own state, as the whole graph does
-            item_state = cast(RecurrentState, tuple(s[i:i + 1] if s.shape[0] == src.shape[0] else s for s in state))
+            item_state = cast(RecurrentState, tuple(s[i : i + 1] if s.shape[0] == src.shape[0] else s for s in state))
             last = i == src.shape[0] - 1
-            coef_a, coef_b, *new_state = self._run_cut(src[i:i + 1], item_state, ratio,
-                                                        run_options if last else None)
+            coef_a, coef_b, *new_state = self._run_cut(src[i : i + 1], item_state, ratio, run_options if last else None)
             coefs.append((coef_a, coef_b))
             states.append(new_state)
         fgr, pha = fill_arrays(np.concatenate([c[0] for c in coefs]), np.concatenate([c[1] for c in coefs]), src)
         return MatteResult(fgr=fgr, pha=pha, state=tuple(np.concatenate(s) for s in zip(*states, strict=True)))
 
-    def _run_cut(self, frame: np.ndarray, state: RecurrentState, ratio: float,
-                 run_options=None) -> list[np.ndarray]:
+    def _run_cut(self, frame: np.ndarray, state: RecurrentState, ratio: float, run_options=None) -> list[np.ndarray]:
         """Run the cut graph on one frame (H×W×3 uint8 or 1×3×H×W float32)."""
         from mattekit.models.dgf_bands import network_input
         from mattekit.models.rvm_cut import SMALL_INPUT
 
-        return self._session.run(None, {SMALL_INPUT: network_input(frame, ratio), "r1i": state[0],
-                                        "r2i": state[1], "r3i": state[2], "r4i": state[3]},
-                                 run_options)
+        return self._session.run(
+            None,
+            {
+                SMALL_INPUT: network_input(frame, ratio),
+                "r1i": state[0],
+                "r2i": state[1],
+                "r3i": state[2],
+                "r4i": state[3],
+            },
+            run_options,
+        )
 
-    def step_deferred(self, src: np.ndarray | None, state: RecurrentState, downsample_ratio: float | None,
-                      guide: np.ndarray | None = None) -> tuple[FrameMatte, RecurrentState]:
+    def step_deferred(
+        self,
+        src: np.ndarray | None,
+        state: RecurrentState,
+        downsample_ratio: float | None,
+        guide: np.ndarray | None = None,
+    ) -> tuple[FrameMatte, RecurrentState]:
         """One frame, its full-resolution guided-filter step left to the caller (see
         :meth:`ModelSession.step_deferred` and :class:`~mattekit.models.dgf_bands.GuidedFinish`).
         With the cut graph and a ``guide``, ``src`` is not read (may be ``None``)."""
@@ -187,8 +205,14 @@ def arena_release_options():
 
 def feeds(src: np.ndarray, state: RecurrentState, downsample_ratio: float) -> dict[str, np.ndarray]:
     """The input dict of one RVM step (``src``, ``r1i..r4i``, ``downsample_ratio``)."""
-    return {"src": src, "r1i": state[0], "r2i": state[1], "r3i": state[2], "r4i": state[3],
-            "downsample_ratio": np.asarray([downsample_ratio], dtype=np.float32)}
+    return {
+        "src": src,
+        "r1i": state[0],
+        "r2i": state[1],
+        "r3i": state[2],
+        "r4i": state[3],
+        "downsample_ratio": np.asarray([downsample_ratio], dtype=np.float32),
+    }
 
 
 def is_rvm_signature(inputs: list[str], outputs: list[str]) -> bool:

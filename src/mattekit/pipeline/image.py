@@ -41,12 +41,14 @@ WORKING_PIXELS = 4_000_000
 MIN_SIZE = 1
 
 
-def matte_image(image: "str | os.PathLike | np.ndarray",
-                model: "str | os.PathLike | ModelSession | None" = None,
-                downsample_ratio: float | None = None,
-                passes: int = STILL_PASSES,
-                fg_estimate: str = DEFAULT_FG_ESTIMATE,
-                refine: bool = False) -> Matte:
+def matte_image(
+    image: str | os.PathLike | np.ndarray,
+    model: str | os.PathLike | ModelSession | None = None,
+    downsample_ratio: float | None = None,
+    passes: int = STILL_PASSES,
+    fg_estimate: str = DEFAULT_FG_ESTIMATE,
+    refine: bool = False,
+) -> Matte:
     """Matte a still image.
 
     A recurrent model (Robust Video Matting, Lin et al., WACV 2022) is run on a short sequence
@@ -78,7 +80,8 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
         fg_estimate: where ``fgr`` comes from: ``"ml"`` re-estimates it from the image and the
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
-            the network's prediction (a model without one falls back to ``"ml"``). See ``docs/outputs.md`` for the measured difference.
+            the network's prediction (a model without one falls back to ``"ml"``). See
+            ``docs/outputs.md`` for the measured difference.
         refine: re-solve the alpha in a band around its edges with closed-form matting
             (:func:`mattekit.classical.refine_alpha`; Levin, Lischinski, Weiss, TPAMI 2008) and
             keep the network's alpha elsewhere; the foreground is then estimated from the refined
@@ -113,16 +116,17 @@ def matte_image(image: "str | os.PathLike | np.ndarray",
     if downsample_ratio is None:
         ratio = session.auto_downsample_ratio(height, width)
     else:
-        ratio = validate_downsample_ratio(downsample_ratio, height, width,
-                                          source=None if isinstance(image, np.ndarray) else image)
+        ratio = validate_downsample_ratio(
+            downsample_ratio, height, width, source=None if isinstance(image, np.ndarray) else image
+        )
     try:
         if _full_resolution_finish(session, ratio, height, width, refine):
             return _matte_banded(rgb, session, ratio, passes, fg_estimate, working_pixels())
-        return _matte(rgb, session, ratio, downsample_ratio is None, passes, fg_estimate, refine,
-                      working_pixels())
+        return _matte(rgb, session, ratio, downsample_ratio is None, passes, fg_estimate, refine, working_pixels())
     except MemoryError:
-        raise InputError(_name(image), f"out of memory matting this {width}×{height} image "
-                                       f"({height * width / 1e6:.0f} megapixels)") from None
+        raise InputError(
+            _name(image), f"out of memory matting this {width}×{height} image ({height * width / 1e6:.0f} megapixels)"
+        ) from None
 
 
 def working_pixels() -> int:
@@ -176,8 +180,9 @@ def _full_resolution_finish(session: ModelSession, ratio: float, height: int, wi
     return bool(getattr(session, "guide_only", False)) and not refine and encoder_pixels <= working_pixels()
 
 
-def _matte_banded(rgb: np.ndarray, session: ModelSession, ratio: float, passes: int, fg_estimate: str,
-                  max_pixels: int) -> Matte:
+def _matte_banded(
+    rgb: np.ndarray, session: ModelSession, ratio: float, passes: int, fg_estimate: str, max_pixels: int
+) -> Matte:
     """Matte at the image's own size with the model's full-resolution step in bands of rows.
 
     The network sees only the encoder-size image (e.g. 512 px on the longer side), so its memory
@@ -207,8 +212,16 @@ def _matte_banded(rgb: np.ndarray, session: ModelSession, ratio: float, passes: 
     return Matte(alpha=alpha, fgr=fgr, image=rgb)
 
 
-def _matte(rgb: np.ndarray, session: ModelSession, ratio: float, auto: bool, passes: int, fg_estimate: str,
-           refine: bool, max_pixels: int) -> Matte:
+def _matte(
+    rgb: np.ndarray,
+    session: ModelSession,
+    ratio: float,
+    auto: bool,
+    passes: int,
+    fg_estimate: str,
+    refine: bool,
+    max_pixels: int,
+) -> Matte:
     """Matte at the working size (:func:`~mattekit.pipeline.upsample.working_size`) and bring alpha
     (and the network's foreground) up to the full size with a guided upsampling, in bands; the
     multilevel foreground is solved at full size in tiles of ``max_pixels``."""
@@ -222,8 +235,11 @@ def _matte(rgb: np.ndarray, session: ModelSession, ratio: float, auto: bool, pas
     full = (work_height, work_width) == (height, width)
     small = rgb if full else cv2.resize(rgb, (work_width, work_height), interpolation=cv2.INTER_AREA)
     if not full:
-        ratio = (session.auto_downsample_ratio(work_height, work_width) if auto else
-                 _working_ratio(ratio, height, width, work_height, work_width))
+        ratio = (
+            session.auto_downsample_ratio(work_height, work_width)
+            if auto
+            else _working_ratio(ratio, height, width, work_height, work_width)
+        )
     src = to_src(small)
     state = session.initial_state()
     passes = passes if session.capabilities.recurrent else 1
@@ -250,8 +266,9 @@ def _matte(rgb: np.ndarray, session: ModelSession, ratio: float, auto: bool, pas
     return Matte(alpha=alpha, fgr=fgr, image=rgb)
 
 
-def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
-              network_fgr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+def _upsample(
+    rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray, network_fgr: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Full-size alpha (H×W float32) and, when given, foreground (H×W×3 float32) from their
     working-size versions (h×w and 3×h×w), guided by the full-size image (:mod:`upsample`)."""
     from mattekit.pipeline.upsample import fit_coefficients, guided_upsample
@@ -277,8 +294,14 @@ def _upsample(rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray,
     return out_alpha, out_fgr
 
 
-def matte_one_image(source: Path, plan: OutputPlan, session, downsample_ratio: float | None,
-                    options: dict, cancel: threading.Event | None = None) -> int:
+def matte_one_image(
+    source: Path,
+    plan: OutputPlan,
+    session,
+    downsample_ratio: float | None,
+    options: dict,
+    cancel: threading.Event | None = None,
+) -> int:
     """Matte one image file of :func:`~mattekit.batch.matte_folder` and write the
     outputs of ``plan``.
 
