@@ -125,11 +125,12 @@ def _calibration_reader(fp32_path: Path):
     zero = np.zeros((1, 1, 1, 1), dtype=np.float32)
     for i, frame in enumerate(calibration_frames()):
         if i % CALIB_FRAMES_PER_IMAGE == 0:
-            state = [zero] * 4
+            state = (zero, zero, zero, zero)
         src = np.ascontiguousarray(frame.transpose(2, 0, 1)[None], dtype=np.float32) / np.float32(255)
         feed = rvm_feeds(src, state, CALIB_RATIO)
         feeds.append(feed)
-        state = session.run(list(OUTPUT_NAMES), feed)[2:]
+        r1, r2, r3, r4 = session.run(list(OUTPUT_NAMES), feed)[2:]
+        state = (r1, r2, r3, r4)
 
     class Reader(CalibrationDataReader):
         def __init__(self):

@@ -116,9 +116,10 @@ def matte_image(
     if downsample_ratio is None:
         ratio = session.auto_downsample_ratio(height, width)
     else:
-        ratio = validate_downsample_ratio(
-            downsample_ratio, height, width, source=None if isinstance(image, np.ndarray) else image
+        checked = validate_downsample_ratio(
+            downsample_ratio, height, width, source=None if isinstance(image, np.ndarray) else Path(image)
         )
+        ratio = checked if checked is not None else session.auto_downsample_ratio(height, width)
     try:
         if _full_resolution_finish(session, ratio, height, width, refine):
             return _matte_banded(rgb, session, ratio, passes, fg_estimate, working_pixels())
