@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import hostile_inputs as gen
 import pytest
+
+import hostile_inputs as gen
 from hostile_harness import KILL_RSS_MB, assert_no_traceback, case_params, mattekit_argv, rss_mb
 
 pytestmark = pytest.mark.slow  # a server in a subprocess per case

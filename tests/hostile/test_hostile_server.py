@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hostile_inputs as gen
 import pytest
-from hostile_harness import case_params, partials
 from PIL import Image
+
+import hostile_inputs as gen
+from hostile_harness import case_params, partials
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 TestClient = fastapi_testclient.TestClient

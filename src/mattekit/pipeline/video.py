@@ -167,31 +167,43 @@ class _Tally:
 
 def _open_writer(path: Path, plan: OutputPlan, source: FrameSource, with_audio: bool) -> FrameWriter:
     audio = source.path if with_audio and source.has_audio else None
-    return open_writer(path, plan.output_type, source.width, source.height, source.frame_rate, source.time_base,
-                       audio_source=audio, bit_rate=plan.bit_rate, preset=plan.preset)
+    return open_writer(
+        path,
+        plan.output_type,
+        source.width,
+        source.height,
+        source.frame_rate,
+        source.time_base,
+        audio_source=audio,
+        bit_rate=plan.bit_rate,
+        preset=plan.preset,
+    )
 
 
-def convert_video(model_or_input=None, /,
-                  input_source: str | os.PathLike | None = None,
-                  input_resize: tuple[int, int] | None = None,
-                  downsample_ratio: float | None = None,
-                  output_type: str = "video",
-                  output_composition: str | os.PathLike | None = None,
-                  output_alpha: str | os.PathLike | None = None,
-                  output_foreground: str | os.PathLike | None = None,
-                  output_video_mbps: float | None = None,
-                  seq_chunk: int = 1,
-                  num_workers: int = 0,
-                  progress=True,
-                  device=None,
-                  dtype=None,
-                  *,
-                  model: str | os.PathLike | ModelSession | None = None,
-                  background: str | tuple | Background | None = None,
-                  overwrite: bool = False,
-                  cancel: threading.Event | None = None,
-                  frame_rate: float | None = None,
-                  preset: str | None = None) -> VideoResult:
+def convert_video(
+    model_or_input=None,
+    /,
+    input_source: str | os.PathLike | None = None,
+    input_resize: tuple[int, int] | None = None,
+    downsample_ratio: float | None = None,
+    output_type: str = "video",
+    output_composition: str | os.PathLike | None = None,
+    output_alpha: str | os.PathLike | None = None,
+    output_foreground: str | os.PathLike | None = None,
+    output_video_mbps: float | None = None,
+    seq_chunk: int = 1,
+    num_workers: int = 0,
+    progress=True,
+    device=None,
+    dtype=None,
+    *,
+    model: str | os.PathLike | ModelSession | None = None,
+    background: str | tuple | Background | None = None,
+    overwrite: bool = False,
+    cancel: threading.Event | None = None,
+    frame_rate: float | None = None,
+    preset: str | None = None,
+) -> VideoResult:
     """Matte every frame of a video and write the requested outputs.
 
     A drop-in for Robust Video Matting's ``inference.convert_video`` (github.com/PeterL1n/
@@ -283,19 +295,44 @@ def convert_video(model_or_input=None, /,
     validate_seq_chunk(seq_chunk)
     validate_num_workers(num_workers)
     resize = validate_input_resize(input_resize)
-    plan = OutputPlan({"composition": output_composition, "alpha": output_alpha, "foreground": output_foreground},
-                      output_type, background, output_video_mbps, preset, overwrite, source=input_source)
-    return convert_with_plan(input_source, plan, model=model, downsample_ratio=downsample_ratio,
-                             progress=progress, cancel=cancel, frame_rate=frame_rate, input_resize=resize,
-                             device=device, dtype=dtype, protect=(background,))
+    plan = OutputPlan(
+        {"composition": output_composition, "alpha": output_alpha, "foreground": output_foreground},
+        output_type,
+        background,
+        output_video_mbps,
+        preset,
+        overwrite,
+        source=input_source,
+    )
+    return convert_with_plan(
+        input_source,
+        plan,
+        model=model,
+        downsample_ratio=downsample_ratio,
+        progress=progress,
+        cancel=cancel,
+        frame_rate=frame_rate,
+        input_resize=resize,
+        device=device,
+        dtype=dtype,
+        protect=(background,),
+    )
 
 
-def convert_with_plan(input_source: str | os.PathLike, plan: OutputPlan, *,
-                      model: str | os.PathLike | ModelSession | None = None,
-                      downsample_ratio: float | None = None, progress=True,
-                      cancel: threading.Event | None = None, frame_rate: float | None = None,
-                      input_resize: tuple[int, int] | None = None, device=None, dtype=None,
-                      protect=()) -> VideoResult:
+def convert_with_plan(
+    input_source: str | os.PathLike,
+    plan: OutputPlan,
+    *,
+    model: str | os.PathLike | ModelSession | None = None,
+    downsample_ratio: float | None = None,
+    progress=True,
+    cancel: threading.Event | None = None,
+    frame_rate: float | None = None,
+    input_resize: tuple[int, int] | None = None,
+    device=None,
+    dtype=None,
+    protect=(),
+) -> VideoResult:
     """Matte a video into the outputs of an :class:`~mattekit.plan.OutputPlan` (built and
     checked by the caller: :func:`convert_video`, the batches, the server).
 
@@ -319,17 +356,28 @@ def convert_with_plan(input_source: str | os.PathLike, plan: OutputPlan, *,
         input_path = Path(input_source)
         if not input_path.exists():
             raise InputError(input_path, "file not found")
-        check_outputs(requested.values(), existing_paths(input_path, plan.background, model, *protect),
-                      plan.overwrite, folder=plan.output_type == "png_sequence")
+        check_outputs(
+            requested.values(),
+            existing_paths(input_path, plan.background, model, *protect),
+            plan.overwrite,
+            folder=plan.output_type == "png_sequence",
+        )
         session = session_for_call(model, device, dtype)
         return _convert(input_path, plan, session, downsample_ratio, progress, cancel, frame_rate, input_resize)
     finally:
         plan.close()
 
 
-def _convert(input_path: Path, plan: OutputPlan, session: ModelSession, downsample_ratio: float | None,
-             progress, cancel: threading.Event | None, frame_rate: float | None,
-             input_resize: tuple[int, int] | None) -> VideoResult:
+def _convert(
+    input_path: Path,
+    plan: OutputPlan,
+    session: ModelSession,
+    downsample_ratio: float | None,
+    progress,
+    cancel: threading.Event | None,
+    frame_rate: float | None,
+    input_resize: tuple[int, int] | None,
+) -> VideoResult:
     started = time.perf_counter()
     source = open_source(input_path, frame_rate)
     if input_resize is not None:
@@ -337,10 +385,8 @@ def _convert(input_path: Path, plan: OutputPlan, session: ModelSession, downsamp
     writers: dict[str, FrameWriter] = {}
     bar = Progress(progress, source.frame_count)
     try:
-        if downsample_ratio is None:
-            ratio = session.auto_downsample_ratio(source.height, source.width)
-        else:
-            ratio = validate_downsample_ratio(downsample_ratio, source.height, source.width, source=input_path)
+        checked = validate_downsample_ratio(downsample_ratio, source.height, source.width, source=input_path)
+        ratio = session.auto_downsample_ratio(source.height, source.width) if checked is None else checked
         if plan.background is not None:
             plan.background.prepare(source.frame_rate)
         for kind, path in plan.paths.items():
@@ -362,21 +408,35 @@ def _convert(input_path: Path, plan: OutputPlan, session: ModelSession, downsamp
     seconds = time.perf_counter() - started
     frames = source.frames_read
     warning = f"{input_path}: {source.warning}" if source.warning else None
-    return VideoResult(frames=frames, seconds=seconds, fps=frames / seconds if seconds else 0.0,
-                       outputs=outputs, downsample_ratio=ratio, warning=warning,
-                       stage_seconds=stage_seconds)
+    return VideoResult(
+        frames=frames,
+        seconds=seconds,
+        fps=frames / seconds if seconds else 0.0,
+        outputs=outputs,
+        downsample_ratio=ratio,
+        warning=warning,
+        stage_seconds=stage_seconds,
+    )
 
 
-def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: dict[str, FrameWriter],
-            plan: OutputPlan, bar: Progress, cancel: threading.Event | None, label: str) -> dict[str, float]:
+def _stream(
+    source: FrameSource,
+    session: ModelSession,
+    ratio: float,
+    writers: dict[str, FrameWriter],
+    plan: OutputPlan,
+    bar: Progress,
+    cancel: threading.Event | None,
+    label: str,
+) -> dict[str, float]:
     """Run decoder thread -> network (this thread) -> one writer thread per output.
 
     Returns when every frame is written (the writers are not closed) or raises; either way every
     thread has ended. Returns the busy seconds of each stage (see :attr:`VideoResult.stage_seconds`).
     """
     h, w = source.height, source.width
-    depth_in = _queue_depth(3 * h * w * 5)    # float32 input + uint8 RGB frame
-    depth_out = _queue_depth(4 * h * w * 4)   # float32 fgr + pha
+    depth_in = _queue_depth(3 * h * w * 5)  # float32 input + uint8 RGB frame
+    depth_out = _queue_depth(4 * h * w * 4)  # float32 fgr + pha
     stop = threading.Event()
     errors: list[BaseException] = []
     busy: dict[str, float] = {"decode": 0.0, "convert": 0.0, "network": 0.0}
@@ -412,6 +472,7 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             except BaseException as exc:  # handed to the calling thread
                 errors.append(exc)
                 stop.set()
+
         return run
 
     def decode() -> None:
@@ -423,8 +484,11 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             if frame is None:
                 break
             if frame.rgb.shape != (h, w, 3):
-                raise InputError(source.path, f"frame {frame.index} is {frame.rgb.shape[1]}x{frame.rgb.shape[0]}, "
-                                              f"not {w}x{h} like the first frame")
+                raise InputError(
+                    source.path,
+                    f"frame {frame.index} is {frame.rgb.shape[1]}x{frame.rgb.shape[0]}, "
+                    f"not {w}x{h} like the first frame",
+                )
             src = None
             if not guide_only:
                 src = _get(free, halt)
@@ -454,8 +518,10 @@ def _stream(source: FrameSource, session: ModelSession, ratio: float, writers: d
             tally.add(kind)
 
     threads = [threading.Thread(target=guarded(decode), name="mattekit-decode", daemon=True)]
-    threads += [threading.Thread(target=guarded(write), args=(kind,), name=f"mattekit-write-{kind}", daemon=True)
-                for kind in writers]
+    threads += [
+        threading.Thread(target=guarded(write), args=(kind,), name=f"mattekit-write-{kind}", daemon=True)
+        for kind in writers
+    ]
     for t in threads:
         t.start()
     interrupted = False
