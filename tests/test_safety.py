@@ -359,13 +359,23 @@ def test_demo_refuses_existing_outputs_before_any_work(tmp_path, capsys):
 
 
 def spawn(args, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mattekit", *map(str, args)],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """Start ``mattekit`` as a user's terminal does: with SIGHUP at its default, even when this test
+    run ignores it (under ``nohup`` an ignored SIGHUP is inherited, and mattekit rightly keeps a
+    signal ignored that its parent chose to ignore)."""
+    ignored = hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mattekit", *map(str, args)],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def wait_for_frames(folder: Path, pattern: str, proc: subprocess.Popen, timeout: float = 120) -> None:
