@@ -26,6 +26,14 @@ _HALF = np.float32(0.5)
 _THIRD = np.float32(1.0 / 3.0)
 
 
+@njit(inline="always")
+def _between(p, k0, k1, x, tt):  # pragma: no cover - compiled
+    """Plane ``p`` at column ``x`` interpolated between its rows ``k0`` and ``k1``:
+    ``p[k0, x] + (p[k1, x] − p[k0, x])·tt`` (the loops below inline it)."""
+    p0 = p[k0, x]
+    return p0 + (p[k1, x] - p0) * tt
+
+
 @njit(nogil=True, cache=True)
 def alpha_rows(pa, pb, i0, i1, t, guide, unit, row0, col0, out):  # pragma: no cover - compiled
     """``out[r, j] = clip(A(y, x)·mean(R, G, B) + B(y, x), 0, 1)`` for ``y = row0 + r``, ``x = col0 + j``.
@@ -38,10 +46,8 @@ def alpha_rows(pa, pb, i0, i1, t, guide, unit, row0, col0, out):  # pragma: no c
         k0, k1, tt = i0[y], i1[y], t[y]
         for j in range(w):
             x = col0 + j
-            a0 = pa[k0, x]
-            b0 = pb[k0, x]
-            a = a0 + (pa[k1, x] - a0) * tt
-            b = b0 + (pb[k1, x] - b0) * tt
+            a = _between(pa, k0, k1, x, tt)
+            b = _between(pb, k0, k1, x, tt)
             g = np.float32(guide[y, x, 0]) / unit + np.float32(guide[y, x, 1]) / unit
             g = (g + np.float32(guide[y, x, 2]) / unit) * _THIRD
             v = b + a * g
@@ -57,10 +63,8 @@ def fgr_rows(pa, pb, i0, i1, t, guide, unit, c, row0, col0, out):  # pragma: no 
         k0, k1, tt = i0[y], i1[y], t[y]
         for j in range(w):
             x = col0 + j
-            a0 = pa[k0, x]
-            b0 = pb[k0, x]
-            a = a0 + (pa[k1, x] - a0) * tt
-            b = b0 + (pb[k1, x] - b0) * tt
+            a = _between(pa, k0, k1, x, tt)
+            b = _between(pb, k0, k1, x, tt)
             v = b + a * (np.float32(guide[y, x, c]) / unit)
             out[r, j] = min(max(v, _ZERO), _ONE)
 
@@ -92,10 +96,8 @@ def over_rows(
             for c in range(3):
                 pa = pa0 if c == 0 else (pa1 if c == 1 else pa2)
                 pb = pb0 if c == 0 else (pb1 if c == 1 else pb2)
-                a0 = pa[k0, x]
-                b0 = pb[k0, x]
-                a = a0 + (pa[k1, x] - a0) * tt
-                b = b0 + (pb[k1, x] - b0) * tt
+                a = _between(pa, k0, k1, x, tt)
+                b = _between(pb, k0, k1, x, tt)
                 f = min(max(b + a * (np.float32(guide[y, x, c]) / unit), _ZERO), _ONE)
                 bg = np.float32(background[rb, jb, c])
                 s = (f * _255 - bg) * al + (bg + _HALF) if colour else (f * _255 - bg) * al + bg + _HALF
