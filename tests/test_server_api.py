@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from media import SHARED_DATA, cut_clip
+from serving import start_server
 
 SHARED = SHARED_DATA
 STILL = SHARED / "people" / "stills" / "0001_img.png"
@@ -476,9 +477,6 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
     """``mattekit serve`` killed with SIGKILL while a video runs: the next start re-runs the job,
     and the result is a complete video (all its 40 frames), never the half-written one."""
     import signal
-    import socket
-    import subprocess
-    import sys
 
     import av
     import httpx
@@ -486,35 +484,8 @@ def test_server_killed_mid_video_reruns_it_on_restart(tmp_path, session):
     data = tmp_path / "server"
 
     def start():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mattekit",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data),
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                    return proc, httpx.Client(base_url=base, timeout=60)
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "mattekit serve did not start"
-            time.sleep(0.2)
+        proc, base = start_server(data)
+        return proc, httpx.Client(base_url=base, timeout=60)
 
     clip = cut_clip(VIDEO, tmp_path / "clip.mp4", 40, (640, 360))
     proc, client = start()

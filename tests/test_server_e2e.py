@@ -12,9 +12,6 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``make chromium`` installs 
 from __future__ import annotations
 
 import io
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import numpy as np
 import pytest
 
 from media import SHARED_DATA
+from serving import free_port, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = SHARED_DATA
@@ -51,12 +49,6 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``mattekit serve`` on a free loopback port; yields its base URL."""
@@ -70,44 +62,13 @@ def server(tmp_path_factory):
         pytest.skip(f"model not available: {exc}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     data = tmp_path_factory.mktemp("serve")
-    port = free_port()
     log = open(ARTIFACTS / "server.log", "w")  # noqa: SIM115 (the server's log while the fixture lives)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mattekit",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-            "--log-level",
-            "warning",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"mattekit serve did not start; see {ARTIFACTS / 'server.log'}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        proc, base = start_server(data, log=log, cwd=ROOT)
+    except RuntimeError as exc:
+        pytest.fail(f"{exc}; see {ARTIFACTS / 'server.log'}")
+    yield base
+    stop_server(proc)
     log.close()
 
 
@@ -329,27 +290,9 @@ def test_other_sites_cannot_create_jobs_from_a_real_browser(browser, tmp_path):
     import http.server
     import threading
 
-    port = free_port()
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mattekit",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--log-level",
-                "info",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    target = f"http://127.0.0.1:{port}"
+        proc, target = start_server(tmp_path / "data", log=log, log_level="info", cwd=ROOT)
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), (0, 200, 0)).save(buf, format="PNG")
     page = EVIL_PAGE.format(png=base64.b64encode(buf.getvalue()).decode(), target=target).encode()
@@ -367,10 +310,6 @@ def test_other_sites_cannot_create_jobs_from_a_real_browser(browser, tmp_path):
     evil = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Evil)
     threading.Thread(target=evil.serve_forever, daemon=True).start()
     try:
-        deadline = time.monotonic() + 60
-        while "Application startup complete" not in log_path.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
         browser.get(f"http://127.0.0.1:{evil.server_address[1]}/")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and log_path.read_text().count('" 403') < 4:
@@ -378,8 +317,7 @@ def test_other_sites_cannot_create_jobs_from_a_real_browser(browser, tmp_path):
         jobs = httpx.get(f"{target}/api/jobs").json()["jobs"]
     finally:
         evil.shutdown()
-        proc.terminate()
-        proc.wait(15)
+        stop_server(proc)
     access = [line for line in log_path.read_text().splitlines() if '"POST /api/' in line]
     assert sorted(line.split('"POST ')[1].removesuffix(" Forbidden") for line in access) == [
         '/api/jobs HTTP/1.1" 403',

@@ -199,12 +199,6 @@ def test_wildcard_bind_still_checks_host_names():
     assert "192.168.7.7" in machine_names("192.168.7.7")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_serve(tmp_path, *args, env=None):
     """``mattekit serve ARGS`` as a process; returns (process, its stderr lines until 'serving')."""
     err = open(tmp_path / "serve.err", "w+")  # noqa: SIM115 (the server's stderr; the caller reads and closes it)

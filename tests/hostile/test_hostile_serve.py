@@ -24,6 +24,7 @@ import pytest
 
 import hostile_inputs as gen
 from hostile_harness import KILL_RSS_MB, assert_no_traceback, case_params, mattekit_argv, rss_mb
+from serving import free_port
 
 pytestmark = pytest.mark.slow  # a server in a subprocess per case
 INFERENCE = pytest.mark.inference
@@ -32,12 +33,6 @@ INFERENCE = pytest.mark.inference
 # issue 9's fix): they must run at a bounded working size. (6000×6000 measured 1592 MB with the fix,
 # but takes ~30 s here; the corpus keeps to 12 MP.)
 BOMB_RSS_MB = 1500
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def vm_hwm_mb(pid: int) -> float:
