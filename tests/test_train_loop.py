@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +46,15 @@ def tiny_data(tmp_path_factory):
         Image.fromarray(rng.integers(0, 256, (90, 90, 3), dtype=np.uint8)).save(seg / "image" / f"{i}.jpg")
         Image.fromarray(((yy[:90, :90] > 40) * 255).astype(np.uint8)).save(seg / "mask" / f"{i}.png")
     return root
+
+
+def alpha_frames_of(model: Path, tiny_data: Path, tmp_path: Path) -> int:
+    """``mattekit video`` with the exported ``model`` on the tiny data's foreground frames (exit 0
+    asserted); the number of alpha frames it wrote."""
+    alpha = tmp_path / "alpha"
+    args = ["video", str(tiny_data / "pairs" / "fgr"), "-a", str(alpha), "--output-type", "png_sequence"]
+    assert main([*args, "--model", str(model), "-q"]) == 0
+    return len(list(alpha.glob("*.png")))
 
 
 def test_losses_vanish_on_truth_and_respond_to_errors():
@@ -215,24 +225,7 @@ def test_finetune_verb_exports_a_model_mattekit_video_runs(tiny_data, tmp_path, 
     assert out.is_file() and (tmp_path / "my-model.onnx.checkpoints" / "last.pt").is_file()
     assert main(args) == 3  # exists: refused before any training
     assert "already exists" in capsys.readouterr().err
-    alpha = tmp_path / "alpha"
-    assert (
-        main(
-            [
-                "video",
-                str(tiny_data / "pairs" / "fgr"),
-                "-a",
-                str(alpha),
-                "--output-type",
-                "png_sequence",
-                "--model",
-                str(out),
-                "-q",
-            ]
-        )
-        == 0
-    )
-    assert len(list(alpha.glob("*.png"))) == 6
+    assert alpha_frames_of(out, tiny_data, tmp_path) == 6
 
 
 def test_train_verb_errors_are_one_line(tiny_data, tmp_path, capsys):
@@ -356,21 +349,4 @@ def test_train_verb_exports_an_efficientnetv2_model_mattekit_video_runs(tiny_dat
         args += ["--set", setting]
     assert main(args) == 0
     assert "ONNX vs PyTorch max |Δ|" in capsys.readouterr().out
-    alpha = tmp_path / "alpha"
-    assert (
-        main(
-            [
-                "video",
-                str(tiny_data / "pairs" / "fgr"),
-                "-a",
-                str(alpha),
-                "--output-type",
-                "png_sequence",
-                "--model",
-                str(out),
-                "-q",
-            ]
-        )
-        == 0
-    )
-    assert len(list(alpha.glob("*.png"))) == 6
+    assert alpha_frames_of(out, tiny_data, tmp_path) == 6
