@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,6 +282,21 @@ def killed_run_partials(argv: list[str], cwd: Path, env: dict[str, str], timeout
             proc.kill()
         proc.wait()
     return [p for p in cwd.rglob("*") if ".partial-" in p.name]
+
+
+def case_registry(cases: dict) -> Callable:
+    """The decorator ``@case(case_id, issue_item, *marks)`` of a front door's corpus: it files the
+    decorated builder in ``cases`` as ``{case_id: (issue item, builder, marks)}``, what
+    :func:`case_params` reads."""
+
+    def case(case_id: str, item: str, *marks):
+        def register(fn):
+            cases[case_id] = (item, fn, marks)
+            return fn
+
+        return register
+
+    return case
 
 
 def case_params(cases: dict, xfail: dict[str, str]) -> list:

@@ -30,6 +30,7 @@ from hostile_harness import (
     RAW_EXCEPTION,
     assert_only_declared_changes,
     case_params,
+    case_registry,
     killed_run_partials,
     mattekit_argv,
     partials,
@@ -56,12 +57,7 @@ class Call:
 CASES: dict[str, tuple[str, Callable, tuple]] = {}
 
 
-def case(case_id: str, item: str, *marks):
-    def register(fn):
-        CASES[case_id] = (item, fn, marks)
-        return fn
-
-    return register
+case = case_registry(CASES)
 
 
 def _video(root: Path, name: str = "in.mp4", **kw) -> Path:

@@ -32,6 +32,7 @@ from hostile_harness import (
     assert_one_error_line,
     assert_only_declared_changes,
     case_params,
+    case_registry,
     diff,
     killed_run_partials,
     mattekit_argv,
@@ -73,12 +74,7 @@ class Run:
 CASES: dict[str, tuple[str, Callable[[Path], Run], tuple]] = {}
 
 
-def case(case_id: str, item: str, *marks):
-    def register(fn):
-        CASES[case_id] = (item, fn, marks)
-        return fn
-
-    return register
+case = case_registry(CASES)
 
 
 INFERENCE = pytest.mark.inference  # runs the network (kept few and small)

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 import hostile_inputs as gen
-from hostile_harness import case_params, partials
+from hostile_harness import case_params, case_registry, partials
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 TestClient = fastapi_testclient.TestClient
@@ -50,12 +50,7 @@ class Probe:
 CASES: dict[str, tuple[str, Callable, tuple]] = {}
 
 
-def case(case_id: str, item: str, *marks):
-    def register(fn):
-        CASES[case_id] = (item, fn, marks)
-        return fn
-
-    return register
+case = case_registry(CASES)
 
 
 def _png_bytes(width: int = 64, height: int = 48) -> bytes:
