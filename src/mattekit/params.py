@@ -127,14 +127,15 @@ def validate_downsample_ratio(
     Args:
         value: ``None`` (auto) or a finite real in (0, 1]. ``0`` is refused like any value out of
             range (it does not mean auto).
-        height, width: the frame size in pixels, when known. Then ``None`` becomes
-            :func:`auto_downsample_ratio` and a ratio that leaves the network less than 1 px on
-            the shorter side is refused, naming the smallest ratio that works.
+        height, width: the frame size in pixels, when known. Then a ratio that leaves the
+            network less than 1 px on the shorter side is refused, naming the smallest ratio that
+            works. ``None`` stays ``None``: the auto ratio is the model's
+            (:meth:`mattekit.models.base.ModelSession.auto_downsample_ratio`).
         source: the input file (named in the message of the frame-size check).
         name: the parameter's name in messages.
 
     Returns:
-        ``None`` or the ratio as a float without a frame size; the ratio to use with one.
+        ``None`` (auto) or the ratio as a float.
 
     Raises:
         mattekit.errors.ParameterTypeError: not a real number (e.g. the string ``"0.5"``).
@@ -145,10 +146,8 @@ def validate_downsample_ratio(
         value = _number(value, name, what)
         if not 0 < value <= 1:
             raise ParameterError(name, f"must be {what}, not {value:g}")
-    if height is None or width is None:
+    if value is None or height is None or width is None:
         return value
-    if value is None:
-        return auto_downsample_ratio(height, width)
     if min(network_side(value, height), network_side(value, width)) < MIN_NETWORK_SIDE:
         low = min_downsample_ratio(height, width)
         problem = (

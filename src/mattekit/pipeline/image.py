@@ -113,13 +113,10 @@ def matte_image(
         rgb = read_image(image)
     height, width = _check_size(rgb, image)
     session = new_session(model)
-    if downsample_ratio is None:
-        ratio = session.auto_downsample_ratio(height, width)
-    else:
-        checked = validate_downsample_ratio(
-            downsample_ratio, height, width, source=None if isinstance(image, np.ndarray) else Path(image)
-        )
-        ratio = checked if checked is not None else session.auto_downsample_ratio(height, width)
+    checked = validate_downsample_ratio(
+        downsample_ratio, height, width, source=None if isinstance(image, np.ndarray) else Path(image)
+    )
+    ratio = session.auto_downsample_ratio(height, width) if checked is None else checked
     try:
         if _full_resolution_finish(session, ratio, height, width, refine):
             return _matte_banded(rgb, session, ratio, passes, fg_estimate, working_pixels())

@@ -385,12 +385,8 @@ def _convert(
     writers: dict[str, FrameWriter] = {}
     bar = Progress(progress, source.frame_count)
     try:
-        # the model's own ratio when none is given (validate_downsample_ratio's auto is RVM's rule)
-        auto = session.auto_downsample_ratio(source.height, source.width)
-        checked = None
-        if downsample_ratio is not None:
-            checked = validate_downsample_ratio(downsample_ratio, source.height, source.width, source=input_path)
-        ratio = auto if checked is None else checked
+        checked = validate_downsample_ratio(downsample_ratio, source.height, source.width, source=input_path)
+        ratio = session.auto_downsample_ratio(source.height, source.width) if checked is None else checked
         if plan.background is not None:
             plan.background.prepare(source.frame_rate)
         for kind, path in plan.paths.items():
