@@ -91,6 +91,45 @@ def _expand(inputs, suffixes, recursive: bool, output_dir: Path) -> list[tuple[P
     ]
 
 
+def _claim_key(path: Path) -> str:
+    """How an output path is compared with the others of a batch: absolute, normalised and
+    case-folded (``A.png`` and ``a.png`` are one file on macOS and Windows disks)."""
+    return os.path.normpath(os.path.abspath(path)).casefold()
+
+
+def _jobs(pairs: list[tuple[Path, Path]], plan: OutputPlan, out_root: Path) -> list[tuple[Path, dict[str, Path], str]]:
+    """(file, its output paths, its label) for every input of a batch, no two files sharing an
+    output path and no file's output lying inside another's (a ``png_sequence`` folder).
+
+    Names follow :meth:`~mattekit.plan.OutputPlan.named`; a file whose outputs would meet those
+    of a file before it (``x.png``'s ``x_alpha.png`` is also the cut-out of an input ``x_alpha.png``;
+    ``a.jpg`` and ``a_jpg.png``; names differing only in case) gets its suffix added to its
+    stem, then a number, until they are free. Inputs are sorted, so the names are the same on
+    every run (a stopped batch resumes).
+    """
+    claimed: set[str] = set()
+    holders: set[str] = set()  # folders that hold a claimed output
+    jobs = []
+    for f, rel in pairs:
+        folder = out_root / rel.parent
+        stem, n = rel.name, 1
+        while True:
+            targets = plan.named(folder, stem)
+            keys = [_claim_key(p) for p in targets.values()]
+            clash = any(
+                k in claimed or k in holders or any(_claim_key(a) in claimed for a in Path(k).parents) for k in keys
+            )
+            if not clash:
+                break
+            n += 1
+            suffix = f.suffix.lstrip(".").lower()
+            stem = f"{rel.name}_{suffix}" if n == 2 and not rel.name.endswith(f"_{suffix}") else f"{rel.name}_{n}"
+        claimed.update(keys)
+        holders.update(os.fspath(a) for k in keys for a in Path(k).parents)
+        jobs.append((f, targets, (rel.parent / f.name).as_posix()))
+    return jobs
+
+
 def _run(
     jobs: list[tuple[Path, dict[str, Path], str]],
     process: Callable[[Path, dict[str, Path]], tuple[int, str | None]],
@@ -251,10 +290,7 @@ def convert_folder(
     ) or OutputPlan(outputs, output_type, background, output_video_mbps, preset, overwrite)
     try:
         out_root = Path(output_dir)
-        jobs = [
-            (f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
-            for f, rel in _inputs(inputs, VIDEO_SUFFIXES, recursive, out_root, "video")
-        ]
+        jobs = _jobs(_inputs(inputs, VIDEO_SUFFIXES, recursive, out_root, "video"), plan, out_root)
         if executor == "ray":
             plan.close()
             from mattekit.cluster.executor import convert_folder_ray
@@ -385,10 +421,7 @@ def matte_folder(
     ) or image_plan(alpha, background, overwrite)
     try:
         out_root = Path(output_dir)
-        jobs = [
-            (f, plan.named(out_root / rel.parent, rel.name), (rel.parent / f.name).as_posix())
-            for f, rel in _inputs(inputs, IMAGE_SUFFIXES, recursive, out_root, "image")
-        ]
+        jobs = _jobs(_inputs(inputs, IMAGE_SUFFIXES, recursive, out_root, "image"), plan, out_root)
         kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
         if executor == "ray":
             plan.close()

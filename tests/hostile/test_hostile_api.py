@@ -313,6 +313,29 @@ def _(root, session):
     return Call(call, raises=(OutputError,), names=("imgdir", "a.png"))
 
 
+@case("convert_folder-output-names-collide", "20", INFERENCE)
+def _(root, session):
+    from mattekit import convert_folder
+
+    # a.mp4 and a.mov get their suffix added (a_mp4_composition.mp4): the name a_mp4.mkv already
+    # has; its result used to be reported done ("complete output exists") with a.mp4's video
+    (root / "in").mkdir()
+    _video(root / "in", "a.mp4")
+    _video(root / "in", "a.mov", seed=3)
+    _video(root / "in", "a_mp4.mkv", seed=4)
+
+    def check(result):
+        assert [o.status for o in result.outcomes] == ["done"] * 3, [(o.source, o.status) for o in result.outcomes]
+        paths = [p for o in result.outcomes for p in o.outputs]
+        assert len(set(paths)) == 3, f"two files share an output: {paths}"
+
+    return Call(
+        lambda: convert_folder(root / "in", root / "out", outputs=("alpha",), model=session),
+        outputs=["out"],
+        check=check,
+    )
+
+
 # -- silently wrong results (item 23) --------------------------------------------------------------
 
 

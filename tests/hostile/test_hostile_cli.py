@@ -531,6 +531,29 @@ def _(root):
     )
 
 
+def _check_distinct_outputs(root: Path, result) -> None:
+    out = root / "out"
+    with Image.open(out / "x_alpha.png") as img:  # x.png's alpha, gray
+        assert img.mode == "L", img.mode
+    with Image.open(out / "x_alpha_png.png") as img:  # the input x_alpha.png's cut-out, RGBA
+        assert img.mode == "RGBA", img.mode
+    assert len([p for p in out.iterdir() if not p.name.startswith(".")]) == 4, sorted(out.iterdir())
+
+
+@case("image-batch-output-names-collide", "20", INFERENCE)
+def _(root):
+    # x.png's alpha is out/x_alpha.png, the name of the input x_alpha.png's cut-out: one result
+    # was silently written over the other, and a re-run reported both complete
+    (root / "in").mkdir()
+    gen.png(root / "in" / "x.png", 32, 24, seed=1)
+    gen.png(root / "in" / "x_alpha.png", 32, 24, seed=2)
+    return Run(
+        ["image", "in", "-o", "out", "--alpha", "-q", *FAST_IMAGE],
+        outputs=["out"],
+        check=_check_distinct_outputs,
+    )
+
+
 # -- silently wrong results (item 23) -------------------------------------------------------------
 
 
