@@ -30,11 +30,12 @@ import inspect
 import math
 import numbers
 import operator
+import os
 from pathlib import Path
 
 import numpy as np
 
-from mattekit.errors import ParameterError, ParameterTypeError
+from mattekit.errors import InputError, ParameterError, ParameterTypeError
 
 # RVM's recommended working size: the encoder sees frames whose longer side is at most 512 px.
 AUTO_LONG_SIDE = 512
@@ -54,6 +55,25 @@ FRAME_RATE_RANGE = (0.01, 1000.0)
 # anyway (the compositor caps it there); 1000 px covers a 4K frame's width/4.
 BLUR_SIGMA_MAX = 1000.0
 PASSES_RANGE = (1, 100)  # STILL_PASSES = 3; alpha stops changing measurably after ~10
+
+
+def pixel_limit(variable: str, default: int) -> int:
+    """A limit in pixels: ``default``, or the environment variable ``variable`` when set (e.g.
+    lowered in tests, or raised on a machine with more memory).
+
+    Raises:
+        mattekit.errors.InputError: the variable is not a whole number >= 1.
+    """
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(variable, f"must be a whole number of pixels >= 1, not {text!r}")
+    return value
 
 
 def _number(value, name: str, what: str = "a number") -> float:

@@ -147,6 +147,22 @@ def video(
     return path
 
 
+def ffv1_video(path: Path, width: int, height: int, frames: int = 2) -> Path:
+    """A Matroska FFV1 (lossless) video of flat colour blocks: large frames in a small file (an
+    8K frame of this takes ~65 KB), what a video made to exhaust memory looks like."""
+    with av.open(str(path), "w", format="matroska") as out:
+        vs = out.add_stream("ffv1", rate=24)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        img = np.zeros((height, width, 3), np.uint8)
+        img[:, : width // 2] = (200, 120, 90)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.roll(img, i * 8, axis=1), format="rgb24")
+            frame.pts = i
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+    return path
+
+
 def zero_frame_video(path: Path, width: int = 64, height: int = 48) -> Path:
     """A Matroska file whose H.264 video stream (width×height) holds no frame, beside one second of
     silent Opus audio (MP4 drops an empty track; Matroska declares it in its header)."""

@@ -437,6 +437,50 @@ def _(root):
     )
 
 
+# video frames are capped at 8192x4320 (35 MP): a 324 KB FFV1 file of 12288x6912 frames matted at
+# 2.1 GB (H.264) and would need ~20 GB as webm. Lowered here to 1024x768 so the case stays small.
+LOW_VIDEO_CAP = {"MATTEKIT_MAX_VIDEO_PIXELS": str(1024 * 768)}
+
+
+@case("video-frames-over-cap", "17")
+def _(root):
+    gen.ffv1_video(root / "big.mkv", 1280, 800)
+    return Run(
+        ["video", "big.mkv", "-c", "out.mp4", "-q"], codes=(2,), names=("big.mkv",), env=LOW_VIDEO_CAP, max_rss_mb=600
+    )
+
+
+@case("video-background-frames-over-cap", "17")
+def _(root):
+    gen.video(root / "in.mp4", frames=2)
+    gen.ffv1_video(root / "big.mkv", 1280, 800)
+    return Run(
+        ["video", "in.mp4", "-b", "big.mkv", "-c", "out.mp4", "-q"],
+        codes=(2,),
+        names=("big.mkv",),
+        env=LOW_VIDEO_CAP,
+        max_rss_mb=600,
+    )
+
+
+@case("frame-folder-over-cap", "17")
+def _(root):
+    gen.frame_folder(root / "frames", 1, 1280, 800)
+    return Run(
+        ["video", "frames", "-a", "out.mp4", "-q"],
+        codes=(2,),
+        names=("frames", "0000.png"),
+        env=LOW_VIDEO_CAP,
+        max_rss_mb=600,
+    )
+
+
+@case("video-frames-at-cap", "17", INFERENCE)
+def _(root):
+    gen.ffv1_video(root / "ok.mkv", 1024, 768)
+    return Run(["video", "ok.mkv", "-a", "out.mp4", "-q"], outputs=["out.mp4"], env=LOW_VIDEO_CAP)
+
+
 @case("png-bomb-14000x14000", "17")
 def _(root):
     # a complete, valid 196-megapixel PNG of 570 KB: over Pillow's decompression-bomb limit

@@ -15,9 +15,16 @@ import numpy as np
 
 from mattekit.errors import FormatError, InputError
 from mattekit.io.image import IMAGE_SUFFIXES, read_image
-from mattekit.params import validate_frame_rate
+from mattekit.params import pixel_limit, validate_frame_rate
 
 DEFAULT_SEQUENCE_RATE = Fraction(30)
+# The largest video frame matted: 8192x4320, the largest frame of H.264 and H.265 (level 6.2,
+# 139,264 macroblocks), so every camera's 8K. Memory grows with the frame: at 7680x4320 a run
+# peaked at 1.1 GB (RVM, H.264 composition), 1.8 GB (three outputs), 6.4 GB (isnet) and 7.8 GB
+# (webm: libvpx-vp9); a 324 KB FFV1 file of 12288x6912 frames reached 2.1 GB on the lightest path.
+# Above it a frame is refused from the header, before one is decoded.
+# ``MATTEKIT_MAX_VIDEO_PIXELS`` lowers it (tests) or raises it.
+MAX_VIDEO_PIXELS = 8192 * 4320
 # file suffixes taken as videos when a folder is searched for them
 VIDEO_SUFFIXES = {
     ".mp4",
@@ -137,6 +144,7 @@ class VideoFileReader(FrameSource):
         self.width, self.height = ctx.width, ctx.height
         if not self.width or not self.height:
             raise _not_a_video(self.path, None)
+        check_frame_size(self.path, self.width, self.height)
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
         self.frame_rate = Fraction(rate) if rate else DEFAULT_SEQUENCE_RATE
         self.time_base = Fraction(stream.time_base) if stream.time_base else 1 / self.frame_rate
@@ -162,6 +170,7 @@ class VideoFileReader(FrameSource):
                     f"no frame could be read although the file declares {about}{self.frame_count} (damaged file?)",
                 )
             raise InputError(self.path, "video stream holds no frame (0 frames)")
+        check_frame_size(self.path, self._first.width, self._first.height)  # a header may lie
         self.orientation = display_orientation(self._first, stream)
         if self.orientation in SWAPS_SIZE:
             self.width, self.height = self.height, self.width
@@ -249,6 +258,27 @@ def _declared_frames(stream, rate: Fraction) -> tuple[int | None, bool]:
     return round(seconds * float(rate)), False
 
 
+def check_frame_size(path: Path, width: int, height: int) -> None:
+    """Refuse a video whose frames have more than :data:`MAX_VIDEO_PIXELS` pixels
+    (``MATTEKIT_MAX_VIDEO_PIXELS`` when set).
+
+    Raises:
+        mattekit.errors.InputError: the frames are larger (one line with the size and the limit).
+    """
+    limit = pixel_limit("MATTEKIT_MAX_VIDEO_PIXELS", MAX_VIDEO_PIXELS)
+    if width * height > limit:
+        allowed = (
+            "the largest mattekit mattes in a video (8192x4320, 8K)"
+            if limit == MAX_VIDEO_PIXELS
+            else f"the {limit:,} pixels MATTEKIT_MAX_VIDEO_PIXELS allows"
+        )
+        raise InputError(
+            path,
+            f"video frames of {width}x{height} ({width * height:,} pixels) are larger than {allowed}; "
+            "scale the video down first",
+        )
+
+
 class ImageSequenceReader(FrameSource):
     """Read a folder of images (sorted by file name) as a video.
 
@@ -273,6 +303,7 @@ class ImageSequenceReader(FrameSource):
         first = read_image(self.files[0])
         self._first: np.ndarray | None = first
         self.height, self.width = first.shape[:2]
+        check_frame_size(self.files[0], self.width, self.height)
         frame_rate = validate_frame_rate(frame_rate)
         self.frame_rate = Fraction(frame_rate).limit_denominator(1001) if frame_rate else DEFAULT_SEQUENCE_RATE
         self.time_base = 1 / self.frame_rate

@@ -13,7 +13,7 @@ from mattekit.errors import Cancelled, InputError
 from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import to_src
-from mattekit.params import min_downsample_ratio, validate_downsample_ratio, validate_passes
+from mattekit.params import min_downsample_ratio, pixel_limit, validate_downsample_ratio, validate_passes
 
 if TYPE_CHECKING:
     from mattekit.plan import OutputPlan
@@ -134,16 +134,7 @@ def working_pixels() -> int:
     Raises:
         mattekit.errors.InputError: the variable is not a whole number >= 1.
     """
-    text = os.environ.get("MATTEKIT_WORKING_PIXELS")
-    if text is None:
-        return WORKING_PIXELS
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise InputError("MATTEKIT_WORKING_PIXELS", f"must be a whole number of pixels >= 1, not {text!r}")
-    return value
+    return pixel_limit("MATTEKIT_WORKING_PIXELS", WORKING_PIXELS)
 
 
 def _name(image) -> str:
