@@ -163,6 +163,23 @@ def ffv1_video(path: Path, width: int, height: int, frames: int = 2) -> Path:
     return path
 
 
+def transparent_clip(path: Path, frames: int = 4, width: int = 64, height: int = 48) -> Path:
+    """A VP9 WebM with alpha (yuva420p): an opaque rectangle of the pattern on transparency, what
+    ``mattekit finetune --foreground`` takes."""
+    with av.open(str(path), "w", format="webm") as out:
+        vs = out.add_stream("libvpx-vp9", rate=24)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuva420p"
+        for i in range(frames):
+            rgba = np.zeros((height, width, 4), np.uint8)
+            rgba[..., :3] = pattern(width, height, i)
+            rgba[height // 5 : -height // 5, width // 3 : -width // 3, 3] = 255
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba")
+            frame.pts = i
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+    return path
+
+
 def zero_frame_video(path: Path, width: int = 64, height: int = 48) -> Path:
     """A Matroska file whose H.264 video stream (width×height) holds no frame, beside one second of
     silent Opus audio (MP4 drops an empty track; Matroska declares it in its header)."""

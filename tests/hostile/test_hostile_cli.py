@@ -382,6 +382,38 @@ for _value in ("-1", "nan", "inf", "0"):
     case(f"frame-rate-{_value}", "14")(_rate)
 
 
+for _option, _value in (("--threads", "99999999999"), ("--seed", "-1"), ("--seed", "99999999999999999999999")):
+
+    def _finetune_number(root, option=_option, value=_value):
+        # --threads 99999999999 reached torch.set_num_threads: "ValueError: Overflow when unpacking long"
+        # (a traceback); --seed -1 / 1e23 gave numpy's and torch's messages without the option
+        (root / "bgs").mkdir()
+        gen.png(root / "bgs" / "bg.png", 64, 48)
+        gen.transparent_clip(root / "fg.webm")
+        return Run(
+            [
+                "finetune",
+                "--foreground",
+                "fg.webm",
+                "--backgrounds",
+                "bgs",
+                "-o",
+                "ft.onnx",
+                "--steps",
+                "1",
+                "-q",
+                option,
+                value,
+            ],
+            codes=(2,),
+            names=(option,),
+            usage_ok=True,
+            timeout=60,
+        )
+
+    case(f"finetune{_option}-{_value}", "14")(_finetune_number)
+
+
 @case("svg-as-video", "15")
 def _(root):
     gen.svg(root / "pic.svg")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mattekit.cli.options import overwrite_option, quiet_option
+from mattekit.cli.train_common import MAX_THREADS
 
 
 @click.command()
@@ -81,8 +82,14 @@ from mattekit.cli.options import overwrite_option, quiet_option
     help="Steps between validations (0: at the start and the end).",
 )
 @click.option("--device", type=click.Choice(("auto", "cpu", "cuda", "mps")), default="auto", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw of the data.")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="CPU threads for torch (default: torch's choice).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of every random draw of the data.",
+)
 @click.option("--restart", is_flag=True, help="Start over instead of resuming from the checkpoint folder.")
 @overwrite_option
 @quiet_option

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mattekit.cli.options import overwrite_option, quiet_option
+from mattekit.cli.train_common import MAX_THREADS
 
 
 @click.command()
@@ -30,7 +31,7 @@ from mattekit.cli.options import overwrite_option, quiet_option
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the trained model as ONNX with RVM's signature (any variant).",
 )
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's choice).")
+@click.option("--threads", type=click.IntRange(1, MAX_THREADS), help="CPU threads for torch (default: torch's choice).")
 @click.option("--restart", is_flag=True, help="Start over instead of resuming from the checkpoint folder.")
 @overwrite_option
 @quiet_option

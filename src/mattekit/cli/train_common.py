@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+# --threads above this is refused (torch.set_num_threads takes a C int: 99999999999 raised
+# "ValueError: Overflow when unpacking long" as a traceback)
+MAX_THREADS = 1024
 # the exported file must reproduce PyTorch's alpha and foreground this closely (max |Δ|)
 EXPORT_TOLERANCE = 1e-4
 

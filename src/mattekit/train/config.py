@@ -100,6 +100,8 @@ class StageConfig:
             raise ValueError(f"downsample_ratio_hr must be in (0, 1], got {self.downsample_ratio_hr}")
         if self.validation_fraction >= 1:
             raise ValueError("validation_fraction must be below 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be a whole number from 0 to {2**32 - 1}, got {self.seed}")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if not self.foreground or not self.backgrounds:
