@@ -136,7 +136,7 @@ def test_card_beside_the_file_layout_colour_and_working_size(tmp_path, monkeypat
         ('[size]\npolicy = "fixed"\nsize = 99999999\n', "size must be an integer in 1..16384"),
         ('[size]\npolicy = "fixed"\nsize = 3.5\n', "size must be an integer"),
         ('[size]\npolicy = "square"\nsize = 8\n', "size policy must be one of fixed, short_side, long_side"),
-        ("[input]\nstd = [0.5, 0, 0.5]\n[size]\nsize = 8\n", "std must be finite and > 0"),
+        ("[input]\nstd = [0.5, 0, 0.5]\n[size]\nsize = 8\n", "std must be finite and >= 1e-06"),
         ("[input]\nmean = [nan, 0, 0]\n[size]\nsize = 8\n", "mean must be finite"),
         ("[input]\nstd = [1e400, 1, 1]\n[size]\nsize = 8\n", "std must be finite"),
         ("[input]\nmean = [0.5]\n[size]\nsize = 8\n", "mean must be a list of 3 numbers"),

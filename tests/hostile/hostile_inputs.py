@@ -234,6 +234,25 @@ def garbage_model(path: Path) -> Path:
     return path
 
 
+def card_model(path: Path, card: str | bytes) -> Path:
+    """A valid 32x32 single-image ONNX model (alpha = mean of the channels) with ``card`` written
+    beside it as ``<stem>.toml``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("ReduceMean", ["input"], ["out"], keepdims=1, axes=[1])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, 32, 32])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    toml = path.with_suffix(".toml")
+    toml.write_bytes(card if isinstance(card, bytes) else card.encode())
+    return path
+
+
 def not_sqlite(path: Path) -> Path:
     """A ``jobs.db`` that is not an SQLite database."""
     path.write_bytes(b"this is not an SQLite database, it is a text file\n" * 100)

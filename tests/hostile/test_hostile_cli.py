@@ -167,6 +167,40 @@ def _(root):
     )
 
 
+CARD_SIZE = '[size]\npolicy = "fixed"\nsize = 32\n'
+
+
+@case("model-card-not-utf8", "corpus")
+def _(root):
+    # a card of binary bytes: "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff" (traceback)
+    gen.card_model(root / "m.onnx", b"\xff\xfe\x00[size]")
+    gen.png(root / "a.png", 32, 24)
+    return Run(["image", "a.png", "-o", "out", "--model", "m.onnx", "-q", *FAST_IMAGE], codes=(4,), names=("m.toml",))
+
+
+@case("model-card-std-denormal", "corpus")
+def _(root):
+    # std 1e-320 is 0 in float32: every pixel became inf, the alpha NaN, and the run exited 0
+    gen.card_model(root / "m.onnx", "[input]\nstd = [1e-320, 1, 1]\n" + CARD_SIZE)
+    gen.png(root / "a.png", 32, 24)
+    return Run(["image", "a.png", "-o", "out", "--model", "m.onnx", "-q", *FAST_IMAGE], codes=(4,), names=("m.toml",))
+
+
+for _name, _content in (("zero-bytes", b""), ("empty-protobuf", b"\x08\x07")):
+
+    def _model_lie(root, content=_content):
+        # parsed by protobuf as an empty ModelProto: "no model card ... and not an RVM export (inputs: )"
+        (root / "m.onnx").write_bytes(content)
+        gen.png(root / "a.png", 32, 24)
+        return Run(
+            ["image", "a.png", "-o", "out", "--model", "m.onnx", "-q", *FAST_IMAGE],
+            codes=(4,),
+            names=("not an ONNX model",),
+        )
+
+    case(f"model-{_name}", "corpus")(_model_lie)
+
+
 @case("demo-over-existing-outputs", "3")
 def _(root):
     gen.user_file(root / "DIR" / "input.mp4", "the user's video\n")

@@ -47,6 +47,7 @@ from mattekit.models.base import SizePolicy
 LAYOUTS = ("NCHW", "NHWC")
 COLOURS = ("RGB", "BGR")
 ACTIVATIONS = ("none", "sigmoid", "minmax")
+MIN_STD = 1e-6  # smallest [input] std (pixels are scaled to 0..1 first: x <= 1e6, finite in float32)
 _SECTIONS = {
     "": {"name", "license", "source", "input", "size", "output"},
     "input": {"name", "layout", "colour", "mean", "std"},
@@ -118,6 +119,8 @@ def load_card(card: str | os.PathLike | dict | ModelCard) -> ModelCard:
         raise ModelError(f"{path}: cannot read model card ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{path}: not a valid TOML model card ({exc})") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a valid TOML model card (not UTF-8 text)") from None
     return parse_card(data, str(path))
 
 
@@ -159,8 +162,9 @@ def parse_card(data: dict, label: str) -> ModelCard:
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
         ):
             fail(f"[input] {key} must be a list of 3 numbers, not {value!r}")
-        if not all(math.isfinite(v) and (v > 0 if positive else True) and abs(v) < 1e6 for v in value):
-            fail(f"[input] {key} must be finite{' and > 0' if positive else ''}, not {value!r}")
+        # a std under 1e-6 (1e-320 is 0 in float32) turned every pixel into inf and the alpha into NaN
+        if not all(math.isfinite(v) and (v >= MIN_STD if positive else True) and abs(v) < 1e6 for v in value):
+            fail(f"[input] {key} must be finite{f' and >= {MIN_STD:g}' if positive else ''}, not {value!r}")
         return tuple(float(v) for v in value)
 
     if not isinstance(size, dict):

@@ -137,10 +137,16 @@ def graph_names(path: Path) -> tuple[list[str], list[str]]:
     import onnx
 
     try:
+        if path.stat().st_size == 0:
+            raise ModelError(f"{path}: not an ONNX model (the file is empty, 0 bytes)")
         model = onnx.load(str(path), load_external_data=False)
+    except ModelError:
+        raise
     except Exception as exc:  # protobuf raises several unrelated types
         from mattekit.models.base import first_line
 
         raise ModelError(f"{path}: not an ONNX model ({first_line(exc)})") from None
+    if not model.graph.node and not model.graph.input:  # bytes protobuf reads as an empty message
+        raise ModelError(f"{path}: not an ONNX model (it holds no graph)")
     initializers = {t.name for t in model.graph.initializer}
     return ([i.name for i in model.graph.input if i.name not in initializers], [o.name for o in model.graph.output])
