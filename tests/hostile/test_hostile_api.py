@@ -336,6 +336,28 @@ def _(root, session):
     )
 
 
+@case("convert_video-input_resize-over-cap", "17")
+def _(root, session):
+    # input_resize up to 16384x16384 (268 MP) was accepted, past the video frame cap (8192x4320)
+    # that refuses such frames in a file; the cap is lowered here to keep the case small
+    _video(root)
+
+    def call():
+        old = os.environ.get("MATTEKIT_MAX_VIDEO_PIXELS")
+        os.environ["MATTEKIT_MAX_VIDEO_PIXELS"] = str(96 * 64)
+        try:
+            return convert_video(
+                root / "in.mp4", output_alpha=root / "out.mp4", input_resize=(200, 100), model=session, progress=False
+            )
+        finally:
+            if old is None:
+                del os.environ["MATTEKIT_MAX_VIDEO_PIXELS"]
+            else:
+                os.environ["MATTEKIT_MAX_VIDEO_PIXELS"] = old
+
+    return Call(call, raises=ARG, names=("input_resize",))
+
+
 # -- silently wrong results (item 23) --------------------------------------------------------------
 
 

@@ -265,18 +265,28 @@ def check_frame_size(path: Path, width: int, height: int) -> None:
     Raises:
         mattekit.errors.InputError: the frames are larger (one line with the size and the limit).
     """
+    problem = frame_size_problem(width, height)
+    if problem:
+        raise InputError(path, f"video frames of {problem}; scale the video down first")
+
+
+def frame_size_problem(width: int, height: int) -> str | None:
+    """Why video frames of ``width`` x ``height`` are not matted (``"WxH (N pixels) are larger
+    than ..."``), or ``None`` when they are within :data:`MAX_VIDEO_PIXELS`
+    (``MATTEKIT_MAX_VIDEO_PIXELS`` when set).
+
+    Raises:
+        mattekit.errors.InputError: the environment variable is not a whole number >= 1.
+    """
     limit = pixel_limit("MATTEKIT_MAX_VIDEO_PIXELS", MAX_VIDEO_PIXELS)
-    if width * height > limit:
-        allowed = (
-            "the largest mattekit mattes in a video (8192x4320, 8K)"
-            if limit == MAX_VIDEO_PIXELS
-            else f"the {limit:,} pixels MATTEKIT_MAX_VIDEO_PIXELS allows"
-        )
-        raise InputError(
-            path,
-            f"video frames of {width}x{height} ({width * height:,} pixels) are larger than {allowed}; "
-            "scale the video down first",
-        )
+    if width * height <= limit:
+        return None
+    allowed = (
+        "the largest mattekit mattes in a video (8192x4320, 8K)"
+        if limit == MAX_VIDEO_PIXELS
+        else f"the {limit:,} pixels MATTEKIT_MAX_VIDEO_PIXELS allows"
+    )
+    return f"{width}x{height} ({width * height:,} pixels) are larger than {allowed}"
 
 
 class ImageSequenceReader(FrameSource):

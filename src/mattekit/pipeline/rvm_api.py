@@ -35,11 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from mattekit.errors import ModelError, ParameterError, ParameterTypeError
-from mattekit.io.video_reader import FrameSource, SourceFrame
+from mattekit.io.video_reader import FrameSource, SourceFrame, frame_size_problem
 from mattekit.plan import OUTPUT_TYPES, warn_deprecated
 
 # the largest side ``input_resize`` may ask for: a 16384×16384 RGB frame is 768 MiB, and the
-# pipeline holds several (queues, float input buffers, one per output writer)
+# pipeline holds several (queues, float input buffers, one per output writer); the area is also
+# held to the video frame cap (mattekit.io.video_reader.MAX_VIDEO_PIXELS, 8192x4320)
 MAX_RESIZE_SIDE = 16384
 # RVM's DataLoader workers: accepted up to this many (they do nothing here, see convert_video)
 MAX_NUM_WORKERS = 1024
@@ -198,6 +199,9 @@ def validate_input_resize(value) -> tuple[int, int] | None:
     width, height = (int(v) for v in value)
     if not (1 <= width <= MAX_RESIZE_SIDE and 1 <= height <= MAX_RESIZE_SIDE):
         raise ParameterError("input_resize", f"sides must be in [1, {MAX_RESIZE_SIDE}] pixels, not {width}x{height}")
+    problem = frame_size_problem(width, height)  # the frames matted are this size: the video cap
+    if problem:
+        raise ParameterError("input_resize", f"frames of {problem}")
     return width, height
 
 
