@@ -109,12 +109,15 @@ def _jobs(pairs: list[tuple[Path, Path]], plan: OutputPlan, out_root: Path) -> l
     """
     claimed: set[str] = set()
     holders: set[str] = set()  # folders that hold a claimed output
+    inputs = {key for f, _ in pairs if (key := file_key(f)) is not None}
     jobs = []
     for f, rel in pairs:
         folder = out_root / rel.parent
         stem, n = rel.name, 1
         while True:
             targets = plan.named(folder, stem)
+            if n == 1 and any(file_key(p) in inputs for p in targets.values()):
+                break  # an output that is an input keeps its name: the file fails (_run), never renamed away
             keys = [_claim_key(p) for p in targets.values()]
             clash = any(
                 k in claimed or k in holders or any(_claim_key(a) in claimed for a in Path(k).parents) for k in keys
@@ -124,6 +127,7 @@ def _jobs(pairs: list[tuple[Path, Path]], plan: OutputPlan, out_root: Path) -> l
             n += 1
             suffix = f.suffix.lstrip(".").lower()
             stem = f"{rel.name}_{suffix}" if n == 2 and not rel.name.endswith(f"_{suffix}") else f"{rel.name}_{n}"
+        keys = [_claim_key(p) for p in targets.values()]
         claimed.update(keys)
         holders.update(os.fspath(a) for k in keys for a in Path(k).parents)
         jobs.append((f, targets, (rel.parent / f.name).as_posix()))
