@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from mattekit.errors import Cancelled, InputError, OutputError
+from mattekit.errors import Cancelled, InputError, OutputError, ParameterTypeError
 from mattekit.io.atomic import file_key
-from mattekit.params import validate_cancel, validate_downsample_ratio
+from mattekit.params import validate_cancel, validate_downsample_ratio, validate_path
 from mattekit.pipeline.outcome import CANCELLED, DONE, FAILED, SKIPPED, BatchResult, FileOutcome, failure_reason
 from mattekit.plan import IMAGE, OutputPlan, warn_deprecated
 
@@ -293,7 +293,7 @@ def convert_folder(
         },
     ) or OutputPlan(outputs, output_type, background, output_video_mbps, preset, overwrite)
     try:
-        out_root = Path(output_dir)
+        out_root = validate_path(output_dir, "output_dir")
         jobs = _jobs(_inputs(inputs, VIDEO_SUFFIXES, recursive, out_root, "video"), plan, out_root)
         if executor == "ray":
             plan.close()
@@ -335,7 +335,13 @@ def convert_folder(
 
 def _inputs(inputs, suffixes, recursive: bool, out_root: Path, what: str) -> list[tuple[Path, Path]]:
     """:func:`_expand` of the batch's inputs, refusing a missing single input or finding nothing."""
-    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs
+    try:
+        items = [validate_path(item, "inputs") for item in items]
+    except TypeError:  # not iterable, or an item is no path
+        raise ParameterTypeError(
+            "inputs", f"must be a path or a list of paths, not {type(inputs).__name__} {inputs!r:.60}"
+        ) from None
     if len(items) == 1 and not Path(items[0]).exists():
         raise InputError(os.fspath(items[0]), "file or folder not found")
     pairs = _expand(items, suffixes, recursive, out_root)
@@ -424,7 +430,7 @@ def matte_folder(
         plan, {"alpha": (alpha, False), "background": (background, None), "overwrite": (overwrite, False)}
     ) or image_plan(alpha, background, overwrite)
     try:
-        out_root = Path(output_dir)
+        out_root = validate_path(output_dir, "output_dir")
         jobs = _jobs(_inputs(inputs, IMAGE_SUFFIXES, recursive, out_root, "image"), plan, out_root)
         kwargs = {"refine": refine} if fg_estimate is None else {"fg_estimate": fg_estimate, "refine": refine}
         if executor == "ray":

@@ -57,6 +57,20 @@ BLUR_SIGMA_MAX = 1000.0
 PASSES_RANGE = (1, 100)  # STILL_PASSES = 3; alpha stops changing measurably after ~10
 
 
+def validate_path(value, name: str) -> Path:
+    """A file or folder path given to a Python entry point: a ``str`` or an ``os.PathLike``
+    (``pathlib.Path``), as a :class:`~pathlib.Path`.
+
+    Raises:
+        mattekit.errors.ParameterTypeError: anything else (an int, a list, ``bytes``, a PIL
+            image), instead of Python's "expected str, bytes or os.PathLike object, not int",
+            which names no argument.
+    """
+    if isinstance(value, str) or (isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)):
+        return Path(value)
+    raise ParameterTypeError(name, f"must be a path (str or os.PathLike), not {type(value).__name__}")
+
+
 def pixel_limit(variable: str, default: int) -> int:
     """A limit in pixels: ``default``, or the environment variable ``variable`` when set (e.g.
     lowered in tests, or raised on a machine with more memory).

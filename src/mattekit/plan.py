@@ -64,7 +64,7 @@ from mattekit.compose.background import (
 from mattekit.errors import ParameterError, ParameterTypeError
 from mattekit.io.image import IMAGE_SUFFIXES
 from mattekit.io.video_writer import VIDEO_FORMATS, X264_PRESETS
-from mattekit.params import validate_output_video_mbps
+from mattekit.params import validate_output_video_mbps, validate_path
 
 #: the outputs of a run, in RVM's order
 OUTPUTS = ("composition", "alpha", "foreground")
@@ -335,7 +335,10 @@ def _outputs(outputs, source) -> dict[str, Path | None]:
     if isinstance(outputs, str):  # "composition,alpha" (a batch's --outputs)
         result = dict.fromkeys(_known([k.strip() for k in outputs.split(",") if k.strip()]))
     elif isinstance(outputs, Mapping):
-        result = {k: Path(os.fspath(outputs[k])) for k in _known([k for k, v in outputs.items() if v is not None])}
+        result = {
+            k: validate_path(outputs[k], f"output_{k}")
+            for k in _known([k for k, v in outputs.items() if v is not None])
+        }
     else:
         result = dict.fromkeys(_known(list(outputs)))
     if not result:

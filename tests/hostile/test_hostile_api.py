@@ -358,6 +358,34 @@ def _(root, session):
     return Call(call, raises=ARG, names=("input_resize",))
 
 
+# a path of the wrong type gave Python's own "expected str, bytes or os.PathLike object, not int"
+# (or "'int' object is not iterable"), naming no argument
+PATH_TYPE_CALLS = {
+    "convert_video-input_source-int": (
+        lambda root, s: convert_video(5, output_alpha=root / "o.mp4", model=s),
+        "input_source",
+    ),
+    "convert_video-output_alpha-bytes": (
+        lambda root, s: convert_video(root / "in.mp4", output_alpha=b"o.mp4", model=s, progress=False),
+        "output_alpha",
+    ),
+    "matte_folder-inputs-int": (lambda root, s: matte_folder(5, root / "out", model=s), "inputs"),
+    "matte_folder-output_dir-None": (
+        lambda root, s: matte_folder(root / "a.png", None, model=s),
+        "output_dir",
+    ),
+    "matte_image-list": (lambda root, s: matte_image([[0, 0, 0]], s), "image"),
+}
+for _case_id, (_fn, _name) in PATH_TYPE_CALLS.items():
+
+    def _path_type(root, session, fn=_fn, name=_name):
+        _video(root)
+        gen.png(root / "a.png", 8, 8)
+        return Call(lambda: fn(root, session), raises=(TypeError,), names=(name,))
+
+    case(_case_id, "12")(_path_type)
+
+
 # -- silently wrong results (item 23) --------------------------------------------------------------
 
 

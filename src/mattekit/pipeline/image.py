@@ -13,7 +13,7 @@ from mattekit.errors import Cancelled, InputError
 from mattekit.matte import Matte
 from mattekit.models import ModelSession, new_session
 from mattekit.models.base import to_src
-from mattekit.params import min_downsample_ratio, pixel_limit, validate_downsample_ratio, validate_passes
+from mattekit.params import min_downsample_ratio, pixel_limit, validate_downsample_ratio, validate_passes, validate_path
 
 if TYPE_CHECKING:
     from mattekit.plan import OutputPlan
@@ -96,7 +96,8 @@ def matte_image(
             ran out ("out of memory matting this W×H image").
         mattekit.errors.ParameterError: (a ``ValueError``) ``downsample_ratio`` or ``passes`` out
             of range, or a ratio that leaves the network less than 1 px of this image.
-        mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number.
+        mattekit.errors.ParameterTypeError: (a ``TypeError``) one of them is not a number, or ``image``
+            is neither a path nor an array (see :func:`mattekit.params.validate_path`).
         ValueError: the array is not H×W×3 uint8 or has 0 pixels, or an unknown ``fg_estimate``.
     """
     from mattekit.io.image import read_image
@@ -110,7 +111,7 @@ def matte_image(
             raise ValueError(f"image must be an H×W×3 uint8 RGB array, got {image.shape} {image.dtype}")
         rgb = image
     else:
-        rgb = read_image(image)
+        rgb = read_image(validate_path(image, "image"))
     height, width = _check_size(rgb, image)
     session = new_session(model)
     checked = validate_downsample_ratio(

@@ -43,6 +43,7 @@ from mattekit.params import (
     validate_cancel,
     validate_downsample_ratio,
     validate_frame_rate,
+    validate_path,
     validate_seq_chunk,
 )
 from mattekit.pipeline.progress import Progress
@@ -353,7 +354,7 @@ def convert_with_plan(
         requested = plan.paths
         if len(requested) != len(plan.outputs):
             raise ParameterError("outputs", f"the plan has no path for {', '.join(set(plan.outputs) - set(requested))}")
-        input_path = Path(input_source)
+        input_path = validate_path(input_source, "input_source")
         if not input_path.exists():
             raise InputError(input_path, "file not found")
         check_outputs(
