@@ -45,6 +45,14 @@ def jpeg(path: Path, width: int, height: int) -> Path:
     return path
 
 
+def jpeg_corrupt_exif(path: Path, width: int, height: int) -> Path:
+    """A JPEG whose EXIF block is cut short (an orientation entry whose value is missing), as
+    some cameras and editors write them; the pixels are intact."""
+    exif = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00"
+    Image.fromarray(pattern(width, height)).save(path, "JPEG", exif=exif)
+    return path
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -703,6 +703,21 @@ def _(root):
     return Run(["video", "clip.png", "-c", "out.mp4", "-q"], outputs=["out.mp4"])
 
 
+def _no_stderr(root: Path, result) -> None:
+    assert not result.stderr.strip(), f"stderr: {result.stderr!r}"
+
+
+@case("jpeg-corrupt-exif-as-image-and-background", "corpus", INFERENCE)
+def _(root):
+    # Pillow's "UserWarning: Corrupt EXIF data ..." and its source line reached stderr (exit 0)
+    gen.jpeg_corrupt_exif(root / "cam.jpg", 48, 32)
+    return Run(
+        ["image", "cam.jpg", "-o", "out", "-b", "cam.jpg", "-q", *FAST_IMAGE],
+        outputs=["out"],
+        check=_no_stderr,
+    )
+
+
 @case("mp4-named-png-as-image", "corpus")
 def _(root):
     gen.video(root / "clip.png", frames=2)

@@ -24,6 +24,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # limit and refuses those over the limit; mattekit refuses the latter in one line (read_image) and
 # reads the former, so the warning would only break the one-line rule.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Pillow's TIFF/EXIF reader warns (two lines on stderr, a path into site-packages) about damaged
+# metadata, e.g. "Corrupt EXIF data" in a camera's JPEG; the pixels read fine, so the warning
+# would only break the one-line rule
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 
 def _to_rgb8(img: Image.Image) -> np.ndarray:
