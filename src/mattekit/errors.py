@@ -12,6 +12,14 @@ import errno
 import os
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (a newline as ``\\n``, a carriage return as
+    ``\\r``, others as ``\\xNN``), so a file name holding one keeps a message on one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class MattekitError(Exception):
     """Base class of the errors whose message is meant for the user (one line)."""
 
@@ -24,7 +32,7 @@ class PathError(MattekitError):
     def __init__(self, path: str | os.PathLike, problem: str):
         self.path = os.fspath(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(one_line(f"{self.path}: {problem}"))
 
     def __reduce__(self):  # picklable (a Ray task's error reaches the driver as itself)
         return type(self), (self.path, self.problem)
@@ -75,7 +83,7 @@ class ParameterError(MattekitError, ValueError):
         self.name = str(name)
         self.problem = problem
         self.path = os.fsdecode(path) if path is not None else None
-        super().__init__(f"{self.name}: {problem}")
+        super().__init__(one_line(f"{self.name}: {problem}"))
 
 
 class ParameterTypeError(ParameterError, TypeError):

@@ -386,6 +386,16 @@ for _case_id, (_fn, _name) in PATH_TYPE_CALLS.items():
     case(_case_id, "12")(_path_type)
 
 
+@case("convert_video-newline-in-name", "corpus")
+def _(root, session):
+    gen.text(root / "bad\nname.mp4")
+    return Call(
+        lambda: convert_video(root / "bad\nname.mp4", output_alpha=root / "o.mp4", model=session, progress=False),
+        raises=(InputError,),
+        names=("bad\\nname.mp4",),
+    )
+
+
 # -- silently wrong results (item 23) --------------------------------------------------------------
 
 

@@ -762,6 +762,20 @@ def _(root):
     return Run(["video", name, "-c", "out.mp4", "-q"], codes=(2,), names=("caf",))
 
 
+@case("newline-in-file-name", "corpus")
+def _(root):
+    # the name was printed as is: "mattekit: error: bad" and "name.mp4: not a readable video" (two lines)
+    gen.text(root / "bad\nname.mp4")
+    return Run(["video", "bad\nname.mp4", "-c", "out.mp4", "-q"], codes=(2,), names=("bad\\nname.mp4",))
+
+
+@case("newline-in-batch-file-name", "corpus")
+def _(root):
+    (root / "in").mkdir()
+    gen.text(root / "in" / "cr\rname.png")
+    return Run(["image", "in", "-o", "out", "-q", *FAST_IMAGE], codes=(2,), names=("cr\\rname.png",))
+
+
 @case("leading-dash-file-name", "corpus", INFERENCE)
 def _(root):
     gen.png(root / "-o.png", 48, 32)

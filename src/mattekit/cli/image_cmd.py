@@ -18,6 +18,7 @@ from mattekit.cli.options import (
     warn_renamed,
 )
 from mattekit.cli.video_cmd import exit_for, print_summary
+from mattekit.errors import one_line
 from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
 
 
@@ -95,7 +96,7 @@ def image(
 
     def on_file(outcome, index, total):
         if outcome.status == "failed":
-            click.echo(f"mattekit: error: {outcome.source}: {outcome.reason}", err=True)
+            click.echo(one_line(f"mattekit: error: {outcome.source}: {outcome.reason}"), err=True)
         elif outcome.status == "done" and not quiet:
             click.echo(
                 f"[{index + 1}/{total}] {outcome.source} -> {', '.join(str(p) for p in outcome.outputs)}", err=True

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mattekit.errors import MattekitError
+from mattekit.errors import MattekitError, one_line
 from mattekit.extras import VERB_EXTRAS, MissingExtra, install_hint, missing
 
 # verb -> (module, attribute, one-line help)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 128 + termination.received
         message = f"terminated ({termination.received.name})" + (f"; {message}" if message else "")
     if message:
-        click.echo(f"mattekit: {message}", err=True)
+        click.echo(f"mattekit: {one_line(message)}", err=True)
     return code
 
 

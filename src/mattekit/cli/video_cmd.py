@@ -17,6 +17,7 @@ from mattekit.cli.options import (
     precision_option,
     quiet_option,
 )
+from mattekit.errors import one_line
 from mattekit.io.video_writer import X264_PRESETS
 from mattekit.params import (
     FRAME_RATE_RANGE,
@@ -221,7 +222,7 @@ def video(
         frame_rate=frame_rate,
     )
     if result.warning:
-        click.echo(f"mattekit: warning: {result.warning}", err=True)
+        click.echo(one_line(f"mattekit: warning: {result.warning}"), err=True)
     if not quiet:
         for kind, path in result.outputs.items():
             click.echo(f"{kind}: {path}")
@@ -242,9 +243,9 @@ def _batch(
 
     def on_file(outcome, index, total):
         if outcome.status == "failed":
-            click.echo(f"mattekit: error: {outcome.source}: {outcome.reason}", err=True)
+            click.echo(one_line(f"mattekit: error: {outcome.source}: {outcome.reason}"), err=True)
         elif outcome.status == "done" and outcome.reason:
-            click.echo(f"mattekit: warning: {outcome.source}: {outcome.reason}", err=True)
+            click.echo(one_line(f"mattekit: warning: {outcome.source}: {outcome.reason}"), err=True)
 
     result = convert_folder(
         input_source,
