@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,6 +248,35 @@ def _(root):
     tri[:6], tri[-6:] = 0, 255
     Image.fromarray(tri).save(root / "tri.png")
     return Run(["trimap", "img.png", "tri.png", "-o", "tri.png", "--overwrite", "-q"], codes=(3,), names=("tri.png",))
+
+
+def _device(path: Path) -> None:
+    """A character device like /dev/null (1, 3) at ``path``; creating one needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+
+
+@case("eval-csv-is-a-device", "4")
+def _(root):
+    # as root, 'eval --csv /dev/null --overwrite' replaced the device node with a regular file
+    for folder in ("gt", "pred"):
+        (root / folder).mkdir()
+        Image.fromarray(np.full((24, 32), 100, np.uint8)).save(root / folder / "0.png")
+    _device(root / "null.csv")
+    return Run(
+        ["eval", "--pred", "pred", "--gt", "gt", "--csv", "null.csv", "--overwrite"], codes=(3,), names=("null.csv",)
+    )
+
+
+@case("trimap-output-is-a-device", "4")
+def _(root):
+    gen.png(root / "img.png", 32, 24)
+    tri = np.full((24, 32), 128, np.uint8)
+    tri[:6], tri[-6:] = 0, 255
+    Image.fromarray(tri).save(root / "tri.png")
+    _device(root / "null.png")
+    return Run(["trimap", "img.png", "tri.png", "-o", "null.png", "--overwrite", "-q"], codes=(3,), names=("null.png",))
 
 
 @case("output-symlink-to-input", "4")

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import threading
 import uuid
 from collections.abc import Iterable
@@ -213,9 +214,29 @@ def _existing_problem(out: Path, overwrite: bool, folder: bool) -> str | None:
         return None
     if out.is_dir():
         return "is a folder; this output is a file (give a file name)"
+    special = _special_kind(out)
+    if special:
+        return f"is {special}, not a regular file; it is never replaced (give a file name)"
     if os.path.lexists(out) and not overwrite:
         return "already exists (use --overwrite to replace it)"
     return None
+
+
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is when it is a device, FIFO or socket itself (not through a link), else
+    ``None``. Renaming a finished output onto it would replace the node: as root, ``--csv
+    /dev/null --overwrite`` turned /dev/null into a regular file."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return None
+    kinds = (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), None)
 
 
 def check_output(
@@ -337,6 +358,9 @@ def commit(temp: Path, final: Path) -> None:
             else:
                 if final.is_dir():
                     raise OutputError(final, "is a folder; cannot replace it with a file")
+                special = _special_kind(final)
+                if special:  # made while the output was written
+                    raise OutputError(final, f"is {special}, not a regular file; it is never replaced")
                 os.replace(temp, final)
     except OutputError:
         discard(temp)
