@@ -279,6 +279,23 @@ def _(root):
     return Run(["trimap", "img.png", "tri.png", "-o", "null.png", "--overwrite", "-q"], codes=(3,), names=("null.png",))
 
 
+@case("trimap-output-in-model-cache", "2")
+def _(root):
+    # outputs inside $MATTEKIT_HOME/models were written: 'finetune -o <cache>/rvm_mobilenetv3_fp32.onnx
+    # --overwrite' replaced the published model, and the next run re-fetched it over the user's result
+    gen.png(root / "img.png", 32, 24)
+    tri = np.full((24, 32), 128, np.uint8)
+    tri[:6], tri[-6:] = 0, 255
+    Image.fromarray(tri).save(root / "tri.png")
+    (root / "home" / "models").mkdir(parents=True)
+    return Run(
+        ["trimap", "img.png", "tri.png", "-o", "home/models/cut.png", "-q"],
+        codes=(3,),
+        names=("cut.png", "model cache"),
+        env={"MATTEKIT_HOME": str(root / "home")},
+    )
+
+
 @case("output-symlink-to-input", "4")
 def _(root):
     gen.video(root / "in.mp4", frames=3)

@@ -254,8 +254,8 @@ def check_output(
         folder: the output is a folder of files (``png_sequence``).
 
     Raises:
-        mattekit.errors.OutputError: the path is an input (also through a link) or holds one, is
-            the current folder or holds it, is a folder for a file output or a file, link or
+        mattekit.errors.OutputError: the path is an input (also through a link) or holds one, lies
+            in the model cache, is the current folder or holds it, is a folder for a file output or a file, link or
             folder with foreign content for a folder output, exists and ``overwrite`` is false,
             or its folder cannot be created or written, or its name (or the name of a folder on its
             way) is longer than the file system allows.
@@ -269,6 +269,13 @@ def check_output(
             raise OutputError(out, f"is the same as the input {item}; choose another name")
         if _is_within(_resolve(item), resolved):
             raise OutputError(out, f"holds the input {item}; choose another name")
+    cache = _model_cache()
+    if cache is not None and (resolved == cache or _is_within(resolved, cache)):
+        raise OutputError(
+            out,
+            f"lies in mattekit's model cache ({cache}), whose files mattekit replaces and removes "
+            "by itself; choose another name",
+        )
     try:
         cwd = Path.cwd().resolve()
     except OSError:  # the current folder was removed: nothing there to protect
@@ -292,6 +299,18 @@ def check_output(
     except OSError as exc:
         raise OutputError(ancestor, f"output folder is not writable ({exc.strerror or exc})") from None
     return out
+
+
+def _model_cache() -> Path | None:
+    """The model cache folder, resolved (``None`` when it cannot be named). An output there
+    would be lost: a fine-tuned model written over the cached published one was replaced by a
+    fresh download on the next run, its hash being wrong."""
+    try:
+        from mattekit.models.cache import cache_path
+
+        return _resolve(cache_path())
+    except Exception:  # no platformdirs, no home folder: nothing to protect
+        return None
 
 
 def _check_name_length(out: Path) -> None:

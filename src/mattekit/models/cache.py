@@ -14,16 +14,10 @@ from pathlib import Path
 from mattekit.errors import ModelError
 
 
-def cache_dir() -> Path:
-    """Return the model cache folder (created when missing).
-
-    ``$MATTEKIT_HOME/models`` when the environment variable is set, else the platform's per-user
-    cache folder for mattekit (``~/.cache/mattekit/models`` on Linux).
-
-    Raises:
-        mattekit.errors.ModelError: the folder does not exist and cannot be created (read-only
-            file system, a file in the way), naming it and the reason.
-    """
+def cache_path() -> Path:
+    """The model cache folder, not created: ``$MATTEKIT_HOME/models`` when the environment
+    variable is set, else the platform's per-user cache folder for mattekit
+    (``~/.cache/mattekit/models`` on Linux)."""
     home = os.environ.get("MATTEKIT_HOME")
     if home:
         root = Path(home).expanduser()
@@ -31,7 +25,17 @@ def cache_dir() -> Path:
         from platformdirs import user_cache_dir
 
         root = Path(user_cache_dir("mattekit"))
-    folder = root / "models"
+    return root / "models"
+
+
+def cache_dir() -> Path:
+    """Return the model cache folder (:func:`cache_path`, created when missing).
+
+    Raises:
+        mattekit.errors.ModelError: the folder does not exist and cannot be created (read-only
+            file system, a file in the way), naming it and the reason.
+    """
+    folder = cache_path()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
