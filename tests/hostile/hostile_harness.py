@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -51,6 +52,8 @@ def snapshot(root: Path) -> dict[str, tuple]:
                 tree[rel] = ("link", os.readlink(p), 0)
             elif p.is_dir():
                 tree[rel] = ("dir", "", st.st_mode & 0o7777)
+            elif not stat.S_ISREG(st.st_mode):  # a FIFO or device: never opened (a FIFO blocks)
+                tree[rel] = ("special", stat.S_IFMT(st.st_mode), st.st_mode & 0o7777)
             else:
                 h = hashlib.sha256()
                 with open(p, "rb") as fh:

@@ -495,6 +495,22 @@ for _option, _value in (("--threads", "99999999999"), ("--seed", "-1"), ("--seed
     case(f"finetune{_option}-{_value}", "14")(_finetune_number)
 
 
+@case("background-is-a-fifo", "corpus")
+def _(root):
+    # a named pipe as -b: the content sniffer opened it and waited for a writer forever
+    gen.video(root / "in.mp4", frames=2)
+    os.mkfifo(root / "pipe.png")
+    return Run(
+        ["video", "in.mp4", "-b", "pipe.png", "-c", "out.mp4", "-q"], codes=(2,), names=("pipe.png",), timeout=15
+    )
+
+
+@case("image-is-a-fifo", "corpus")
+def _(root):
+    os.mkfifo(root / "pipe.png")
+    return Run(["image", "pipe.png", "-o", "out", "-q", *FAST_IMAGE], codes=(2,), names=("named pipe",), timeout=15)
+
+
 @case("svg-as-video", "15")
 def _(root):
     gen.svg(root / "pic.svg")

@@ -336,7 +336,7 @@ def parse_background(
         mattekit.errors.InputError: the string is none of these (a blur strength must be a
             finite number in (0, 1000]), or the file cannot be read.
     """
-    from mattekit.io.sniff import sniff
+    from mattekit.io.sniff import refuse_special, sniff
     from mattekit.io.video_reader import VIDEO_SUFFIXES
 
     if spec is None:
@@ -371,6 +371,7 @@ def parse_background(
         )
     if path.is_dir():
         raise InputError(text, "background is a folder; give an image or a video file")
+    refuse_special(path)
     if path.suffix.lower() in VIDEO_SUFFIXES or (sniff(path) or "").endswith("video"):  # content over name
         return VideoBackground(path)
     return ImageBackground(path)

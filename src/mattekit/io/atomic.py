@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import stat
 import threading
 import uuid
 from collections.abc import Iterable
@@ -33,6 +32,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mattekit.errors import OutputError
+from mattekit.io.sniff import special_kind
 
 #: Hidden file inside a folder output listing the entries mattekit wrote there (one name a line).
 FOLDER_MANIFEST = ".mattekit-output"
@@ -214,29 +214,12 @@ def _existing_problem(out: Path, overwrite: bool, folder: bool) -> str | None:
         return None
     if out.is_dir():
         return "is a folder; this output is a file (give a file name)"
-    special = _special_kind(out)
+    special = special_kind(out, follow=False)
     if special:
         return f"is {special}, not a regular file; it is never replaced (give a file name)"
     if os.path.lexists(out) and not overwrite:
         return "already exists (use --overwrite to replace it)"
     return None
-
-
-def _special_kind(path: Path) -> str | None:
-    """What ``path`` is when it is a device, FIFO or socket itself (not through a link), else
-    ``None``. Renaming a finished output onto it would replace the node: as root, ``--csv
-    /dev/null --overwrite`` turned /dev/null into a regular file."""
-    try:
-        mode = path.lstat().st_mode
-    except OSError:
-        return None
-    kinds = (
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((name for test, name in kinds if test(mode)), None)
 
 
 def check_output(
@@ -377,7 +360,7 @@ def commit(temp: Path, final: Path) -> None:
             else:
                 if final.is_dir():
                     raise OutputError(final, "is a folder; cannot replace it with a file")
-                special = _special_kind(final)
+                special = special_kind(final, follow=False)
                 if special:  # made while the output was written
                     raise OutputError(final, f"is {special}, not a regular file; it is never replaced")
                 os.replace(temp, final)

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mattekit.errors import FormatError, InputError, OutputError
 from mattekit.io.atomic import commit, discard, start_temp
+from mattekit.io.sniff import refuse_special
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # Pillow prints a DecompressionBombWarning (two lines on stderr) for pictures over half its bomb
@@ -67,6 +68,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(p, "file not found")
     if p.is_dir():
         raise InputError(p, "is a folder, expected an image file")
+    refuse_special(p)
     if p.stat().st_size == 0:
         raise InputError(p, "file is empty (0 bytes)")
     try:

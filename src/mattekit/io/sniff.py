@@ -9,6 +9,7 @@ BMP, ISO BMFF ``ftyp``, EBML, MPEG-TS sync bytes, ``%PDF``, ``<svg``/``<?xml``).
 from __future__ import annotations
 
 import os
+import stat
 
 _PREFIXES = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -24,9 +25,45 @@ _PREFIXES = (
 )
 
 
+def special_kind(path: str | os.PathLike, follow: bool = True) -> str | None:
+    """What ``path`` is when it is a device, a FIFO or a socket (``"a named pipe (FIFO)"``), else
+    ``None`` (a regular file, a folder, nothing). ``follow``: through a symbolic link.
+
+    Such a node is neither read as an input (opening a FIFO waits for a writer forever: ``-b
+    pipe.png`` hung; /dev/zero never ends) nor replaced as an output (as root, ``--csv /dev/null
+    --overwrite`` turned /dev/null into a regular file)."""
+    try:
+        mode = os.stat(path).st_mode if follow else os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    kinds = (
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), None)
+
+
+def refuse_special(path: str | os.PathLike) -> None:
+    """Raise when the input ``path`` is a device, FIFO or socket (:func:`special_kind`).
+
+    Raises:
+        mattekit.errors.InputError: ``"<path>: is a named pipe (FIFO), not a regular file"``.
+    """
+    kind = special_kind(path)
+    if kind:
+        from mattekit.errors import InputError
+
+        raise InputError(path, f"is {kind}, not a regular file")
+
+
 def sniff(path: str | os.PathLike) -> str | None:
     """The kind of content at the start of ``path`` (``"a PNG image"``, ``"MP4/QuickTime video"``,
-    ``"an SVG drawing (vector graphics)"``, ``"text"``...), or ``None`` when unknown or unreadable."""
+    ``"an SVG drawing (vector graphics)"``, ``"text"``...), or ``None`` when unknown or unreadable
+    (or not a regular file, which is never opened)."""
+    if special_kind(path):
+        return None
     try:
         with open(path, "rb") as fh:
             head = fh.read(512)

@@ -15,6 +15,7 @@ import numpy as np
 
 from mattekit.errors import FormatError, InputError
 from mattekit.io.image import IMAGE_SUFFIXES, read_image
+from mattekit.io.sniff import refuse_special
 from mattekit.params import pixel_limit, validate_frame_rate
 
 DEFAULT_SEQUENCE_RATE = Fraction(30)
@@ -115,6 +116,7 @@ class VideoFileReader(FrameSource):
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(self.path, "file not found")
+        refuse_special(self.path)
         if self.path.stat().st_size == 0:
             raise InputError(self.path, "file is empty (0 bytes)")
         try:
