@@ -541,3 +541,41 @@ def test_video_job_with_lost_frames_reports_a_warning_and_the_real_count(client,
     assert f"{done} of 24" in job["warning"] or "frames" in job["warning"], job
     with av.open(io.BytesIO(client.get(job["outputs"][0]["url"]).content)) as c:
         assert sum(1 for _ in c.decode(video=0)) == done
+
+
+# -- second hostile pass (new members of the classes above) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("origin", "http://evil.example", BASE),
+        ("origin", BASE, "http://evil.example"),
+        ("sec-fetch-site", "cross-site", "same-origin"),
+        ("sec-fetch-site", "same-origin", "cross-site"),
+        ("referer", "http://evil.example/", BASE + "/"),
+        ("referer", BASE + "/", "http://evil.example/"),
+    ],
+    ids=lambda p: f"{p[0]}:{p[1]}+{p[2]}",
+)
+def test_a_second_copy_of_a_checked_header_cannot_pass_the_check(client, pair):
+    """A header sent twice is judged by both copies: a foreign copy is never hidden by an own one
+    (before, the last copy alone was checked, so Origin: evil + Origin: own passed)."""
+    name, first, second = pair
+    headers = [(name, first), (name, second)]
+    for method, path, kw in [
+        ("POST", "/api/matte", {"files": {"file": ("s.png", png())}}),
+        ("POST", f"/api/jobs/{'0' * 32}/cancel", {}),
+        ("DELETE", f"/api/jobs/{'0' * 32}", {}),
+    ]:
+        assert_json_error(client.request(method, path, headers=headers, **kw), 403, "cross_origin")
+    assert list((client.data_dir / "uploads").iterdir()) == []
+
+
+def test_a_second_copy_of_the_token_cannot_pass_the_check(tmp_path, session):
+    app = create_app(tmp_path / "server", model=session, allowed_hosts=HOSTS, token="s3cret-token")
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
+        for name, good in (("authorization", "Bearer s3cret-token"), ("x-mattekit-token", "s3cret-token")):
+            for headers in ([(name, "wrong"), (name, good)], [(name, good), (name, "wrong")]):
+                assert_json_error(c.get("/api/jobs", headers=headers), 401, "unauthorized")
+        assert c.get("/api/jobs", headers=[("authorization", "Bearer s3cret-token")]).status_code == 200
