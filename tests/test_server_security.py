@@ -579,3 +579,35 @@ def test_a_second_copy_of_the_token_cannot_pass_the_check(tmp_path, session):
             for headers in ([(name, "wrong"), (name, good)], [(name, good), (name, "wrong")]):
                 assert_json_error(c.get("/api/jobs", headers=headers), 401, "unauthorized")
         assert c.get("/api/jobs", headers=[("authorization", "Bearer s3cret-token")]).status_code == 200
+
+
+def test_every_get_route_answers_head_like_get(client):
+    """RFC 9110: HEAD is GET without the body. Before, only / (and the static files) answered it;
+    /api/health, the job list, a job, its input and its outputs answered 405."""
+    r = client.post("/api/jobs", files={"file": ("s.png", png())}, data={"output": "alpha"})
+    job = wait_state(client, r.json()["id"])
+    assert job["state"] == "done", job
+    paths = [
+        "/",
+        "/api/health",
+        "/api/jobs",
+        f"/api/jobs/{job['id']}",
+        job["input_url"],
+        job["outputs"][0]["url"],
+        f"/api/jobs/{'0' * 32}",  # 404 for both
+        "/docs",
+        "/openapi.json",
+        "/static/app.js",
+    ]
+    for path in paths:
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code, (path, head.status_code, got.status_code)
+        for name in ("content-type", "x-content-type-options", "content-security-policy"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    for path in (job["input_url"], job["outputs"][0]["url"]):  # files: headers only
+        head = client.head(path)
+        assert head.content == b"" and int(head.headers["content-length"]) == len(client.get(path).content)
+    # POST-only routes still refuse it, and the API document lists GET only
+    assert client.head("/api/matte").status_code == 405
+    spec = client.get("/openapi.json").json()["paths"]
+    assert not any("head" in ops for ops in spec.values()), spec.keys()
