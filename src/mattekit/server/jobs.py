@@ -29,23 +29,13 @@ import numpy as np
 
 from mattekit.errors import Cancelled, MattekitError
 from mattekit.plan import OutputPlan
-from mattekit.server.db import Job, JobStore
+from mattekit.server.db import MEDIA_TYPES, Job, JobStore
 from mattekit.server.errors import problem_text
 from mattekit.server.options import Options, background_of
 
 log = logging.getLogger("mattekit.server")
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
-
-MEDIA_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".mp4": "video/mp4",
-    ".webm": "video/webm",
-    ".mov": "video/quicktime",
-    ".gif": "image/gif",
-    ".zip": "application/zip",
-}
 
 
 def default_workers(cpus: int | None = None) -> tuple[int, int]:
