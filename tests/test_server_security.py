@@ -546,6 +546,19 @@ def test_video_job_with_lost_frames_reports_a_warning_and_the_real_count(client,
 # -- second hostile pass (new members of the classes above) ------------------------------------------
 
 
+def _full_error() -> sqlite3.OperationalError:
+    """A real SQLITE_FULL error ("database or disk is full"), from a database capped at one page."""
+    con = sqlite3.connect(":memory:")
+    con.execute("PRAGMA max_page_count = 1")
+    try:
+        con.execute("CREATE TABLE t (x)")
+    except sqlite3.OperationalError as exc:
+        return exc
+    finally:
+        con.close()
+    raise AssertionError("SQLite did not refuse to grow past max_page_count")
+
+
 @pytest.mark.parametrize(
     "pair",
     [
@@ -611,3 +624,47 @@ def test_every_get_route_answers_head_like_get(client):
     assert client.head("/api/matte").status_code == 405
     spec = client.get("/openapi.json").json()["paths"]
     assert not any("head" in ops for ops in spec.values()), spec.keys()
+
+
+def test_a_full_job_database_is_507_and_stores_nothing(client, monkeypatch, caplog):
+    """A disk that fills between the upload and the job's row: 507 like a full disk for the upload
+    (before: 500 "internal error (OperationalError)" and a traceback in the log)."""
+    store = client.app.state.store
+
+    def full(job):
+        raise _full_error()
+
+    monkeypatch.setattr(store, "insert", full)
+    caplog.set_level(logging.INFO, logger="mattekit.server")
+    body = assert_json_error(client.post("/api/jobs", files={"file": ("s.png", png())}), 507, "disk_full")
+    assert "disk is full" in body["detail"] and str(client.data_dir) not in body["detail"]
+    assert list((client.data_dir / "jobs").iterdir()) == [] and list((client.data_dir / "uploads").iterdir()) == []
+    assert not any(rec.exc_info for rec in caplog.records)
+
+
+def test_a_worker_survives_a_job_database_it_cannot_write(client, monkeypatch, caplog):
+    """The job's final state cannot be written (a full disk): one log line, and the worker goes on
+    with the next job (before, its thread died with a traceback and no image job ran again)."""
+    store = client.app.state.store
+    real_finish = store.finish
+    calls = []
+
+    def finish_once_full(job_id, state, **kw):
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise _full_error()
+        return real_finish(job_id, state, **kw)
+
+    monkeypatch.setattr(store, "finish", finish_once_full)
+    caplog.set_level(logging.INFO, logger="mattekit.server")
+    first = client.post("/api/jobs", files={"file": ("a.png", png())}, data={"output": "alpha"}).json()["id"]
+    deadline = time.monotonic() + 60
+    while not calls:
+        assert time.monotonic() < deadline, "the first job never finished"
+        time.sleep(0.05)
+    second = client.post("/api/jobs", files={"file": ("b.png", png())}, data={"output": "alpha"}).json()["id"]
+    assert wait_state(client, second, timeout=60)["state"] == "done"
+    assert client.get(f"/api/jobs/{first}").json()["state"] == "running"  # re-run after a restart
+    lines = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(lines) == 1 and first in lines[0] and "disk is full" in lines[0], lines
+    assert not any(rec.exc_info for rec in caplog.records)

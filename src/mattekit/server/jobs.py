@@ -217,6 +217,7 @@ class JobRunner:
         self._running: dict[str, _Running] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._store_problem: str | None = None  # the job database's last error, logged once
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -278,8 +279,8 @@ class JobRunner:
                     return
             try:
                 job = self.store.claim_next(kinds)
-            except Exception:  # a locked or broken database must not kill the worker
-                log.exception("cannot claim a job")
+            except Exception as exc:  # a locked, full or broken database must not kill the worker
+                self._store_failed("cannot claim a job", exc)
                 job = None
             if job is None:
                 with self._cond:
@@ -298,10 +299,20 @@ class JobRunner:
                 run.cancel.set()
             try:
                 self._run(job, run)
+            except Exception as exc:  # its state could not be written (a full disk): the worker goes on
+                self._store_failed(f"job {job.id}: its state could not be recorded; it is re-run after a restart", exc)
             finally:
                 with self._cond:
                     self._running.pop(job.id, None)
                     self._cond.notify_all()
+
+    def _store_failed(self, what: str, exc: Exception) -> None:
+        """Log a failure of the job database in one line, once while the same problem lasts (the
+        workers retry every second)."""
+        line = f"{what} ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})"
+        if line != self._store_problem:
+            self._store_problem = line
+            log.error("%s", line)
 
     def _run(self, job: Job, run: _Running) -> None:
         job_dir = self.jobs_dir / job.id
