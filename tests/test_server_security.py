@@ -668,3 +668,41 @@ def test_a_worker_survives_a_job_database_it_cannot_write(client, monkeypatch, c
     lines = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert len(lines) == 1 and first in lines[0] and "disk is full" in lines[0], lines
     assert not any(rec.exc_info for rec in caplog.records)
+
+
+def test_a_data_folder_that_cannot_be_used_is_one_line_exit_3(tmp_path, capsys):
+    """A data folder whose parts cannot be made or locked: one line naming the path, exit 3
+    (before: a FileExistsError or IsADirectoryError traceback, exit 1)."""
+    from mattekit.cli.main import main
+
+    for part, problem in (("jobs", "is not a folder"), ("server.lock", "cannot be used as the data folder")):
+        data = tmp_path / part.replace(".", "_")
+        data.mkdir()
+        (data / part).mkdir() if part.endswith(".lock") else (data / part).write_text("the user's file\n")
+        assert main(["serve", "--data-dir", str(data), "--port", "0"]) == 3
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("mattekit: error: ") and problem in err[0], err
+        assert "Traceback" not in "\n".join(err)
+        if part == "jobs":
+            assert (data / "jobs").read_text() == "the user's file\n"
+
+
+def test_a_job_database_that_cannot_be_opened_is_not_called_damaged(tmp_path, capsys):
+    """A good database that cannot be opened (its write-ahead log cannot be created: a full or
+    read-only disk, a folder in the way) is not a damaged file: the user is not told to move it
+    away (before: "not a usable mattekit job database ...; move it away")."""
+    from mattekit.cli.main import main
+    from mattekit.server.db import JobStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    JobStore(data / "jobs.db").close()
+    before = (data / "jobs.db").read_bytes()
+    for leftover in data.glob("jobs.db-*"):
+        leftover.unlink()
+    (data / "jobs.db-wal").mkdir()
+    assert main(["serve", "--data-dir", str(data), "--port", "0"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "jobs.db: cannot use the job database" in err[0], err
+    assert "move it away" not in err[0], err
+    assert (data / "jobs.db").read_bytes() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -119,6 +120,8 @@ def serve(
         raise OutputError(
             data_dir, "another mattekit server is using this data folder; stop it or give another --data-dir"
         ) from None
+    except OSError as exc:  # a read-only or full disk, a folder without write permission
+        raise OutputError(data_dir, f"cannot be used as the data folder ({exc.strerror or exc})") from None
     try:
         sock = listen_socket(host, port)
         local = is_loopback(host)
@@ -137,6 +140,10 @@ def serve(
         except StoreError as exc:
             sock.close()
             raise OutputError(exc.path, exc.problem) from None
+        except OSError as exc:  # its jobs/ or uploads/ folder cannot be made (a file by that name, a read-only disk)
+            sock.close()
+            problem = "is not a folder" if exc.errno == errno.EEXIST else f"cannot be created ({exc.strerror or exc})"
+            raise OutputError(exc.filename or data_dir, problem) from None
         url = server_url(host, sock.getsockname()[1])
         if not local:
             click.echo(

@@ -71,6 +71,19 @@ CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
 """
 
 
+# SQLite's primary result codes for a database that cannot be used although it may be intact
+_CANNOT_USE = {
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_NOLFS,
+}
+
+
 class StoreError(Exception):
     """The database file cannot be used (not SQLite, damaged, unreadable).
 
@@ -228,6 +241,9 @@ class JobStore:
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             self._conn.close()
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _CANNOT_USE:
+                # the file may be fine: the disk, its permissions or another process are the problem
+                raise StoreError(self.path, f"cannot use the job database ({exc})") from None
             raise StoreError(
                 self.path, f"not a usable mattekit job database ({exc}); move it away to start with an empty one"
             ) from None
