@@ -706,3 +706,26 @@ def test_a_job_database_that_cannot_be_opened_is_not_called_damaged(tmp_path, ca
     assert len(err) == 1 and "jobs.db: cannot use the job database" in err[0], err
     assert "move it away" not in err[0], err
     assert (data / "jobs.db").read_bytes() == before
+
+
+def test_an_unusable_host_or_port_is_one_line_exit_2(tmp_path, capsys):
+    """--host/--port that cannot be listened on: one line naming the option, exit 2 like any bad
+    option value (before: exit 3, and '::1:PORT' for an IPv6 address)."""
+    from mattekit.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = [
+            (["--port", str(port)], f"--port: cannot listen on 127.0.0.1:{port} (Address already in use)"),
+            (["--port", "70000"], "--port: "),
+            (["--port", "-1"], "--port: "),
+            (["--host", ""], "--host: empty"),
+            (["--host", "no-such-host.invalid", "--port", "0"], "--host: cannot listen on no-such-host.invalid:0"),
+            (["--host", "192.0.2.1", "--port", "0"], "--host: cannot listen on 192.0.2.1:0"),  # not this machine
+        ]
+        for args, expected in cases:
+            assert main(["serve", "--data-dir", str(tmp_path / "data"), *args]) == 2, args
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"mattekit: error: {expected}"), (args, err)
