@@ -208,6 +208,31 @@ for _ratio, _ok in (("0.001", True), ("nan", False), ("-1", False), ("inf", Fals
     )
 
 case("unicode-file-name", "corpus")(lambda root: Probe(_post("/api/jobs", "Ünïcødé 日本 😀.png", _png_bytes()), (201,)))
+
+
+def _raw_upload(filename: bytes, data: bytes):
+    """A multipart body written by hand, so the file name goes out byte for byte."""
+    body = b'--B\r\nContent-Disposition: form-data; name="file"; filename="' + filename + b'"\r\n\r\n'
+    body += data + b"\r\n--B--\r\n"
+    return lambda c: c.post("/api/jobs", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
+
+
+def _name_shown_clean(response, client) -> None:
+    import unicodedata
+
+    names = [response.json()["filename"], *(j["filename"] for j in client.get("/api/jobs").json()["jobs"])]
+    names.append(client.get(response.json()["input_url"]).headers["content-disposition"])
+    hidden = [n for n in names if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in n)]
+    assert not hidden, f"control or invisible characters shown back: {hidden!r}"
+    assert "evil" in names[0] and "png" in names[0], names
+
+
+# an escape sequence would reach the server's terminal through its log; U+202E shows "gnp.html" as "lmth.png"
+case("upload-name-with-control-characters", "corpus")(
+    lambda root: Probe(
+        _raw_upload("evil\x1b[2J\x07\t\u202egnp.html.png".encode(), _png_bytes()), (201,), check=_name_shown_clean
+    )
+)
 case("png-named-mp4", "corpus")(
     lambda root: Probe(
         _post("/api/jobs", "photo.mp4", _png_bytes()),

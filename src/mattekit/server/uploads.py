@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import threading
+import unicodedata
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -224,10 +225,10 @@ async def read_multipart(
                     )
                 )
                 return
-            filename = Path(disp[b"filename"].decode("utf-8", "replace").replace("\\", "/")).name
+            filename = client_file_name(disp[b"filename"])
             path = dest_dir / f"upload-{uuid.uuid4().hex}.part"
             state["fh"] = open_part(path)
-            state["saved"] = SavedFile(name, filename[:200], path, 0)
+            state["saved"] = SavedFile(name, filename, path, 0)
             if name in form.files:  # a second file in the same field replaces the first
                 form.files.pop(name).path.unlink(missing_ok=True)
             form.files[name] = state["saved"]
@@ -298,6 +299,15 @@ async def read_multipart(
     for name in [n for n, f in form.files.items() if f.size == 0 and not f.filename]:
         form.files.pop(name).path.unlink(missing_ok=True)
     return form
+
+
+def client_file_name(raw: bytes) -> str:
+    """The name a client gave its file, fit to be shown back (job list, page, log, download name):
+    its last path component, at most 200 characters, without control or invisible formatting
+    characters (an escape sequence in a name would reach the server's terminal through the log;
+    a right-to-left override, U+202E, would make ``x<U+202E>gnp.html`` look like ``xlmth.png``)."""
+    name = Path(raw.decode("utf-8", "replace").replace("\\", "/")).name
+    return "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf"))[:200]
 
 
 def open_part(path: Path):
