@@ -61,7 +61,8 @@ class Server:
 
     @contextmanager
     def sync_place(self) -> Iterator[None]:
-        """A place among the ``POST /api/matte`` requests being matted or waiting.
+        """A place among the ``POST /api/matte`` requests being matted or waiting (taken once the
+        upload has arrived, so uploads still in progress do not count).
 
         Raises:
             ApiError: 503 when ``config.sync_queue`` requests already wait beyond those running.
