@@ -729,3 +729,38 @@ def test_an_unusable_host_or_port_is_one_line_exit_2(tmp_path, capsys):
             assert main(["serve", "--data-dir", str(tmp_path / "data"), *args]) == 2, args
             err = capsys.readouterr().err.strip().splitlines()
             assert len(err) == 1 and err[0].startswith(f"mattekit: error: {expected}"), (args, err)
+
+
+def test_a_stalled_upload_is_cut_off_and_leaves_nothing(tmp_path, caplog):
+    """A body that stops arriving (a client that sends the headers and a few bytes, then nothing)
+    is abandoned after the idle time with 408 and one log line, its part file removed (before, the
+    connection and the open part file were held for as long as the client liked)."""
+    import types
+
+    import anyio
+
+    from mattekit.server.uploads import UploadError, read_multipart
+
+    class Stalling:  # what read_multipart uses of a Starlette Request
+        def __init__(self):
+            self.headers = {"content-type": "multipart/form-data; boundary=B", "content-length": "100000"}
+            self.url = types.SimpleNamespace(path="/api/jobs")
+
+        async def stream(self):
+            yield b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n' + png()
+            await anyio.sleep(3600)
+
+    caplog.set_level(logging.INFO, logger="mattekit.server")
+
+    async def receive():
+        started = time.monotonic()
+        with pytest.raises(UploadError) as info:
+            await read_multipart(Stalling(), tmp_path, max_bytes=10**6, file_fields=("file",), idle_seconds=0.3)
+        return info.value, time.monotonic() - started
+
+    error, seconds = anyio.run(receive)
+    assert error.status == 408 and error.code == "upload_stalled", error
+    assert 0.3 <= seconds < 5, seconds
+    assert list(tmp_path.iterdir()) == []
+    lines = [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()]
+    assert len(lines) == 1 and not any(r.exc_info for r in caplog.records), lines

@@ -19,7 +19,7 @@ log = logging.getLogger("mattekit.server")
 
 #: the error answers of the API's routes, for the OpenAPI document
 ERRORS: dict[int | str, dict] = {
-    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 408, 409, 413, 415, 422, 500, 503, 507)
 }
 _CODES = {
     400: "bad_request",
