@@ -215,7 +215,7 @@ def test_alpha_only_callers_estimate_no_foreground(rvm_session, tmp_path, monkey
         assert calls == [] and alpha_only.fgr is None
         assert np.array_equal(alpha_only.alpha, with_fgr.alpha)
         assert np.array_equal(alpha_only.alpha_image(), with_fgr.alpha_image())
-        with pytest.raises(ValueError, match="rgba picture needs the foreground colour"):
+        with pytest.raises(ValueError, match="the rgba picture needs the foreground colour; this matte has alpha only"):
             alpha_only.rgba()
     monkeypatch.delenv("MATTEKIT_WORKING_PIXELS")
     Image.fromarray(rgb).save(tmp_path / "img.png")

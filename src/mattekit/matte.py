@@ -37,7 +37,7 @@ class Matte:
             ValueError: a picture that needs the foreground colour from a matte without one.
         """
         if self.fgr is None and image_kind != "gray":
-            raise ValueError(f"a {image_kind} picture needs the foreground colour; this matte has alpha only")
+            raise ValueError(f"the {image_kind} picture needs the foreground colour; this matte has alpha only")
         return render_still(image_kind, self.alpha, self.fgr, background, self.image)
 
     def rgba(self) -> np.ndarray:
