@@ -136,11 +136,11 @@ class Engine:
         model: str | None = None,
     ):
         """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
-        (closed-form matting). For alpha-only ``kinds`` the network's own foreground is kept
-        (``fg_estimate="network"``), skipping a foreground estimation nobody sees."""
+        (closed-form matting). For alpha-only ``kinds`` no foreground is computed
+        (``fg_estimate="none"``), by any model: nobody sees it."""
         from mattekit import matte_image
 
-        extra: dict[str, Any] = {"fg_estimate": "network"} if kinds == ("alpha",) else {}
+        extra: dict[str, Any] = {"fg_estimate": "none"} if kinds == ("alpha",) else {}
         return matte_image(
             str(path), model=self.session(model), downsample_ratio=downsample_ratio, refine=refine, **extra
         )
