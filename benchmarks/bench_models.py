@@ -15,7 +15,8 @@ Parts (run all, or name some: ``python benchmarks/bench_models.py alphamatting h
     Seconds and peak memory (max RSS of a fresh process, model load included) for one 1920x1080
     photo: the network step alone, and ``matte_image`` with its default foreground estimate.
 ``picture``
-    docs/models_stills.png: the two people stills, input | RVM alpha | ISNet alpha.
+    benchmark-output/models_stills.png (not committed): the two people stills, input | RVM alpha |
+    ISNet alpha.
 
 Needs ../shared/data beside the checkout. Prints Markdown tables; the load average is printed
 with each (the machine is shared).
@@ -163,9 +164,7 @@ def picture() -> None:
         rgb = np.asarray(Image.open(DATA / "people" / "stills" / still).convert("RGB"))
         panels = [rgb] + [
             np.repeat(
-                (np.clip(matte_image(rgb, s, fg_estimate="network").alpha, 0, 1) * 255 + 0.5).astype(np.uint8)[
-                    ..., None
-                ],
+                (np.clip(matte_image(rgb, s, fg_estimate="none").alpha, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None],
                 3,
                 axis=2,
             )

@@ -6,7 +6,9 @@ one image job of it (composition over a colour), and ``--concurrent`` simultaneo
 /api/matte`` of it. Pictures: ``photo``, ../shared/data/people/stills/0001_img.png scaled up to
 ``--size`` (default 8000×6000 = 48 MP; a real photo's content), and ``flat``, a flat 6000×6000 PNG
 of about 100 KB (the issue's memory bomb). After each scenario it prints the server's resident
-memory (``VmRSS``) and its peak so far (``VmHWM``, from /proc), and the time.
+memory (``VmRSS``) and its peak during that scenario (``VmHWM``, from /proc; reset before each
+scenario by writing 5 to /proc/PID/clear_refs, so a row is not the peak of an earlier one), and
+the time.
 
     .venv/bin/python benchmarks/server_memory.py
     .venv/bin/python benchmarks/server_memory.py --size 4000x3000 --concurrent 3
@@ -43,6 +45,24 @@ def pictures(size: tuple[int, int]) -> dict[str, bytes]:
     Image.new("RGB", (6000, 6000), (30, 120, 200)).save(buf, format="PNG")
     out["flat"] = buf.getvalue()
     return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def reset_peak(pid: int) -> None:
+    """Start the process's peak resident memory (VmHWM) again from its current RSS (Linux)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError as exc:
+        print(f"(cannot reset the peak: {exc.strerror}; peaks are cumulative)")
 
 
 def main() -> int:
@@ -115,6 +135,7 @@ def main() -> int:
                 ),
             ]
             for label, run in scenarios:
+                reset_peak(proc.pid)
                 t = time.monotonic()
                 results = run()
                 rss, peak = (v / 2**20 for v in proc_memory(proc.pid))
@@ -126,7 +147,7 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(30)
-    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}; CPU: {cpu_name()}, {os.cpu_count()} cores")
     return 0
 
 

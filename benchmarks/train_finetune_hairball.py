@@ -25,7 +25,7 @@ from PIL import Image
 from mattekit.metrics import video_metrics
 from mattekit.models import new_session
 from mattekit.models.base import to_src
-from mattekit.models.rvm_onnx import auto_downsample_ratio
+from mattekit.params import auto_downsample_ratio
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEST_FRAMES = range(21, 31)

@@ -3,7 +3,12 @@ rvm_mobilenetv3_fp32.onnx against ONNX Runtime on the same file, on all 79 frame
 people/test-sample1.mp4 (1280x720, downsample ratio 0.4, guided filter on), recurrent state
 carried in both. Prints the worst frame's mean |Δα| and the largest |Δα| and |Δfgr| of any pixel.
 
-Usage: python benchmarks/train_import_equivalence.py [THREADS]   (default 1; ~8 min on 2 busy cores)
+The reference is the published graph run whole by ONNX Runtime (``RVMSession(cut=False)``); with
+``cut`` as second argument it is instead the CPU default of mattekit (the graph cut before the
+guided filter's full-resolution step, which mattekit finishes in numpy: mattekit.models.rvm_cut).
+
+Usage: python benchmarks/train_import_equivalence.py [THREADS] [whole|cut]   (default 1 whole;
+~5 min on 2 busy cores)
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 
 from mattekit.models import new_session
 from mattekit.models.base import to_src
-from mattekit.models.rvm_onnx import auto_downsample_ratio
+from mattekit.params import auto_downsample_ratio
 from mattekit.train.onnx_import import pretrained
 
 VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "people" / "test-sample1.mp4"
@@ -26,9 +31,12 @@ VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "people" / "te
 
 def main() -> None:
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    reference = sys.argv[2] if len(sys.argv) > 2 else "whole"
+    if reference not in ("whole", "cut"):
+        sys.exit(f"reference must be 'whole' or 'cut', not {reference!r}")
     torch.set_num_threads(threads)
     model = pretrained().eval()
-    session = new_session(intra_op_threads=threads)
+    session = new_session(intra_op_threads=threads, cut=reference == "cut")
     state, rec = session.initial_state(), [None] * 4
     mean_pha, max_pha, max_fgr, frames = [], 0.0, 0.0, 0
     started = time.perf_counter()
@@ -46,7 +54,7 @@ def main() -> None:
             max_fgr = max(max_fgr, float(np.abs(fgr.numpy() - ref.fgr).max()))
             frames += 1
     worst = int(np.argmax(mean_pha))
-    print(f"{frames} frames in {time.perf_counter() - started:.0f} s")
+    print(f"{frames} frames in {time.perf_counter() - started:.0f} s, reference: ONNX Runtime, {reference} graph")
     print("| frames | worst-frame mean abs(Δα) | mean over frames | max abs(Δα) | max abs(Δfgr) |")
     print("|---|---|---|---|---|")
     print(

@@ -189,6 +189,49 @@ def test_per_frame_model_in_a_video_gets_a_blur_fusion_foreground(tmp_path):
         assert not np.array_equal(rgba[..., :3], rgb)  # not simply the frame
 
 
+def test_alpha_only_callers_estimate_no_foreground(rvm_session, tmp_path, monkeypatch):
+    """fg_estimate="none" (alpha-only server requests, `mattekit eval`): for a model without a
+    foreground output (a card model, as ISNet) the multilevel estimate is not run, at the image's
+    own size and through the working-size upsampling, and the alpha is the same as with one."""
+    import importlib
+
+    from mattekit.compare_models import compare_models
+    from mattekit.server.jobs import Engine
+
+    ef = importlib.import_module("mattekit.classical.estimate_foreground")  # the package shadows it
+    calls = []
+    real = ef.estimate_foreground_ml
+    monkeypatch.setattr(ef, "estimate_foreground_ml", lambda *a, **k: calls.append(a[1].shape) or real(*a, **k))
+    session = new_session(
+        channel_mean_model(tmp_path / "m.onnx", "input", "output", [None, 3, None, None]), card="modnet"
+    )
+    rgb = np.random.default_rng(3).integers(0, 256, (72, 96, 3), dtype=np.uint8)
+    for working_pixels in ("4000000", "2000"):  # own size; working size + guided upsampling
+        monkeypatch.setenv("MATTEKIT_WORKING_PIXELS", working_pixels)
+        with_fgr = matte_image(rgb, session, fg_estimate="network")  # falls back to the multilevel estimate
+        assert calls == [(72, 96)] and with_fgr.fgr.shape == (72, 96, 3)
+        calls.clear()
+        alpha_only = matte_image(rgb, session, fg_estimate="none")
+        assert calls == [] and alpha_only.fgr is None
+        assert np.array_equal(alpha_only.alpha, with_fgr.alpha)
+        assert np.array_equal(alpha_only.alpha_image(), with_fgr.alpha_image())
+        with pytest.raises(ValueError, match="the rgba picture needs the foreground colour; this matte has alpha only"):
+            alpha_only.rgba()
+    monkeypatch.delenv("MATTEKIT_WORKING_PIXELS")
+    Image.fromarray(rgb).save(tmp_path / "img.png")
+    assert Engine(session).matte_image(tmp_path / "img.png", None, ("alpha",)).fgr is None
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    Image.fromarray(rgb[..., 0]).save(gt / "img.png")
+    (tmp_path / "images").mkdir()
+    shutil.copy(tmp_path / "img.png", tmp_path / "images")
+    assert compare_models([session], tmp_path / "images", gt).rows[0][1]["SAD"] > 0
+    assert calls == []
+    # RVM (banded full-resolution finish): alpha-only skips its foreground, same alpha
+    rvm = [matte_image(rgb, rvm_session, fg_estimate=f) for f in ("network", "none")]
+    assert rvm[1].fgr is None and np.array_equal(rvm[0].alpha, rvm[1].alpha) and calls == []
+
+
 def test_rvm_export_by_path_needs_no_card(rvm_session, tmp_path):
     """An RVM export (MobileNetV3 here; ResNet50 has the same signature) given by path loads as RVM."""
     copy = tmp_path / "rvm_resnet50_like.onnx"
@@ -222,14 +265,24 @@ def test_fake_model_is_deterministic_recurrent_and_hidden(capsys):
         assert word in out
 
 
+# RVM's graph names (inputs src, r1i..r4i, downsample_ratio; outputs fgr, pha, r1o..r4o): a quoted
+# recurrent name, one built in an f-string (f"r{i}i"), or "fgr" and "pha" together on one line
+RVM_TENSORS = re.compile(r"""["']r[1-4][io]["']|r\{\w+\}[io]\b|["'](?:fgr|pha)["'][^\n]{0,40}["'](?:pha|fgr)["']""")
+# the files allowed to name them: RVM's ONNX backend, and the exporter that writes RVM's graph from
+# the fine-tuned PyTorch network (train/, issue 11)
+RVM_FILES = {"models/rvm_onnx.py", "models/rvm_iobinding.py", "models/rvm_cut.py", "train/onnx_export.py"}
+
+
 def test_only_the_rvm_backend_names_rvm_tensors():
-    pattern = re.compile(r"""["']r[1-4][io]["']|["']fgr["'], *["']pha["']""")
-    offenders = [
-        str(p.relative_to(SRC))
-        for p in SRC.rglob("*.py")
-        if p.name not in ("rvm_onnx.py", "rvm_iobinding.py", "rvm_cut.py") and pattern.search(p.read_text())
-    ]
-    assert offenders == []
+    """No module outside RVM's own files names RVM's tensors (every .py under src/mattekit)."""
+    for bad in ('"r1i"', "'r4o'", 'f"r{i}o"', '("fgr", "pha")', '{"pha": a, "fgr": b}', 'outputs=["fgr","pha"]'):
+        assert RVM_TENSORS.search(bad), bad  # the scan can fail
+    for fine in ('"fgr"', 'buffers["fgr"]', '"r5i"', '"for1in"', '"fgr"\nx = "pha"'):
+        assert not RVM_TENSORS.search(fine), fine
+    files = {p.relative_to(SRC).as_posix(): p.read_text(encoding="utf-8") for p in SRC.rglob("*.py")}
+    assert len(files) > 100 and set(files) >= RVM_FILES
+    assert all(RVM_TENSORS.search(files[f]) for f in RVM_FILES)  # each allowed file does name them
+    assert sorted(f for f, text in files.items() if f not in RVM_FILES and RVM_TENSORS.search(text)) == []
 
 
 def test_precision_is_resolved_by_the_registry(rvm_session, tmp_path):

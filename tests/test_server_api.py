@@ -540,9 +540,9 @@ def test_serve_command_refuses_a_busy_data_dir_and_port(tmp_path, monkeypatch, c
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert main(["serve", "--data-dir", str(data), "--port", str(port)]) == 3
+        assert main(["serve", "--data-dir", str(data), "--port", str(port)]) == 2  # a bad option value
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"mattekit: error: 127.0.0.1:{port}: cannot listen there")
+    assert len(err) == 1 and err[0].startswith(f"mattekit: error: --port: cannot listen on 127.0.0.1:{port}")
 
 
 def test_store_recovery_gives_up_after_repeated_crashes(tmp_path):

@@ -541,3 +541,226 @@ def test_video_job_with_lost_frames_reports_a_warning_and_the_real_count(client,
     assert f"{done} of 24" in job["warning"] or "frames" in job["warning"], job
     with av.open(io.BytesIO(client.get(job["outputs"][0]["url"]).content)) as c:
         assert sum(1 for _ in c.decode(video=0)) == done
+
+
+# -- second hostile pass (new members of the classes above) ------------------------------------------
+
+
+def _full_error() -> sqlite3.OperationalError:
+    """A real SQLITE_FULL error ("database or disk is full"), from a database capped at one page."""
+    con = sqlite3.connect(":memory:")
+    con.execute("PRAGMA max_page_count = 1")
+    try:
+        con.execute("CREATE TABLE t (x)")
+    except sqlite3.OperationalError as exc:
+        return exc
+    finally:
+        con.close()
+    raise AssertionError("SQLite did not refuse to grow past max_page_count")
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("origin", "http://evil.example", BASE),
+        ("origin", BASE, "http://evil.example"),
+        ("sec-fetch-site", "cross-site", "same-origin"),
+        ("sec-fetch-site", "same-origin", "cross-site"),
+        ("referer", "http://evil.example/", BASE + "/"),
+        ("referer", BASE + "/", "http://evil.example/"),
+    ],
+    ids=lambda p: f"{p[0]}:{p[1]}+{p[2]}",
+)
+def test_a_second_copy_of_a_checked_header_cannot_pass_the_check(client, pair):
+    """A header sent twice is judged by both copies: a foreign copy is never hidden by an own one
+    (before, the last copy alone was checked, so Origin: evil + Origin: own passed)."""
+    name, first, second = pair
+    headers = [(name, first), (name, second)]
+    for method, path, kw in [
+        ("POST", "/api/matte", {"files": {"file": ("s.png", png())}}),
+        ("POST", f"/api/jobs/{'0' * 32}/cancel", {}),
+        ("DELETE", f"/api/jobs/{'0' * 32}", {}),
+    ]:
+        assert_json_error(client.request(method, path, headers=headers, **kw), 403, "cross_origin")
+    assert list((client.data_dir / "uploads").iterdir()) == []
+
+
+def test_a_second_copy_of_the_token_cannot_pass_the_check(tmp_path, session):
+    app = create_app(tmp_path / "server", model=session, allowed_hosts=HOSTS, token="s3cret-token")
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
+        for name, good in (("authorization", "Bearer s3cret-token"), ("x-mattekit-token", "s3cret-token")):
+            for headers in ([(name, "wrong"), (name, good)], [(name, good), (name, "wrong")]):
+                assert_json_error(c.get("/api/jobs", headers=headers), 401, "unauthorized")
+        assert c.get("/api/jobs", headers=[("authorization", "Bearer s3cret-token")]).status_code == 200
+
+
+def test_every_get_route_answers_head_like_get(client):
+    """RFC 9110: HEAD is GET without the body. Before, only / (and the static files) answered it;
+    /api/health, the job list, a job, its input and its outputs answered 405."""
+    r = client.post("/api/jobs", files={"file": ("s.png", png())}, data={"output": "alpha"})
+    job = wait_state(client, r.json()["id"])
+    assert job["state"] == "done", job
+    paths = [
+        "/",
+        "/api/health",
+        "/api/jobs",
+        f"/api/jobs/{job['id']}",
+        job["input_url"],
+        job["outputs"][0]["url"],
+        f"/api/jobs/{'0' * 32}",  # 404 for both
+        "/docs",
+        "/openapi.json",
+        "/static/app.js",
+    ]
+    for path in paths:
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code, (path, head.status_code, got.status_code)
+        for name in ("content-type", "x-content-type-options", "content-security-policy"):
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    for path in (job["input_url"], job["outputs"][0]["url"]):  # files: headers only
+        head = client.head(path)
+        assert head.content == b"" and int(head.headers["content-length"]) == len(client.get(path).content)
+    # POST-only routes still refuse it, and the API document lists GET only
+    assert client.head("/api/matte").status_code == 405
+    spec = client.get("/openapi.json").json()["paths"]
+    assert not any("head" in ops for ops in spec.values()), spec.keys()
+
+
+def test_a_full_job_database_is_507_and_stores_nothing(client, monkeypatch, caplog):
+    """A disk that fills between the upload and the job's row: 507 like a full disk for the upload
+    (before: 500 "internal error (OperationalError)" and a traceback in the log)."""
+    store = client.app.state.store
+
+    def full(job):
+        raise _full_error()
+
+    monkeypatch.setattr(store, "insert", full)
+    caplog.set_level(logging.INFO, logger="mattekit.server")
+    body = assert_json_error(client.post("/api/jobs", files={"file": ("s.png", png())}), 507, "disk_full")
+    assert "disk is full" in body["detail"] and str(client.data_dir) not in body["detail"]
+    assert list((client.data_dir / "jobs").iterdir()) == [] and list((client.data_dir / "uploads").iterdir()) == []
+    assert not any(rec.exc_info for rec in caplog.records)
+
+
+def test_a_worker_survives_a_job_database_it_cannot_write(client, monkeypatch, caplog):
+    """The job's final state cannot be written (a full disk): one log line, and the worker goes on
+    with the next job (before, its thread died with a traceback and no image job ran again)."""
+    store = client.app.state.store
+    real_finish = store.finish
+    calls = []
+
+    def finish_once_full(job_id, state, **kw):
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise _full_error()
+        return real_finish(job_id, state, **kw)
+
+    monkeypatch.setattr(store, "finish", finish_once_full)
+    caplog.set_level(logging.INFO, logger="mattekit.server")
+    first = client.post("/api/jobs", files={"file": ("a.png", png())}, data={"output": "alpha"}).json()["id"]
+    deadline = time.monotonic() + 60
+    while not calls:
+        assert time.monotonic() < deadline, "the first job never finished"
+        time.sleep(0.05)
+    second = client.post("/api/jobs", files={"file": ("b.png", png())}, data={"output": "alpha"}).json()["id"]
+    assert wait_state(client, second, timeout=60)["state"] == "done"
+    assert client.get(f"/api/jobs/{first}").json()["state"] == "running"  # re-run after a restart
+    lines = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert len(lines) == 1 and first in lines[0] and "disk is full" in lines[0], lines
+    assert not any(rec.exc_info for rec in caplog.records)
+
+
+def test_a_data_folder_that_cannot_be_used_is_one_line_exit_3(tmp_path, capsys):
+    """A data folder whose parts cannot be made or locked: one line naming the path, exit 3
+    (before: a FileExistsError or IsADirectoryError traceback, exit 1)."""
+    from mattekit.cli.main import main
+
+    for part, problem in (("jobs", "is not a folder"), ("server.lock", "cannot be used as the data folder")):
+        data = tmp_path / part.replace(".", "_")
+        data.mkdir()
+        (data / part).mkdir() if part.endswith(".lock") else (data / part).write_text("the user's file\n")
+        assert main(["serve", "--data-dir", str(data), "--port", "0"]) == 3
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("mattekit: error: ") and problem in err[0], err
+        assert "Traceback" not in "\n".join(err)
+        if part == "jobs":
+            assert (data / "jobs").read_text() == "the user's file\n"
+
+
+def test_a_job_database_that_cannot_be_opened_is_not_called_damaged(tmp_path, capsys):
+    """A good database that cannot be opened (its write-ahead log cannot be created: a full or
+    read-only disk, a folder in the way) is not a damaged file: the user is not told to move it
+    away (before: "not a usable mattekit job database ...; move it away")."""
+    from mattekit.cli.main import main
+    from mattekit.server.db import JobStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    JobStore(data / "jobs.db").close()
+    before = (data / "jobs.db").read_bytes()
+    for leftover in data.glob("jobs.db-*"):
+        leftover.unlink()
+    (data / "jobs.db-wal").mkdir()
+    assert main(["serve", "--data-dir", str(data), "--port", "0"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "jobs.db: cannot use the job database" in err[0], err
+    assert "move it away" not in err[0], err
+    assert (data / "jobs.db").read_bytes() == before
+
+
+def test_an_unusable_host_or_port_is_one_line_exit_2(tmp_path, capsys):
+    """--host/--port that cannot be listened on: one line naming the option, exit 2 like any bad
+    option value (before: exit 3, and '::1:PORT' for an IPv6 address)."""
+    from mattekit.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cases = [
+            (["--port", str(port)], f"--port: cannot listen on 127.0.0.1:{port} (Address already in use)"),
+            (["--port", "70000"], "--port: "),
+            (["--port", "-1"], "--port: "),
+            (["--host", ""], "--host: empty"),
+            (["--host", "no-such-host.invalid", "--port", "0"], "--host: cannot listen on no-such-host.invalid:0"),
+            (["--host", "192.0.2.1", "--port", "0"], "--host: cannot listen on 192.0.2.1:0"),  # not this machine
+        ]
+        for args, expected in cases:
+            assert main(["serve", "--data-dir", str(tmp_path / "data"), *args]) == 2, args
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"mattekit: error: {expected}"), (args, err)
+
+
+def test_a_stalled_upload_is_cut_off_and_leaves_nothing(tmp_path, caplog):
+    """A body that stops arriving (a client that sends the headers and a few bytes, then nothing)
+    is abandoned after the idle time with 408 and one log line, its part file removed (before, the
+    connection and the open part file were held for as long as the client liked)."""
+    import types
+
+    import anyio
+
+    from mattekit.server.uploads import UploadError, read_multipart
+
+    class Stalling:  # what read_multipart uses of a Starlette Request
+        def __init__(self):
+            self.headers = {"content-type": "multipart/form-data; boundary=B", "content-length": "100000"}
+            self.url = types.SimpleNamespace(path="/api/jobs")
+
+        async def stream(self):
+            yield b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n' + png()
+            await anyio.sleep(3600)
+
+    caplog.set_level(logging.INFO, logger="mattekit.server")
+
+    async def receive():
+        started = time.monotonic()
+        with pytest.raises(UploadError) as info:
+            await read_multipart(Stalling(), tmp_path, max_bytes=10**6, file_fields=("file",), idle_seconds=0.3)
+        return info.value, time.monotonic() - started
+
+    error, seconds = anyio.run(receive)
+    assert error.status == 408 and error.code == "upload_stalled", error
+    assert 0.3 <= seconds < 5, seconds
+    assert list(tmp_path.iterdir()) == []
+    lines = [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()]
+    assert len(lines) == 1 and not any(r.exc_info for r in caplog.records), lines

@@ -274,6 +274,26 @@ def test_train_verb_errors_are_one_line(tiny_data, tmp_path, capsys):
         != 0
     )
     assert "not available" in capsys.readouterr().err
+    # a step that cannot fit in memory is refused before its data is built (it was built clip by
+    # clip until the machine ran out of memory)
+    huge = ["finetune", "--foreground", str(tiny_data / "rgba"), "--backgrounds", str(tiny_data / "bg")]
+    huge += ["-o", str(tmp_path / "m.onnx"), "--steps", "1", "-q", "--batch-size", "100000000"]
+    assert main(huge) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs about 6.1e+07 GiB per step on cpu" in err
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.onnx.checkpoints" / "last.pt").exists()
+
+
+def test_memory_estimate_refuses_only_what_cannot_fit():
+    from mattekit.train.config import StageConfig
+    from mattekit.train.memory import check_step_memory, step_bytes
+
+    measured = StageConfig(batch_size=1, seq_length_lr=8, resolution_lr=400)  # ~ 512x288 x 8 frames
+    assert 2.5 * 2**30 < step_bytes(measured, "cpu") < 4 * 2**30  # train_speed.py peaked at 3.7-4.0 GiB
+    check_step_memory(measured, "cpu", available=24 * 2**30)
+    with pytest.raises(ValueError, match="batch_size 4 × seq_length 15 × 512² px"):
+        check_step_memory(StageConfig(batch_size=4, seq_length_lr=15, resolution_lr=512), "cpu", 24 * 2**30)
+    check_step_memory(StageConfig(batch_size=4, seq_length_lr=15, resolution_lr=512), "cuda", 24 * 2**30)
 
 
 def test_finetune_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(tiny_data, tmp_path):

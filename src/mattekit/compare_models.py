@@ -40,7 +40,7 @@ def compare_models(
     Returns:
         An :class:`~mattekit.evaluation.EvalTable` with one row per model: the mean of each metric
         over the images, and ``seconds``, the mean wall-clock seconds of one ``matte_image`` call
-        (including the foreground estimate a model without one needs).
+        (alpha only: no foreground colour is estimated).
 
     Raises:
         mattekit.errors.InputError: missing folders, images without ground truth, unreadable files.
@@ -64,7 +64,7 @@ def compare_models(
             for i, (name, _, image_path) in enumerate(pairs):
                 rgb = read_image(image_path)
                 started = time.perf_counter()
-                alpha = matte_image(rgb, session, fg_estimate="network").alpha
+                alpha = matte_image(rgb, session, fg_estimate="none").alpha
                 seconds += time.perf_counter() - started
                 Image.fromarray(np.floor(np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)).save(out / f"{name}.png")
                 if progress:

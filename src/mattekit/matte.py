@@ -19,18 +19,25 @@ class Matte:
 
     Attributes:
         alpha: H×W float32 in 0..1 (1 = person).
-        fgr: H×W×3 float32 RGB in 0..1, the person's colour (straight, not premultiplied).
+        fgr: H×W×3 float32 RGB in 0..1, the person's colour (straight, not premultiplied), or
+            ``None`` when only the alpha was asked for (``matte_image(fg_estimate="none")``).
         image: the H×W×3 uint8 RGB input (used by a ``blur`` background), or ``None``.
     """
 
     alpha: np.ndarray
-    fgr: np.ndarray
+    fgr: np.ndarray | None
     image: np.ndarray | None = None
 
     def render(self, image_kind: str, background: Background | None = None) -> np.ndarray:
         """One output picture (:func:`mattekit.compose.render.render_still`): ``rgba`` (H×W×4
         cut-out), ``rgb`` (H×W×3 foreground), ``gray`` (H×W alpha) or ``composite`` (H×W×3 over
-        the opaque ``background``), uint8."""
+        the opaque ``background``), uint8.
+
+        Raises:
+            ValueError: a picture that needs the foreground colour from a matte without one.
+        """
+        if self.fgr is None and image_kind != "gray":
+            raise ValueError(f"the {image_kind} picture needs the foreground colour; this matte has alpha only")
         return render_still(image_kind, self.alpha, self.fgr, background, self.image)
 
     def rgba(self) -> np.ndarray:

@@ -225,6 +225,31 @@ def _disconnect_mid_upload(tmp: Path) -> None:
     _ended_cleanly(server)
 
 
+def _stalled_uploads(tmp: Path) -> None:
+    """Uploads to POST /api/matte that never finish must not take the places of images waiting to be
+    matted (64 + 1 by default): before, 65 stalled uploads made every other request 503 for as
+    long as their connections stayed open."""
+    server = start(tmp)
+    stalled = []
+    try:
+        for _ in range(70):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(
+                f"POST /api/matte HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: multipart/form-data; "
+                "boundary=B\r\nContent-Length: 100000\r\n\r\n--B\r\n".encode()
+            )
+            stalled.append(s)
+        time.sleep(0.5)
+        body, ctype = multipart("a.png", gen.png(tmp / "a.png", 64, 48).read_bytes(), output="alpha")
+        status, headers, content = server.request("POST", "/api/matte", body, {"Content-Type": ctype})
+        assert status == 200 and headers.get("content-type") == "image/png", f"{status} {content[:200]!r}"
+    finally:
+        for s in stalled:
+            s.close()
+        server.code = stop(server)
+    _ended_cleanly(server)
+
+
 def _memory_bomb(tmp: Path) -> None:
     server = start(tmp)
     try:
@@ -258,6 +283,7 @@ CASES: dict[str, tuple[str, Callable, tuple]] = {
     "serve-ipv6-url": ("22", _ipv6_url, ()),
     "serve-sigterm-at-startup": ("5", _sigterm_at_startup, ()),
     "serve-client-disconnects-mid-upload": ("21", _disconnect_mid_upload, ()),
+    "serve-stalled-uploads-leave-the-matte-queue-free": ("21", _stalled_uploads, (INFERENCE,)),
     "serve-memory-bomb-4000x3000": ("7", _memory_bomb, (INFERENCE,)),
 }
 # case id -> why it is still expected to fail (the issue item and the failing line)

@@ -208,6 +208,31 @@ for _ratio, _ok in (("0.001", True), ("nan", False), ("-1", False), ("inf", Fals
     )
 
 case("unicode-file-name", "corpus")(lambda root: Probe(_post("/api/jobs", "Ünïcødé 日本 😀.png", _png_bytes()), (201,)))
+
+
+def _raw_upload(filename: bytes, data: bytes):
+    """A multipart body written by hand, so the file name goes out byte for byte."""
+    body = b'--B\r\nContent-Disposition: form-data; name="file"; filename="' + filename + b'"\r\n\r\n'
+    body += data + b"\r\n--B--\r\n"
+    return lambda c: c.post("/api/jobs", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
+
+
+def _name_shown_clean(response, client) -> None:
+    import unicodedata
+
+    names = [response.json()["filename"], *(j["filename"] for j in client.get("/api/jobs").json()["jobs"])]
+    names.append(client.get(response.json()["input_url"]).headers["content-disposition"])
+    hidden = [n for n in names if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in n)]
+    assert not hidden, f"control or invisible characters shown back: {hidden!r}"
+    assert "evil" in names[0] and "png" in names[0], names
+
+
+# an escape sequence would reach the server's terminal through its log; U+202E shows "gnp.html" as "lmth.png"
+case("upload-name-with-control-characters", "corpus")(
+    lambda root: Probe(
+        _raw_upload("evil\x1b[2J\x07\t\u202egnp.html.png".encode(), _png_bytes()), (201,), check=_name_shown_clean
+    )
+)
 case("png-named-mp4", "corpus")(
     lambda root: Probe(
         _post("/api/jobs", "photo.mp4", _png_bytes()),
@@ -223,7 +248,8 @@ case("jobs-db-not-sqlite", "18")(
 )
 
 
-def _one_bad_row(data: Path) -> None:
+def _one_bad_row(data: Path, damage: str = "options = '{not json', media = 'x'") -> None:
+    """Two done jobs in ``data/jobs.db``, the row of ``0.png`` then changed by ``SET <damage>``."""
     from mattekit.server.db import Job, JobStore, new_job_id
 
     store = JobStore(data / "jobs.db")
@@ -243,7 +269,7 @@ def _one_bad_row(data: Path) -> None:
         )
     store.close()
     with sqlite3.connect(data / "jobs.db") as db:
-        db.execute("UPDATE jobs SET options = '{not json', media = 'x' WHERE filename = '0.png'")
+        db.execute(f"UPDATE jobs SET {damage} WHERE filename = '0.png'")
 
 
 def _lists_good_row(response, client) -> None:
@@ -254,6 +280,33 @@ def _lists_good_row(response, client) -> None:
 case("jobs-db-one-bad-row", "18")(
     lambda root: Probe(lambda c: c.get("/api/jobs"), (200,), prepare=_one_bad_row, check=_lists_good_row)
 )
+
+
+def _lists_good_row_and_names_bad_one(response, client) -> None:
+    _lists_good_row(response, client)
+    damaged = response.json()["damaged"]
+    assert len(damaged) == 1 and damaged[0]["problem"], damaged
+    got = client.get(f"/api/jobs/{damaged[0]['id']}/outputs/alpha.png")
+    assert got.status_code == 500 and got.json()["code"] == "damaged_job", got.text
+
+
+# an output entry the API cannot show or serve as the server wrote it: each made the whole list 500
+_ALPHA = '"name": "alpha.png", "kind": "alpha"'
+for _name, _outputs in (
+    ("output-entry-without-kind", '[{"name": "alpha.png", "media_type": "image/png", "bytes": 1}]'),
+    ("output-entry-served-as-html", f'[{{{_ALPHA}, "media_type": "text/html", "bytes": 1}}]'),
+    ("output-entry-size-not-a-number", f'[{{{_ALPHA}, "media_type": "image/png", "bytes": "x"}}]'),
+    ("output-entry-name-with-a-path", '[{"name": "../a.png", "kind": "alpha", "media_type": "image/png", "bytes": 1}]'),
+    ("json-nested-too-deep", "[" * 100_000 + "]" * 100_000),
+):
+    case(f"jobs-db-{_name}", "18")(
+        lambda root, outputs=_outputs: Probe(
+            lambda c: c.get("/api/jobs"),
+            (200,),
+            prepare=lambda data: _one_bad_row(data, f"state = 'done', outputs = '{outputs}'"),
+            check=_lists_good_row_and_names_bad_one,
+        )
+    )
 
 # -- silently wrong results (item 23) ---------------------------------------------------------------
 

@@ -120,7 +120,8 @@ def key(
     if not quiet:
         s = result.settings
         if s is not None:  # None only when the clip had no frame
-            click.echo(f"key colour #{s.hex[2:]}, similarity {s.similarity:.4f}, blend {s.blend:.4f}")
+            against = "clean plate" if method == "backgroundkey" else f"key colour #{s.hex[2:]}"
+            click.echo(f"{against}, {method} similarity {s.similarity:.4f}, blend {s.blend:.4f}")
         for kind, path in result.outputs.items():
             click.echo(f"{kind}: {path}")
         click.echo(f"{result.frames} frames in {result.seconds:.1f} s")

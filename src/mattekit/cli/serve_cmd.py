@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -119,6 +120,8 @@ def serve(
         raise OutputError(
             data_dir, "another mattekit server is using this data folder; stop it or give another --data-dir"
         ) from None
+    except OSError as exc:  # a read-only or full disk, a folder without write permission
+        raise OutputError(data_dir, f"cannot be used as the data folder ({exc.strerror or exc})") from None
     try:
         sock = listen_socket(host, port)
         local = is_loopback(host)
@@ -137,6 +140,10 @@ def serve(
         except StoreError as exc:
             sock.close()
             raise OutputError(exc.path, exc.problem) from None
+        except OSError as exc:  # its jobs/ or uploads/ folder cannot be made (a file by that name, a read-only disk)
+            sock.close()
+            problem = "is not a folder" if exc.errno == errno.EEXIST else f"cannot be created ({exc.strerror or exc})"
+            raise OutputError(exc.filename or data_dir, problem) from None
         url = server_url(host, sock.getsockname()[1])
         if not local:
             click.echo(
@@ -197,25 +204,32 @@ def listen_socket(host: str, port: int):
     """A TCP socket bound to ``host``:``port`` (``0``: a free port) and listening.
 
     Raises:
-        OutputError: the address cannot be used (taken, not this machine's, no permission).
+        click.BadParameter: the address cannot be used (exit 2, one line naming the option): the
+            host is not a name or address of this machine (``--host``), or the port is taken or
+            needs privileges (``--port``).
     """
     import socket
 
-    from mattekit.errors import OutputError
-
+    if not host.strip():
+        raise click.BadParameter(
+            "empty; give an address, e.g. 127.0.0.1 (this computer) or 0.0.0.0", param_hint="--host"
+        )
+    where = server_url(host, port).removeprefix("http://").rstrip("/")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, _, _, _, address = infos[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
     except (OSError, IndexError) as exc:
-        raise OutputError(f"{host}:{port}", f"cannot listen there ({getattr(exc, 'strerror', None) or exc})") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise click.BadParameter(f"cannot listen on {where} ({reason})", param_hint="--host") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise OutputError(f"{host}:{port}", f"cannot listen there ({exc.strerror})") from None
+        option = "--host" if exc.errno == errno.EADDRNOTAVAIL else "--port"
+        raise click.BadParameter(f"cannot listen on {where} ({exc.strerror})", param_hint=option) from None
     sock.set_inheritable(True)
     return sock
 

@@ -67,7 +67,7 @@ class StillMatte:
     """A still's whole alpha (H×W) and foreground (H×W×3) read by bands, as a
     :class:`~mattekit.models.base.FrameMatte` is (views, no copies)."""
 
-    def __init__(self, alpha: np.ndarray, fgr: np.ndarray):
+    def __init__(self, alpha: np.ndarray, fgr: np.ndarray | None):
         self.height, self.width = alpha.shape
         self.whole_alpha, self._fgr = alpha, fgr
 
@@ -75,20 +75,23 @@ class StillMatte:
         return self.whole_alpha[rows]
 
     def fgr(self, rows: slice, cols: slice = slice(None), out: np.ndarray | None = None) -> np.ndarray:
+        if self._fgr is None:
+            raise ValueError("this matte has alpha only (no foreground colour)")
         return self._fgr[rows, cols].transpose(2, 0, 1)
 
 
 def render_still(
     image_kind: str,
     alpha: np.ndarray,
-    fgr: np.ndarray,
+    fgr: np.ndarray | None,
     background: Background | None = None,
     image: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`render_output` for a still image.
 
     Args:
-        alpha: H×W float32 in 0..1; fgr: H×W×3 float32 RGB in 0..1 (straight).
+        alpha: H×W float32 in 0..1; fgr: H×W×3 float32 RGB in 0..1 (straight), or ``None``
+            (alpha only: ``gray`` is the only kind that can be rendered).
         image: the H×W×3 uint8 RGB photo (a ``blur`` background blurs it).
 
     Returns:

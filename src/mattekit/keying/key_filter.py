@@ -13,26 +13,39 @@ Methods (FFmpeg filter documentation, libavfilter ``vf_chromakey.c``, ``vf_hsvke
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction
 from typing import cast
 
 import av
 import numpy as np
 
-from mattekit.keying.key_color import KeySettings
+from mattekit.keying.key_color import KeySettings, hsv_cone
 
 METHODS = ("chromakey", "hsvkey", "backgroundkey")
 
 
 def _hsv_args(settings: KeySettings) -> str:
-    import colorsys
-
-    r, g, b = (c / 255.0 for c in settings.color)
-    h, s, v = colorsys.rgb_to_hsv(r, g, b)
+    """``hsvkey``'s options for the key colour: its hue, saturation and value in the filter's own
+    cone (:func:`mattekit.keying.key_color.hsv_cone`). The filter maps its ``hue`` option ``H`` (degrees)
+    to ``(526 − H) mod 360``; the value given here lands exactly on the key's angle. A negative
+    option would mean "ignore this component", so all three are given positive."""
+    hue, sat, val = (float(x) for x in hsv_cone(np.array(settings.color, np.float32)))
+    option = (166.0 - math.degrees(hue)) % 360.0 or 360.0
     return (
-        f"hue={h * 360:.1f}:sat={s * 2 - 1:.3f}:val={v * 2 - 1:.3f}"
-        f":similarity={settings.similarity:.4f}:blend={settings.blend:.4f}"
+        f"hue={option:.3f}:sat={sat:.5f}:val={val:.5f}"
+        f":similarity={max(settings.similarity, 1e-5):.5f}:blend={settings.blend:.5f}"
     )
+
+
+def _backgroundkey_args(settings: KeySettings) -> str:
+    """``backgroundkey``'s options: the plate is never replaced (``threshold=1``: the filter
+    otherwise takes any frame that differs from it by more than ``threshold`` on average as a new
+    background, i.e. the first frame with the subject); a pixel is opaque above ``similarity +
+    blend`` and transparent below ``similarity`` (the filter ramps down *below* its own similarity
+    over ``255 × blend`` of its 0..765 difference)."""
+    top = min(1.0, settings.similarity + settings.blend)
+    return f"threshold=1:similarity={top:.5f}:blend={min(1.0, 3 * settings.blend):.5f}"
 
 
 class KeyFilter:
@@ -80,14 +93,7 @@ class KeyFilter:
         elif method == "hsvkey":
             chain.append(self.graph.add("hsvkey", _hsv_args(settings)))
         else:
-            chain.append(
-                self.graph.add(
-                    "backgroundkey",
-                    f"threshold={settings.similarity:.4f}"
-                    f":similarity={settings.similarity:.4f}"
-                    f":blend={settings.blend:.4f}",
-                )
-            )
+            chain.append(self.graph.add("backgroundkey", _backgroundkey_args(settings)))
         if despill and method != "backgroundkey":
             chain.append(self.graph.add("format", "rgba"))
             chain.append(self.graph.add("despill", f"type={settings.spill}"))

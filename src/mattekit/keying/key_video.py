@@ -113,7 +113,7 @@ def key_video(
         try:
             for frame in source:
                 if keyer is None:
-                    settings = pick_key_settings(frame.rgb, color, similarity, blend)
+                    settings = pick_key_settings(frame.rgb, color, similarity, blend, method, plate)
                     keyer = KeyFilter(source.width, source.height, settings, method, plate, despill)
                 rgba = keyer(frame.rgb)
                 if "foreground" in writers:

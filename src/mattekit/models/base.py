@@ -89,8 +89,8 @@ class Capabilities:
         recurrent: the model carries a state from frame to frame (video model); ``False`` for a
             per-frame (single-image) model whose state is ignored.
         predicts_fgr: the model returns the foreground colour; otherwise callers estimate it
-            (multilevel estimate for images; the frame's own colour for video, see
-            ``docs/models.md``).
+            when an output needs it (multilevel estimate for images; blur fusion for video
+            frames, see ``docs/models.md``).
         size_policy: the working resolution the model prefers.
     """
 

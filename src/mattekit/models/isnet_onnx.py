@@ -14,8 +14,8 @@ to 1024×1024 (``tensorResizeBilinear``), normalised as ``(x - 128) / 256`` on 0
 (half-pixel centres, area averaging when shrinking by more than 2x) on float data, where IMG.LY
 maps corners and rounds to 8 bits in between.
 
-ISNet is a per-frame model without a foreground output: images get the multilevel foreground
-estimate, video frames their own colour (``docs/models.md``).
+ISNet is a per-frame model without a foreground output: when an output needs the colour, images
+get the multilevel foreground estimate and video frames the blur-fusion estimate (``docs/models.md``).
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ STILL_PASSES = 3
 # (benchmarks/fg_estimate.py, figures in docs/outputs.md)
 FG_ESTIMATES = ("ml", "network")
 DEFAULT_FG_ESTIMATE = "ml"
+# fg_estimate for a caller that uses only the alpha (alpha-only server requests, model evaluation):
+# no foreground is estimated or brought to full size; Matte.fgr is None
+NO_FOREGROUND = "none"
 # Memory bound: an image of more pixels than this is matted by the network at a working size of
 # about this many pixels, its alpha (and foreground) brought to full size by a guided upsampling in
 # bands of rows, and the multilevel foreground solved in tiles of this many pixels. 4 MP keeps a
@@ -81,7 +84,8 @@ def matte_image(
             alpha with pymatting's multilevel foreground estimation (Germer, Uelwer, Conrad,
             Harmeling, "Fast Multi-Level Foreground Estimation", ICPR 2020), ``"network"`` keeps
             the network's prediction (a model without one falls back to ``"ml"``). See
-            ``docs/outputs.md`` for the measured difference.
+            ``docs/outputs.md`` for the measured difference. ``"none"``: alpha only, no
+            foreground is computed (``Matte.fgr`` is ``None``; only the alpha can be rendered).
         refine: re-solve the alpha in a band around its edges with closed-form matting
             (:func:`mattekit.classical.refine_alpha`; Levin, Lischinski, Weiss, TPAMI 2008) and
             keep the network's alpha elsewhere; the foreground is then estimated from the refined
@@ -104,8 +108,9 @@ def matte_image(
 
     validate_downsample_ratio(downsample_ratio)
     passes = validate_passes(passes)
-    if fg_estimate not in FG_ESTIMATES:
-        raise ValueError(f"fg_estimate must be one of {', '.join(FG_ESTIMATES)}, not {fg_estimate!r}")
+    if fg_estimate not in (*FG_ESTIMATES, NO_FOREGROUND):
+        known = ", ".join((*FG_ESTIMATES, NO_FOREGROUND))
+        raise ValueError(f"fg_estimate must be one of {known}, not {fg_estimate!r}")
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be an H×W×3 uint8 RGB array, got {image.shape} {image.dtype}")
@@ -193,6 +198,8 @@ def _matte_banded(
     bands = [slice(y, min(height, y + step)) for y in range(0, height, step)]
     for band in bands:
         matte.alpha(band, out=alpha[band])
+    if fg_estimate == NO_FOREGROUND:
+        return Matte(alpha=alpha, fgr=None, image=rgb)
     if fg_estimate == "ml":
         del matte
         return Matte(alpha=alpha, fgr=estimate_foreground_ml(rgb, alpha, max_pixels), image=rgb)
@@ -246,7 +253,10 @@ def _matte(
     del result
     if not full:
         alpha, network_fgr = _upsample(rgb, small, alpha, network_fgr if fg_estimate == "network" else None)
-    if fg_estimate == "ml" or network_fgr is None:
+    fgr: np.ndarray | None = None
+    if fg_estimate == NO_FOREGROUND:
+        pass
+    elif fg_estimate == "ml" or network_fgr is None:
         del network_fgr
         fgr = estimate_foreground_ml(rgb, alpha, max_pixels)
     elif full:

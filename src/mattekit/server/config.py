@@ -26,6 +26,7 @@ class ServerConfig:
             :mod:`mattekit.server.security`.
         image_slots: full-size images matted at once (image jobs and ``POST /api/matte``
             together); the memory bound of the server grows with it.
+        upload_idle_seconds: an upload that sends nothing for this long is abandoned (408).
     """
 
     data_dir: Path
@@ -39,3 +40,4 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None
     token: str | None = None
     image_slots: int = 1
+    upload_idle_seconds: float = 120.0

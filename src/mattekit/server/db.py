@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mattekit.plan import OUTPUTS
+
 SCHEMA_VERSION = 2  # 2: the ``warning`` column
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -31,6 +33,17 @@ FINAL_STATES = ("done", "failed", "cancelled")
 # A job interrupted this many times by a dying server is failed instead of re-run (a job that
 # crashes the server would otherwise crash it again at every start).
 MAX_ATTEMPTS = 3
+
+# what an output file is served as, by its suffix (the only types a row's outputs may name)
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mov": "video/quicktime",
+    ".gif": "image/gif",
+    ".zip": "application/zip",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -56,6 +69,19 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
 """
+
+
+# SQLite's primary result codes for a database that cannot be used although it may be intact
+_CANNOT_USE = {
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_NOLFS,
+}
 
 
 class StoreError(Exception):
@@ -117,8 +143,8 @@ class Job:
                 data[key] = json.loads(data[key])
                 if not isinstance(data[key], kind):
                     raise ValueError(f"{key} is not a JSON {kind.__name__}")
-            if not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in data["outputs"]):
-                raise ValueError("outputs has an entry without a name")
+            for entry in data["outputs"]:
+                _check_output(entry)
             for key, kinds in _COLUMN_TYPES.items():
                 if not isinstance(data[key], kinds) or isinstance(data[key], bool):
                     raise ValueError(f"{key} is {type(data[key]).__name__}")
@@ -126,8 +152,28 @@ class Job:
                 raise ValueError(f"state {data['state']!r} / kind {data['kind']!r} unknown")
         except (TypeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
             raise DamagedJob(job_id, str(exc).splitlines()[0][:200]) from None
+        except RecursionError:  # JSON nested deeper than Python's recursion limit
+            raise DamagedJob(job_id, "its JSON is nested too deeply") from None
         data["cancel_requested"] = bool(data["cancel_requested"])
         return cls(**data)
+
+
+def _check_output(entry: object) -> None:
+    """Raise ``ValueError`` unless ``entry`` is an output as the server writes it: ``name`` a plain
+    file name, ``kind`` one of the outputs, ``media_type`` the one its suffix is served as, and
+    ``bytes`` a size (the API shows and serves every field, so none may be missing or foreign)."""
+    if not isinstance(entry, dict):
+        raise ValueError("outputs has an entry that is not an object")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"outputs has an entry whose name is not a file name ({str(name)[:60]!r})")
+    if entry.get("kind") not in OUTPUTS:
+        raise ValueError(f"output {name[:60]!r} has kind {str(entry.get('kind'))[:30]!r}")
+    if entry.get("media_type") != MEDIA_TYPES.get(Path(name).suffix.lower(), "application/octet-stream"):
+        raise ValueError(f"output {name[:60]!r} has media type {str(entry.get('media_type'))[:40]!r}")
+    size = entry.get("bytes")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"output {name[:60]!r} has size {str(size)[:30]!r}")
 
 
 _NUMBER = (int, float)
@@ -195,6 +241,9 @@ class JobStore:
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             self._conn.close()
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _CANNOT_USE:
+                # the file may be fine: the disk, its permissions or another process are the problem
+                raise StoreError(self.path, f"cannot use the job database ({exc})") from None
             raise StoreError(
                 self.path, f"not a usable mattekit job database ({exc}); move it away to start with an empty one"
             ) from None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,9 +15,11 @@ from mattekit.server.db import DamagedJob
 from mattekit.server.schemas import ErrorOut
 from mattekit.server.uploads import UploadError
 
+log = logging.getLogger("mattekit.server")
+
 #: the error answers of the API's routes, for the OpenAPI document
 ERRORS: dict[int | str, dict] = {
-    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 415, 422, 500, 503, 507)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 408, 409, 413, 415, 422, 500, 503, 507)
 }
 _CODES = {
     400: "bad_request",
@@ -80,6 +85,14 @@ def add_error_handlers(app: FastAPI) -> None:
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("path", "query", "body"))
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return error_response(422, "; ".join(parts) or "invalid request", "invalid_request")
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _store_error(request: Request, exc: sqlite3.OperationalError):
+        # the job database could not be written: a full disk is 507 like a full disk for an upload
+        log.error("job database error on %s %s: %s", request.method, request.url.path, exc)
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return error_response(507, "the server's disk is full; the job could not be stored", "disk_full")
+        return error_response(500, f"the job database failed ({problem_text(exc)})", "storage_error")
 
     @app.exception_handler(DamagedJob)
     async def _damaged_job(request: Request, exc: DamagedJob):

@@ -29,23 +29,13 @@ import numpy as np
 
 from mattekit.errors import Cancelled, MattekitError
 from mattekit.plan import OutputPlan
-from mattekit.server.db import Job, JobStore
+from mattekit.server.db import MEDIA_TYPES, Job, JobStore
 from mattekit.server.errors import problem_text
 from mattekit.server.options import Options, background_of
 
 log = logging.getLogger("mattekit.server")
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes to the database
-
-MEDIA_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".mp4": "video/mp4",
-    ".webm": "video/webm",
-    ".mov": "video/quicktime",
-    ".gif": "image/gif",
-    ".zip": "application/zip",
-}
 
 
 def default_workers(cpus: int | None = None) -> tuple[int, int]:
@@ -146,11 +136,11 @@ class Engine:
         model: str | None = None,
     ):
         """:func:`mattekit.matte_image`; ``refine`` re-solves the alpha near its edges
-        (closed-form matting). For alpha-only ``kinds`` the network's own foreground is kept
-        (``fg_estimate="network"``), skipping a foreground estimation nobody sees."""
+        (closed-form matting). For alpha-only ``kinds`` no foreground is computed
+        (``fg_estimate="none"``), by any model: nobody sees it."""
         from mattekit import matte_image
 
-        extra: dict[str, Any] = {"fg_estimate": "network"} if kinds == ("alpha",) else {}
+        extra: dict[str, Any] = {"fg_estimate": "none"} if kinds == ("alpha",) else {}
         return matte_image(
             str(path), model=self.session(model), downsample_ratio=downsample_ratio, refine=refine, **extra
         )
@@ -227,6 +217,7 @@ class JobRunner:
         self._running: dict[str, _Running] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._store_problem: str | None = None  # the job database's last error, logged once
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -288,8 +279,8 @@ class JobRunner:
                     return
             try:
                 job = self.store.claim_next(kinds)
-            except Exception:  # a locked or broken database must not kill the worker
-                log.exception("cannot claim a job")
+            except Exception as exc:  # a locked, full or broken database must not kill the worker
+                self._store_failed("cannot claim a job", exc)
                 job = None
             if job is None:
                 with self._cond:
@@ -308,10 +299,20 @@ class JobRunner:
                 run.cancel.set()
             try:
                 self._run(job, run)
+            except Exception as exc:  # its state could not be written (a full disk): the worker goes on
+                self._store_failed(f"job {job.id}: its state could not be recorded; it is re-run after a restart", exc)
             finally:
                 with self._cond:
                     self._running.pop(job.id, None)
                     self._cond.notify_all()
+
+    def _store_failed(self, what: str, exc: Exception) -> None:
+        """Log a failure of the job database in one line, once while the same problem lasts (the
+        workers retry every second)."""
+        line = f"{what} ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})"
+        if line != self._store_problem:
+            self._store_problem = line
+            log.error("%s", line)
 
     def _run(self, job: Job, run: _Running) -> None:
         job_dir = self.jobs_dir / job.id

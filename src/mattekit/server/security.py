@@ -113,7 +113,17 @@ def token_matches(given: str | None, token: str) -> bool:
 
 
 def _headers(scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    """The request's headers by lower-case name. A header sent more than once keeps every copy,
+    joined as HTTP joins list values (``", "``; cookies ``"; "``), so no check can be passed by
+    a second copy of a header that only the other copy fails (``Origin: <foreign>`` followed by
+    ``Origin: <own>`` is not the server's own origin)."""
+    headers: dict[str, str] = {}
+    for k, v in scope.get("headers", []):
+        name, value = k.decode("latin-1").lower(), v.decode("latin-1")
+        if name in headers:
+            value = headers[name] + ("; " if name == "cookie" else ", ") + value
+        headers[name] = value
+    return headers
 
 
 def _origin_of(url: str) -> str | None:
@@ -140,7 +150,8 @@ def cross_site_reason(method: str, headers: dict[str, str], own_origin: str) -> 
     if fetch_site and fetch_site not in ("same-origin", "none"):
         return f"requests from another site (Sec-Fetch-Site: {fetch_site[:30]}) are refused"
     referer = headers.get("referer")
-    if referer is not None and _origin_of(referer) != own_origin:
+    # (a URL holds no white space: a Referer with some is two copies joined, or not a URL)
+    if referer is not None and (_origin_of(referer) != own_origin or any(c.isspace() for c in referer.strip())):
         return "requests from another site (its Referer is not this server) are refused"
     return None
 

@@ -61,7 +61,8 @@ class Server:
 
     @contextmanager
     def sync_place(self) -> Iterator[None]:
-        """A place among the ``POST /api/matte`` requests being matted or waiting.
+        """A place among the ``POST /api/matte`` requests being matted or waiting (taken once the
+        upload has arrived, so uploads still in progress do not count).
 
         Raises:
             ApiError: 503 when ``config.sync_queue`` requests already wait beyond those running.
@@ -101,10 +102,14 @@ class Server:
 
         Raises:
             ApiError: 400, the form has no ``file``.
-            mattekit.server.uploads.UploadError: refused body (413, 415, 400, 507).
+            mattekit.server.uploads.UploadError: refused body (413, 415, 400, 408, 507).
         """
         form = await read_multipart(
-            request, self.uploads_dir, max_bytes=self.config.max_upload_bytes, file_fields=("file", "background_file")
+            request,
+            self.uploads_dir,
+            max_bytes=self.config.max_upload_bytes,
+            file_fields=("file", "background_file"),
+            idle_seconds=self.config.upload_idle_seconds,
         )
         if "file" not in form.files:
             form.cleanup()

@@ -17,11 +17,14 @@ import errno
 import logging
 import os
 import threading
+import unicodedata
 import uuid
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
@@ -155,6 +158,7 @@ async def read_multipart(
     file_fields: tuple[str, ...],
     max_field_bytes: int = 16 * 1024,
     max_parts: int = 32,
+    idle_seconds: float = 120.0,
 ) -> Form:
     """Stream a ``multipart/form-data`` request body to disk.
 
@@ -166,6 +170,8 @@ async def read_multipart(
         file_fields: the names of the fields allowed to carry files.
         max_field_bytes: limit on one text field.
         max_parts: limit on the number of parts.
+        idle_seconds: longest wait for the next piece of the body; a client that sends nothing for
+            this long is cut off (its connection and part file would otherwise be held forever).
 
     Returns:
         The :class:`Form`; the caller owns (and must clean up) its files.
@@ -173,7 +179,8 @@ async def read_multipart(
     Raises:
         UploadError: not multipart (415), too big (413), malformed or unexpected fields (400),
             the disk full (507) or another storage failure (500), the client gone before the end
-            (400 ``disconnected``; logged as one line, nothing is left on disk).
+            (400 ``disconnected``) or silent for ``idle_seconds`` (408 ``upload_stalled``); each
+            logged as one line, nothing is left on disk.
     """
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
@@ -224,10 +231,10 @@ async def read_multipart(
                     )
                 )
                 return
-            filename = Path(disp[b"filename"].decode("utf-8", "replace").replace("\\", "/")).name
+            filename = client_file_name(disp[b"filename"])
             path = dest_dir / f"upload-{uuid.uuid4().hex}.part"
             state["fh"] = open_part(path)
-            state["saved"] = SavedFile(name, filename[:200], path, 0)
+            state["saved"] = SavedFile(name, filename, path, 0)
             if name in form.files:  # a second file in the same field replaces the first
                 form.files.pop(name).path.unlink(missing_ok=True)
             form.files[name] = state["saved"]
@@ -266,7 +273,7 @@ async def read_multipart(
     )
     total = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in _arriving(request.stream(), idle_seconds):
             total += len(chunk)
             if total > max_bytes:
                 raise UploadError(413, "too_large", f"upload is larger than this server's limit of {_mb(max_bytes)}")
@@ -279,6 +286,12 @@ async def read_multipart(
             if state["error"]:
                 raise state["error"]
         parser.finalize()
+    except _Stalled:
+        _discard(state, form)
+        log.info("upload to %s stalled for %.0f s after %d bytes; discarded", request.url.path, idle_seconds, total)
+        raise UploadError(
+            408, "upload_stalled", f"no data arrived for {idle_seconds:.0f} s; the upload was abandoned"
+        ) from None
     except OSError as exc:  # writing the parts: a full disk, a quota, an I/O error
         _discard(state, form)
         raise storage_error(exc, "the upload") from None
@@ -298,6 +311,33 @@ async def read_multipart(
     for name in [n for n, f in form.files.items() if f.size == 0 and not f.filename]:
         form.files.pop(name).path.unlink(missing_ok=True)
     return form
+
+
+async def _arriving(chunks: AsyncIterator[bytes], idle_seconds: float) -> AsyncIterator[bytes]:
+    """``chunks`` as they arrive; :class:`_Stalled` when the next one takes over ``idle_seconds``."""
+    iterator = chunks.__aiter__()
+    while True:
+        try:
+            with anyio.fail_after(idle_seconds):
+                chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise _Stalled() from None
+        yield chunk
+
+
+class _Stalled(Exception):
+    """No part of the body arrived for the allowed time."""
+
+
+def client_file_name(raw: bytes) -> str:
+    """The name a client gave its file, fit to be shown back (job list, page, log, download name):
+    its last path component, at most 200 characters, without control or invisible formatting
+    characters (an escape sequence in a name would reach the server's terminal through the log;
+    a right-to-left override, U+202E, would make ``x<U+202E>gnp.html`` look like ``xlmth.png``)."""
+    name = Path(raw.decode("utf-8", "replace").replace("\\", "/")).name
+    return "".join(c for c in name if unicodedata.category(c) not in ("Cc", "Cf"))[:200]
 
 
 def open_part(path: Path):

@@ -34,6 +34,7 @@ from mattekit.train.dataset import (
 )
 from mattekit.train.device import select_device
 from mattekit.train.loss import matting_loss, segmentation_loss
+from mattekit.train.memory import check_step_memory
 from mattekit.train.model import MattingNetwork
 
 # settings a resumed run may change; any other difference means another experiment
@@ -214,7 +215,7 @@ def run_stage(
         stop_after: end (with a checkpoint) after this step, as if stopped by a signal; for tests.
 
     Raises:
-        ValueError: a bad setting.
+        ValueError: a bad setting, or one step that cannot fit in memory (:mod:`mattekit.train.memory`).
         mattekit.errors.InputError: unreadable data or checkpoint, or a checkpoint from other settings.
         mattekit.errors.Cancelled: stopped by Ctrl-C/SIGTERM after saving a checkpoint.
     """
@@ -222,6 +223,7 @@ def run_stage(
     device = select_device(config.device)
     side = max(config.resolution_lr, config.resolution_hr)
     train_fg, held_fg, train_bg, val_bg = split_data(config, max_side=2 * side)
+    check_step_memory(config, device.type)  # after the data is found: input errors come first
     steps = total_steps(config, train_fg)
     data_lr = CompositingDataset(train_fg, train_bg, (config.resolution_lr,) * 2, config.seq_length_lr, config.seed)
     data_hr = (

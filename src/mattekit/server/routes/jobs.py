@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from mattekit.server.db import FINAL_STATES, DamagedJob, Job, new_job_id
 from mattekit.server.errors import ERRORS, ApiError
 from mattekit.server.options import FORM_FIELDS, Options, multipart_doc, parse_options
+from mattekit.server.routes import get_and_head
 from mattekit.server.schemas import JobListOut, JobOut
 from mattekit.server.state import ServerDep
 from mattekit.server.uploads import MediaInfo, probe_media, storage_error
@@ -110,7 +111,7 @@ async def create_job(request: Request, response: Response, srv: ServerDep):
     return {**job_json(job), "warnings": options.warnings}
 
 
-@router.get("", response_model=JobListOut)
+@get_and_head(router, "", response_model=JobListOut)
 async def list_jobs(
     srv: ServerDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -130,7 +131,7 @@ async def list_jobs(
     }
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@get_and_head(router, "/{job_id}", response_model=JobOut)
 async def read_job(job_id: JobId, srv: ServerDep):
     """One job with its progress: frames done, total, fps and ETA."""
     return job_json(await run_in_threadpool(srv.get_job, job_id))
@@ -163,7 +164,7 @@ async def delete_job(job_id: JobId, srv: ServerDep):
     return Response(status_code=204)
 
 
-@router.get("/{job_id}/outputs/{name}", response_class=FileResponse)
+@get_and_head(router, "/{job_id}/outputs/{name}", response_class=FileResponse)
 async def download_output(job_id: JobId, name: str, srv: ServerDep):
     """Download one finished output (only from the job's own ``out`` folder)."""
     job = await run_in_threadpool(srv.get_job, job_id)
@@ -177,7 +178,7 @@ async def download_output(job_id: JobId, name: str, srv: ServerDep):
     return FileResponse(path, media_type=entry["media_type"], filename=f"{stem}_{entry['name']}")
 
 
-@router.get("/{job_id}/input", response_class=FileResponse)
+@get_and_head(router, "/{job_id}/input", response_class=FileResponse)
 async def download_input(job_id: JobId, srv: ServerDep):
     """The uploaded file (for before/after previews), with the content type found in its
     content when it was uploaded (never one guessed from the name the client gave)."""

@@ -32,9 +32,11 @@ async def matte_now(request: Request, srv: ServerDep):
     over background=transparent), or the composition over another ``background``, or
     output=alpha (gray) or output=foreground. A request that used deprecated words gets
     ``Deprecation: true``; ``Warning`` says which (and which fields were ignored)."""
-    with srv.sync_place():
-        form = await srv.receive(request)
-        try:
+    # the upload is received before the request takes a place among those waiting to be matted:
+    # uploads that never finish (a stalled or slow client) must not fill the queue and lock others out
+    form = await srv.receive(request)
+    try:
+        with srv.sync_place():
             upload = form.files["file"]
             info = await run_in_threadpool(probe_media, upload.path, max_pixels=srv.config.max_pixels, kinds=("image",))
             bg_file = form.files.get("background_file")
@@ -81,8 +83,8 @@ async def matte_now(request: Request, srv: ServerDep):
             except OSError as exc:
                 result.unlink(missing_ok=True)
                 raise storage_error(exc, "the result") from None
-        finally:
-            form.cleanup()
+    finally:
+        form.cleanup()
     headers = {"Deprecation": "true"} if options.deprecated else {}
     if options.warnings:
         headers["Warning"] = ", ".join(f'299 mattekit "{_ascii_header(w)}"' for w in options.warnings)

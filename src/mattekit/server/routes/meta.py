@@ -8,13 +8,14 @@ from starlette.concurrency import run_in_threadpool
 import mattekit
 from mattekit.plan import OUTPUT_TYPES, OUTPUTS
 from mattekit.server.options import BACKGROUND_WORDS, selectable_models
+from mattekit.server.routes import get_and_head
 from mattekit.server.schemas import HealthOut
 from mattekit.server.state import ServerDep
 
 router = APIRouter(tags=["server"])
 
 
-@router.get("/api/health", response_model=HealthOut)
+@get_and_head(router, "/api/health", response_model=HealthOut)
 async def health(srv: ServerDep):
     """Whether the server is up, its queue and its workers, and the values its fields take."""
     store, runner = srv.store, srv.runner
