@@ -511,6 +511,19 @@ def _(root):
     return Run(["image", "pipe.png", "-o", "out", "-q", *FAST_IMAGE], codes=(2,), names=("named pipe",), timeout=15)
 
 
+@case("model-is-a-fifo", "corpus")
+def _(root):
+    # was "pipe.onnx: model file not found" (a trimap FIFO: "file not found") although it exists
+    gen.png(root / "a.png", 32, 24)
+    os.mkfifo(root / "pipe.onnx")
+    return Run(
+        ["image", "a.png", "-o", "out", "--model", "pipe.onnx", "-q", *FAST_IMAGE],
+        codes=(2,),
+        names=("named pipe",),
+        timeout=15,
+    )
+
+
 @case("svg-as-video", "15")
 def _(root):
     gen.svg(root / "pic.svg")

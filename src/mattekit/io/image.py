@@ -165,6 +165,9 @@ def read_image_unchanged(path: str | os.PathLike) -> np.ndarray:
     import cv2
 
     p = Path(path)
+    refuse_special(p)
+    if p.is_dir():
+        raise InputError(p, "is a folder, expected an image file")
     if not p.is_file():
         raise InputError(p, "file not found")
     array = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)

@@ -118,11 +118,15 @@ def _check_type(model) -> None:
 
 def _local_file(text: str) -> Path:
     """``text`` as an existing model file; a word that is no path is taken as an unknown name."""
+    from mattekit.io.sniff import refuse_special
     from mattekit.models.registry import get_spec
 
     path = Path(text).expanduser()
     if not (path.suffix.lower() == ".onnx" or path.exists() or os.sep in text):
         get_spec(text)  # raises ModelError naming the known models
+    refuse_special(path)
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a model file")
     if not path.is_file():
         raise InputError(path, "model file not found")
     return path
