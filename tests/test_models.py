@@ -73,7 +73,19 @@ def test_no_network_says_how_to_place_the_file(tmp_path, capsys, monkeypatch):
 
 def test_unknown_model_name(capsys):
     assert main(["models", "fetch", "no-such-model"]) == 4
-    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert "no-such-model: not a registered model (known: rvm-mobilenetv3" in capsys.readouterr().err
+
+
+def test_fetch_and_quantize_of_a_path_say_what_to_do_instead(tmp_path, capsys):
+    """'models fetch/quantize' take registered names; a user's file is told apart from a typo."""
+    own = tmp_path / "mine.onnx"
+    own.write_bytes(b"not read")
+    assert main(["models", "quantize", str(own)]) == 4
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--precision int8 --model PATH" in err and str(own) in err
+    assert main(["models", "fetch", str(own)]) == 4
+    assert "used where it is; nothing to fetch" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.onnx"]
 
 
 def test_local_onnx_without_rvm_signature_is_refused(tmp_path, capsys):

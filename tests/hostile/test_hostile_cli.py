@@ -463,11 +463,18 @@ for _value in ("-1", "nan", "inf", "0"):
     case(f"frame-rate-{_value}", "14")(_rate)
 
 
-for _option, _value in (("--threads", "99999999999"), ("--seed", "-1"), ("--seed", "99999999999999999999999")):
+for _option, _value in (
+    ("--threads", "99999999999"),
+    ("--seed", "-1"),
+    ("--seed", "99999999999999999999999"),
+    ("--lr", "nan"),
+    ("--validation-fraction", "nan"),
+):
 
     def _finetune_number(root, option=_option, value=_value):
         # --threads 99999999999 reached torch.set_num_threads: "ValueError: Overflow when unpacking long"
-        # (a traceback); --seed -1 / 1e23 gave numpy's and torch's messages without the option
+        # (a traceback); --seed -1 / 1e23 gave numpy's and torch's messages without the option;
+        # click's FloatRange lets nan through: --lr nan was reported as "lr_backbone must be ..."
         (root / "bgs").mkdir()
         gen.png(root / "bgs" / "bg.png", 64, 48)
         gen.transparent_clip(root / "fg.webm")
@@ -493,6 +500,14 @@ for _option, _value in (("--threads", "99999999999"), ("--seed", "-1"), ("--seed
         )
 
     case(f"finetune{_option}-{_value}", "14")(_finetune_number)
+
+
+@case("serve-max-megapixels-nan", "14")
+def _serve_max_megapixels_nan(root):
+    # click's FloatRange lets nan through: int(nan * 1e6) was a traceback before the server started
+    return Run(
+        ["serve", "--port", "0", "--max-megapixels", "nan"], codes=(2,), names=("--max-megapixels",), usage_ok=True
+    )
 
 
 @case("background-is-a-fifo", "corpus")

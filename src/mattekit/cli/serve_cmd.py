@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from mattekit.cli.options import FiniteFloatRange
+
 
 def default_data_dir() -> Path:
     """``$MATTEKIT_HOME/server`` when set, else the user's data folder (platformdirs) + ``server``."""
@@ -46,7 +48,7 @@ def default_data_dir() -> Path:
     "--max-megapixels",
     default=40.0,
     show_default=True,
-    type=click.FloatRange(0.001, 1000),
+    type=FiniteFloatRange(0.001, 1000),
     help="Largest accepted image or video frame, in megapixels.",
 )
 @click.option(
