@@ -27,7 +27,7 @@ PACKAGE = "mattekit"
 # import only from its own layer or lower ones. Within a layer any direction is allowed, as long
 # as the module graph has no cycle.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "extras"),
+    ("errors", "extras", "home"),
     ("params", "metrics"),
     ("io",),
     ("models", "compose"),

@@ -289,7 +289,7 @@ def _model_cache() -> Path | None:
     would be lost: a fine-tuned model written over the cached published one was replaced by a
     fresh download on the next run, its hash being wrong."""
     try:
-        from mattekit.models.cache import cache_path
+        from mattekit.home import cache_path
 
         return _resolve(cache_path())
     except Exception:  # no platformdirs, no home folder: nothing to protect

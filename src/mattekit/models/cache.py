@@ -8,24 +8,12 @@ name: they share this module instead of importing each other.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from mattekit.errors import ModelError
+from mattekit.home import cache_path
 
-
-def cache_path() -> Path:
-    """The model cache folder, not created: ``$MATTEKIT_HOME/models`` when the environment
-    variable is set, else the platform's per-user cache folder for mattekit
-    (``~/.cache/mattekit/models`` on Linux)."""
-    home = os.environ.get("MATTEKIT_HOME")
-    if home:
-        root = Path(home).expanduser()
-    else:
-        from platformdirs import user_cache_dir
-
-        root = Path(user_cache_dir("mattekit"))
-    return root / "models"
+__all__ = ["cache_dir", "cache_path", "sha256_of"]
 
 
 def cache_dir() -> Path:
