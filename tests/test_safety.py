@@ -86,12 +86,14 @@ def test_frame_folder_holding_anything_else_is_never_replaced(proj, tmp_path, ca
 
     src = proj / "input.mp4"
     frames = tmp_path / "frames"
-    convert_video(src, "png_sequence", output_alpha=frames, model=rvm_session, progress=False)
+    convert_video(src, output_type="png_sequence", output_alpha=frames, model=rvm_session, progress=False)
     names = sorted(p.name for p in frames.iterdir())
     assert names == [".mattekit-output", "00000.png", "00001.png", "00002.png", "00003.png"]
     # a re-run may replace a folder that holds only its own frames...
     first = tree(frames)
-    convert_video(src, "png_sequence", output_alpha=frames, model=rvm_session, progress=False, overwrite=True)
+    convert_video(
+        src, output_type="png_sequence", output_alpha=frames, model=rvm_session, progress=False, overwrite=True
+    )
     assert tree(frames) == first
     # ...but not once the user put something of their own in it, even with --overwrite
     (frames / "mine.txt").write_text("mine")
@@ -479,7 +481,9 @@ def test_next_run_removes_stale_partials_of_dead_runs_only(tmp_path, rvm_session
         legacy = tmp_path / ".out.partial-0123abcd.mp4"  # no pid: never guessed at
         legacy.write_bytes(b"x")
         convert_video(src, output_composition=tmp_path / "out.mp4", model=rvm_session, progress=False)
-        convert_video(src, "png_sequence", output_alpha=tmp_path / "frames", model=rvm_session, progress=False)
+        convert_video(
+            src, output_type="png_sequence", output_alpha=tmp_path / "frames", model=rvm_session, progress=False
+        )
         assert not stale_file.exists() and not stale_dir.exists()
         assert running.read_bytes() == b"another run still writing"
         assert other.exists() and legacy.exists()

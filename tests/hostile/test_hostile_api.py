@@ -75,7 +75,12 @@ def _(root, session):
     gen.user_file(proj / "notes.txt")
     return Call(
         lambda: convert_video(
-            proj / "input.mp4", "png_sequence", output_composition=proj, model=session, overwrite=True, progress=False
+            proj / "input.mp4",
+            output_type="png_sequence",
+            output_composition=proj,
+            model=session,
+            overwrite=True,
+            progress=False,
         ),
         raises=(OutputError,),
         names=("proj",),
