@@ -52,7 +52,7 @@ def demo(output_dir: Path, overwrite: bool, model: str | None, precision: str | 
     click.echo(f"input:       {clip}")
     for kind, path in result.outputs.items():
         click.echo(f"{kind + ':':<13}{path}")
-    click.echo(f"preview:     {preview}  (input | alpha | composite, frame {middle})")
+    click.echo(f"preview:     {preview}  (input | alpha | composition, frame {middle})")
     click.echo(
         f"{result.frames} frames {result.fps:.2f} fps (decode + matte + encode, "
         f"downsample_ratio {result.downsample_ratio:.3g})"
