@@ -269,7 +269,9 @@ def check_frame_size(path: Path, width: int, height: int) -> None:
     """
     problem = frame_size_problem(width, height)
     if problem:
-        raise InputError(path, f"video frames of {problem}; scale the video down first")
+        raise InputError(
+            path, f"video frames of {problem}; scale the video down first, or raise MATTEKIT_MAX_VIDEO_PIXELS"
+        )
 
 
 def frame_size_problem(width: int, height: int) -> str | None:
