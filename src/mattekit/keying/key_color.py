@@ -27,8 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LIMITED_RANGE_CHROMA = 224.0 / 255.0
-
 
 @dataclass(frozen=True)
 class KeySettings:
@@ -51,12 +49,6 @@ class KeySettings:
     def hex(self) -> str:
         """``0xRRGGBB``, as FFmpeg's colour options take it."""
         return "0x" + "".join(f"{c:02x}" for c in self.color)
-
-
-def chroma(rgb: np.ndarray) -> np.ndarray:
-    """BT.601 (U, V) of RGB values ``...×3`` (0..255), as float32 ``...×2``."""
-    m = np.array([[-0.168736, 0.5], [-0.331264, -0.418688], [0.5, -0.081312]], np.float32)
-    return rgb.astype(np.float32) @ m + 128.0
 
 
 def yuv_limited(rgb: np.ndarray) -> np.ndarray:
@@ -127,8 +119,8 @@ def pick_key_settings(
     elif method == "hsvkey":
         distance = hsv_distance(band, color)
     else:
-        distance = np.sqrt(((chroma(band) - chroma(np.array(color))) ** 2).sum(axis=1) / (2 * 255.0**2))
-        distance *= LIMITED_RANGE_CHROMA
+        uv = yuv_limited(band)[:, 1:] - yuv_limited(np.array(color))[1:]
+        distance = np.sqrt((uv**2).sum(axis=1) / (2 * 255.0**2))
     spread = float(np.percentile(distance, 75))
     if similarity is None:
         similarity = float(np.clip(1.25 * spread, 0.005, 0.4))
