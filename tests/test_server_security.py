@@ -37,6 +37,7 @@ from PIL import Image  # noqa: E402
 from mattekit.server import create_app  # noqa: E402
 from mattekit.server.security import machine_names  # noqa: E402
 from media import write_clip  # noqa: E402
+from serving import stop_server  # noqa: E402
 
 BASE = "http://127.0.0.1:7860"
 HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -217,15 +218,6 @@ def start_serve(tmp_path, *args, env=None):
     return proc, (tmp_path / "serve.err").read_text()
 
 
-def stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.mark.slow
 def test_serve_exits_0_after_a_graceful_sigterm_shutdown(tmp_path):
     """systemd, docker stop and kill send SIGTERM: a server that shut down cleanly exits 0 (as
@@ -282,7 +274,7 @@ def test_serve_on_all_interfaces_warns_prints_real_port_and_token(tmp_path):
         assert list((tmp_path / "data" / "uploads").iterdir()) == []
         assert httpx.get(f"{base}/api/health", headers=auth).status_code == 200
     finally:
-        stop(proc)
+        stop_server(proc)
     log = (tmp_path / "serve.err").read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log
     assert len([line for line in log.splitlines() if "abandoned by the client" in line]) == 1, log
@@ -302,7 +294,7 @@ def test_serve_ipv6_any_prints_a_bracketed_url_and_env_token(tmp_path):
         r = httpx.get(f"http://[::1]:{port}/api/health", headers={"x-mattekit-token": "from-env"})
         assert r.status_code == 200
     finally:
-        stop(proc)
+        stop_server(proc)
 
 
 # -- 9: what is served, and how ---------------------------------------------------------------------
