@@ -116,9 +116,9 @@ def _jobs(pairs: list[tuple[Path, Path]], plan: OutputPlan, out_root: Path) -> l
         stem, n = rel.name, 1
         while True:
             targets = plan.named(folder, stem)
+            keys = [_claim_key(p) for p in targets.values()]
             if n == 1 and any(file_key(p) in inputs for p in targets.values()):
                 break  # an output that is an input keeps its name: the file fails (_run), never renamed away
-            keys = [_claim_key(p) for p in targets.values()]
             clash = any(
                 k in claimed or k in holders or any(_claim_key(a) in claimed for a in Path(k).parents) for k in keys
             )
@@ -127,7 +127,6 @@ def _jobs(pairs: list[tuple[Path, Path]], plan: OutputPlan, out_root: Path) -> l
             n += 1
             suffix = f.suffix.lstrip(".").lower()
             stem = f"{rel.name}_{suffix}" if n == 2 and not rel.name.endswith(f"_{suffix}") else f"{rel.name}_{n}"
-        keys = [_claim_key(p) for p in targets.values()]
         claimed.update(keys)
         holders.update(os.fspath(a) for k in keys for a in Path(k).parents)
         jobs.append((f, targets, (rel.parent / f.name).as_posix()))
