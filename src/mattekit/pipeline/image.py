@@ -253,10 +253,9 @@ def _matte(
     del result
     if not full:
         alpha, network_fgr = _upsample(rgb, small, alpha, network_fgr if fg_estimate == "network" else None)
-    fgr: np.ndarray | None = None
     if fg_estimate == NO_FOREGROUND:
-        pass
-    elif fg_estimate == "ml" or network_fgr is None:
+        return Matte(alpha=alpha, fgr=None, image=rgb)
+    if fg_estimate == "ml" or network_fgr is None:
         del network_fgr
         fgr = estimate_foreground_ml(rgb, alpha, max_pixels)
     elif full:
