@@ -15,10 +15,10 @@ from mattekit.cli.options import (
     overwrite_option,
     precision_option,
     quiet_option,
+    stderr_line,
     warn_renamed,
 )
 from mattekit.cli.video_cmd import exit_for, print_summary
-from mattekit.errors import one_line
 from mattekit.pipeline.image import DEFAULT_FG_ESTIMATE, FG_ESTIMATES
 
 
@@ -96,7 +96,7 @@ def image(
 
     def on_file(outcome, index, total):
         if outcome.status == "failed":
-            click.echo(one_line(f"mattekit: error: {outcome.source}: {outcome.reason}"), err=True)
+            stderr_line("error", f"{outcome.source}: {outcome.reason}")
         elif outcome.status == "done" and not quiet:
             click.echo(
                 f"[{index + 1}/{total}] {outcome.source} -> {', '.join(str(p) for p in outcome.outputs)}", err=True

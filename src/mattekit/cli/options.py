@@ -6,7 +6,7 @@ import math
 
 import click
 
-from mattekit.errors import ParameterError
+from mattekit.errors import ParameterError, one_line
 from mattekit.params import parse, validate_downsample_ratio
 from mattekit.plan import deprecation
 
@@ -123,6 +123,12 @@ def cli_plan(build, *args, **kwargs):
         raise
 
 
+def stderr_line(level: str, text: str) -> None:
+    """``mattekit: <level>: <text>`` on stderr as one line, whatever the text holds (a file name
+    with a newline is escaped: :func:`mattekit.errors.one_line`)."""
+    click.echo(one_line(f"mattekit: {level}: {text}"), err=True)
+
+
 def warn_renamed(old: str, new: str) -> None:
     """One line on stderr: ``mattekit: warning: <old> is deprecated; use <new>``."""
-    click.echo(f"mattekit: warning: {deprecation(old, new)}", err=True)
+    stderr_line("warning", deprecation(old, new))

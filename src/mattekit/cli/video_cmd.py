@@ -16,8 +16,8 @@ from mattekit.cli.options import (
     overwrite_option,
     precision_option,
     quiet_option,
+    stderr_line,
 )
-from mattekit.errors import one_line
 from mattekit.io.video_writer import X264_PRESETS
 from mattekit.params import (
     FRAME_RATE_RANGE,
@@ -222,7 +222,7 @@ def video(
         frame_rate=frame_rate,
     )
     if result.warning:
-        click.echo(one_line(f"mattekit: warning: {result.warning}"), err=True)
+        stderr_line("warning", result.warning)
     if not quiet:
         for kind, path in result.outputs.items():
             click.echo(f"{kind}: {path}")
@@ -243,9 +243,9 @@ def _batch(
 
     def on_file(outcome, index, total):
         if outcome.status == "failed":
-            click.echo(one_line(f"mattekit: error: {outcome.source}: {outcome.reason}"), err=True)
+            stderr_line("error", f"{outcome.source}: {outcome.reason}")
         elif outcome.status == "done" and outcome.reason:
-            click.echo(one_line(f"mattekit: warning: {outcome.source}: {outcome.reason}"), err=True)
+            stderr_line("warning", f"{outcome.source}: {outcome.reason}")
 
     result = convert_folder(
         input_source,
